@@ -1,0 +1,428 @@
+//! The `sharelock` command line: parses arguments, calls the [`Vault`], prints the result as
+//! text for people or as JSON (`--json`) for scripts. Errors go to stderr with exit code 1
+//! (argument errors: 2, from clap).
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::http::{self, ServerConfig};
+use crate::slots::AcceptList;
+use crate::units::{Lifetime, format_size, parse_size};
+use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
+use crate::{Error, Result, Vault, datadir, time};
+
+/// Keep private files and hand them out safely.
+#[derive(Debug, Parser)]
+#[command(name = "sharelock", version, about)]
+pub struct Cli {
+    /// The data dir (database, store, secret). Default: ~/.local/share/sharelock.
+    #[arg(long, global = true, env = datadir::ENV_VAR, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server that serves links, public files and upload slots.
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:7420", value_name = "ADDR:PORT")]
+        bind: SocketAddr,
+        /// The public base URL links are built with (stored for later commands too).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
+    /// Copy files into the store.
+    Add {
+        /// Files to add.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Serve them without a token.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List stored files, received ones included.
+    Ls,
+    /// Remove a file and every link to it.
+    Rm {
+        /// The file's id.
+        file_id: String,
+    },
+    /// Change a file's settings.
+    Set {
+        /// The file's id.
+        file_id: String,
+        /// Serve it without a token (true) or only through links (false).
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        public: Option<bool>,
+    },
+    /// Create a signed download link to a file.
+    Link {
+        /// The file's id.
+        file_id: String,
+        /// How long the link works: 90s, 15m, 1h, 7d or never.
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+        expires: Option<Lifetime>,
+        /// How many complete downloads it allows.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_downloads: Option<u64>,
+        /// A note for yourself.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+        /// Build the URL with this base instead of the stored one.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
+    /// List links, of one file or of all.
+    Links {
+        /// Only this file's links.
+        file_id: Option<String>,
+    },
+    /// Change a link's expiry or download limit; its URL stays the same.
+    EditLink {
+        /// The link's id.
+        link_id: String,
+        /// New lifetime, counted from now: 90s, 15m, 1h, 7d or never.
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+        expires: Option<Lifetime>,
+        /// New download limit, or `none` for unlimited.
+        #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+        max_downloads: Option<Option<u64>>,
+    },
+    /// Revoke a link: it answers 410 from now on.
+    Revoke {
+        /// The link's id.
+        link_id: String,
+    },
+    /// Create an upload slot: a signed URL through which someone can send you files.
+    Slot {
+        /// How long it accepts files: 90s, 15m, 1h, 7d.
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime, default_value = "7d")]
+        expires: Lifetime,
+        /// Largest file: bytes or 10K, 5M, 1G.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size_arg, default_value = "1G")]
+        max_size: u64,
+        /// How many files it accepts.
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        max_files: u64,
+        /// Largest total of all files.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+        max_total: Option<u64>,
+        /// Accepted types, comma-separated: extensions (pdf, .png) or MIME types (image/*).
+        #[arg(long, value_name = "LIST", value_parser = parse_accept)]
+        accept: Option<AcceptList>,
+        /// A note, shown to the uploader too.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+        /// Build the URL with this base instead of the stored one.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
+    /// List upload slots with what they received.
+    Slots,
+    /// Close an upload slot: it accepts nothing more.
+    CloseSlot {
+        /// The slot's id.
+        slot_id: String,
+    },
+    /// Replace the signing secret: every link and slot URL issued so far stops working.
+    RotateSecret,
+}
+
+fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
+    s.parse::<Lifetime>().map_err(|e| e.to_string())
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    parse_size(s).map_err(|e| e.to_string())
+}
+
+fn parse_accept(s: &str) -> Result<AcceptList, String> {
+    AcceptList::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_limit(s: &str) -> Result<Option<u64>, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(format!("invalid download limit {s:?}: use a number from 1, or `none`")),
+    }
+}
+
+/// Runs the CLI with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sharelock: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    let dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => datadir::DataDir::default_path()
+            .ok_or_else(|| Error::InvalidInput("no home directory: give --data-dir or SHARELOCK_DATA_DIR".into()))?,
+    };
+    let vault = Vault::open(&dir)?;
+    let out = Output { json: cli.json };
+    let now = time::now();
+    match cli.command {
+        Command::Serve { bind, base_url } => serve(vault, bind, base_url),
+        Command::Add { paths, public } => {
+            for path in &paths {
+                if !path.is_file() {
+                    return Err(Error::InvalidInput(format!("{} is not a readable file", path.display())));
+                }
+            }
+            let mut added = Vec::new();
+            for path in &paths {
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                let mut progress = progress_printer(path, size);
+                match vault.add_file(path, public, time::now(), &mut progress) {
+                    Ok(file) => {
+                        if !out.json {
+                            println!("{}  {}  {}", file.file.id, format_size(file.file.size), file.file.name);
+                        }
+                        added.push(file);
+                    }
+                    Err(e) => {
+                        out.json_value(&added)?;
+                        return Err(e);
+                    }
+                }
+            }
+            out.json_value(&added)
+        }
+        Command::Ls => out.files(&vault.files()?),
+        Command::Rm { file_id } => {
+            vault.remove_file(&file_id)?;
+            out.print(&serde_json::json!({ "removed": file_id }), || format!("removed {file_id}"))
+        }
+        Command::Set { file_id, public } => {
+            let file = match public {
+                Some(public) => vault.set_public(&file_id, public)?,
+                None => vault.file(&file_id)?,
+            };
+            out.print(&file, || match &file.public_url {
+                Some(url) => format!("{} is public: {url}", file.file.id),
+                None => format!("{} is private", file.file.id),
+            })
+        }
+        Command::Link { file_id, expires, max_downloads, label, base_url } => {
+            let link = vault.create_link(&file_id, NewLink { lifetime: expires, max_downloads, label }, now, base_url.as_deref())?;
+            out.print(&link, || link_text(&link, now))
+        }
+        Command::Links { file_id } => out.links(&vault.links(file_id.as_deref(), now)?, now),
+        Command::EditLink { link_id, expires, max_downloads } => {
+            if expires.is_none() && max_downloads.is_none() {
+                return Err(Error::InvalidInput("nothing to change: give --expires or --max-downloads".into()));
+            }
+            let link = vault.edit_link(&link_id, LinkEdit { lifetime: expires, max_downloads }, now)?;
+            out.print(&link, || link_text(&link, now))
+        }
+        Command::Revoke { link_id } => {
+            let link = vault.revoke_link(&link_id, now)?;
+            out.print(&link, || format!("revoked {}", link.link.id))
+        }
+        Command::Slot { expires, max_size, max_files, max_total, accept, label, base_url } => {
+            let new = NewSlot { lifetime: expires, max_size, max_files, max_total, accept, label };
+            let slot = vault.create_slot(new, now, base_url.as_deref())?;
+            out.print(&slot, || slot_text(&slot, now))
+        }
+        Command::Slots => out.slots(&vault.slots(now)?, now),
+        Command::CloseSlot { slot_id } => {
+            let slot = vault.close_slot(&slot_id, now)?;
+            out.print(&slot, || format!("closed {}", slot.slot.id))
+        }
+        Command::RotateSecret => {
+            vault.rotate_secret()?;
+            out.print(&serde_json::json!({ "rotated": true }), || {
+                "new signing secret: every link and slot URL issued before no longer works".into()
+            })
+        }
+    }
+}
+
+fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHARELOCK_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    if let Some(url) = &base_url {
+        vault.set_base_url(url)?;
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::io("cannot start the async runtime", e))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| Error::io(format!("cannot listen on {bind}"), e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
+        let reachable = if addr.ip().is_unspecified() {
+            tracing::info!("listening on all interfaces: set --base-url to the address others should use");
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        } else {
+            addr
+        };
+        vault.set_listen_url(&format!("http://{reachable}"))?;
+        println!("listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+        http::serve(listener, Arc::new(vault), ServerConfig::default(), shutdown_signal())
+            .await
+            .map_err(|e| Error::io("server failed", e))
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Shows progress on a terminal for files large enough to wait for.
+fn progress_printer(path: &std::path::Path, size: u64) -> impl FnMut(u64) {
+    let show = std::io::stderr().is_terminal() && size >= 64 << 20;
+    let name = path.display().to_string();
+    let mut last = 0;
+    move |done: u64| {
+        if !show {
+            return;
+        }
+        let percent = done * 100 / size.max(1);
+        if percent != last {
+            last = percent;
+            eprint!("\r{name}: {percent}%");
+            if done >= size {
+                eprintln!();
+            }
+        }
+    }
+}
+
+fn link_text(link: &LinkInfo, now: i64) -> String {
+    let expires = match link.link.expires_at {
+        Some(t) => format!("expires {} ({})", time::relative(t, now), time::rfc3339(t)),
+        None => "never expires".into(),
+    };
+    let limit = match link.link.max_downloads {
+        Some(n) => format!(", {} of {n} downloads used", link.link.downloads),
+        None => String::new(),
+    };
+    format!("{}\npage: {}\nlink {}: {}, {expires}{limit}", link.url, link.page_url, link.link.id, link.status.as_str())
+}
+
+fn slot_text(slot: &SlotInfo, now: i64) -> String {
+    format!(
+        "{}\nslot {}: {}, up to {} file(s) of at most {} each, open until {} ({})",
+        slot.url,
+        slot.slot.id,
+        slot.status.as_str(),
+        slot.slot.max_files,
+        format_size(slot.slot.max_size),
+        time::rfc3339(slot.slot.expires_at),
+        time::relative(slot.slot.expires_at, now)
+    )
+}
+
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+        if self.json { self.json_value(value) } else { Ok(println!("{}", text())) }
+    }
+
+    fn json_value<T: Serialize>(&self, value: &T) -> Result<()> {
+        if self.json {
+            let text = serde_json::to_string_pretty(value).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            println!("{text}");
+        }
+        Ok(())
+    }
+
+    fn files(&self, files: &[FileInfo]) -> Result<()> {
+        self.print(&files, || {
+            let mut text = format!("{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  NAME", "ID", "SIZE", "ADDED", "ACCESS", "LINKS");
+            for f in files {
+                let access = if f.file.public { "public" } else if f.file.slot_id.is_some() { "inbox" } else { "private" };
+                text.push_str(&format!(
+                    "\n{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  {}",
+                    f.file.id,
+                    format_size(f.file.size),
+                    time::rfc3339(f.file.created_at),
+                    access,
+                    f.links,
+                    f.file.name
+                ));
+            }
+            text
+        })
+    }
+
+    fn links(&self, links: &[LinkInfo], now: i64) -> Result<()> {
+        self.print(&links, || {
+            let mut text = format!("{:<16}  {:<16}  {:<8}  {:>9}  {:<18}  URL", "ID", "FILE", "STATUS", "DOWNLOADS", "EXPIRES");
+            for l in links {
+                let downloads = match l.link.max_downloads {
+                    Some(max) => format!("{}/{max}", l.link.downloads),
+                    None => l.link.downloads.to_string(),
+                };
+                let expires = l.link.expires_at.map(|t| time::relative(t, now)).unwrap_or_else(|| "never".into());
+                text.push_str(&format!(
+                    "\n{:<16}  {:<16}  {:<8}  {:>9}  {:<18}  {}",
+                    l.link.id,
+                    l.link.file_id,
+                    l.status.as_str(),
+                    downloads,
+                    expires,
+                    l.url
+                ));
+            }
+            text
+        })
+    }
+
+    fn slots(&self, slots: &[SlotInfo], now: i64) -> Result<()> {
+        self.print(&slots, || {
+            let mut text = format!("{:<16}  {:<8}  {:>8}  {:<18}  {:<16}  URL", "ID", "STATUS", "RECEIVED", "EXPIRES", "LABEL");
+            for s in slots {
+                text.push_str(&format!(
+                    "\n{:<16}  {:<8}  {:>8}  {:<18}  {:<16}  {}",
+                    s.slot.id,
+                    s.status.as_str(),
+                    format!("{}/{}", s.received, s.slot.max_files),
+                    time::relative(s.slot.expires_at, now),
+                    s.slot.label.as_deref().unwrap_or("-"),
+                    s.url
+                ));
+            }
+            text
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! The SQLite database: schema migrations, connection settings and a small connection pool.
+//!
+//! The CLI and a running server open the same database at the same time. WAL mode lets readers
+//! go on while one writer writes, and a busy timeout makes a writer wait for a lock that clears
+//! instead of failing. Nothing is cached above the database, so whatever one process commits
+//! the other sees on its next query.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use crate::{Error, Result};
+
+/// How long a statement waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections kept open for reuse; more are opened under load and closed when returned.
+const POOL_SIZE: usize = 8;
+
+/// The schema, one migration per version. Append; never edit a migration that has shipped.
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+    CREATE TABLE slots (
+        id             TEXT PRIMARY KEY,
+        created_at     INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        max_size       INTEGER NOT NULL,
+        max_files      INTEGER NOT NULL,
+        max_total      INTEGER,
+        accept         TEXT,
+        label          TEXT,
+        closed_at      INTEGER,
+        -- Files claimed so far, counting uploads in flight; claims are atomic.
+        claimed_files  INTEGER NOT NULL DEFAULT 0,
+        -- Bytes of files stored so far, for the total limit.
+        received_bytes INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+
+    CREATE TABLE files (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        size             INTEGER NOT NULL,
+        sha256           TEXT NOT NULL,
+        content_type     TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        public           INTEGER NOT NULL DEFAULT 0,
+        slot_id          TEXT REFERENCES slots(id),
+        uploader_name    TEXT,
+        uploader_message TEXT
+    ) STRICT;
+    CREATE INDEX files_by_slot ON files(slot_id) WHERE slot_id IS NOT NULL;
+
+    CREATE TABLE links (
+        id            TEXT PRIMARY KEY,
+        file_id       TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER,
+        max_downloads INTEGER,
+        downloads     INTEGER NOT NULL DEFAULT 0,
+        revoked_at    INTEGER,
+        label         TEXT
+    ) STRICT;
+    CREATE INDEX links_by_file ON links(file_id);
+
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    "#,
+)];
+
+/// The database of one data dir, with a pool of open connections.
+#[derive(Debug)]
+pub struct Db {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
+    pub fn open(path: &Path) -> Result<Db> {
+        let mut conn = connect(path)?;
+        // WAL is a property of the database file: set once, kept by every later connection.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(format!("cannot set permissions on {}", file.display()), e))?;
+            }
+        }
+        Ok(Db { path: path.to_path_buf(), idle: Mutex::new(vec![conn]) })
+    }
+
+    /// Runs `f` with a pooled connection. Blocking: async callers use `spawn_blocking`.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // A std Mutex is right here: it is held only to push or pop a Vec entry, never across
+        // a query or an await.
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => connect(&self.path)?,
+        };
+        let result = f(&mut conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < POOL_SIZE {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // In WAL mode NORMAL is durable against application crashes; only a power cut may lose the
+    // last transactions, never corrupt the database.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    #[test]
+    fn opens_twice_and_sees_the_other_connections_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let a = Db::open(&path).unwrap();
+        let b = Db::open(&path).unwrap();
+        a.with(|c| Ok(c.execute("INSERT INTO settings VALUES ('k', 'v')", [])?)).unwrap();
+        let v: String = b.with(|c| Ok(c.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(v, "v");
+        let mode: String = b.with(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

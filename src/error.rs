@@ -1,0 +1,47 @@
+//! The core's one error type. Transports map it at their edge: the CLI to a message and an exit
+//! code, the HTTP layer to a status, the desktop shell to a stable code.
+
+/// Everything the core can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input a person typed or sent that cannot be used as it is.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// No file, link or slot has this id.
+    #[error("no {kind} with id {id:?}")]
+    NotFound {
+        /// `file`, `link` or `slot`.
+        kind: &'static str,
+        /// The id that was asked for.
+        id: String,
+    },
+    /// A file system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, for the message.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The database schema could not be brought up to date.
+    #[error("database migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+
+    /// Whether this is a disk-full error (for a 507 or a clear message).
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.raw_os_error() == Some(28))
+    }
+}
+
+/// Result with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

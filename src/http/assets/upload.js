@@ -1,0 +1,105 @@
+// Progressive enhancement of the upload form: drag and drop, several files, one progress bar
+// per file. Without JavaScript the same form posts as multipart and the server answers a page.
+"use strict";
+(function () {
+  const form = document.getElementById("upload");
+  if (!form || !window.FormData || !window.XMLHttpRequest) return;
+  const input = document.getElementById("file");
+  const drop = document.getElementById("drop");
+  const list = document.getElementById("list");
+  const submit = document.getElementById("send");
+  const status = document.getElementById("status");
+  let queue = [];
+
+  function human(bytes) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
+    return (i === 0 ? bytes : bytes.toFixed(bytes < 10 ? 1 : 0)) + " " + units[i];
+  }
+
+  function addFiles(files) {
+    for (const file of files) {
+      const li = document.createElement("li");
+      const state = document.createElement("span");
+      state.className = "state";
+      state.textContent = human(file.size);
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = file.name;
+      const bar = document.createElement("progress");
+      bar.max = 100;
+      bar.value = 0;
+      bar.hidden = true;
+      li.append(state, name, bar);
+      list.append(li);
+      queue.push({ file, state, bar });
+    }
+    submit.disabled = queue.length === 0;
+    status.textContent = queue.length ? queue.length + " file(s) ready to send." : "";
+  }
+
+  input.addEventListener("change", function () {
+    addFiles(input.files);
+    input.value = "";
+  });
+  ["dragenter", "dragover"].forEach(function (type) {
+    document.addEventListener(type, function (e) { e.preventDefault(); drop.classList.add("over"); });
+  });
+  ["dragleave", "drop"].forEach(function (type) {
+    document.addEventListener(type, function (e) { e.preventDefault(); drop.classList.remove("over"); });
+  });
+  document.addEventListener("drop", function (e) {
+    if (e.dataTransfer && e.dataTransfer.files) addFiles(e.dataTransfer.files);
+  });
+
+  function send(item) {
+    return new Promise(function (resolve) {
+      const data = new FormData();
+      data.append("name", form.elements.name.value);
+      data.append("message", form.elements.message.value);
+      data.append("file", item.file, item.file.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      item.bar.hidden = false;
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) item.bar.value = Math.round((e.loaded / e.total) * 100);
+      });
+      xhr.addEventListener("load", function () {
+        if (xhr.status === 201) {
+          item.bar.value = 100;
+          item.state.textContent = "sent";
+          item.state.className = "state ok";
+          resolve(true);
+        } else {
+          item.state.textContent = (xhr.responseText || "failed").trim();
+          item.state.className = "state err";
+          resolve(false);
+        }
+      });
+      xhr.addEventListener("error", function () {
+        item.state.textContent = "connection failed";
+        item.state.className = "state err";
+        resolve(false);
+      });
+      xhr.send(data);
+    });
+  }
+
+  form.addEventListener("submit", async function (e) {
+    e.preventDefault();
+    if (queue.length === 0) return;
+    submit.disabled = true;
+    const items = queue;
+    queue = [];
+    let sent = 0;
+    for (const item of items) {
+      if (await send(item)) sent++;
+    }
+    status.textContent = sent + " of " + items.length + " file(s) sent." + (sent === items.length ? " Thank you!" : "");
+    status.dataset.done = "true";
+  });
+  input.multiple = true;
+  submit.disabled = true;
+})();

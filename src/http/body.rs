@@ -1,0 +1,151 @@
+//! Response bodies that watch the bytes go out: [`Counted`] claims a link's download before it
+//! sends the last byte; [`Logged`] writes the access log line when the response is done.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use tokio::task::JoinHandle;
+
+use crate::Vault;
+
+/// Streams a file for a link and counts the download when the last byte of the file goes out.
+///
+/// The frame that holds the last byte is held back until the download is claimed in the
+/// database (atomically, within the link's limit). If the claim fails, because concurrent
+/// downloads used the link up meanwhile, the body ends with an error instead: the client never
+/// gets a complete file beyond the limit, and a one-time link really is one-time.
+pub struct Counted<B> {
+    inner: B,
+    remaining: u64,
+    claim: Claim,
+}
+
+enum Claim {
+    Pending { vault: Arc<Vault>, link_id: String },
+    Running(JoinHandle<crate::Result<bool>>, Option<Frame<Bytes>>),
+    Done,
+}
+
+impl<B> Counted<B> {
+    /// Wraps a body of `len` bytes that ends with the file's last byte.
+    pub fn new(inner: B, len: u64, vault: Arc<Vault>, link_id: String) -> Self {
+        Counted { inner, remaining: len, claim: Claim::Pending { vault, link_id } }
+    }
+
+    fn start_claim(&mut self, frame: Option<Frame<Bytes>>) {
+        if let Claim::Pending { vault, link_id } = std::mem::replace(&mut self.claim, Claim::Done) {
+            let task = tokio::task::spawn_blocking(move || vault.claim_download(&link_id));
+            self.claim = Claim::Running(task, frame);
+        }
+    }
+}
+
+impl<B> Body for Counted<B>
+where
+    B: Body<Data = Bytes, Error = std::io::Error> + Unpin,
+{
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        loop {
+            if let Claim::Running(task, frame) = &mut this.claim {
+                let claimed = ready!(Pin::new(task).poll(cx));
+                let frame = frame.take();
+                this.claim = Claim::Done;
+                return match claimed {
+                    Ok(Ok(true)) => Poll::Ready(frame.map(Ok)),
+                    Ok(Ok(false)) => Poll::Ready(Some(Err(std::io::Error::other("download limit reached")))),
+                    Ok(Err(e)) => Poll::Ready(Some(Err(std::io::Error::other(e.to_string())))),
+                    Err(e) => Poll::Ready(Some(Err(std::io::Error::other(e.to_string())))),
+                };
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        this.remaining = this.remaining.saturating_sub(data.len() as u64);
+                        if this.remaining == 0 && matches!(this.claim, Claim::Pending { .. }) {
+                            this.start_claim(Some(frame));
+                            continue;
+                        }
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                // An empty file has no last byte to hold back: count it when the body ends.
+                None if this.remaining == 0 && matches!(this.claim, Claim::Pending { .. }) => {
+                    this.start_claim(None);
+                    continue;
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.claim, Claim::Done) && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Counts the bytes of a response and logs one line when it is finished or dropped.
+pub struct Logged<B> {
+    inner: B,
+    bytes: u64,
+    started: Instant,
+    method: Method,
+    path: String,
+    status: StatusCode,
+}
+
+impl<B> Logged<B> {
+    /// Wraps `inner`, the body of a response to `method path` with `status`.
+    pub fn new(inner: B, started: Instant, method: Method, path: String, status: StatusCode) -> Self {
+        Logged { inner, bytes: 0, started, method, path, status }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Logged<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes += data.len() as u64;
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for Logged<B> {
+    fn drop(&mut self) {
+        tracing::info!(
+            target: "sharelock::access",
+            "{} {} {} {}B {}ms",
+            self.method,
+            self.path,
+            self.status.as_u16(),
+            self.bytes,
+            self.started.elapsed().as_millis()
+        );
+    }
+}

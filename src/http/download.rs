@@ -1,0 +1,171 @@
+//! Downloads: through a signed link (`/d/…`), its landing page (`/l/…`), and public files
+//! (`/p/…`).
+//!
+//! Bytes, Range, HEAD and If-Modified-Since come from tower-http's `ServeFile`. It has no
+//! entity tags, so If-None-Match and If-Range are decided here before it runs, and it answers
+//! several ranges with 416, so a multi-range request is served whole (RFC 9110 lets a server
+//! ignore Range).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::response::{Html, IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use super::body::Counted;
+use super::error::HttpError;
+use super::{AppState, pages};
+use crate::files::FileRecord;
+use crate::links::LinkStatus;
+use crate::signing::Purpose;
+use crate::{names, time};
+
+/// Read size for streaming files: large reads keep the syscall count low on big downloads.
+const CHUNK: usize = 256 * 1024;
+
+#[derive(Deserialize)]
+pub(super) struct LinkPath {
+    link: String,
+    sig: String,
+}
+
+/// `GET|HEAD /d/{link}/{sig}[/{name}]`: the file itself.
+pub(super) async fn link_download(State(app): State<AppState>, Path(p): Path<LinkPath>, req: Request) -> Result<Response, HttpError> {
+    let (link, file) = resolve(&app, &p).await?;
+    let counts = req.method() == Method::GET;
+    serve(&app, req, &file, counts.then_some(link.id)).await
+}
+
+/// `GET /l/{link}/{sig}`: the landing page.
+pub(super) async fn landing(State(app): State<AppState>, Path(p): Path<LinkPath>) -> Result<Response, HttpError> {
+    let (link, file) = resolve(&app, &p).await?;
+    // Relative to /l/{link}/{sig}: keeps working behind a path prefix.
+    let href = format!("../../d/{}/{}/{}", link.id, p.sig, names::url_segment(&file.name));
+    Ok(page(pages::landing(&file, &link, &href, time::now())))
+}
+
+/// Checks the signature first (no database work for forged URLs), then the link's state.
+async fn resolve(app: &AppState, p: &LinkPath) -> Result<(crate::links::Link, FileRecord), HttpError> {
+    if !app.vault.signer().verify(Purpose::Link, &p.link, &p.sig) {
+        return Err(HttpError::BadSignature);
+    }
+    let id = p.link.clone();
+    let found = app.blocking(move |v| v.resolve_link(&id)).await?;
+    // A valid signature without a row: the link's file was removed (and its links with it).
+    let (link, file) = found.ok_or(HttpError::Gone("this file was removed"))?;
+    match link.status(time::now()) {
+        LinkStatus::Active => Ok((link, file)),
+        LinkStatus::Expired => Err(HttpError::Gone("this link has expired")),
+        LinkStatus::Revoked => Err(HttpError::Gone("this link was revoked")),
+        LinkStatus::UsedUp => Err(HttpError::Gone("this link has been used up")),
+    }
+}
+
+/// `GET|HEAD /p/{file}[/{name}]`: a public file, no token. Private or unknown: 404.
+pub(super) async fn public(State(app): State<AppState>, Path(params): Path<Vec<(String, String)>>, req: Request) -> Result<Response, HttpError> {
+    let id = params.into_iter().find(|(k, _)| k == "file").map(|(_, v)| v).unwrap_or_default();
+    // Only an exact id reaches the database or the store: `..`, encoded slashes, backslashes
+    // and NUL can never name another file because the path is built from the id alone.
+    if !crate::ids::is_valid(&id) {
+        return Err(HttpError::NotFound);
+    }
+    let file = app.blocking(move |v| v.public_file(&id)).await?.ok_or(HttpError::NotFound)?;
+    serve(&app, req, &file, None).await
+}
+
+/// Serves a stored file with all the HTTP semantics; `count_for` is the link whose download
+/// count a complete GET claims.
+async fn serve(app: &AppState, mut req: Request, file: &FileRecord, count_for: Option<String>) -> Result<Response, HttpError> {
+    let etag = file.etag();
+    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64));
+    let headers = req.headers_mut();
+    // RFC 9110 13.2.2: If-None-Match is evaluated instead of If-Modified-Since when present.
+    if let Some(tags) = headers.get(header::IF_NONE_MATCH) {
+        if etag_matches(tags, &etag) {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            set_validators(response.headers_mut(), &etag, &last_modified);
+            return Ok(response);
+        }
+        headers.remove(header::IF_MODIFIED_SINCE);
+    }
+    // If-Range (RFC 9110 13.1.5): a Range applies only if the validator still matches exactly;
+    // otherwise the whole file is sent.
+    if let Some(validator) = headers.get(header::IF_RANGE) {
+        let current = validator.as_bytes() == etag.as_bytes() || validator.as_bytes() == last_modified.as_bytes();
+        if !current {
+            headers.remove(header::RANGE);
+        }
+    }
+    if headers.get(header::RANGE).is_some_and(|r| r.as_bytes().contains(&b',')) {
+        headers.remove(header::RANGE);
+    }
+
+    let mime: mime_guess::Mime = file.content_type.parse().unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
+    let path = app.vault.store().path_of(&file.id);
+    let response = ServeFile::new_with_mime(path, &mime).with_buf_chunk_size(CHUNK).oneshot(req).await;
+    let Ok(mut response) = response;
+    if response.status() == StatusCode::NOT_FOUND {
+        tracing::warn!("stored file {} is missing from the store", file.id);
+        return Err(HttpError::Gone("this file is no longer available"));
+    }
+    let headers = response.headers_mut();
+    set_validators(headers, &etag, &last_modified);
+    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(&file.name)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Even if a browser were talked into rendering a stored HTML file, it would run sandboxed.
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+
+    let covers_last_byte = match response.status() {
+        StatusCode::OK => true,
+        StatusCode::PARTIAL_CONTENT => range_end(response.headers()).is_some_and(|(end, size)| end + 1 == size),
+        _ => false,
+    };
+    let len = content_length(response.headers());
+    let response = match (count_for, covers_last_byte, len) {
+        (Some(link_id), true, Some(len)) => {
+            let vault = app.vault.clone();
+            response.map(|body| Body::new(Counted::new(body, len, vault, link_id)))
+        }
+        _ => response.map(Body::new),
+    };
+    Ok(response)
+}
+
+fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: &str) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(last_modified) {
+        headers.insert(header::LAST_MODIFIED, v);
+    }
+}
+
+/// Whether an If-None-Match list names `etag` (weak comparison, as RFC 9110 asks for it).
+fn etag_matches(list: &HeaderValue, etag: &str) -> bool {
+    let Ok(list) = list.to_str() else { return false };
+    list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// `(last, size)` from `Content-Range: bytes first-last/size`.
+fn range_end(headers: &HeaderMap) -> Option<(u64, u64)> {
+    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let (range, size) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (_, last) = range.split_once('-')?;
+    Some((last.parse().ok()?, size.parse().ok()?))
+}
+
+pub(super) fn page(html: String) -> Response {
+    let mut response = Html(html).into_response();
+    response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(pages::CSP));
+    response
+}

@@ -1,0 +1,72 @@
+//! The one error type at the HTTP edge: each variant maps to a status in one `match`, internals
+//! are logged, and the client gets one short line (or a small page, see [`super::pages`]).
+
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+
+/// Why a request failed, as far as the client may know.
+#[derive(Debug)]
+pub enum HttpError {
+    /// Missing, malformed or wrong signature: 403.
+    BadSignature,
+    /// The link or slot existed but no longer works (expired, revoked, used up, closed,
+    /// removed): 410 with the reason.
+    Gone(&'static str),
+    /// Nothing here: 404.
+    NotFound,
+    /// A body or file over a limit: 413 with the limit.
+    TooLarge(String),
+    /// A file type the slot does not accept: 415.
+    UnsupportedType(String),
+    /// A request that cannot be understood: 400.
+    BadRequest(String),
+    /// The client stopped sending: 408.
+    Timeout,
+    /// The disk is full: 507.
+    StorageFull,
+    /// Our fault; the detail is logged, not sent: 500.
+    Internal(String),
+}
+
+/// The one-line message of an error response, kept so a page can be rendered from it.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
+impl HttpError {
+    fn status_and_message(self) -> (StatusCode, String) {
+        match self {
+            HttpError::BadSignature => (StatusCode::FORBIDDEN, "invalid or missing signature".into()),
+            HttpError::Gone(why) => (StatusCode::GONE, why.into()),
+            HttpError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
+            HttpError::TooLarge(why) => (StatusCode::PAYLOAD_TOO_LARGE, why),
+            HttpError::UnsupportedType(why) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, why),
+            HttpError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
+            HttpError::Timeout => (StatusCode::REQUEST_TIMEOUT, "the upload stalled".into()),
+            HttpError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "the server's disk is full".into()),
+            HttpError::Internal(detail) => {
+                tracing::error!("internal error: {detail}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+            }
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, message) = self.status_and_message();
+        let mut response = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response();
+        response.extensions_mut().insert(ErrorMessage(message));
+        response
+    }
+}
+
+impl From<crate::Error> for HttpError {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            _ if e.is_storage_full() => HttpError::StorageFull,
+            crate::Error::NotFound { .. } => HttpError::NotFound,
+            crate::Error::InvalidInput(why) => HttpError::BadRequest(why),
+            other => HttpError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The embedded HTTP server: axum on tokio, served by hyper with a header-read timeout and
+//! graceful shutdown.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET, HEAD /d/{link}/{sig}[/{name}]` | a file through a signed link |
+//! | `GET /l/{link}/{sig}` | the link's landing page |
+//! | `GET, HEAD /p/{file}[/{name}]` | a public file |
+//! | `GET /u/{slot}?sig=` | a slot's upload page |
+//! | `POST /u/{slot}?sig=` | multipart upload into the slot |
+//! | `PUT /u/{slot}/{name}?sig=` | raw upload into the slot (`curl -T`) |
+//! | `GET /assets/{style.css,upload.js}` | the pages' stylesheet and script |
+//!
+//! URL paths never become file system paths: every route looks files up by generated id.
+
+mod body;
+mod download;
+mod error;
+pub mod pages;
+mod upload;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+pub use error::HttpError;
+
+use crate::Vault;
+use crate::store::WriterLock;
+
+/// Server settings that tests and deployments tune.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// How long an upload may go without sending a byte.
+    pub body_idle_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            header_timeout: Duration::from_secs(15),
+            body_idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    vault: Arc<Vault>,
+    config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    /// Runs blocking vault work off the async workers.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Vault) -> crate::Result<T> + Send + 'static,
+    ) -> Result<T, HttpError> {
+        let vault = self.vault.clone();
+        tokio::task::spawn_blocking(move || f(&vault)).await.map_err(|e| HttpError::Internal(e.to_string()))?.map_err(HttpError::from)
+    }
+
+    async fn writer_lock(&self) -> Result<WriterLock, HttpError> {
+        self.blocking(|v| v.writer_lock()).await
+    }
+}
+
+/// The router: every route, with its middleware. Tests can drive it without a socket.
+pub fn router(vault: Arc<Vault>, config: ServerConfig) -> Router {
+    let state = AppState { vault, config: Arc::new(config) };
+    let tokenised = Router::new()
+        .route("/d/{link}/{sig}", get(download::link_download))
+        .route("/d/{link}/{sig}/{*name}", get(download::link_download))
+        .route("/l/{link}/{sig}", get(download::landing))
+        .route("/u/{slot}", get(upload::page_for_slot).post(upload::post))
+        .route("/u/{slot}/{*name}", axum::routing::put(upload::put))
+        // Uploads enforce their own limits while streaming; no blanket body limit.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::map_response(private_headers));
+    let public = Router::new()
+        .route("/p/{file}", get(download::public))
+        .route("/p/{file}/{*name}", get(download::public))
+        .layer(middleware::map_response(public_headers));
+    Router::new()
+        .merge(tokenised)
+        .merge(public)
+        .route("/assets/{name}", get(asset))
+        .route("/", get(|| async { "Sharelock\n" }))
+        .fallback(|| async { HttpError::NotFound })
+        .layer(middleware::from_fn(html_errors))
+        .layer(middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+/// Serves `vault` on `listener` until `shutdown` completes, then lets requests in flight finish
+/// (for up to `shutdown_grace`). Cleans the store of leftovers before accepting connections.
+pub async fn serve(
+    listener: TcpListener,
+    vault: Arc<Vault>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let cleaner = vault.clone();
+    match tokio::task::spawn_blocking(move || cleaner.cleanup()).await {
+        Ok(Ok(report)) if report.skipped => tracing::info!("store cleanup skipped: a writer is busy"),
+        Ok(Ok(report)) if report.temp_files + report.orphans > 0 => {
+            tracing::info!("store cleanup removed {} temp file(s) and {} orphan(s)", report.temp_files, report.orphans)
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("store cleanup failed: {e}"),
+        Err(e) => tracing::warn!("store cleanup failed: {e}"),
+    }
+
+    let grace = config.shutdown_grace;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let app = router(vault, config);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(app.clone());
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => tracing::warn!("shutdown: requests still running after {grace:?} were cut off"),
+    }
+    Ok(())
+}
+
+/// Whether the client prefers an HTML answer (a browser) over plain text or JSON.
+pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    accept.contains("text/html")
+}
+
+/// Turns a plain-text error into a small page for browsers.
+async fn html_errors(req: Request, next: Next) -> Response {
+    let wants_html = accepts_html(req.headers());
+    let depth = req.uri().path().matches('/').count().saturating_sub(1);
+    let response = next.run(req).await;
+    if !wants_html {
+        return response;
+    }
+    let Some(error::ErrorMessage(message)) = response.extensions().get::<error::ErrorMessage>().cloned() else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    let html = pages::error(parts.status.as_u16(), &message, &format!("{}assets/", "../".repeat(depth)));
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    parts.headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(pages::CSP));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(html))
+}
+
+/// One log line per request: method, path (signatures hidden), status, bytes sent, duration.
+async fn access_log(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = redact(req.uri().path());
+    let response = next.run(req).await;
+    let status = response.status();
+    response.map(|b| Body::new(body::Logged::new(b, started, method, path, status)))
+}
+
+/// Hides the signature in `/d/{link}/{sig}/…` and `/l/{link}/{sig}`; query strings (where slot
+/// signatures travel) are never logged at all.
+fn redact(path: &str) -> String {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if parts.len() > 3 && (parts[1] == "d" || parts[1] == "l") {
+        parts[3] = "…";
+    }
+    parts.join("/")
+}
+
+/// Responses on tokenised URLs: never cached, never leak the URL in a Referer.
+async fn private_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// Public files may be cached, but are revalidated each time (cheaply, by ETag), so making a
+/// file private takes effect at once.
+async fn public_headers(mut response: Response) -> Response {
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, no-cache"));
+    } else {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn asset(State(_): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let (body, content_type) = match name.as_str() {
+        "style.css" => (include_str!("assets/style.css"), "text/css; charset=utf-8"),
+        "upload.js" => (include_str!("assets/upload.js"), "text/javascript; charset=utf-8"),
+        _ => return HttpError::NotFound.into_response(),
+    };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_signatures() {
+        assert_eq!(redact("/d/abc/SIGNATURE/file.txt"), "/d/abc/…/file.txt");
+        assert_eq!(redact("/l/abc/SIGNATURE"), "/l/abc/…");
+        assert_eq!(redact("/u/abc"), "/u/abc");
+        assert_eq!(redact("/p/abc/x"), "/p/abc/x");
+    }
+}

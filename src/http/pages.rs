@@ -1,0 +1,181 @@
+//! The few HTML pages recipients see: a link's landing page, a slot's upload page, the page
+//! after a no-JavaScript upload, and error pages. No external resources: one stylesheet and one
+//! script served by this server, under a strict Content-Security-Policy.
+
+use crate::files::FileRecord;
+use crate::links::Link;
+use crate::slots::Slot;
+use crate::time::{relative, rfc3339};
+use crate::units::format_size;
+
+/// The Content-Security-Policy of every page: nothing but this server's own CSS and script.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; \
+                       form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `assets` is the relative path from the page to `/assets/` (pages are served under different
+/// depths, and a base URL may carry a path prefix, so links stay relative).
+fn layout(title: &str, assets: &str, body: &str, script: bool) -> String {
+    let script = if script { format!(r#"<script src="{assets}upload.js" defer></script>"#) } else { String::new() };
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{title} · Sharelock</title>
+<link rel="stylesheet" href="{assets}style.css">
+{script}
+</head>
+<body>
+<main>
+<div class="card">
+<p class="brand">Sharelock</p>
+{body}
+</div>
+<footer>Shared privately with Sharelock</footer>
+</main>
+</body>
+</html>
+"#,
+        title = escape(title)
+    )
+}
+
+/// A link's landing page: the file, its size, expiry, downloads left and a Download button.
+pub fn landing(file: &FileRecord, link: &Link, download_href: &str, now: i64) -> String {
+    let expiry = match link.expires_at {
+        Some(t) => format!(r#"<time datetime="{}">{}</time>"#, rfc3339(t), relative(t, now)),
+        None => "never".into(),
+    };
+    let left = match link.downloads_left() {
+        Some(n) => n.to_string(),
+        None => "unlimited".into(),
+    };
+    let body = format!(
+        r#"<h1 id="file-name">{name}</h1>
+<p class="muted">Someone shared this file with you.</p>
+<dl class="facts">
+<dt>Size</dt><dd id="file-size">{size}</dd>
+<dt>Type</dt><dd>{ctype}</dd>
+<dt>Link expires</dt><dd id="expires">{expiry}</dd>
+<dt>Downloads left</dt><dd id="downloads-left">{left}</dd>
+<dt>SHA-256</dt><dd><code>{sha}</code></dd>
+</dl>
+<a class="button" id="download" href="{href}" download>Download</a>"#,
+        name = escape(&file.name),
+        size = format_size(file.size),
+        ctype = escape(&file.content_type),
+        sha = escape(&file.sha256),
+        href = escape(download_href),
+    );
+    layout(&file.name, "../../assets/", &body, false)
+}
+
+/// A slot's upload page: a multipart form that works without JavaScript, enhanced by
+/// `upload.js` with drag and drop and per-file progress.
+pub fn upload(slot: &Slot, action: &str, now: i64) -> String {
+    let files_left = slot.max_files.saturating_sub(slot.claimed_files);
+    let label = match &slot.label {
+        Some(l) => format!(r#"<p id="label">{}</p>"#, escape(l)),
+        None => String::new(),
+    };
+    let accept_attr = match &slot.accept {
+        Some(list) => format!(r#" accept="{}""#, escape(&list.entries().join(","))),
+        None => String::new(),
+    };
+    let accept_fact = match &slot.accept {
+        Some(list) => format!("<dt>Accepted types</dt><dd>{}</dd>", escape(&list.entries().join(", "))),
+        None => String::new(),
+    };
+    let total_fact = match slot.total_left() {
+        Some(left) => format!("<dt>Space left</dt><dd>{}</dd>", format_size(left)),
+        None => String::new(),
+    };
+    let body = format!(
+        r#"<h1>Send files</h1>
+{label}
+<dl class="facts">
+<dt>Largest file</dt><dd id="max-size">{max_size}</dd>
+<dt>Files left</dt><dd id="files-left">{files_left}</dd>
+{total_fact}{accept_fact}
+<dt>Open until</dt><dd><time datetime="{expires_iso}">{expires}</time></dd>
+</dl>
+<form id="upload" method="post" action="{action}" enctype="multipart/form-data">
+<label for="name">Your name <span class="muted">(optional)</span></label>
+<input type="text" id="name" name="name" maxlength="200" autocomplete="name">
+<label for="message">Message <span class="muted">(optional)</span></label>
+<textarea id="message" name="message" maxlength="2000"></textarea>
+<div class="drop" id="drop">
+<label for="file">Choose files <span class="muted">or drop them here</span></label>
+<input type="file" id="file" name="file" multiple required{accept_attr}>
+</div>
+<ul class="files" id="list"></ul>
+<div class="actions"><button type="submit" id="send">Send</button><span id="status" class="muted" role="status" aria-live="polite"></span></div>
+</form>"#,
+        max_size = format_size(slot.max_size),
+        expires_iso = rfc3339(slot.expires_at),
+        expires = relative(slot.expires_at, now),
+        action = escape(action),
+    );
+    layout("Send files", "../assets/", &body, true)
+}
+
+/// The page after a no-JavaScript upload.
+pub fn received(files: &[FileRecord]) -> String {
+    let items: String = files
+        .iter()
+        .map(|f| format!(r#"<li><span class="state ok">{}</span><span class="name">{}</span></li>"#, format_size(f.size), escape(&f.name)))
+        .collect();
+    let body = format!(
+        r#"<h1>Thank you</h1>
+<p>{} file(s) received.</p>
+<ul class="files" id="received">{items}</ul>
+<div class="actions"><a class="button" href="">Send more</a></div>"#,
+        files.len()
+    );
+    layout("Files received", "../assets/", &body, false)
+}
+
+/// An error page: the status and its one-line reason.
+pub fn error(status: u16, message: &str, assets: &str) -> String {
+    let title = match status {
+        403 => "This link is not valid",
+        404 => "Not found",
+        410 => "This link no longer works",
+        413 => "Too large",
+        _ => "Something went wrong",
+    };
+    let body = format!(
+        r#"<div class="error"><p class="code">{status}</p><h1>{title}</h1><p id="reason">{}</p>
+<p class="muted">Ask the person who sent it for a new one.</p></div>"#,
+        escape(message)
+    );
+    layout(title, assets, &body, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape(r#"<script>alert("x")</script> & 'y'"#), "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;");
+    }
+}

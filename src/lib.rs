@@ -1,0 +1,43 @@
+//! Sharelock: keep private files and hand them out safely.
+//!
+//! This crate is the headless core. The `sharelock` CLI and the desktop app are thin shells over
+//! it; both open a data dir as a [`Vault`] and serve it with [`http::serve`].
+//!
+//! Modules, from the bottom up:
+//! - [`units`]: durations and sizes as people type them.
+//! - [`ids`]: the generated ids that name files, links and slots (never user input).
+//! - [`names`]: file names made safe to keep and to send in `Content-Disposition`.
+//! - [`time`]: unix seconds as RFC 3339 and for people.
+//! - [`datadir`]: where an install keeps its database, store and secret, owner-only.
+//! - [`db`]: SQLite with versioned migrations, WAL and a connection pool.
+//! - [`signing`]: HMAC-SHA256 signatures for link and slot URLs, constant-time checks.
+//! - [`store`]: file contents on disk, written atomically and hashed in one pass.
+//! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
+//!   (link status and download claims, slot claims and accept lists).
+//! - [`vault`]: one open data dir and every operation the CLI, server and app share.
+//! - [`http`]: the embedded server (downloads, landing and upload pages, uploads).
+//! - [`cli`]: the `sharelock` command line.
+//!
+//! Nothing below [`http`] and [`cli`] knows about HTTP or terminals.
+
+#![warn(missing_docs, clippy::unwrap_used)]
+
+pub mod cli;
+pub mod datadir;
+pub mod db;
+mod error;
+pub mod files;
+pub mod http;
+pub mod ids;
+pub mod links;
+pub mod names;
+pub mod settings;
+pub mod signing;
+pub mod slots;
+pub mod store;
+pub mod time;
+pub mod units;
+pub mod vault;
+
+pub use error::{Error, Result};
+pub use vault::Vault;

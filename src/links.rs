@@ -1,0 +1,227 @@
+//! Links: signed, server-side-limited grants to download one file.
+//!
+//! The URL carries only the link id and its signature; expiry, download limit and revocation
+//! live in the database, so a link can be extended, shortened or revoked without a new URL.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::Result;
+use crate::files::FileRecord;
+
+/// One link.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Link {
+    /// Generated id.
+    pub id: String,
+    /// The file it grants.
+    pub file_id: String,
+    /// When it was created (unix seconds).
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub created_at: i64,
+    /// When it stops working, if ever.
+    #[serde(serialize_with = "crate::time::serialize_option")]
+    pub expires_at: Option<i64>,
+    /// How many complete downloads it allows, if limited.
+    pub max_downloads: Option<u64>,
+    /// Complete downloads so far.
+    pub downloads: u64,
+    /// When it was revoked, if it was.
+    #[serde(serialize_with = "crate::time::serialize_option")]
+    pub revoked_at: Option<i64>,
+    /// A note for the owner.
+    pub label: Option<String>,
+}
+
+/// Whether a link works now, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// Works.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Revoked by its owner.
+    Revoked,
+    /// Its download limit is reached.
+    UsedUp,
+}
+
+impl LinkStatus {
+    /// The word used in listings and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Active => "active",
+            LinkStatus::Expired => "expired",
+            LinkStatus::Revoked => "revoked",
+            LinkStatus::UsedUp => "used_up",
+        }
+    }
+}
+
+impl Link {
+    /// The link's status at `now`. Revocation wins over expiry, expiry over the limit.
+    pub fn status(&self, now: i64) -> LinkStatus {
+        if self.revoked_at.is_some() {
+            LinkStatus::Revoked
+        } else if self.expires_at.is_some_and(|t| t <= now) {
+            LinkStatus::Expired
+        } else if self.max_downloads.is_some_and(|max| self.downloads >= max) {
+            LinkStatus::UsedUp
+        } else {
+            LinkStatus::Active
+        }
+    }
+
+    /// Downloads left before the limit, if limited.
+    pub fn downloads_left(&self) -> Option<u64> {
+        self.max_downloads.map(|max| max.saturating_sub(self.downloads))
+    }
+
+    fn from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Link> {
+        Ok(Link {
+            id: row.get(at)?,
+            file_id: row.get(at + 1)?,
+            created_at: row.get(at + 2)?,
+            expires_at: row.get(at + 3)?,
+            max_downloads: row.get(at + 4)?,
+            downloads: row.get(at + 5)?,
+            revoked_at: row.get(at + 6)?,
+            label: row.get(at + 7)?,
+        })
+    }
+}
+
+const COLUMNS: &str = "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, l.label";
+
+/// Inserts a new link.
+pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        link.id,
+        link.file_id,
+        link.created_at,
+        link.expires_at,
+        link.max_downloads,
+        link.downloads,
+        link.revoked_at,
+        link.label
+    ])?;
+    Ok(())
+}
+
+/// The link with `id`, if any.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Link>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM links l WHERE l.id = ?1"))?
+        .query_row([id], |r| Link::from_row(r, 0))
+        .optional()?)
+}
+
+/// The link with `id` and its file, in one query: the download hot path.
+pub fn get_with_file(conn: &Connection, id: &str) -> Result<Option<(Link, FileRecord)>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, f.id, f.name, f.size, f.sha256, f.content_type, f.created_at, f.public,
+                f.slot_id, f.uploader_name, f.uploader_message
+         FROM links l JOIN files f ON f.id = l.file_id WHERE l.id = ?1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], |r| {
+            let link = Link::from_row(r, 0)?;
+            let file = FileRecord {
+                id: r.get(8)?,
+                name: r.get(9)?,
+                size: r.get(10)?,
+                sha256: r.get(11)?,
+                content_type: r.get(12)?,
+                created_at: r.get(13)?,
+                public: r.get(14)?,
+                slot_id: r.get(15)?,
+                uploader_name: r.get(16)?,
+                uploader_message: r.get(17)?,
+            };
+            Ok((link, file))
+        })
+        .optional()?)
+}
+
+/// Links of one file, or all links, newest first.
+pub fn list(conn: &Connection, file_id: Option<&str>) -> Result<Vec<Link>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM links l WHERE ?1 IS NULL OR l.file_id = ?1 ORDER BY l.created_at DESC, l.rowid DESC"
+    ))?;
+    let rows = stmt.query_map([file_id], |r| Link::from_row(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Sets the expiry; false if there is no such link.
+pub fn set_expiry(conn: &Connection, id: &str, expires_at: Option<i64>) -> Result<bool> {
+    Ok(conn.prepare_cached("UPDATE links SET expires_at = ?2 WHERE id = ?1")?.execute(params![id, expires_at])? == 1)
+}
+
+/// Sets the download limit; false if there is no such link.
+pub fn set_max_downloads(conn: &Connection, id: &str, max: Option<u64>) -> Result<bool> {
+    Ok(conn.prepare_cached("UPDATE links SET max_downloads = ?2 WHERE id = ?1")?.execute(params![id, max])? == 1)
+}
+
+/// Revokes the link (keeping the first revocation time); false if there is no such link.
+pub fn revoke(conn: &Connection, id: &str, now: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("UPDATE links SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")?
+        .execute(params![id, now])?
+        == 1)
+}
+
+/// Counts one complete download, atomically and only while the limit allows it. False means the
+/// limit was reached by someone else meanwhile (or the link is gone): the download must not
+/// complete.
+pub fn claim_download(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE links SET downloads = downloads + 1
+             WHERE id = ?1 AND (max_downloads IS NULL OR downloads < max_downloads)",
+        )?
+        .execute([id])?
+        == 1)
+}
+
+/// Number of links of each file and their total downloads.
+pub fn counts_by_file(conn: &Connection) -> Result<std::collections::HashMap<String, (u64, u64)>> {
+    let mut stmt = conn.prepare_cached("SELECT file_id, COUNT(*), SUM(downloads) FROM links GROUP BY file_id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link() -> Link {
+        Link {
+            id: "l".into(),
+            file_id: "f".into(),
+            created_at: 0,
+            expires_at: Some(100),
+            max_downloads: Some(2),
+            downloads: 0,
+            revoked_at: None,
+            label: None,
+        }
+    }
+
+    #[test]
+    fn status_order() {
+        let mut l = link();
+        assert_eq!(l.status(50), LinkStatus::Active);
+        assert_eq!(l.status(100), LinkStatus::Expired);
+        l.downloads = 2;
+        assert_eq!(l.status(50), LinkStatus::UsedUp);
+        l.revoked_at = Some(10);
+        assert_eq!(l.status(50), LinkStatus::Revoked);
+        assert_eq!(l.status(500), LinkStatus::Revoked);
+    }
+}

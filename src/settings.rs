@@ -1,0 +1,25 @@
+//! Settings kept in the database, so the CLI, the server and the desktop app share them.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::Result;
+
+/// The base URL links and slots are built with, when set by `serve --base-url` or the app.
+pub const BASE_URL: &str = "base_url";
+/// The address the server last listened on; the fallback base URL.
+pub const LISTEN_URL: &str = "listen_url";
+
+/// The value of `key`, if set.
+pub fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Sets `key` to `value`.
+pub fn set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")?
+        .execute(params![key, value])?;
+    Ok(())
+}

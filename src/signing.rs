@@ -1,0 +1,234 @@
+//! Signing: HMAC-SHA256 over a link's or slot's identity, keyed with the install's secret.
+//!
+//! A signature is the full 32-byte MAC in base64url without padding (43 characters). The
+//! message is a purpose tag and the id, so a slot signature can never pass as a link signature.
+//! Verification is constant time (`Mac::verify_slice`) and touches no database, so a forged URL
+//! costs one HMAC.
+//!
+//! The secret lives in `secret.key` in the data dir. `rotate` replaces that file atomically; a
+//! running server notices the new file on its next verification (one `stat` of a file the
+//! kernel has cached), so rotation from the CLI takes effect at once without a restart.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use crate::{Error, Result};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const SECRET_LEN: usize = 32;
+const SIGNATURE_LEN: usize = 32;
+
+/// What a signature grants: the same id signed for different purposes gives different signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Downloading through a link.
+    Link,
+    /// Uploading into a slot.
+    Slot,
+}
+
+impl Purpose {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Purpose::Link => b"sharelock link\0",
+            Purpose::Slot => b"sharelock slot\0",
+        }
+    }
+}
+
+/// Identifies one version of the secret file, so a replaced file is noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> FileStamp {
+        FileStamp { dev: meta.dev(), ino: meta.ino(), mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128 }
+    }
+}
+
+#[derive(Debug)]
+struct Key {
+    mac: HmacSha256,
+    stamp: FileStamp,
+}
+
+/// Signs and verifies with the data dir's secret.
+#[derive(Debug)]
+pub struct Signer {
+    path: PathBuf,
+    key: RwLock<Key>,
+}
+
+impl Signer {
+    /// Loads the secret at `path`, creating a new random one (mode 0600) if there is none.
+    pub fn open(path: &Path) -> Result<Signer> {
+        if !path.exists() {
+            write_new_secret(path)?;
+        }
+        let key = load(path)?;
+        Ok(Signer { path: path.to_path_buf(), key: RwLock::new(key) })
+    }
+
+    /// The signature for `id` under `purpose`.
+    pub fn sign(&self, purpose: Purpose, id: &str) -> String {
+        self.refresh();
+        let mut mac = self.read_key().mac.clone();
+        mac.update(purpose.tag());
+        mac.update(id.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` is the valid signature of `id` under `purpose`, in constant time.
+    pub fn verify(&self, purpose: Purpose, id: &str, signature: &str) -> bool {
+        // Decoding into a fixed buffer rejects wrong lengths and alphabets without allocating.
+        let mut raw = [0u8; SIGNATURE_LEN + 3];
+        match URL_SAFE_NO_PAD.decode_slice(signature.as_bytes(), &mut raw) {
+            Ok(SIGNATURE_LEN) => {}
+            _ => return false,
+        }
+        self.refresh();
+        let mut mac = self.read_key().mac.clone();
+        mac.update(purpose.tag());
+        mac.update(id.as_bytes());
+        mac.verify_slice(&raw[..SIGNATURE_LEN]).is_ok()
+    }
+
+    /// Replaces the secret with a new random one: every link and slot URL signed so far stops
+    /// working, in this process and in any other using the same data dir.
+    pub fn rotate(&self) -> Result<()> {
+        write_new_secret(&self.path)?;
+        self.refresh();
+        Ok(())
+    }
+
+    fn read_key(&self) -> std::sync::RwLockReadGuard<'_, Key> {
+        self.key.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reloads the secret if the file was replaced. If the file cannot be read the old key stays:
+    /// a server keeps answering rather than failing every request.
+    fn refresh(&self) {
+        let Ok(meta) = fs::metadata(&self.path) else { return };
+        if FileStamp::of(&meta) == self.read_key().stamp {
+            return;
+        }
+        match load(&self.path) {
+            Ok(key) => *self.key.write().unwrap_or_else(|p| p.into_inner()) = key,
+            Err(e) => tracing::warn!("cannot reload the signing secret: {e}"),
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Key> {
+    let bytes = fs::read(path).map_err(|e| Error::io(format!("cannot read the secret {}", path.display()), e))?;
+    if bytes.len() != SECRET_LEN {
+        return Err(Error::InvalidInput(format!(
+            "the secret {} is damaged ({} bytes, expected {SECRET_LEN}); run `sharelock rotate-secret`",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    let meta = fs::metadata(path).map_err(|e| Error::io("cannot stat the secret", e))?;
+    let mac = HmacSha256::new_from_slice(&bytes).expect("HMAC accepts any key length");
+    Ok(Key { mac, stamp: FileStamp::of(&meta) })
+}
+
+/// Writes a fresh secret next to `path` and renames it into place, so readers see either the
+/// old secret or the new one, whole.
+fn write_new_secret(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut secret = [0u8; SECRET_LEN];
+    rand::rng().fill_bytes(&mut secret);
+    let ctx = |e| Error::io(format!("cannot write the secret {}", path.display()), e);
+    let mut tmp = tempfile::Builder::new().prefix(".secret").tempfile_in(dir).map_err(ctx)?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o600)).map_err(ctx)?;
+    tmp.write_all(&secret).map_err(ctx)?;
+    tmp.as_file().sync_all().map_err(ctx)?;
+    tmp.persist(path).map_err(|e| ctx(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> (tempfile::TempDir, Signer) {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = Signer::open(&dir.path().join("secret.key")).unwrap();
+        (dir, signer)
+    }
+
+    #[test]
+    fn signs_and_verifies() {
+        let (_dir, s) = signer();
+        let sig = s.sign(Purpose::Link, "abc");
+        assert_eq!(sig.len(), 43);
+        assert!(s.verify(Purpose::Link, "abc", &sig));
+    }
+
+    #[test]
+    fn rejects_other_ids_purposes_and_tampering() {
+        let (_dir, s) = signer();
+        let sig = s.sign(Purpose::Link, "abc");
+        assert!(!s.verify(Purpose::Link, "abd", &sig));
+        assert!(!s.verify(Purpose::Slot, "abc", &sig));
+        let mut tampered = sig.clone().into_bytes();
+        tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
+        assert!(!s.verify(Purpose::Link, "abc", std::str::from_utf8(&tampered).unwrap()));
+    }
+
+    #[test]
+    fn rejects_wrong_lengths_and_alphabets() {
+        let (_dir, s) = signer();
+        let sig = s.sign(Purpose::Link, "abc");
+        for bad in ["", "A", &sig[..42], &format!("{sig}A"), &format!("{sig}AAAA"), &sig.replace(|_| true, "+"), &format!("{}=", &sig)] {
+            assert!(!s.verify(Purpose::Link, "abc", bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secret_file_is_private_and_persistent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let sig = Signer::open(&path).unwrap().sign(Purpose::Slot, "x");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(Signer::open(&path).unwrap().verify(Purpose::Slot, "x", &sig));
+    }
+
+    #[test]
+    fn rotation_in_another_process_is_seen_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let server = Signer::open(&path).unwrap();
+        let old = server.sign(Purpose::Link, "l");
+        let cli = Signer::open(&path).unwrap();
+        cli.rotate().unwrap();
+        let new = cli.sign(Purpose::Link, "l");
+        assert_ne!(old, new);
+        assert!(!server.verify(Purpose::Link, "l", &old));
+        assert!(server.verify(Purpose::Link, "l", &new));
+    }
+
+    #[test]
+    fn damaged_secret_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        fs::write(&path, b"short").unwrap();
+        let err = Signer::open(&path).unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
+}

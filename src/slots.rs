@@ -1,0 +1,354 @@
+//! Upload slots: signed, time-boxed URLs through which someone sends files back.
+//!
+//! A slot's file count is claimed atomically before any byte is stored, so concurrent uploads
+//! into a one-file slot store exactly one file. The total-bytes limit is checked while bytes
+//! stream and reserved atomically when a file is committed.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// One upload slot.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Slot {
+    /// Generated id.
+    pub id: String,
+    /// When it was created (unix seconds).
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub created_at: i64,
+    /// When it stops accepting files.
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub expires_at: i64,
+    /// Largest accepted file, in bytes.
+    pub max_size: u64,
+    /// How many files it accepts.
+    pub max_files: u64,
+    /// Largest total of all files, in bytes, if limited.
+    pub max_total: Option<u64>,
+    /// Accepted types, if limited.
+    pub accept: Option<AcceptList>,
+    /// A note for the owner (also shown to uploaders).
+    pub label: Option<String>,
+    /// When it was closed, if it was.
+    #[serde(serialize_with = "crate::time::serialize_option")]
+    pub closed_at: Option<i64>,
+    /// Files claimed so far (stored, or being uploaded now).
+    #[serde(skip)]
+    pub claimed_files: u64,
+    /// Bytes stored so far.
+    pub received_bytes: u64,
+}
+
+/// Whether a slot accepts files now, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotStatus {
+    /// Accepts files.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Closed by its owner.
+    Closed,
+    /// Its file count is used up.
+    Full,
+}
+
+impl SlotStatus {
+    /// The word used in listings and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotStatus::Active => "active",
+            SlotStatus::Expired => "expired",
+            SlotStatus::Closed => "closed",
+            SlotStatus::Full => "full",
+        }
+    }
+}
+
+impl Slot {
+    /// The slot's status at `now`.
+    pub fn status(&self, now: i64) -> SlotStatus {
+        if self.closed_at.is_some() {
+            SlotStatus::Closed
+        } else if self.expires_at <= now {
+            SlotStatus::Expired
+        } else if self.claimed_files >= self.max_files {
+            SlotStatus::Full
+        } else {
+            SlotStatus::Active
+        }
+    }
+
+    /// Bytes still allowed under the total limit, if limited.
+    pub fn total_left(&self) -> Option<u64> {
+        self.max_total.map(|max| max.saturating_sub(self.received_bytes))
+    }
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Slot> {
+        let accept: Option<String> = row.get(6)?;
+        Ok(Slot {
+            id: row.get(0)?,
+            created_at: row.get(1)?,
+            expires_at: row.get(2)?,
+            max_size: row.get(3)?,
+            max_files: row.get(4)?,
+            max_total: row.get(5)?,
+            accept: accept.map(|a| AcceptList::parse(&a).unwrap_or_default()),
+            label: row.get(7)?,
+            closed_at: row.get(8)?,
+            claimed_files: row.get(9)?,
+            received_bytes: row.get(10)?,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, created_at, expires_at, max_size, max_files, max_total, accept, label, closed_at, claimed_files, received_bytes";
+
+/// Inserts a new slot.
+pub fn insert(conn: &Connection, slot: &Slot) -> Result<()> {
+    conn.prepare_cached(&format!("INSERT INTO slots ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))?
+        .execute(params![
+            slot.id,
+            slot.created_at,
+            slot.expires_at,
+            slot.max_size,
+            slot.max_files,
+            slot.max_total,
+            slot.accept.as_ref().map(AcceptList::to_string),
+            slot.label,
+            slot.closed_at,
+            slot.claimed_files,
+            slot.received_bytes
+        ])?;
+    Ok(())
+}
+
+/// The slot with `id`, if any.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Slot>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM slots WHERE id = ?1"))?
+        .query_row([id], Slot::from_row)
+        .optional()?)
+}
+
+/// Every slot with the number of files it has stored, newest first.
+pub fn list(conn: &Connection) -> Result<Vec<(Slot, u64)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM files f WHERE f.slot_id = slots.id)
+         FROM slots ORDER BY created_at DESC, rowid DESC"
+    ))?;
+    let rows = stmt.query_map([], |r| Ok((Slot::from_row(r)?, r.get(11)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Closes the slot (keeping the first closing time); false if there is no such slot.
+pub fn close(conn: &Connection, id: &str, now: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("UPDATE slots SET closed_at = COALESCE(closed_at, ?2) WHERE id = ?1")?
+        .execute(params![id, now])?
+        == 1)
+}
+
+/// Claims room for one more file, atomically. Returns the slot as it was after the claim, or
+/// the status that refused it.
+pub fn claim_file(conn: &Connection, id: &str, now: i64) -> Result<Result<Slot, SlotStatus>, Error> {
+    let claimed = conn
+        .prepare_cached(
+            "UPDATE slots SET claimed_files = claimed_files + 1
+             WHERE id = ?1 AND closed_at IS NULL AND expires_at > ?2 AND claimed_files < max_files",
+        )?
+        .execute(params![id, now])?
+        == 1;
+    let slot = get(conn, id)?.ok_or_else(|| Error::NotFound { kind: "slot", id: id.to_string() })?;
+    if claimed {
+        Ok(Ok(slot))
+    } else {
+        let status = slot.status(now);
+        // Between the UPDATE and the SELECT nothing can make an active slot refuse, except
+        // another claim filling it.
+        Ok(Err(if status == SlotStatus::Active { SlotStatus::Full } else { status }))
+    }
+}
+
+/// Gives back a claim whose upload failed.
+pub fn release_file(conn: &Connection, id: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE slots SET claimed_files = MAX(claimed_files - 1, 0) WHERE id = ?1")?.execute([id])?;
+    Ok(())
+}
+
+/// Adds `bytes` to the slot's received total if the total limit allows it; false if not.
+pub fn reserve_bytes(conn: &Connection, id: &str, bytes: u64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE slots SET received_bytes = received_bytes + ?2
+             WHERE id = ?1 AND (max_total IS NULL OR received_bytes + ?2 <= max_total)",
+        )?
+        .execute(params![id, bytes])?
+        == 1)
+}
+
+/// The types a slot accepts: extensions (`.pdf`, `pdf`), MIME types (`application/pdf`) and
+/// MIME wildcards (`image/*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcceptList {
+    entries: Vec<String>,
+}
+
+impl Serialize for AcceptList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.entries.serialize(s)
+    }
+}
+
+impl std::fmt::Display for AcceptList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.entries.join(","))
+    }
+}
+
+impl AcceptList {
+    /// Parses a comma-separated list. Extensions are normalised to `.ext`, everything lower case.
+    pub fn parse(text: &str) -> Result<AcceptList> {
+        let mut entries = Vec::new();
+        for raw in text.split(',') {
+            let entry = raw.trim().to_ascii_lowercase();
+            if entry.is_empty() {
+                continue;
+            }
+            let valid_chars = entry.chars().all(|c| c.is_ascii_alphanumeric() || "./*+-_".contains(c));
+            let entry = if entry.contains('/') {
+                let (top, sub) = entry.split_once('/').unwrap_or_default();
+                if top.is_empty() || sub.is_empty() || top.contains('*') || sub.contains('/') || (sub.contains('*') && sub != "*") {
+                    return Err(Error::InvalidInput(format!("invalid type {raw:?} in the accept list")));
+                }
+                entry
+            } else {
+                let ext = entry.trim_start_matches('.');
+                if ext.is_empty() || ext.contains(['.', '*']) {
+                    return Err(Error::InvalidInput(format!("invalid extension {raw:?} in the accept list")));
+                }
+                format!(".{ext}")
+            };
+            if !valid_chars {
+                return Err(Error::InvalidInput(format!("invalid entry {raw:?} in the accept list")));
+            }
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            return Err(Error::InvalidInput("the accept list is empty".into()));
+        }
+        Ok(AcceptList { entries })
+    }
+
+    /// The entries, normalised.
+    pub fn entries(&self) -> &[String] {
+        &self.entries
+    }
+
+    /// Whether a file named `name` (MIME type `name_mime` by its extension) is accepted by name.
+    pub fn accepts_name(&self, name: &str, name_mime: &str) -> bool {
+        let ext = extension(name);
+        self.entries.iter().any(|e| Some(e.as_str()) == ext.as_deref() || mime_matches(e, name_mime))
+    }
+
+    /// Whether the file's actual bytes agree. `sniffed` is the type recognised from its first
+    /// bytes (MIME type and usual extension), `None` when the bytes have no recognisable
+    /// signature (plain text, CSV…), in which case the name decides alone.
+    pub fn accepts_content(&self, sniffed: Option<(&str, &str)>) -> bool {
+        let Some((mime, ext)) = sniffed else { return true };
+        let ext = format!(".{ext}");
+        self.entries.iter().any(|e| *e == ext || mime_matches(e, mime))
+            // A zip container is the honest signature of many formats (docx, xlsx, epub, jar,
+            // odt): accept it when the list names any of those.
+            || (mime == "application/zip" && self.entries.iter().any(|e| ZIP_BASED.contains(&e.as_str())))
+    }
+}
+
+const ZIP_BASED: &[&str] = &[
+    ".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".epub", ".jar", ".apk", ".zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/epub+zip",
+];
+
+fn extension(name: &str) -> Option<String> {
+    let (_, ext) = name.rsplit_once('.')?;
+    (!ext.is_empty()).then(|| format!(".{}", ext.to_ascii_lowercase()))
+}
+
+fn mime_matches(entry: &str, mime: &str) -> bool {
+    if !entry.contains('/') {
+        return false;
+    }
+    match entry.strip_suffix("/*") {
+        Some(top) => mime.split('/').next() == Some(top),
+        None => entry == mime,
+    }
+}
+
+/// The type recognised from a file's first bytes, if any: MIME type and usual extension.
+pub fn sniff(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    infer::get(head).map(|t| (t.mime_type(), t.extension()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_normalises() {
+        let list = AcceptList::parse(" PDF, .png ,image/*,text/plain").unwrap();
+        assert_eq!(list.entries(), [".pdf", ".png", "image/*", "text/plain"]);
+        assert_eq!(AcceptList::parse(&list.to_string()).unwrap(), list);
+        for bad in ["", ",", "*/*", "/x", "a/", "a/b/c", "im*ge/png", "..", "a b", "<script>"] {
+            assert!(AcceptList::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn checks_names() {
+        let list = AcceptList::parse(".pdf,image/*").unwrap();
+        assert!(list.accepts_name("a.PDF", "application/pdf"));
+        assert!(list.accepts_name("cat.jpg", "image/jpeg"));
+        assert!(!list.accepts_name("run.exe", "application/x-msdownload"));
+        assert!(!list.accepts_name("pdf", "application/octet-stream"));
+    }
+
+    #[test]
+    fn checks_bytes() {
+        let list = AcceptList::parse(".pdf,.txt").unwrap();
+        assert!(list.accepts_content(sniff(b"%PDF-1.7\n")));
+        assert!(list.accepts_content(sniff(b"just some text")));
+        // An executable renamed to .pdf is refused by its bytes.
+        assert!(!list.accepts_content(sniff(b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff")));
+        assert!(!list.accepts_content(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")));
+        let images = AcceptList::parse("image/*").unwrap();
+        assert!(images.accepts_content(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")));
+    }
+
+    #[test]
+    fn status() {
+        let mut slot = Slot {
+            id: "s".into(),
+            created_at: 0,
+            expires_at: 100,
+            max_size: 10,
+            max_files: 1,
+            max_total: None,
+            accept: None,
+            label: None,
+            closed_at: None,
+            claimed_files: 0,
+            received_bytes: 0,
+        };
+        assert_eq!(slot.status(50), SlotStatus::Active);
+        assert_eq!(slot.status(100), SlotStatus::Expired);
+        slot.claimed_files = 1;
+        assert_eq!(slot.status(50), SlotStatus::Full);
+        slot.closed_at = Some(1);
+        assert_eq!(slot.status(50), SlotStatus::Closed);
+    }
+}

@@ -1,0 +1,58 @@
+//! Time as the core keeps it (unix seconds) and as people and HTTP read it (RFC 3339, HTTP dates).
+
+use serde::Serializer;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The current unix time in seconds. Called at the edges; logic takes `now` as a parameter.
+pub fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// RFC 3339 in UTC, e.g. `2026-11-23T10:00:00Z`.
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// Serialises unix seconds as RFC 3339.
+pub fn serialize<S: Serializer>(unix: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*unix))
+}
+
+/// Serialises optional unix seconds as RFC 3339 or `null`.
+pub fn serialize_option<S: Serializer>(unix: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match unix {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A duration for people: `in 3 days`, `in 5 hours`, `2 minutes ago`.
+pub fn relative(unix: i64, now: i64) -> String {
+    let delta = unix - now;
+    let abs = delta.unsigned_abs();
+    let (n, unit) = match abs {
+        0..=59 => (abs, "second"),
+        60..=3599 => (abs / 60, "minute"),
+        3600..=86_399 => (abs / 3600, "hour"),
+        _ => (abs / 86_400, "day"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if delta >= 0 { format!("in {n} {unit}{plural}") } else { format!("{n} {unit}{plural} ago") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(relative(100 + 3 * 86_400, 100), "in 3 days");
+        assert_eq!(relative(100 + 3600, 100), "in 1 hour");
+        assert_eq!(relative(100 - 120, 100), "2 minutes ago");
+    }
+}

@@ -1,0 +1,594 @@
+//! The vault: one data dir opened (database, store, signer) and every operation the CLI, the
+//! HTTP server and the desktop app share. Blocking: async callers use `spawn_blocking`.
+
+use std::fs::File;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::datadir::DataDir;
+use crate::db::Db;
+use crate::files::{self, FileRecord};
+use crate::links::{self, Link, LinkStatus};
+use crate::signing::{Purpose, Signer};
+use crate::slots::{self, AcceptList, Slot, SlotStatus};
+use crate::store::{Cleanup, StagedFile, Store, WriterLock};
+use crate::units::Lifetime;
+use crate::{Error, Result, ids, names, settings};
+
+/// Where links point when no base URL was ever set and no server has run.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:7420";
+
+/// An open data dir.
+#[derive(Debug)]
+pub struct Vault {
+    dir: DataDir,
+    db: Db,
+    store: Store,
+    signer: Signer,
+}
+
+/// A file as listed: its record, its public URL when public, and its link totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileInfo {
+    /// The record.
+    #[serde(flatten)]
+    pub file: FileRecord,
+    /// Where it is served without a token, when public.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// How many links it has.
+    pub links: u64,
+    /// Complete downloads through all its links.
+    pub downloads: u64,
+}
+
+/// A link with its URLs and status.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkInfo {
+    /// The record.
+    #[serde(flatten)]
+    pub link: Link,
+    /// Direct download, for browsers, curl and wget.
+    pub url: String,
+    /// Landing page with the file's details and a Download button.
+    pub page_url: String,
+    /// Status now.
+    pub status: LinkStatus,
+}
+
+/// A slot with its URL, status and what it received.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotInfo {
+    /// The record.
+    #[serde(flatten)]
+    pub slot: Slot,
+    /// The upload URL (page for browsers, POST and PUT target).
+    pub url: String,
+    /// Status now.
+    pub status: SlotStatus,
+    /// Files stored through it.
+    pub received: u64,
+}
+
+/// What a new link allows.
+#[derive(Debug, Clone, Default)]
+pub struct NewLink {
+    /// How long it works; `None` takes the default (7 days).
+    pub lifetime: Option<Lifetime>,
+    /// Complete downloads allowed.
+    pub max_downloads: Option<u64>,
+    /// A note for the owner.
+    pub label: Option<String>,
+}
+
+/// Changes to a link; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LinkEdit {
+    /// New lifetime, counted from now.
+    pub lifetime: Option<Lifetime>,
+    /// New limit; `Some(None)` removes the limit.
+    pub max_downloads: Option<Option<u64>>,
+}
+
+/// What a new slot accepts.
+#[derive(Debug, Clone)]
+pub struct NewSlot {
+    /// How long it accepts files.
+    pub lifetime: Lifetime,
+    /// Largest file, in bytes.
+    pub max_size: u64,
+    /// How many files.
+    pub max_files: u64,
+    /// Largest total, in bytes.
+    pub max_total: Option<u64>,
+    /// Accepted types.
+    pub accept: Option<AcceptList>,
+    /// A note, shown to uploaders too.
+    pub label: Option<String>,
+}
+
+impl Default for NewSlot {
+    fn default() -> Self {
+        NewSlot {
+            lifetime: Lifetime::For(std::time::Duration::from_secs(7 * 86_400)),
+            max_size: 1 << 30,
+            max_files: 10,
+            max_total: None,
+            accept: None,
+            label: None,
+        }
+    }
+}
+
+/// A file received through a slot, staged and waiting to be stored.
+#[derive(Debug)]
+pub struct Received {
+    /// The bytes, hashed.
+    pub staged: StagedFile,
+    /// Its sanitised name.
+    pub name: String,
+}
+
+/// Who sent received files, as they said.
+#[derive(Debug, Clone, Default)]
+pub struct Uploader {
+    /// Their name.
+    pub name: Option<String>,
+    /// Their message.
+    pub message: Option<String>,
+}
+
+/// How long a link works when its creator does not say.
+pub const DEFAULT_LINK_LIFETIME: Lifetime = Lifetime::For(std::time::Duration::from_secs(7 * 86_400));
+const MAX_LABEL_CHARS: usize = 200;
+
+impl Vault {
+    /// Opens the data dir at `path`, creating it if needed.
+    pub fn open(path: &Path) -> Result<Vault> {
+        let dir = DataDir::create(path)?;
+        let db = Db::open(&dir.database())?;
+        let signer = Signer::open(&dir.secret())?;
+        let store = Store::new(dir.store());
+        Ok(Vault { dir, db, store, signer })
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.root()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    // ---- files ----
+
+    /// Copies the file at `path` into the store (hashing in the same pass) and records it.
+    /// `progress` gets the bytes copied so far.
+    pub fn add_file(&self, path: &Path, public: bool, now: i64, progress: &mut dyn FnMut(u64)) -> Result<FileInfo> {
+        let ctx = |e| Error::io(format!("cannot read {}", path.display()), e);
+        let mut source = File::open(path).map_err(ctx)?;
+        let meta = source.metadata().map_err(ctx)?;
+        if !meta.is_file() {
+            return Err(Error::InvalidInput(format!("{} is not a regular file", path.display())));
+        }
+        let raw_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = names::sanitize(&raw_name);
+        let _lock = self.writer_lock()?;
+        let staged = self.store.stage_from(&mut source, progress).map_err(|e| {
+            let what = if e.raw_os_error() == Some(28) { "the store's disk is full" } else { "cannot copy into the store" };
+            Error::io(format!("{what} while adding {}", path.display()), e)
+        })?;
+        let record = FileRecord {
+            id: ids::generate(),
+            content_type: content_type_of(&name),
+            name,
+            size: staged.size,
+            sha256: staged.sha256.clone(),
+            created_at: now,
+            public,
+            slot_id: None,
+            uploader_name: None,
+            uploader_message: None,
+        };
+        let mut stored = self.commit_files(vec![(staged, record)], |_| Ok(true))?.unwrap_or_default();
+        let file = stored.pop().expect("one file committed");
+        Ok(self.file_info(file, 0, 0, None)?)
+    }
+
+    /// Every file, received ones included, newest first.
+    pub fn files(&self) -> Result<Vec<FileInfo>> {
+        let (list, counts, base) = self.db.with(|c| Ok((files::list(c)?, links::counts_by_file(c)?, base_url(c, None)?)))?;
+        list.into_iter()
+            .map(|f| {
+                let (links, downloads) = counts.get(&f.id).copied().unwrap_or_default();
+                self.file_info(f, links, downloads, Some(&base))
+            })
+            .collect()
+    }
+
+    /// One file.
+    pub fn file(&self, id: &str) -> Result<FileInfo> {
+        let (file, counts) = self.db.with(|c| Ok((files::get(c, id)?, links::counts_by_file(c)?)))?;
+        let file = file.ok_or_else(|| not_found("file", id))?;
+        let (links, downloads) = counts.get(&file.id).copied().unwrap_or_default();
+        self.file_info(file, links, downloads, None)
+    }
+
+    /// Removes a file: its row and links first (so nothing serves it), then its bytes.
+    pub fn remove_file(&self, id: &str) -> Result<()> {
+        if !self.db.with(|c| files::delete(c, id))? {
+            return Err(not_found("file", id));
+        }
+        self.store.remove(id).map_err(|e| Error::io("cannot delete the stored file", e))
+    }
+
+    /// Makes a file public (served without a token) or private.
+    pub fn set_public(&self, id: &str, public: bool) -> Result<FileInfo> {
+        if !self.db.with(|c| files::set_public(c, id, public))? {
+            return Err(not_found("file", id));
+        }
+        self.file(id)
+    }
+
+    /// A public file by id; `None` if there is none or it is private.
+    pub fn public_file(&self, id: &str) -> Result<Option<FileRecord>> {
+        Ok(self.db.with(|c| files::get(c, id))?.filter(|f| f.public))
+    }
+
+    fn file_info(&self, file: FileRecord, links: u64, downloads: u64, base: Option<&str>) -> Result<FileInfo> {
+        let public_url = if file.public {
+            let base = match base {
+                Some(b) => b.to_string(),
+                None => self.base_url(None)?,
+            };
+            Some(public_url(&base, &file))
+        } else {
+            None
+        };
+        Ok(FileInfo { file, public_url, links, downloads })
+    }
+
+    // ---- links ----
+
+    /// Creates a link to a file.
+    pub fn create_link(&self, file_id: &str, new: NewLink, now: i64, base: Option<&str>) -> Result<LinkInfo> {
+        let label = clean_label(new.label)?;
+        if new.max_downloads == Some(0) {
+            return Err(Error::InvalidInput("the download limit must be at least 1".into()));
+        }
+        let link = Link {
+            id: ids::generate(),
+            file_id: file_id.to_string(),
+            created_at: now,
+            expires_at: new.lifetime.unwrap_or(DEFAULT_LINK_LIFETIME).expires_at(now),
+            max_downloads: new.max_downloads,
+            downloads: 0,
+            revoked_at: None,
+            label,
+        };
+        let (file, base) = self.db.with(|c| {
+            let tx = c.transaction()?;
+            let file = files::get(&tx, file_id)?.ok_or_else(|| not_found("file", file_id))?;
+            links::insert(&tx, &link)?;
+            let base = base_url(&tx, base)?;
+            tx.commit()?;
+            Ok((file, base))
+        })?;
+        Ok(self.link_info(link, &file, &base, now))
+    }
+
+    /// Links of one file (which must exist), or all links.
+    pub fn links(&self, file_id: Option<&str>, now: i64) -> Result<Vec<LinkInfo>> {
+        let (list, files, base) = self.db.with(|c| {
+            if let Some(id) = file_id
+                && !files::exists(c, id)?
+            {
+                return Err(not_found("file", id));
+            }
+            Ok((links::list(c, file_id)?, files::list(c)?, base_url(c, None)?))
+        })?;
+        let by_id: std::collections::HashMap<&str, &FileRecord> = files.iter().map(|f| (f.id.as_str(), f)).collect();
+        Ok(list
+            .into_iter()
+            .filter_map(|l| {
+                let file = *by_id.get(l.file_id.as_str())?;
+                Some(self.link_info(l, file, &base, now))
+            })
+            .collect())
+    }
+
+    /// Changes a link's expiry or limit; its URL stays the same.
+    pub fn edit_link(&self, id: &str, edit: LinkEdit, now: i64) -> Result<LinkInfo> {
+        if edit.max_downloads == Some(Some(0)) {
+            return Err(Error::InvalidInput("the download limit must be at least 1".into()));
+        }
+        self.db.with(|c| {
+            let tx = c.transaction()?;
+            if links::get(&tx, id)?.is_none() {
+                return Err(not_found("link", id));
+            }
+            if let Some(lifetime) = edit.lifetime {
+                links::set_expiry(&tx, id, lifetime.expires_at(now))?;
+            }
+            if let Some(max) = edit.max_downloads {
+                links::set_max_downloads(&tx, id, max)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })?;
+        self.link(id, now)
+    }
+
+    /// Revokes a link: its URL answers 410 from now on.
+    pub fn revoke_link(&self, id: &str, now: i64) -> Result<LinkInfo> {
+        if !self.db.with(|c| links::revoke(c, id, now))? {
+            return Err(not_found("link", id));
+        }
+        self.link(id, now)
+    }
+
+    /// One link.
+    pub fn link(&self, id: &str, now: i64) -> Result<LinkInfo> {
+        let (link, file) = self.resolve_link(id)?.ok_or_else(|| not_found("link", id))?;
+        let base = self.base_url(None)?;
+        Ok(self.link_info(link, &file, &base, now))
+    }
+
+    /// A link and its file, for serving; `None` if there is no such link (or its file is gone).
+    pub fn resolve_link(&self, id: &str) -> Result<Option<(Link, FileRecord)>> {
+        self.db.with(|c| links::get_with_file(c, id))
+    }
+
+    /// Counts one complete download if the link's limit allows it (see [`links::claim_download`]).
+    pub fn claim_download(&self, link_id: &str) -> Result<bool> {
+        self.db.with(|c| links::claim_download(c, link_id))
+    }
+
+    fn link_info(&self, link: Link, file: &FileRecord, base: &str, now: i64) -> LinkInfo {
+        let sig = self.signer.sign(Purpose::Link, &link.id);
+        let url = format!("{base}/d/{}/{sig}/{}", link.id, names::url_segment(&file.name));
+        let page_url = format!("{base}/l/{}/{sig}", link.id);
+        let status = link.status(now);
+        LinkInfo { link, url, page_url, status }
+    }
+
+    // ---- slots ----
+
+    /// Creates an upload slot.
+    pub fn create_slot(&self, new: NewSlot, now: i64, base: Option<&str>) -> Result<SlotInfo> {
+        if new.max_size == 0 || new.max_files == 0 || new.max_total == Some(0) {
+            return Err(Error::InvalidInput("slot limits must be at least 1".into()));
+        }
+        let expires_at = new
+            .lifetime
+            .expires_at(now)
+            .ok_or_else(|| Error::InvalidInput("an upload slot must expire: give a duration such as 7d".into()))?;
+        let slot = Slot {
+            id: ids::generate(),
+            created_at: now,
+            expires_at,
+            max_size: new.max_size,
+            max_files: new.max_files,
+            max_total: new.max_total,
+            accept: new.accept,
+            label: clean_label(new.label)?,
+            closed_at: None,
+            claimed_files: 0,
+            received_bytes: 0,
+        };
+        let base = self.db.with(|c| {
+            slots::insert(c, &slot)?;
+            base_url(c, base)
+        })?;
+        Ok(self.slot_info(slot, 0, &base, now))
+    }
+
+    /// Every slot, newest first.
+    pub fn slots(&self, now: i64) -> Result<Vec<SlotInfo>> {
+        let (list, base) = self.db.with(|c| Ok((slots::list(c)?, base_url(c, None)?)))?;
+        Ok(list.into_iter().map(|(s, received)| self.slot_info(s, received, &base, now)).collect())
+    }
+
+    /// One slot.
+    pub fn slot(&self, id: &str, now: i64) -> Result<SlotInfo> {
+        self.slots(now)?.into_iter().find(|s| s.slot.id == id).ok_or_else(|| not_found("slot", id))
+    }
+
+    /// A slot's record, for the upload page.
+    pub fn slot_record(&self, id: &str) -> Result<Option<Slot>> {
+        self.db.with(|c| slots::get(c, id))
+    }
+
+    /// Closes a slot: it accepts nothing more.
+    pub fn close_slot(&self, id: &str, now: i64) -> Result<SlotInfo> {
+        if !self.db.with(|c| slots::close(c, id, now))? {
+            return Err(not_found("slot", id));
+        }
+        self.slot(id, now)
+    }
+
+    /// Claims room for one file in a slot (see [`slots::claim_file`]).
+    pub fn claim_slot_file(&self, id: &str, now: i64) -> Result<std::result::Result<Slot, SlotStatus>> {
+        self.db.with(|c| slots::claim_file(c, id, now))
+    }
+
+    /// Gives back `count` claims whose uploads failed.
+    pub fn release_slot_files(&self, id: &str, count: usize) -> Result<()> {
+        self.db.with(|c| (0..count).try_for_each(|_| slots::release_file(c, id)))
+    }
+
+    /// Stores files received through a slot, all or none. `None` when the slot's total limit
+    /// would be crossed (nothing is stored then).
+    pub fn store_received(&self, slot_id: &str, received: Vec<Received>, uploader: &Uploader, now: i64) -> Result<Option<Vec<FileRecord>>> {
+        let total: u64 = received.iter().map(|r| r.staged.size).sum();
+        let items = received
+            .into_iter()
+            .map(|r| {
+                let record = FileRecord {
+                    id: ids::generate(),
+                    content_type: content_type_of(&r.name),
+                    name: r.name,
+                    size: r.staged.size,
+                    sha256: r.staged.sha256.clone(),
+                    created_at: now,
+                    public: false,
+                    slot_id: Some(slot_id.to_string()),
+                    uploader_name: uploader.name.clone(),
+                    uploader_message: uploader.message.clone(),
+                };
+                (r.staged, record)
+            })
+            .collect();
+        self.commit_files(items, |tx| slots::reserve_bytes(tx, slot_id, total))
+    }
+
+    fn slot_info(&self, slot: Slot, received: u64, base: &str, now: i64) -> SlotInfo {
+        let sig = self.signer.sign(Purpose::Slot, &slot.id);
+        let url = format!("{base}/u/{}?sig={sig}", slot.id);
+        let status = slot.status(now);
+        SlotInfo { slot, url, status, received }
+    }
+
+    // ---- store, settings, secret ----
+
+    /// Takes the store's writer lock, held from the first byte written until rows are committed.
+    pub fn writer_lock(&self) -> Result<WriterLock> {
+        self.store.writer_lock().map_err(|e| Error::io("cannot lock the store", e))
+    }
+
+    /// Moves staged files into the store, then writes their rows in one transaction after
+    /// `check` (run inside it) agrees. On refusal or failure the moved files are deleted again,
+    /// so either all files are stored and listed or none is.
+    fn commit_files(
+        &self,
+        items: Vec<(StagedFile, FileRecord)>,
+        check: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<bool>,
+    ) -> Result<Option<Vec<FileRecord>>> {
+        let mut records = Vec::with_capacity(items.len());
+        let mut placed = Vec::with_capacity(items.len());
+        let mut outcome = Ok(());
+        for (staged, record) in items {
+            if outcome.is_ok() {
+                outcome = self.store.commit(staged, &record.id, record.created_at).map_err(|e| {
+                    let what = if e.raw_os_error() == Some(28) { "the store's disk is full" } else { "cannot store the file" };
+                    Error::io(what, e)
+                });
+                if outcome.is_ok() {
+                    placed.push(record.id.clone());
+                }
+            }
+            records.push(record);
+        }
+        let outcome = outcome.and_then(|()| {
+            self.db.with(|c| {
+                let tx = c.transaction()?;
+                if !check(&tx)? {
+                    return Ok(false);
+                }
+                for record in &records {
+                    files::insert(&tx, record)?;
+                }
+                tx.commit()?;
+                Ok(true)
+            })
+        });
+        match outcome {
+            Ok(true) => Ok(Some(records)),
+            other => {
+                for id in &placed {
+                    if let Err(e) = self.store.remove(id) {
+                        tracing::warn!("cannot remove {id} after a failed commit: {e}");
+                    }
+                }
+                other.map(|_| None)
+            }
+        }
+    }
+
+    /// Removes leftovers of interrupted writes (see [`Store::cleanup`]).
+    pub fn cleanup(&self) -> Result<Cleanup> {
+        let known: std::collections::HashSet<String> =
+            self.db.with(|c| Ok(files::list(c)?.into_iter().map(|f| f.id).collect()))?;
+        self.store.cleanup(|id| known.contains(id)).map_err(|e| Error::io("cannot clean the store", e))
+    }
+
+    /// The base URL links are built with: `explicit` if given, else the stored setting, else
+    /// the address the server last listened on, else [`DEFAULT_BASE_URL`].
+    pub fn base_url(&self, explicit: Option<&str>) -> Result<String> {
+        self.db.with(|c| base_url(c, explicit))
+    }
+
+    /// Stores the base URL setting (after checking it is an http(s) URL).
+    pub fn set_base_url(&self, url: &str) -> Result<String> {
+        let url = normalise_base_url(url)?;
+        self.db.with(|c| settings::set(c, settings::BASE_URL, &url))?;
+        Ok(url)
+    }
+
+    /// Records the address the server listens on (the fallback base URL).
+    pub fn set_listen_url(&self, url: &str) -> Result<()> {
+        self.db.with(|c| settings::set(c, settings::LISTEN_URL, url))
+    }
+
+    /// Replaces the signing secret: every link and slot URL issued so far stops working.
+    pub fn rotate_secret(&self) -> Result<()> {
+        self.signer.rotate()
+    }
+}
+
+fn base_url(conn: &rusqlite::Connection, explicit: Option<&str>) -> Result<String> {
+    if let Some(url) = explicit {
+        return normalise_base_url(url);
+    }
+    for key in [settings::BASE_URL, settings::LISTEN_URL] {
+        if let Some(url) = settings::get(conn, key)? {
+            return Ok(url);
+        }
+    }
+    Ok(DEFAULT_BASE_URL.to_string())
+}
+
+/// Checks a base URL: `http://` or `https://`, a host, no query or fragment; trailing `/` removed.
+pub fn normalise_base_url(url: &str) -> Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed.strip_prefix("http://").or_else(|| trimmed.strip_prefix("https://"));
+    let valid = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or("");
+        !host.is_empty() && !r.contains(['?', '#', ' ', '"', '<', '>', '\\']) && !r.chars().any(char::is_control)
+    });
+    if valid {
+        Ok(trimmed.to_string())
+    } else {
+        Err(Error::InvalidInput(format!("invalid base URL {url:?}: use http://HOST[:PORT][/PATH] or https://…")))
+    }
+}
+
+/// Where a public file is served without a token.
+pub fn public_url(base: &str, file: &FileRecord) -> String {
+    format!("{base}/p/{}/{}", file.id, names::url_segment(&file.name))
+}
+
+fn content_type_of(name: &str) -> String {
+    mime_guess::from_path(name).first_or_octet_stream().essence_str().to_string()
+}
+
+fn clean_label(label: Option<String>) -> Result<Option<String>> {
+    let Some(label) = label else { return Ok(None) };
+    let label: String = label.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_string();
+    if label.chars().count() > MAX_LABEL_CHARS {
+        return Err(Error::InvalidInput(format!("a label may have at most {MAX_LABEL_CHARS} characters")));
+    }
+    Ok((!label.is_empty()).then_some(label))
+}
+
+fn not_found(kind: &'static str, id: &str) -> Error {
+    Error::NotFound { kind, id: id.to_string() }
+}

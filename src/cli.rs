@@ -99,7 +99,7 @@ pub enum Command {
         expires: Option<Lifetime>,
         /// New download limit, or `none` for unlimited.
         #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-        max_downloads: Option<Option<u64>>,
+        max_downloads: Option<DownloadLimit>,
     },
     /// Revoke a link: it answers 410 from now on.
     Revoke {
@@ -153,12 +153,16 @@ fn parse_accept(s: &str) -> Result<AcceptList, String> {
     AcceptList::parse(s).map_err(|e| e.to_string())
 }
 
-fn parse_limit(s: &str) -> Result<Option<u64>, String> {
+/// A download limit on the command line: a number, or `none` for unlimited.
+#[derive(Debug, Clone, Copy)]
+pub struct DownloadLimit(pub Option<u64>);
+
+fn parse_limit(s: &str) -> Result<DownloadLimit, String> {
     if s.eq_ignore_ascii_case("none") {
-        return Ok(None);
+        return Ok(DownloadLimit(None));
     }
     match s.parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(Some(n)),
+        Ok(n) if n >= 1 => Ok(DownloadLimit(Some(n))),
         _ => Err(format!("invalid download limit {s:?}: use a number from 1, or `none`")),
     }
 }
@@ -228,7 +232,12 @@ pub fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Link { file_id, expires, max_downloads, label, base_url } => {
-            let link = vault.create_link(&file_id, NewLink { lifetime: expires, max_downloads, label }, now, base_url.as_deref())?;
+            let link = vault.create_link(
+                &file_id,
+                NewLink { lifetime: expires, max_downloads, label },
+                now,
+                base_url.as_deref(),
+            )?;
             out.print(&link, || link_text(&link, now))
         }
         Command::Links { file_id } => out.links(&vault.links(file_id.as_deref(), now)?, now),
@@ -236,7 +245,11 @@ pub fn run(cli: Cli) -> Result<()> {
             if expires.is_none() && max_downloads.is_none() {
                 return Err(Error::InvalidInput("nothing to change: give --expires or --max-downloads".into()));
             }
-            let link = vault.edit_link(&link_id, LinkEdit { lifetime: expires, max_downloads }, now)?;
+            let link = vault.edit_link(
+                &link_id,
+                LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0) },
+                now,
+            )?;
             out.print(&link, || link_text(&link, now))
         }
         Command::Revoke { link_id } => {
@@ -264,9 +277,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHARELOCK_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHARELOCK_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
@@ -275,9 +286,8 @@ fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>) -> Result<()>
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::io("cannot start the async runtime", e))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .map_err(|e| Error::io(format!("cannot listen on {bind}"), e))?;
+        let listener =
+            tokio::net::TcpListener::bind(bind).await.map_err(|e| Error::io(format!("cannot listen on {bind}"), e))?;
         let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
         let reachable = if addr.ip().is_unspecified() {
             tracing::info!("listening on all interfaces: set --base-url to the address others should use");
@@ -355,7 +365,11 @@ struct Output {
 
 impl Output {
     fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<()> {
-        if self.json { self.json_value(value) } else { Ok(println!("{}", text())) }
+        if self.json {
+            return self.json_value(value);
+        }
+        println!("{}", text());
+        Ok(())
     }
 
     fn json_value<T: Serialize>(&self, value: &T) -> Result<()> {
@@ -368,9 +382,16 @@ impl Output {
 
     fn files(&self, files: &[FileInfo]) -> Result<()> {
         self.print(&files, || {
-            let mut text = format!("{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  NAME", "ID", "SIZE", "ADDED", "ACCESS", "LINKS");
+            let mut text =
+                format!("{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  NAME", "ID", "SIZE", "ADDED", "ACCESS", "LINKS");
             for f in files {
-                let access = if f.file.public { "public" } else if f.file.slot_id.is_some() { "inbox" } else { "private" };
+                let access = if f.file.public {
+                    "public"
+                } else if f.file.slot_id.is_some() {
+                    "inbox"
+                } else {
+                    "private"
+                };
                 text.push_str(&format!(
                     "\n{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  {}",
                     f.file.id,
@@ -387,7 +408,8 @@ impl Output {
 
     fn links(&self, links: &[LinkInfo], now: i64) -> Result<()> {
         self.print(&links, || {
-            let mut text = format!("{:<16}  {:<16}  {:<8}  {:>9}  {:<18}  URL", "ID", "FILE", "STATUS", "DOWNLOADS", "EXPIRES");
+            let mut text =
+                format!("{:<16}  {:<16}  {:<8}  {:>9}  {:<18}  URL", "ID", "FILE", "STATUS", "DOWNLOADS", "EXPIRES");
             for l in links {
                 let downloads = match l.link.max_downloads {
                     Some(max) => format!("{}/{max}", l.link.downloads),
@@ -410,7 +432,8 @@ impl Output {
 
     fn slots(&self, slots: &[SlotInfo], now: i64) -> Result<()> {
         self.print(&slots, || {
-            let mut text = format!("{:<16}  {:<8}  {:>8}  {:<18}  {:<16}  URL", "ID", "STATUS", "RECEIVED", "EXPIRES", "LABEL");
+            let mut text =
+                format!("{:<16}  {:<8}  {:>8}  {:<18}  {:<16}  URL", "ID", "STATUS", "RECEIVED", "EXPIRES", "LABEL");
             for s in slots {
                 text.push_str(&format!(
                     "\n{:<16}  {:<8}  {:>8}  {:<18}  {:<16}  {}",

@@ -41,9 +41,7 @@ impl DataDir {
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io(format!("cannot set permissions on {}", dir.display()), e))?;
         }
-        let root = root
-            .canonicalize()
-            .map_err(|e| Error::io(format!("cannot resolve {}", root.display()), e))?;
+        let root = root.canonicalize().map_err(|e| Error::io(format!("cannot resolve {}", root.display()), e))?;
         Ok(DataDir { root })
     }
 

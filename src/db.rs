@@ -141,7 +141,8 @@ mod tests {
         let a = Db::open(&path).unwrap();
         let b = Db::open(&path).unwrap();
         a.with(|c| Ok(c.execute("INSERT INTO settings VALUES ('k', 'v')", [])?)).unwrap();
-        let v: String = b.with(|c| Ok(c.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| r.get(0))?)).unwrap();
+        let v: String =
+            b.with(|c| Ok(c.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| r.get(0))?)).unwrap();
         assert_eq!(v, "v");
         let mode: String = b.with(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?)).unwrap();
         assert_eq!(mode, "wal");

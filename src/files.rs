@@ -34,7 +34,8 @@ pub struct FileRecord {
     pub uploader_message: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message";
+const COLUMNS: &str =
+    "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message";
 
 impl FileRecord {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {

@@ -12,9 +12,7 @@ const LEN: usize = 16;
 /// A fresh random id.
 pub fn generate() -> String {
     let mut rng = rand::rng();
-    (0..LEN)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 /// Whether `text` has the exact shape of an id. Checked before an id is used in a path.

@@ -92,7 +92,8 @@ impl Link {
     }
 }
 
-const COLUMNS: &str = "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, l.label";
+const COLUMNS: &str =
+    "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, l.label";
 
 /// Inserts a new link.
 pub fn insert(conn: &Connection, link: &Link) -> Result<()> {

@@ -25,11 +25,7 @@ pub fn sanitize(raw: &str) -> String {
         }
         name = format!("{}{}", name[..cut].trim_end(), ext);
     }
-    if name.is_empty() || name.chars().all(|c| c == '.') {
-        FALLBACK_NAME.to_string()
-    } else {
-        name
-    }
+    if name.is_empty() || name.chars().all(|c| c == '.') { FALLBACK_NAME.to_string() } else { name }
 }
 
 /// RFC 8187 `attr-char`: everything else is percent-encoded in `filename*`.
@@ -65,10 +61,7 @@ pub fn content_disposition(name: &str) -> String {
             _ => fallback.push('_'),
         }
     }
-    format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(name, ATTR_CHAR)
-    )
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
 }
 
 /// Percent-encodes a name for use as the last segment of a URL path.

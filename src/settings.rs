@@ -11,15 +11,14 @@ pub const LISTEN_URL: &str = "listen_url";
 
 /// The value of `key`, if set.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
+    Ok(conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
 }
 
 /// Sets `key` to `value`.
 pub fn set(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")?
-        .execute(params![key, value])?;
+    conn.prepare_cached(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }

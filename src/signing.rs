@@ -56,7 +56,11 @@ struct FileStamp {
 
 impl FileStamp {
     fn of(meta: &fs::Metadata) -> FileStamp {
-        FileStamp { dev: meta.dev(), ino: meta.ino(), mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128 }
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        }
     }
 }
 
@@ -195,7 +199,15 @@ mod tests {
     fn rejects_wrong_lengths_and_alphabets() {
         let (_dir, s) = signer();
         let sig = s.sign(Purpose::Link, "abc");
-        for bad in ["", "A", &sig[..42], &format!("{sig}A"), &format!("{sig}AAAA"), &sig.replace(|_| true, "+"), &format!("{}=", &sig)] {
+        for bad in [
+            "",
+            "A",
+            &sig[..42],
+            &format!("{sig}A"),
+            &format!("{sig}AAAA"),
+            &sig.replace(|_| true, "+"),
+            &format!("{}=", &sig),
+        ] {
             assert!(!s.verify(Purpose::Link, "abc", bad), "{bad:?}");
         }
     }

@@ -103,25 +103,26 @@ impl Slot {
     }
 }
 
-const COLUMNS: &str =
-    "id, created_at, expires_at, max_size, max_files, max_total, accept, label, closed_at, claimed_files, received_bytes";
+const COLUMNS: &str = "id, created_at, expires_at, max_size, max_files, max_total, accept, label, closed_at, claimed_files, received_bytes";
 
 /// Inserts a new slot.
 pub fn insert(conn: &Connection, slot: &Slot) -> Result<()> {
-    conn.prepare_cached(&format!("INSERT INTO slots ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))?
-        .execute(params![
-            slot.id,
-            slot.created_at,
-            slot.expires_at,
-            slot.max_size,
-            slot.max_files,
-            slot.max_total,
-            slot.accept.as_ref().map(AcceptList::to_string),
-            slot.label,
-            slot.closed_at,
-            slot.claimed_files,
-            slot.received_bytes
-        ])?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO slots ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        slot.id,
+        slot.created_at,
+        slot.expires_at,
+        slot.max_size,
+        slot.max_files,
+        slot.max_total,
+        slot.accept.as_ref().map(AcceptList::to_string),
+        slot.label,
+        slot.closed_at,
+        slot.claimed_files,
+        slot.received_bytes
+    ])?;
     Ok(())
 }
 
@@ -220,7 +221,12 @@ impl AcceptList {
             let valid_chars = entry.chars().all(|c| c.is_ascii_alphanumeric() || "./*+-_".contains(c));
             let entry = if entry.contains('/') {
                 let (top, sub) = entry.split_once('/').unwrap_or_default();
-                if top.is_empty() || sub.is_empty() || top.contains('*') || sub.contains('/') || (sub.contains('*') && sub != "*") {
+                if top.is_empty()
+                    || sub.is_empty()
+                    || top.contains('*')
+                    || sub.contains('/')
+                    || (sub.contains('*') && sub != "*")
+                {
                     return Err(Error::InvalidInput(format!("invalid type {raw:?} in the accept list")));
                 }
                 entry
@@ -267,7 +273,16 @@ impl AcceptList {
 }
 
 const ZIP_BASED: &[&str] = &[
-    ".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".epub", ".jar", ".apk", ".zip",
+    ".docx",
+    ".xlsx",
+    ".pptx",
+    ".odt",
+    ".ods",
+    ".odp",
+    ".epub",
+    ".jar",
+    ".apk",
+    ".zip",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation",

@@ -60,7 +60,8 @@ impl Lifetime {
 /// lower case are accepted too).
 pub fn parse_size(text: &str) -> Result<u64, Error> {
     let trimmed = text.trim();
-    let bad = || Error::InvalidInput(format!("invalid size {text:?}: use bytes or a number with K, M, G or T (10K, 5M, 1G)"));
+    let bad =
+        || Error::InvalidInput(format!("invalid size {text:?}: use bytes or a number with K, M, G or T (10K, 5M, 1G)"));
     let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
     let number: u64 = number.parse().map_err(|_| bad())?;
@@ -88,11 +89,7 @@ pub fn format_size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if value < 10.0 {
-        format!("{value:.1} {}", UNITS[unit])
-    } else {
-        format!("{value:.0} {}", UNITS[unit])
-    }
+    if value < 10.0 { format!("{value:.1} {}", UNITS[unit]) } else { format!("{value:.0} {}", UNITS[unit]) }
 }
 
 #[cfg(test)]

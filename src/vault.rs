@@ -183,7 +183,8 @@ impl Vault {
         let name = names::sanitize(&raw_name);
         let _lock = self.writer_lock()?;
         let staged = self.store.stage_from(&mut source, progress).map_err(|e| {
-            let what = if e.raw_os_error() == Some(28) { "the store's disk is full" } else { "cannot copy into the store" };
+            let what =
+                if e.raw_os_error() == Some(28) { "the store's disk is full" } else { "cannot copy into the store" };
             Error::io(format!("{what} while adding {}", path.display()), e)
         })?;
         let record = FileRecord {
@@ -200,12 +201,13 @@ impl Vault {
         };
         let mut stored = self.commit_files(vec![(staged, record)], |_| Ok(true))?.unwrap_or_default();
         let file = stored.pop().expect("one file committed");
-        Ok(self.file_info(file, 0, 0, None)?)
+        self.file_info(file, 0, 0, None)
     }
 
     /// Every file, received ones included, newest first.
     pub fn files(&self) -> Result<Vec<FileInfo>> {
-        let (list, counts, base) = self.db.with(|c| Ok((files::list(c)?, links::counts_by_file(c)?, base_url(c, None)?)))?;
+        let (list, counts, base) =
+            self.db.with(|c| Ok((files::list(c)?, links::counts_by_file(c)?, base_url(c, None)?)))?;
         list.into_iter()
             .map(|f| {
                 let (links, downloads) = counts.get(&f.id).copied().unwrap_or_default();
@@ -427,7 +429,13 @@ impl Vault {
 
     /// Stores files received through a slot, all or none. `None` when the slot's total limit
     /// would be crossed (nothing is stored then).
-    pub fn store_received(&self, slot_id: &str, received: Vec<Received>, uploader: &Uploader, now: i64) -> Result<Option<Vec<FileRecord>>> {
+    pub fn store_received(
+        &self,
+        slot_id: &str,
+        received: Vec<Received>,
+        uploader: &Uploader,
+        now: i64,
+    ) -> Result<Option<Vec<FileRecord>>> {
         let total: u64 = received.iter().map(|r| r.staged.size).sum();
         let items = received
             .into_iter()
@@ -478,7 +486,8 @@ impl Vault {
         for (staged, record) in items {
             if outcome.is_ok() {
                 outcome = self.store.commit(staged, &record.id, record.created_at).map_err(|e| {
-                    let what = if e.raw_os_error() == Some(28) { "the store's disk is full" } else { "cannot store the file" };
+                    let what =
+                        if e.raw_os_error() == Some(28) { "the store's disk is full" } else { "cannot store the file" };
                     Error::io(what, e)
                 });
                 if outcome.is_ok() {

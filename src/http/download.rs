@@ -31,10 +31,27 @@ const CHUNK: usize = 256 * 1024;
 pub(super) struct LinkPath {
     link: String,
     sig: String,
+    /// The file name at the end of a URL: cosmetic (for `wget` and `curl -O`), never used to
+    /// find a file, but it must still be one plain path segment.
+    name: Option<String>,
+}
+
+/// Refuses a cosmetic name with traversal in it (`..`, `/`, `\`, NUL), even though the file is
+/// found by id alone: such a URL was not made by us, and is answered as not found.
+fn plain_segment(name: Option<&str>) -> Result<(), HttpError> {
+    match name {
+        Some(n) if n.is_empty() || n == "." || n == ".." || n.contains(['/', '\\', '\0']) => Err(HttpError::NotFound),
+        _ => Ok(()),
+    }
 }
 
 /// `GET|HEAD /d/{link}/{sig}[/{name}]`: the file itself.
-pub(super) async fn link_download(State(app): State<AppState>, Path(p): Path<LinkPath>, req: Request) -> Result<Response, HttpError> {
+pub(super) async fn link_download(
+    State(app): State<AppState>,
+    Path(p): Path<LinkPath>,
+    req: Request,
+) -> Result<Response, HttpError> {
+    plain_segment(p.name.as_deref())?;
     let (link, file) = resolve(&app, &p).await?;
     let counts = req.method() == Method::GET;
     serve(&app, req, &file, counts.then_some(link.id)).await
@@ -66,8 +83,19 @@ async fn resolve(app: &AppState, p: &LinkPath) -> Result<(crate::links::Link, Fi
 }
 
 /// `GET|HEAD /p/{file}[/{name}]`: a public file, no token. Private or unknown: 404.
-pub(super) async fn public(State(app): State<AppState>, Path(params): Path<Vec<(String, String)>>, req: Request) -> Result<Response, HttpError> {
-    let id = params.into_iter().find(|(k, _)| k == "file").map(|(_, v)| v).unwrap_or_default();
+#[derive(Deserialize)]
+pub(super) struct PublicPath {
+    file: String,
+    name: Option<String>,
+}
+
+pub(super) async fn public(
+    State(app): State<AppState>,
+    Path(p): Path<PublicPath>,
+    req: Request,
+) -> Result<Response, HttpError> {
+    plain_segment(p.name.as_deref())?;
+    let id = p.file;
     // Only an exact id reaches the database or the store: `..`, encoded slashes, backslashes
     // and NUL can never name another file because the path is built from the id alone.
     if !crate::ids::is_valid(&id) {
@@ -79,7 +107,12 @@ pub(super) async fn public(State(app): State<AppState>, Path(params): Path<Vec<(
 
 /// Serves a stored file with all the HTTP semantics; `count_for` is the link whose download
 /// count a complete GET claims.
-async fn serve(app: &AppState, mut req: Request, file: &FileRecord, count_for: Option<String>) -> Result<Response, HttpError> {
+async fn serve(
+    app: &AppState,
+    mut req: Request,
+    file: &FileRecord,
+    count_for: Option<String>,
+) -> Result<Response, HttpError> {
     let etag = file.etag();
     let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64));
     let headers = req.headers_mut();
@@ -102,6 +135,21 @@ async fn serve(app: &AppState, mut req: Request, file: &FileRecord, count_for: O
     }
     if headers.get(header::RANGE).is_some_and(|r| r.as_bytes().contains(&b',')) {
         headers.remove(header::RANGE);
+    }
+    // No range of an empty file is satisfiable (RFC 9110 14.1.1); ServeFile would answer 206.
+    if file.size == 0 && headers.contains_key(header::RANGE) {
+        let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+        response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_static("bytes */0"));
+        return Ok(response);
+    }
+    // An empty body is never polled, so there is no last byte to hold back: an empty file's
+    // download is claimed before its (header-only) response goes out.
+    let mut count_for = count_for;
+    if file.size == 0
+        && let Some(link_id) = count_for.take()
+        && !app.blocking(move |v| v.claim_download(&link_id)).await?
+    {
+        return Err(HttpError::Gone("this link has been used up"));
     }
 
     let mime: mime_guess::Mime = file.content_type.parse().unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);

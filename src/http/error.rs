@@ -54,7 +54,8 @@ impl HttpError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let (status, message) = self.status_and_message();
-        let mut response = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response();
+        let mut response =
+            (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response();
         response.extensions_mut().insert(ErrorMessage(message));
         response
     }

@@ -76,7 +76,10 @@ impl AppState {
         f: impl FnOnce(&Vault) -> crate::Result<T> + Send + 'static,
     ) -> Result<T, HttpError> {
         let vault = self.vault.clone();
-        tokio::task::spawn_blocking(move || f(&vault)).await.map_err(|e| HttpError::Internal(e.to_string()))?.map_err(HttpError::from)
+        tokio::task::spawn_blocking(move || f(&vault))
+            .await
+            .map_err(|e| HttpError::Internal(e.to_string()))?
+            .map_err(HttpError::from)
     }
 
     async fn writer_lock(&self) -> Result<WriterLock, HttpError> {

@@ -141,7 +141,13 @@ pub fn upload(slot: &Slot, action: &str, now: i64) -> String {
 pub fn received(files: &[FileRecord]) -> String {
     let items: String = files
         .iter()
-        .map(|f| format!(r#"<li><span class="state ok">{}</span><span class="name">{}</span></li>"#, format_size(f.size), escape(&f.name)))
+        .map(|f| {
+            format!(
+                r#"<li><span class="state ok">{}</span><span class="name">{}</span></li>"#,
+                format_size(f.size),
+                escape(&f.name)
+            )
+        })
         .collect();
     let body = format!(
         r#"<h1>Thank you</h1>
@@ -176,6 +182,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape(r#"<script>alert("x")</script> & 'y'"#), "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;");
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
     }
 }

@@ -55,7 +55,11 @@ impl From<FileRecord> for StoredFile {
     }
 }
 
-fn verify(app: &AppState, slot_id: &str, query: &Result<Query<SigQuery>, axum::extract::rejection::QueryRejection>) -> Result<(), HttpError> {
+fn verify(
+    app: &AppState,
+    slot_id: &str,
+    query: &Result<Query<SigQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(), HttpError> {
     match query {
         Ok(q) if app.vault.signer().verify(Purpose::Slot, slot_id, &q.sig) => Ok(()),
         _ => Err(HttpError::BadSignature),
@@ -79,7 +83,8 @@ pub(super) async fn page_for_slot(
 ) -> Result<Response, HttpError> {
     verify(&app, &slot_id, &query)?;
     let id = slot_id.clone();
-    let slot = app.blocking(move |v| v.slot_record(&id)).await?.ok_or(HttpError::Gone("this upload link no longer exists"))?;
+    let slot =
+        app.blocking(move |v| v.slot_record(&id)).await?.ok_or(HttpError::Gone("this upload link no longer exists"))?;
     let now = time::now();
     match slot.status(now) {
         SlotStatus::Active => {}
@@ -147,11 +152,17 @@ struct Limits {
 }
 
 fn limits(slot: &Slot, already: u64) -> Limits {
-    let per_file = Limits { max: slot.max_size, what: format!("files may be at most {}", crate::units::format_size(slot.max_size)) };
+    let per_file = Limits {
+        max: slot.max_size,
+        what: format!("files may be at most {}", crate::units::format_size(slot.max_size)),
+    };
     match slot.total_left() {
         Some(left) if left.saturating_sub(already) < slot.max_size => Limits {
             max: left.saturating_sub(already),
-            what: format!("this upload link has {} of space left", crate::units::format_size(left.saturating_sub(already))),
+            what: format!(
+                "this upload link has {} of space left",
+                crate::units::format_size(left.saturating_sub(already))
+            ),
         },
         _ => per_file,
     }
@@ -165,7 +176,8 @@ where
 {
     let mut incoming = app.vault.store().incoming().map_err(io_error)?;
     loop {
-        let next = tokio::time::timeout(app.config.body_idle_timeout, body.next()).await.map_err(|_| HttpError::Timeout)?;
+        let next =
+            tokio::time::timeout(app.config.body_idle_timeout, body.next()).await.map_err(|_| HttpError::Timeout)?;
         match next {
             None => break,
             Some(Err(e)) => return Err(HttpError::BadRequest(format!("the upload was interrupted: {e}"))),
@@ -188,7 +200,10 @@ fn check_name(slot: &Slot, name: &str) -> Result<(), HttpError> {
     if let Some(accept) = &slot.accept {
         let mime = mime_guess::from_path(name).first_or_octet_stream();
         if !accept.accepts_name(name, mime.essence_str()) {
-            return Err(HttpError::UnsupportedType(format!("this upload link accepts only {}", accept.entries().join(", "))));
+            return Err(HttpError::UnsupportedType(format!(
+                "this upload link accepts only {}",
+                accept.entries().join(", ")
+            )));
         }
     }
     Ok(())
@@ -206,7 +221,12 @@ fn check_content(slot: &Slot, staged: &StagedFile) -> Result<(), HttpError> {
     Ok(())
 }
 
-async fn store(app: &AppState, slot_id: &str, received: Vec<Received>, uploader: Uploader) -> Result<Vec<FileRecord>, HttpError> {
+async fn store(
+    app: &AppState,
+    slot_id: &str,
+    received: Vec<Received>,
+    uploader: Uploader,
+) -> Result<Vec<FileRecord>, HttpError> {
     let id = slot_id.to_string();
     let stored = app.blocking(move |v| v.store_received(&id, received, &uploader, time::now())).await?;
     stored.ok_or_else(|| HttpError::TooLarge("too large: this upload link's total size limit would be exceeded".into()))
@@ -218,7 +238,8 @@ fn created(files: Vec<FileRecord>, html: bool) -> Response {
         *response.status_mut() = StatusCode::CREATED;
         response
     } else {
-        (StatusCode::CREATED, Json(StoredFiles { files: files.into_iter().map(StoredFile::from).collect() })).into_response()
+        (StatusCode::CREATED, Json(StoredFiles { files: files.into_iter().map(StoredFile::from).collect() }))
+            .into_response()
     }
 }
 
@@ -259,14 +280,17 @@ pub(super) async fn post(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, HttpError> {
     verify(&app, &slot_id, &query)?;
-    let mut multipart = multipart.map_err(|e| HttpError::BadRequest(format!("expected a multipart/form-data body: {e}")))?;
+    let mut multipart =
+        multipart.map_err(|e| HttpError::BadRequest(format!("expected a multipart/form-data body: {e}")))?;
     let wants_html = super::accepts_html(&headers);
     let _lock = app.writer_lock().await?;
     let mut claims = Claims::new(app.vault.clone(), &slot_id);
     let mut uploader = Uploader::default();
     let mut received: Vec<Received> = Vec::new();
     loop {
-        let next = tokio::time::timeout(app.config.body_idle_timeout, multipart.next_field()).await.map_err(|_| HttpError::Timeout)?;
+        let next = tokio::time::timeout(app.config.body_idle_timeout, multipart.next_field())
+            .await
+            .map_err(|_| HttpError::Timeout)?;
         let field = next.map_err(|e| HttpError::BadRequest(format!("malformed multipart body: {e}")))?;
         let Some(field) = field else { break };
         match field.name() {
@@ -313,7 +337,8 @@ fn form_file_name(raw: &str) -> String {
 async fn text_field(app: &AppState, mut field: Field<'_>, max: usize) -> Result<Option<String>, HttpError> {
     let mut bytes = Vec::new();
     loop {
-        let next = tokio::time::timeout(app.config.body_idle_timeout, field.chunk()).await.map_err(|_| HttpError::Timeout)?;
+        let next =
+            tokio::time::timeout(app.config.body_idle_timeout, field.chunk()).await.map_err(|_| HttpError::Timeout)?;
         match next.map_err(|e| HttpError::BadRequest(format!("malformed multipart body: {e}")))? {
             None => break,
             Some(chunk) => {

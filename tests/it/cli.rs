@@ -1,0 +1,331 @@
+//! The `sharelock` CLI contract, and a running `sharelock serve` seeing CLI changes at once.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::{bytes, client, sha256_hex, sharelock, sharelock_json};
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, data).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn add_and_ls_report_the_documented_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let a = write(tmp.path(), "report.pdf", b"%PDF-1.4 report");
+    let b = write(tmp.path(), "notes.txt", b"notes");
+    let before = std::fs::metadata(&a).unwrap().modified().unwrap();
+    let added = sharelock_json(&data_dir, &["add", &a, &b, "--public"]);
+    let added = added.as_array().unwrap();
+    assert_eq!(added.len(), 2);
+    for key in ["id", "name", "size", "sha256", "public"] {
+        assert!(added[0].get(key).is_some(), "add output lacks {key}");
+    }
+    assert_eq!(added[0]["name"], "report.pdf");
+    assert_eq!(added[0]["size"], 15);
+    assert_eq!(added[0]["sha256"], sha256_hex(b"%PDF-1.4 report"));
+    assert_eq!(added[0]["public"], true);
+    // The original is untouched.
+    assert_eq!(std::fs::read(&a).unwrap(), b"%PDF-1.4 report");
+    assert_eq!(std::fs::metadata(&a).unwrap().modified().unwrap(), before);
+
+    let listed = sharelock_json(&data_dir, &["ls"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    for f in listed {
+        for key in ["id", "name", "size", "sha256", "public", "public_url", "created_at"] {
+            assert!(f.get(key).is_some(), "ls output lacks {key}: {f}");
+        }
+        assert!(f["created_at"].as_str().unwrap().ends_with('Z'));
+        assert!(f.get("slot_id").is_none());
+    }
+    let human = sharelock(&data_dir, &["ls"]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("report.pdf") && text.contains("public"));
+}
+
+#[test]
+fn links_edit_revoke_with_the_documented_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let f = write(tmp.path(), "a.txt", b"a");
+    let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
+    let link =
+        sharelock_json(&data_dir, &["link", &id, "--expires", "1h", "--max-downloads", "2", "--label", "for Bob"]);
+    for key in ["id", "file_id", "url", "page_url", "expires_at", "max_downloads"] {
+        assert!(link.get(key).is_some(), "link output lacks {key}");
+    }
+    assert_eq!(link["file_id"], id.as_str());
+    assert_eq!(link["max_downloads"], 2);
+    assert!(link["expires_at"].as_str().unwrap().ends_with('Z'));
+    let forever =
+        sharelock_json(&data_dir, &["link", &id, "--expires", "never", "--base-url", "https://files.example.org/"]);
+    assert_eq!(forever["expires_at"], Value::Null);
+    assert!(forever["url"].as_str().unwrap().starts_with("https://files.example.org/d/"));
+
+    let links = sharelock_json(&data_dir, &["links", &id]);
+    let links = links.as_array().unwrap();
+    assert_eq!(links.len(), 2);
+    for l in links {
+        for key in ["id", "file_id", "url", "expires_at", "max_downloads", "downloads", "status"] {
+            assert!(l.get(key).is_some(), "links output lacks {key}");
+        }
+        assert_eq!(l["status"], "active");
+    }
+    let link_id = link["id"].as_str().unwrap();
+    let edited = sharelock_json(&data_dir, &["edit-link", link_id, "--max-downloads", "none", "--expires", "7d"]);
+    assert_eq!(edited["max_downloads"], Value::Null);
+    assert_eq!(edited["url"], link["url"]);
+    let revoked = sharelock_json(&data_dir, &["revoke", link_id]);
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(sharelock_json(&data_dir, &["links"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn slots_with_the_documented_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let slot = sharelock_json(
+        &data_dir,
+        &[
+            "slot",
+            "--expires",
+            "2d",
+            "--max-size",
+            "5M",
+            "--max-files",
+            "3",
+            "--max-total",
+            "10M",
+            "--accept",
+            "pdf,image/*",
+            "--label",
+            "Scans",
+        ],
+    );
+    for key in ["id", "url", "expires_at", "max_size", "max_files"] {
+        assert!(slot.get(key).is_some(), "slot output lacks {key}");
+    }
+    assert_eq!(slot["max_size"], 5 << 20);
+    assert_eq!(slot["max_files"], 3);
+    assert_eq!(slot["max_total"], 10 << 20);
+    assert_eq!(slot["accept"], serde_json::json!([".pdf", "image/*"]));
+    assert!(slot["url"].as_str().unwrap().contains("/u/") && slot["url"].as_str().unwrap().contains("?sig="));
+    let slots = sharelock_json(&data_dir, &["slots"]);
+    assert_eq!(slots[0]["received"], 0);
+    assert_eq!(slots[0]["status"], "active");
+    let closed = sharelock_json(&data_dir, &["close-slot", slot["id"].as_str().unwrap()]);
+    assert_eq!(closed["status"], "closed");
+}
+
+#[test]
+fn bad_input_is_a_clear_one_line_error_with_a_non_zero_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let f = write(tmp.path(), "a.txt", b"a");
+    let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["rm".into(), "nosuchfileid0000".into()], "no file with id"),
+        (vec!["link".into(), "nosuchfileid0000".into()], "no file with id"),
+        (vec!["revoke".into(), "nosuchlink".into()], "no link with id"),
+        (vec!["close-slot".into(), "nope".into()], "no slot with id"),
+        (vec!["link".into(), id.clone(), "--expires".into(), "soon".into()], "invalid duration"),
+        (vec!["link".into(), id.clone(), "--max-downloads".into(), "0".into()], "0"),
+        (vec!["slot".into(), "--max-size".into(), "huge".into()], "invalid size"),
+        (vec!["slot".into(), "--expires".into(), "never".into()], "must expire"),
+        (vec!["slot".into(), "--accept".into(), "*/*".into()], "invalid type"),
+        (vec!["add".into(), tmp.path().join("missing.txt").to_string_lossy().into_owned()], "not a readable file"),
+        (vec!["add".into(), tmp.path().to_string_lossy().into_owned()], "not a readable file"),
+        (vec!["set".into(), id.clone(), "--public".into(), "maybe".into()], "maybe"),
+        (vec!["edit-link".into(), "x".into()], "nothing to change"),
+        (vec!["link".into(), id.clone(), "--base-url".into(), "ftp://x".into()], "invalid base URL"),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["--json".to_string()];
+        all.extend(args.iter().cloned());
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let out = sharelock(&data_dir, &refs);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty() || out.stdout == b"[]\n",
+            "{args:?} printed to stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}");
+    }
+    // Nothing was half-done: still one file, no links.
+    assert_eq!(sharelock_json(&data_dir, &["ls"]).as_array().unwrap().len(), 1);
+    assert_eq!(sharelock_json(&data_dir, &["links"]).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn data_dir_comes_from_the_environment_and_is_owner_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("env-data");
+    let out = Command::new(env!("CARGO_BIN_EXE_sharelock"))
+        .args(["--json", "ls"])
+        .env("SHARELOCK_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(data_dir.join("store")).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(data_dir.join("secret.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(data_dir.join("sharelock.db")).unwrap().permissions().mode() & 0o777, 0o600);
+    let f = write(tmp.path(), "a.txt", b"a");
+    let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
+    let stored = data_dir.join("store").join(&id);
+    assert_eq!(std::fs::metadata(stored).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+/// `sharelock serve` as a child process; killed with SIGTERM when dropped.
+struct ServeProcess {
+    child: Child,
+    base: String,
+}
+
+impl ServeProcess {
+    fn start(data_dir: &Path, extra: &[&str]) -> ServeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sharelock"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        ServeProcess { child, base }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), "TERM");
+        self.child.wait().unwrap()
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn cli_changes_take_effect_in_a_running_server_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = ServeProcess::start(&data_dir, &[]);
+    assert!(server.base.starts_with("http://127.0.0.1:"));
+    let data = bytes(100_000);
+    let f = write(tmp.path(), "photo.jpg", &data);
+
+    // New file and link, made by the CLI while the server runs; the URL uses the server's address.
+    let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
+    let link = sharelock_json(&data_dir, &["link", &id, "--max-downloads", "1"]);
+    let url = link["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&server.base), "{url} uses {}", server.base);
+    assert_eq!(client().get(&url).send().await.unwrap().bytes().await.unwrap(), &data[..]);
+    assert_eq!(client().get(&url).send().await.unwrap().status(), StatusCode::GONE);
+
+    // Edit: raise the limit.
+    sharelock_json(&data_dir, &["edit-link", link["id"].as_str().unwrap(), "--max-downloads", "5"]);
+    assert_eq!(client().get(&url).send().await.unwrap().status(), StatusCode::OK);
+    let listed = sharelock_json(&data_dir, &["links", &id]);
+    assert_eq!(listed[0]["downloads"], 2);
+
+    // Revoke.
+    sharelock_json(&data_dir, &["revoke", link["id"].as_str().unwrap()]);
+    assert_eq!(client().get(&url).send().await.unwrap().status(), StatusCode::GONE);
+
+    // Public flag.
+    let public = sharelock_json(&data_dir, &["set", &id, "--public", "true"]);
+    let public_url = public["public_url"].as_str().unwrap().to_string();
+    assert_eq!(client().get(&public_url).send().await.unwrap().status(), StatusCode::OK);
+    sharelock_json(&data_dir, &["set", &id, "--public", "false"]);
+    assert_eq!(client().get(&public_url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    // Secret rotation.
+    let fresh = sharelock_json(&data_dir, &["link", &id])["url"].as_str().unwrap().to_string();
+    assert_eq!(client().get(&fresh).send().await.unwrap().status(), StatusCode::OK);
+    sharelock_json(&data_dir, &["rotate-secret"]);
+    assert_eq!(client().get(&fresh).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let after = sharelock_json(&data_dir, &["link", &id])["url"].as_str().unwrap().to_string();
+    assert_eq!(client().get(&after).send().await.unwrap().status(), StatusCode::OK);
+
+    // Slots: created and closed by the CLI.
+    let slot = sharelock_json(&data_dir, &["slot", "--max-files", "2"]);
+    let slot_url = slot["url"].as_str().unwrap().to_string();
+    let (base, query) = slot_url.split_once('?').unwrap();
+    let put = client().put(format!("{base}/upload.txt?{query}")).body("hi").send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let slots = sharelock_json(&data_dir, &["slots"]);
+    assert_eq!(slots[0]["received"], 1);
+    let received: Vec<Value> = sharelock_json(&data_dir, &["ls"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f.get("slot_id").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["slot_id"], slot["id"]);
+    sharelock_json(&data_dir, &["close-slot", slot["id"].as_str().unwrap()]);
+    let put = client().put(format!("{base}/again.txt?{query}")).body("hi").send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::GONE);
+
+    // Removal.
+    sharelock_json(&data_dir, &["rm", &id]);
+    assert_eq!(client().get(&after).send().await.unwrap().status(), StatusCode::GONE);
+
+    // Graceful shutdown on SIGTERM.
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn serve_base_url_is_stored_for_later_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = ServeProcess::start(&data_dir, &["--base-url", "https://share.example.com/"]);
+    let f = write(tmp.path(), "a.txt", b"a");
+    let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
+    let link = sharelock_json(&data_dir, &["link", &id]);
+    assert!(link["url"].as_str().unwrap().starts_with("https://share.example.com/d/"));
+    assert!(link["page_url"].as_str().unwrap().starts_with("https://share.example.com/l/"));
+    // The link works against the real address (the base URL is where a proxy would be).
+    let path = link["url"].as_str().unwrap().strip_prefix("https://share.example.com").unwrap().to_string();
+    assert_eq!(client().get(format!("{}{path}", server.base)).send().await.unwrap().text().await.unwrap(), "a");
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = sharelock(&tmp.path().join("data"), &["serve", "--bind", &addr]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
+}

@@ -1,0 +1,282 @@
+//! Link signatures, statuses, download counting and the landing page.
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, RANGE, REFERRER_POLICY};
+use sharelock::units::Lifetime;
+use sharelock::vault::{LinkEdit, NewLink};
+
+use crate::support::{Server, bytes, client, lifetime};
+
+fn tamper(url: &str) -> String {
+    // Flip one character of the signature segment: /d/{id}/{sig}/{name}
+    let mut parts: Vec<String> = url.split('/').map(String::from).collect();
+    let sig = &mut parts[5];
+    let first = if sig.starts_with('A') { "B" } else { "A" };
+    sig.replace_range(0..1, first);
+    parts.join("/")
+}
+
+#[tokio::test]
+async fn bad_missing_and_malformed_signatures_are_403() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let link = server.link(&file.file.id);
+    let id = &link.link.id;
+    let base = &server.base;
+    let sig = link.url.split('/').nth(5).unwrap().to_string();
+    let cases = [
+        tamper(&link.url),
+        format!("{base}/d/{id}/"),
+        format!("{base}/d/{id}/x/a.txt"),
+        format!("{base}/d/{id}/{}/a.txt", &sig[..42]),
+        format!("{base}/d/{id}/{sig}A/a.txt"),
+        format!("{base}/d/{id}/{}/a.txt", sig.replace('-', "+")),
+        format!("{base}/d/{id}/{sig}%3D/a.txt"),
+        format!("{base}/d/aaaaaaaaaaaaaaaa/{sig}/a.txt"),
+        format!("{base}/l/{id}/{}", &sig[1..]),
+    ];
+    for url in cases {
+        let res = client().get(&url).send().await.unwrap();
+        let status = res.status();
+        // `/d/{id}/` has no signature segment at all: no route, 404; everything else is 403.
+        let expected = if url.ends_with(&format!("{id}/")) { StatusCode::NOT_FOUND } else { StatusCode::FORBIDDEN };
+        assert_eq!(status, expected, "{url}");
+        if status == StatusCode::FORBIDDEN {
+            assert_eq!(res.headers()[CACHE_CONTROL], "private, no-store");
+            assert_eq!(res.text().await.unwrap(), "invalid or missing signature\n");
+        }
+    }
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_name_in_the_url_is_cosmetic() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let link = server.link(&file.file.id);
+    let without_name = link.url.rsplit_once('/').unwrap().0.to_string();
+    assert_eq!(client().get(&without_name).send().await.unwrap().text().await.unwrap(), "hello");
+    let other_name = format!("{without_name}/other.exe");
+    let res = client().get(&other_name).send().await.unwrap();
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("a.txt"));
+}
+
+#[tokio::test]
+async fn expired_link_is_410() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let past = sharelock::time::now() - 3600;
+    let link = server
+        .vault
+        .create_link(&file.file.id, NewLink { lifetime: lifetime(60), ..Default::default() }, past, None)
+        .unwrap();
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert_eq!(res.text().await.unwrap(), "this link has expired\n");
+}
+
+#[tokio::test]
+async fn revoked_link_is_410_at_once() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let link = server.link(&file.file.id);
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::OK);
+    server.vault.revoke_link(&link.link.id, sharelock::time::now()).unwrap();
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert_eq!(res.text().await.unwrap(), "this link was revoked\n");
+    assert_eq!(client().get(&link.page_url).send().await.unwrap().status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn removed_file_kills_its_links() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let link = server.link(&file.file.id);
+    server.vault.remove_file(&file.file.id).unwrap();
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert_eq!(res.text().await.unwrap(), "this file was removed\n");
+    assert!(!server.vault.store().path_of(&file.file.id).exists());
+}
+
+#[tokio::test]
+async fn editing_a_link_keeps_its_url() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let past = sharelock::time::now() - 3600;
+    let link = server
+        .vault
+        .create_link(&file.file.id, NewLink { lifetime: lifetime(60), ..Default::default() }, past, None)
+        .unwrap();
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::GONE);
+    let edited = server
+        .vault
+        .edit_link(
+            &link.link.id,
+            LinkEdit { lifetime: Some(Lifetime::Never), ..Default::default() },
+            sharelock::time::now(),
+        )
+        .unwrap();
+    assert_eq!(edited.url, link.url);
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::OK);
+    // Shortening works the same way.
+    server.vault.edit_link(&link.link.id, LinkEdit { lifetime: lifetime(60), ..Default::default() }, past).unwrap();
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn one_time_link_survives_head_and_previews_then_dies() {
+    let server = Server::start().await;
+    let data = bytes(200_000);
+    let file = server.add("photo.bin", &data);
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+    // A chat app's preview: HEAD, then the first kilobytes.
+    for _ in 0..3 {
+        assert_eq!(client().head(&link.url).send().await.unwrap().status(), StatusCode::OK);
+        let res = client().get(&link.url).header(RANGE, "bytes=0-1023").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(res.bytes().await.unwrap().len(), 1024);
+    }
+    // The landing page does not count either.
+    assert_eq!(client().get(&link.page_url).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(server.vault.link(&link.link.id, 0).unwrap().link.downloads, 0);
+    let body = client().get(&link.url).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(body, &data[..]);
+    assert_eq!(server.vault.link(&link.link.id, 0).unwrap().link.downloads, 1);
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert_eq!(res.text().await.unwrap(), "this link has been used up\n");
+    assert_eq!(client().head(&link.url).send().await.unwrap().status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn resuming_to_the_last_byte_counts() {
+    let server = Server::start().await;
+    let data = bytes(10_000);
+    let file = server.add("a.bin", &data);
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+    let first = client().get(&link.url).header(RANGE, "bytes=0-4999").send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(server.vault.link(&link.link.id, 0).unwrap().link.downloads, 0);
+    let rest = client().get(&link.url).header(RANGE, "bytes=5000-").send().await.unwrap().bytes().await.unwrap();
+    assert_eq!([first, rest].concat(), data);
+    assert_eq!(server.vault.link(&link.link.id, 0).unwrap().link.downloads, 1);
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn empty_file_download_counts() {
+    let server = Server::start().await;
+    let file = server.add("empty.txt", b"");
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.bytes().await.unwrap().is_empty());
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::GONE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_downloads_of_a_one_time_link_complete_once() {
+    let server = Server::start().await;
+    let data = bytes(4 * 1024 * 1024);
+    let file = server.add("big.bin", &data);
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = link.url.clone();
+        tasks.push(tokio::spawn(async move {
+            match client().get(&url).send().await {
+                Ok(res) if res.status() == StatusCode::OK => res.bytes().await.ok(),
+                _ => None,
+            }
+        }));
+    }
+    let mut complete = 0;
+    for task in tasks {
+        if let Some(body) = task.await.unwrap()
+            && body.len() == data.len()
+        {
+            assert_eq!(body, &data[..]);
+            complete += 1;
+        }
+    }
+    assert_eq!(complete, 1, "exactly one client gets the whole file");
+    assert_eq!(server.vault.link(&link.link.id, 0).unwrap().link.downloads, 1);
+}
+
+#[tokio::test]
+async fn limit_of_three_allows_three() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(3), ..Default::default() });
+    for _ in 0..3 {
+        assert_eq!(client().get(&link.url).send().await.unwrap().text().await.unwrap(), "hello");
+    }
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::GONE);
+    // Raising the limit brings it back, same URL.
+    server
+        .vault
+        .edit_link(
+            &link.link.id,
+            LinkEdit { max_downloads: Some(Some(4)), ..Default::default() },
+            sharelock::time::now(),
+        )
+        .unwrap();
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rotating_the_secret_kills_every_url() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let link = server.link(&file.file.id);
+    let slot = server.slot(Default::default());
+    server.vault.rotate_secret().unwrap();
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(client().get(&slot.url).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let fresh = server.vault.link(&link.link.id, 0).unwrap();
+    assert_ne!(fresh.url, link.url);
+    assert_eq!(client().get(&fresh.url).send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn landing_page_shows_the_file_and_a_working_button() {
+    let server = Server::start().await;
+    let file = server.add("<img src=x onerror=alert(1)> report.pdf", b"%PDF-1.4 hello");
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(5), ..Default::default() });
+    let res = client().get(&link.page_url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().contains("default-src 'none'"));
+    assert_eq!(res.headers()[REFERRER_POLICY], "no-referrer");
+    assert_eq!(res.headers()[CACHE_CONTROL], "private, no-store");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt; report.pdf"), "name is escaped");
+    assert!(!html.contains("<img"));
+    assert!(html.contains("14 B"));
+    assert!(html.contains(r#"<dd id="downloads-left">5</dd>"#));
+    assert!(html.contains("in 6 days") || html.contains("in 7 days"));
+    assert!(!html.contains("http://") && !html.contains("https://"), "no external resources");
+    // The button's relative href resolves to the direct download URL.
+    let href = html.split(r#"id="download" href=""#).nth(1).unwrap().split('"').next().unwrap();
+    let resolved = reqwest::Url::parse(&link.page_url).unwrap().join(href).unwrap();
+    assert_eq!(resolved.as_str(), link.url);
+    assert_eq!(client().get(resolved).send().await.unwrap().bytes().await.unwrap(), "%PDF-1.4 hello");
+}
+
+#[tokio::test]
+async fn browsers_get_error_pages_others_get_one_line() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let link = server.link(&file.file.id);
+    server.vault.revoke_link(&link.link.id, 0).unwrap();
+    let res = client().get(&link.url).header(ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("this link was revoked"));
+    assert!(html.contains(r#"href="../../../assets/style.css""#));
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
+    assert_eq!(res.text().await.unwrap(), "this link was revoked\n");
+}

@@ -1,0 +1,11 @@
+//! Black-box tests: a real server on 127.0.0.1:0, a real HTTP client (and raw sockets where a
+//! client would be too polite), the real CLI binary, real SQLite and real files.
+
+mod cli;
+mod downloads;
+mod links;
+mod public;
+mod range;
+mod store;
+mod support;
+mod uploads;

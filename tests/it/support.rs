@@ -1,0 +1,146 @@
+//! Shared helpers: start a server on a fresh data dir, add files, run the CLI.
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+
+use sharelock::Vault;
+use sharelock::http::{self, ServerConfig};
+use sharelock::units::Lifetime;
+use sharelock::vault::{FileInfo, LinkInfo, NewLink, NewSlot, SlotInfo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+pub struct Server {
+    pub vault: Arc<Vault>,
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(ServerConfig::default()).await
+    }
+
+    pub async fn start_with(config: ServerConfig) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(dir, config).await
+    }
+
+    /// Starts on an existing data dir (kept in `dir/data`).
+    pub async fn start_in(dir: tempfile::TempDir, config: ServerConfig) -> Server {
+        let vault = Arc::new(Vault::open(&dir.path().join("data")).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        vault.set_base_url(&base).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(http::serve(listener, vault.clone(), config, async {
+            let _ = rx.await;
+        }));
+        Server { vault, base, addr, dir, shutdown: Some(tx) }
+    }
+
+    /// Writes `bytes` to a source file called `name` and adds it.
+    pub fn add(&self, name: &str, bytes: &[u8]) -> FileInfo {
+        let src = self.dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        let path = src.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        self.vault.add_file(&path, false, sharelock::time::now(), &mut |_| {}).unwrap()
+    }
+
+    pub fn link(&self, file_id: &str) -> LinkInfo {
+        self.link_with(file_id, NewLink::default())
+    }
+
+    pub fn link_with(&self, file_id: &str, new: NewLink) -> LinkInfo {
+        self.vault.create_link(file_id, new, sharelock::time::now(), None).unwrap()
+    }
+
+    pub fn slot(&self, new: NewSlot) -> SlotInfo {
+        self.vault.create_slot(new, sharelock::time::now(), None).unwrap()
+    }
+
+    /// Stops the server and waits until its port refuses connections.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        for _ in 0..200 {
+            if TcpStream::connect(self.addr).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub fn lifetime(secs: u64) -> Option<Lifetime> {
+    Some(Lifetime::For(std::time::Duration::from_secs(secs)))
+}
+
+/// A deterministic pseudo-random byte pattern.
+pub fn bytes(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends raw bytes and reads until the server closes or `limit` bytes came back.
+pub async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs the `sharelock` binary on `data_dir`.
+pub fn sharelock(data_dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sharelock"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("SHARELOCK_DATA_DIR")
+        .output()
+        .unwrap()
+}
+
+/// Runs the CLI with `--json`, expects success, parses stdout.
+pub fn sharelock_json(data_dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = sharelock(data_dir, &all);
+    assert!(out.status.success(), "sharelock {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}

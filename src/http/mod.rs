@@ -9,7 +9,7 @@
 //! | `GET /u/{slot}?sig=` | a slot's upload page |
 //! | `POST /u/{slot}?sig=` | multipart upload into the slot |
 //! | `PUT /u/{slot}/{name}?sig=` | raw upload into the slot (`curl -T`) |
-//! | `GET /assets/{style.css,upload.js}` | the pages' stylesheet and script |
+//! | `GET /assets/{style.css,upload.js,icon.svg}` | the pages' stylesheet, script and icon |
 //!
 //! URL paths never become file system paths: every route looks files up by generated id.
 
@@ -241,6 +241,7 @@ async fn asset(State(_): State<AppState>, axum::extract::Path(name): axum::extra
     let (body, content_type) = match name.as_str() {
         "style.css" => (include_str!("assets/style.css"), "text/css; charset=utf-8"),
         "upload.js" => (include_str!("assets/upload.js"), "text/javascript; charset=utf-8"),
+        "icon.svg" => (include_str!("assets/icon.svg"), "image/svg+xml"),
         _ => return HttpError::NotFound.into_response(),
     };
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()

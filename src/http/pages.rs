@@ -40,13 +40,14 @@ fn layout(title: &str, assets: &str, body: &str, script: bool) -> String {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>{title} · Sharelock</title>
+<link rel="icon" href="{assets}icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="{assets}style.css">
 {script}
 </head>
 <body>
 <main>
 <div class="card">
-<p class="brand">Sharelock</p>
+<p class="brand"><img src="{assets}icon.svg" alt="">Sharelock</p>
 {body}
 </div>
 <footer>Shared privately with Sharelock</footer>

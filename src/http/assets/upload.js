@@ -101,5 +101,8 @@
     status.dataset.done = "true";
   });
   input.multiple = true;
+  // The queue, not the input, holds the chosen files: the input is emptied after each choice,
+  // so its `required` (which keeps the no-JavaScript form honest) would block every submit.
+  input.required = false;
   submit.disabled = true;
 })();

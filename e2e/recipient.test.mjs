@@ -1,0 +1,168 @@
+// The pages a recipient sees, in a real headless Chromium against a real `sharelock serve`:
+// the landing page and its Download button, the upload page with several files and progress
+// bars, the same form without JavaScript, and an error page.
+//
+// Needs SHARELOCK_BIN (the built binary) and Debian's chromium (CHROMIUM to override the path).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, writeFileSync, readFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const bin = process.env.SHARELOCK_BIN;
+const shots = process.env.SHARELOCK_SHOTS || join(tmpdir(), "sharelock-shots");
+const work = mkdtempSync(join(tmpdir(), "sharelock-e2e-"));
+const dataDir = join(work, "data");
+let server;
+let browser;
+
+function cli(...args) {
+  const out = execFileSync(bin, ["--data-dir", dataDir, "--json", ...args], { encoding: "utf8" });
+  return JSON.parse(out);
+}
+
+function sha256(buffer) {
+  return createHash("sha256").update(buffer).digest("hex");
+}
+
+function pattern(len, seed) {
+  const buf = Buffer.alloc(len);
+  let x = seed;
+  for (let i = 0; i < len; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    buf[i] = x >>> 24;
+  }
+  return buf;
+}
+
+/** A page that records console errors and CSP violations, which must stay empty. */
+async function watchedPage(options = {}) {
+  const context = await browser.newContext({ acceptDownloads: true, ...options });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") page.problems.push(msg.text());
+  });
+  page.on("pageerror", (err) => page.problems.push(String(err)));
+  return page;
+}
+
+before(async () => {
+  assert.ok(bin, "set SHARELOCK_BIN to the sharelock binary");
+  mkdirSync(shots, { recursive: true });
+  server = spawn(bin, ["--data-dir", dataDir, "serve", "--bind", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const line = await new Promise((resolve, reject) => {
+    createInterface({ input: server.stdout }).once("line", resolve);
+    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  assert.match(line, /^listening on http:\/\/127\.0\.0\.1:\d+$/);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+});
+
+test("landing page shows the file and its Download button delivers the exact bytes", async () => {
+  const data = pattern(2 * 1024 * 1024 + 5, 7);
+  const source = join(work, "Quarterly report – Q3 “final”.pdf");
+  writeFileSync(source, data);
+  const [file] = cli("add", source);
+  const link = cli("link", file.id, "--expires", "3d", "--max-downloads", "2");
+
+  const page = await watchedPage();
+  const response = await page.goto(link.page_url);
+  assert.equal(response.status(), 200);
+  assert.equal(await page.textContent("#file-name"), "Quarterly report – Q3 “final”.pdf");
+  assert.equal(await page.textContent("#file-size"), "2.0 MiB");
+  assert.equal(await page.textContent("#downloads-left"), "2");
+  await page.screenshot({ path: join(shots, "landing-page.png") });
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+  assert.equal(download.suggestedFilename(), "Quarterly report – Q3 “final”.pdf");
+  const saved = join(work, "downloaded.pdf");
+  await download.saveAs(saved);
+  assert.equal(sha256(readFileSync(saved)), file.sha256);
+  assert.deepEqual(page.problems, []);
+  const [listed] = cli("links", file.id);
+  assert.equal(listed.downloads, 1);
+});
+
+test("upload page sends several files with progress bars, name and message", async () => {
+  const slot = cli("slot", "--max-files", "5", "--max-size", "20M", "--label", "Scans for the tax return");
+  const files = [
+    { name: "scan-1.pdf", mimeType: "application/pdf", buffer: pattern(6 * 1024 * 1024, 1) },
+    { name: "scan 2 (ü).pdf", mimeType: "application/pdf", buffer: pattern(300 * 1024, 2) },
+    { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("three files, as promised\n") },
+  ];
+  const page = await watchedPage();
+  await page.goto(slot.url);
+  assert.equal(await page.textContent("#label"), "Scans for the tax return");
+  await page.fill("#name", "Ann Example");
+  await page.fill("#message", "Here they are.");
+  await page.setInputFiles("#file", files);
+  assert.equal(await page.locator("#list li").count(), 3);
+  assert.equal(await page.isEnabled("#send"), true);
+  await page.screenshot({ path: join(shots, "upload-page.png") });
+  await page.click("#send");
+  await page.waitForSelector("#status[data-done=true]", { timeout: 30000 });
+  assert.equal(await page.textContent("#status"), "3 of 3 file(s) sent. Thank you!");
+  const bars = await page.$$eval("#list progress", (els) => els.map((e) => e.value));
+  assert.deepEqual(bars, [100, 100, 100]);
+  const states = await page.$$eval("#list .state", (els) => els.map((e) => e.textContent));
+  assert.deepEqual(states, ["sent", "sent", "sent"]);
+  await page.screenshot({ path: join(shots, "upload-done.png") });
+  assert.deepEqual(page.problems, []);
+
+  const received = cli("ls").filter((f) => f.slot_id === slot.id);
+  assert.equal(received.length, 3);
+  for (const f of files) {
+    const stored = received.find((r) => r.name === f.name);
+    assert.ok(stored, `${f.name} was stored`);
+    assert.equal(stored.sha256, sha256(f.buffer));
+    assert.equal(stored.uploader_name, "Ann Example");
+    assert.equal(stored.uploader_message, "Here they are.");
+  }
+});
+
+test("upload form works without JavaScript", async () => {
+  const slot = cli("slot", "--max-files", "2");
+  const page = await watchedPage({ javaScriptEnabled: false });
+  await page.goto(slot.url);
+  await page.fill("#name", "No Script");
+  await page.setInputFiles("#file", [
+    { name: "a.txt", mimeType: "text/plain", buffer: Buffer.from("a") },
+    { name: "b.txt", mimeType: "text/plain", buffer: Buffer.from("b") },
+  ]);
+  const [response] = await Promise.all([page.waitForNavigation(), page.click("#send")]);
+  assert.equal(response.status(), 201);
+  assert.match(await page.textContent("h1"), /Thank you/);
+  assert.equal(await page.locator("#received li").count(), 2);
+  const [info] = cli("slots").filter((s) => s.id === slot.id);
+  assert.equal(info.received, 2);
+  assert.equal(info.status, "full");
+});
+
+test("a tampered link shows a readable error page", async () => {
+  const source = join(work, "x.txt");
+  writeFileSync(source, "x");
+  const [file] = cli("add", source);
+  const link = cli("link", file.id);
+  const tampered = link.page_url.slice(0, -3) + (link.page_url.endsWith("AAA") ? "BBB" : "AAA");
+  const page = await watchedPage();
+  const response = await page.goto(tampered);
+  assert.equal(response.status(), 403);
+  assert.equal(await page.textContent("h1"), "This link is not valid");
+  assert.equal(await page.textContent("#reason"), "invalid or missing signature");
+  await page.screenshot({ path: join(shots, "error-page.png") });
+  assert.deepEqual(page.problems.filter((p) => !p.includes("403")), []);
+});

@@ -110,6 +110,10 @@ pub fn router(vault: Arc<Vault>, config: ServerConfig) -> Router {
         .route("/", get(|| async { "Sharelock\n" }))
         .fallback(|| async { HttpError::NotFound })
         .layer(middleware::from_fn(html_errors))
+        // A bug must cost one request a 500, never the connection or a stack trace on the wire.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            HttpError::Internal("a request handler panicked".into()).into_response()
+        }))
         .layer(middleware::from_fn(access_log))
         .with_state(state)
 }

@@ -202,7 +202,7 @@ impl ServeProcess {
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -218,6 +218,13 @@ impl ServeProcess {
     fn terminate(&mut self) -> std::process::ExitStatus {
         unsafe_kill(self.child.id(), "TERM");
         self.child.wait().unwrap()
+    }
+
+    /// Everything the server logged (after it stopped).
+    fn log(&mut self) -> String {
+        let mut log = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut log).unwrap();
+        log
     }
 }
 
@@ -301,6 +308,18 @@ async fn cli_changes_take_effect_in_a_running_server_at_once() {
 
     // Graceful shutdown on SIGTERM.
     assert!(server.terminate().success());
+
+    // One access log line per request, with status, bytes and duration, and no signature.
+    let log = server.log();
+    let link_id = link["id"].as_str().unwrap();
+    let signature = url.split('/').nth(5).unwrap();
+    let slot_sig = slot_url.split("sig=").nth(1).unwrap();
+    assert!(!log.contains(signature) && !log.contains(slot_sig), "a signature reached the log:\n{log}");
+    let download_line =
+        log.lines().find(|l| l.contains(&format!("GET /d/{link_id}/…/photo.jpg 200 100000B"))).expect(&log);
+    assert!(download_line.trim_end().ends_with("ms"), "{download_line}");
+    assert!(log.lines().any(|l| l.contains("PUT /u/") && l.contains(" 201 ")), "{log}");
+    assert!(log.lines().any(|l| l.contains(&format!("GET /d/{link_id}/…/photo.jpg 410"))), "{log}");
 }
 
 #[tokio::test]

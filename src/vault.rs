@@ -277,7 +277,7 @@ impl Vault {
             label,
         };
         let (file, base) = self.db.with(|c| {
-            let tx = c.transaction()?;
+            let tx = write_transaction(c)?;
             let file = files::get(&tx, file_id)?.ok_or_else(|| not_found("file", file_id))?;
             links::insert(&tx, &link)?;
             let base = base_url(&tx, base)?;
@@ -313,7 +313,7 @@ impl Vault {
             return Err(Error::InvalidInput("the download limit must be at least 1".into()));
         }
         self.db.with(|c| {
-            let tx = c.transaction()?;
+            let tx = write_transaction(c)?;
             if links::get(&tx, id)?.is_none() {
                 return Err(not_found("link", id));
             }
@@ -498,7 +498,7 @@ impl Vault {
         }
         let outcome = outcome.and_then(|()| {
             self.db.with(|c| {
-                let tx = c.transaction()?;
+                let tx = write_transaction(c)?;
                 if !check(&tx)? {
                     return Ok(false);
                 }
@@ -596,6 +596,14 @@ fn clean_label(label: Option<String>) -> Result<Option<String>> {
         return Err(Error::InvalidInput(format!("a label may have at most {MAX_LABEL_CHARS} characters")));
     }
     Ok((!label.is_empty()).then_some(label))
+}
+
+/// Starts a transaction that reads, then writes. It takes the write lock at once (IMMEDIATE): a
+/// deferred transaction that read first cannot upgrade once another process (the server
+/// counting a download, the CLI editing a link) has committed meanwhile, and SQLite then fails
+/// with "database is locked" at once instead of waiting out the busy timeout.
+fn write_transaction(conn: &mut rusqlite::Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
 fn not_found(kind: &'static str, id: &str) -> Error {

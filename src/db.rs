@@ -114,6 +114,34 @@ impl Db {
     }
 }
 
+/// Tells when any other connection (this process's pool, the CLI, a server) has committed a
+/// change, by polling SQLite's `data_version` on a connection of its own: one cheap pragma per
+/// poll, no triggers, no file watching.
+#[derive(Debug)]
+pub struct ChangeWatcher {
+    conn: Connection,
+    last: i64,
+}
+
+impl ChangeWatcher {
+    /// Whether something was committed since the last call (or since the watcher was made).
+    pub fn changed(&mut self) -> Result<bool> {
+        let now: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let changed = now != self.last;
+        self.last = now;
+        Ok(changed)
+    }
+}
+
+impl Db {
+    /// A watcher for changes made by anyone else from now on.
+    pub fn watcher(&self) -> Result<ChangeWatcher> {
+        let conn = connect(&self.path)?;
+        let last = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        Ok(ChangeWatcher { conn, last })
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -128,6 +156,17 @@ fn connect(path: &Path) -> Result<Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watcher_sees_commits_from_other_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        let mut watcher = db.watcher().unwrap();
+        assert!(!watcher.changed().unwrap());
+        db.with(|c| Ok(c.execute("INSERT INTO settings VALUES ('k', 'v')", [])?)).unwrap();
+        assert!(watcher.changed().unwrap());
+        assert!(!watcher.changed().unwrap());
+    }
 
     #[test]
     fn migrations_are_valid() {

@@ -15,6 +15,7 @@
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share.
+//! - [`qr`]: QR codes of URLs, as SVG, for the desktop app.
 //! - [`http`]: the embedded server (downloads, landing and upload pages, uploads).
 //! - [`cli`]: the `sharelock` command line.
 //!
@@ -31,6 +32,7 @@ pub mod http;
 pub mod ids;
 pub mod links;
 pub mod names;
+pub mod qr;
 pub mod settings;
 pub mod signing;
 pub mod slots;

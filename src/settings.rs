@@ -9,6 +9,13 @@ pub const BASE_URL: &str = "base_url";
 /// The address the server last listened on; the fallback base URL.
 pub const LISTEN_URL: &str = "listen_url";
 
+/// Where the desktop app's server listens: `local` (this computer) or `network` (all interfaces).
+pub const LISTEN_SCOPE: &str = "listen_scope";
+/// The desktop app's server port.
+pub const PORT: &str = "port";
+/// The lifetime the desktop app preselects for new links (`1h`, `7d`, `never`…).
+pub const DEFAULT_LINK_EXPIRY: &str = "default_link_expiry";
+
 /// The value of `key`, if set.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
@@ -20,5 +27,11 @@ pub fn set(conn: &Connection, key: &str, value: &str) -> Result<()> {
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
     )?
     .execute(params![key, value])?;
+    Ok(())
+}
+
+/// Removes `key`.
+pub fn unset(conn: &Connection, key: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM settings WHERE key = ?1")?.execute([key])?;
     Ok(())
 }

@@ -232,6 +232,49 @@ impl Vault {
         self.store.remove(id).map_err(|e| Error::io("cannot delete the stored file", e))
     }
 
+    /// Files received through slots, newest first.
+    pub fn inbox(&self) -> Result<Vec<FileInfo>> {
+        Ok(self.files()?.into_iter().filter(|f| f.file.slot_id.is_some()).collect())
+    }
+
+    /// Copies a stored file to `dest` (a "Save as…" export): written beside `dest` and renamed
+    /// into place, so `dest` is either untouched or complete.
+    pub fn export_file(&self, id: &str, dest: &Path) -> Result<()> {
+        self.file(id)?;
+        let ctx = |e| Error::io(format!("cannot save to {}", dest.display()), e);
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut temp = tempfile::Builder::new().prefix(".sharelock-").tempfile_in(dir).map_err(ctx)?;
+        let mut source = File::open(self.store.path_of(id)).map_err(|e| Error::io("the stored file is missing", e))?;
+        std::io::copy(&mut source, &mut temp).map_err(ctx)?;
+        temp.as_file().sync_all().map_err(ctx)?;
+        temp.persist(dest).map_err(|e| ctx(e.error))?;
+        Ok(())
+    }
+
+    /// Where a stored file lives on disk (for "Show in folder").
+    pub fn stored_path(&self, id: &str) -> Result<std::path::PathBuf> {
+        self.file(id)?;
+        Ok(self.store.path_of(id))
+    }
+
+    /// A watcher that tells when anyone changed the database (see [`crate::db::ChangeWatcher`]).
+    pub fn watcher(&self) -> Result<crate::db::ChangeWatcher> {
+        self.db.watcher()
+    }
+
+    /// A setting's value, if set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.db.with(|c| settings::get(c, key))
+    }
+
+    /// Sets a setting, or removes it with `None`.
+    pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        self.db.with(|c| match value {
+            Some(v) => settings::set(c, key, v),
+            None => settings::unset(c, key),
+        })
+    }
+
     /// Makes a file public (served without a token) or private.
     pub fn set_public(&self, id: &str, public: bool) -> Result<FileInfo> {
         if !self.db.with(|c| files::set_public(c, id, public))? {
@@ -563,6 +606,37 @@ fn base_url(conn: &rusqlite::Connection, explicit: Option<&str>) -> Result<Strin
         }
     }
     Ok(DEFAULT_BASE_URL.to_string())
+}
+
+/// The files to add for `paths`: files as they are, folders as every regular file inside them
+/// (recursively, in name order; symbolic links are not followed into other folders).
+pub fn expand_paths(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+        let ctx = |e| Error::io(format!("cannot read the folder {}", dir.display()), e);
+        let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(ctx)?.collect::<std::io::Result<_>>().map_err(ctx)?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let kind = entry.file_type().map_err(ctx)?;
+            if kind.is_dir() {
+                walk(&entry.path(), out)?;
+            } else if kind.is_file() || (kind.is_symlink() && entry.path().is_file()) {
+                out.push(entry.path());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        if meta.is_dir() {
+            walk(path, &mut out)?;
+        } else if meta.is_file() {
+            out.push(path.clone());
+        } else {
+            return Err(Error::InvalidInput(format!("{} is not a regular file", path.display())));
+        }
+    }
+    Ok(out)
 }
 
 /// Checks a base URL: `http://` or `https://`, a host, no query or fragment; trailing `/` removed.

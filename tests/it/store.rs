@@ -47,3 +47,24 @@ async fn names_keep_unicode_and_lose_control_characters() {
     assert_eq!(file.file.content_type, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
     assert!(sharelock::ids::is_valid(&file.file.id));
 }
+
+#[tokio::test]
+async fn export_writes_an_exact_copy_and_folders_expand_to_their_files() {
+    let server = Server::start().await;
+    let file = server.add("report.txt", b"the report");
+    let dest = server.dir.path().join("out").join("copy.txt");
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    server.vault.export_file(&file.file.id, &dest).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), b"the report");
+    assert!(server.vault.export_file("nosuchfile000000", &dest).is_err());
+
+    let folder = server.dir.path().join("folder");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("b.txt"), b"b").unwrap();
+    std::fs::write(folder.join("sub").join("a.txt"), b"a").unwrap();
+    let single = server.dir.path().join("single.txt");
+    std::fs::write(&single, b"s").unwrap();
+    let expanded = sharelock::vault::expand_paths(&[folder.clone(), single.clone()]).unwrap();
+    assert_eq!(expanded, vec![folder.join("b.txt"), folder.join("sub").join("a.txt"), single]);
+    assert!(sharelock::vault::expand_paths(&[server.dir.path().join("missing")]).is_err());
+}

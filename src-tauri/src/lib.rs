@@ -1,0 +1,127 @@
+//! Sharelock's desktop shell: it adapts the `sharelock` core to a window and changes nothing
+//! of its rules.
+//!
+//! - [`commands`]: one-line Tauri commands over [`sharelock::Vault`]; errors cross as typed codes
+//!   ([`error`]).
+//! - [`server`]: the embedded HTTP server (the core's `http::serve`) on Tauri's async runtime,
+//!   bound from the settings, restarted when they change, shut down gracefully on exit.
+//! - [`watch`]: tells the UI when anything changed the data dir (the CLI, an upload, a download)
+//!   and notifies the desktop when a file arrives.
+//!
+//! The app opens the same data dir as the CLI: `SHARELOCK_DATA_DIR`, else
+//! `~/.local/share/sharelock`.
+
+pub mod commands;
+pub mod error;
+pub mod server;
+pub mod watch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sharelock::Vault;
+use tauri::{Builder, Manager, RunEvent, Runtime};
+
+/// What every command gets: the open vault and the embedded server.
+pub struct Desktop {
+    /// The data dir, opened.
+    pub vault: Arc<Vault>,
+    /// The embedded server.
+    pub server: server::Server,
+}
+
+impl Desktop {
+    /// Runs blocking vault work off the async runtime's workers.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Vault) -> sharelock::Result<T> + Send + 'static,
+    ) -> Result<T, error::CommandError> {
+        let vault = self.vault.clone();
+        tauri::async_runtime::spawn_blocking(move || f(&vault))
+            .await
+            .map_err(error::CommandError::internal)?
+            .map_err(Into::into)
+    }
+}
+
+/// The data dir the app opens: the same default as the CLI.
+pub fn data_dir() -> Result<PathBuf, String> {
+    match std::env::var_os(sharelock::datadir::ENV_VAR) {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => sharelock::datadir::DataDir::default_path()
+            .ok_or_else(|| "no home directory: set SHARELOCK_DATA_DIR".into()),
+    }
+}
+
+/// The app without its plugins: commands, state, server and watcher. Tests build it on Tauri's
+/// mock runtime; [`run`] adds the plugins and the real window.
+pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
+    builder
+        .setup(move |app| {
+            let vault = Arc::new(Vault::open(&data_dir)?);
+            app.manage(Desktop { vault, server: server::Server::default() });
+            server::start(app.handle());
+            watch::start(app.handle().clone())?;
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_files,
+            commands::add_files,
+            commands::remove_file,
+            commands::set_public,
+            commands::list_links,
+            commands::create_link,
+            commands::edit_link,
+            commands::revoke_link,
+            commands::list_slots,
+            commands::create_slot,
+            commands::close_slot,
+            commands::inbox,
+            commands::export_file,
+            commands::show_in_folder,
+            commands::qr_code,
+            commands::get_settings,
+            commands::save_settings,
+            commands::rotate_secret,
+        ])
+}
+
+/// Runs the desktop app.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHARELOCK_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let data_dir = match data_dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("sharelock: {e}");
+            std::process::exit(1);
+        }
+    };
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init());
+    let app = match app(builder, data_dir).build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("sharelock: cannot start the app: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            handle.state::<Desktop>().server.stop_and_wait();
+        }
+    });
+}

@@ -1,0 +1,171 @@
+//! The embedded HTTP server: the core's `http::serve` on Tauri's async runtime.
+//!
+//! It binds where the settings say (this computer only, or the local network, on a port), and
+//! reports its state to the UI. A taken port is not an error dialog but a status with a free
+//! port to offer instead.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use sharelock::Vault;
+use sharelock::http::ServerConfig;
+use sharelock::settings;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::oneshot;
+
+use crate::Desktop;
+
+/// The port the app listens on unless told otherwise (the same as `sharelock serve`).
+pub const DEFAULT_PORT: u16 = 7420;
+/// Overrides the port setting (for tests and for running two copies side by side); `0` picks a
+/// free port.
+pub const PORT_ENV: &str = "SHARELOCK_PORT";
+
+/// Where the server listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// 127.0.0.1: only this computer can connect.
+    Local,
+    /// 0.0.0.0: other devices on the network can connect.
+    Network,
+}
+
+/// What the UI shows in its status bar.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerStatus {
+    /// Whether it accepts connections.
+    pub running: bool,
+    /// Where it listens, e.g. `http://127.0.0.1:7420`.
+    pub listen_url: Option<String>,
+    /// The base URL links are built with.
+    pub base_url: Option<String>,
+    /// Why it is not running.
+    pub error: Option<String>,
+    /// A free port to offer when the chosen one is taken.
+    pub suggested_port: Option<u16>,
+}
+
+struct Running {
+    shutdown: oneshot::Sender<()>,
+    task: tauri::async_runtime::JoinHandle<()>,
+}
+
+/// The server's handle, kept in [`Desktop`].
+#[derive(Default)]
+pub struct Server {
+    running: Mutex<Option<Running>>,
+    status: Mutex<ServerStatus>,
+}
+
+/// The scope and port from the settings (the port from `SHARELOCK_PORT` if set).
+pub fn listen_settings(vault: &Vault) -> sharelock::Result<(Scope, u16)> {
+    let scope = match vault.setting(settings::LISTEN_SCOPE)?.as_deref() {
+        Some("network") => Scope::Network,
+        _ => Scope::Local,
+    };
+    let env_port = std::env::var(PORT_ENV).ok().and_then(|p| p.parse().ok());
+    let stored_port = vault.setting(settings::PORT)?.and_then(|p| p.parse().ok());
+    Ok((scope, env_port.or(stored_port).unwrap_or(DEFAULT_PORT)))
+}
+
+/// This computer's address on the local network, if it has one.
+pub fn lan_ip() -> Option<IpAddr> {
+    local_ip_address::local_ip().ok()
+}
+
+/// Starts the server as the settings say, and tells the UI.
+pub fn start<R: Runtime>(app: &AppHandle<R>) {
+    let desktop = app.state::<Desktop>();
+    let status = desktop.server.start(&desktop.vault);
+    let _ = app.emit("server-status", &status);
+}
+
+impl Server {
+    /// The current status.
+    pub fn status(&self) -> ServerStatus {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn start(&self, vault: &Arc<Vault>) -> ServerStatus {
+        let status = match self.bind_and_spawn(vault) {
+            Ok(status) => status,
+            Err(status) => status,
+        };
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status.clone();
+        status
+    }
+
+    fn bind_and_spawn(&self, vault: &Arc<Vault>) -> Result<ServerStatus, ServerStatus> {
+        let failed = |error: String, suggested_port: Option<u16>| ServerStatus {
+            error: Some(error),
+            suggested_port,
+            ..Default::default()
+        };
+        let (scope, port) = listen_settings(vault).map_err(|e| failed(e.to_string(), None))?;
+        let ip: IpAddr = match scope {
+            Scope::Local => Ipv4Addr::LOCALHOST.into(),
+            Scope::Network => Ipv4Addr::UNSPECIFIED.into(),
+        };
+        let listener = TcpListener::bind(SocketAddr::new(ip, port)).map_err(|e| {
+            let free =
+                TcpListener::bind(SocketAddr::new(ip, 0)).ok().and_then(|l| l.local_addr().ok()).map(|a| a.port());
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                failed(format!("port {port} is already in use by another program"), free)
+            } else {
+                failed(format!("cannot listen on port {port}: {e}"), free)
+            }
+        })?;
+        listener.set_nonblocking(true).map_err(|e| failed(e.to_string(), None))?;
+        let addr = listener.local_addr().map_err(|e| failed(e.to_string(), None))?;
+        let host = match scope {
+            Scope::Local => addr.ip(),
+            Scope::Network => lan_ip().unwrap_or(Ipv4Addr::LOCALHOST.into()),
+        };
+        let listen_url = format!("http://{}", SocketAddr::new(host, addr.port()));
+        vault.set_listen_url(&listen_url).map_err(|e| failed(e.to_string(), None))?;
+        let base_url = vault.base_url(None).ok();
+
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let vault = vault.clone();
+        let task = tauri::async_runtime::spawn(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return tracing::error!("cannot use the listening socket: {e}"),
+            };
+            let stopped = async {
+                let _ = stop.await;
+            };
+            if let Err(e) = sharelock::http::serve(listener, vault, ServerConfig::default(), stopped).await {
+                tracing::error!("server stopped: {e}");
+            }
+        });
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running { shutdown, task });
+        tracing::info!("listening on {addr}");
+        Ok(ServerStatus { running: true, listen_url: Some(listen_url), base_url, error: None, suggested_port: None })
+    }
+
+    /// Stops the server (letting requests in flight finish) and starts it again with the
+    /// current settings.
+    pub async fn restart(&self, vault: &Arc<Vault>) -> ServerStatus {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(running) = running {
+            let _ = running.shutdown.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+        }
+        self.start(vault)
+    }
+
+    /// Stops the server and waits for it, on exit.
+    pub fn stop_and_wait(&self) {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(running) = running {
+            let _ = running.shutdown.send(());
+            tauri::async_runtime::block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+            });
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Keeps the UI live: when anything changes the data dir (a file added by the CLI, an upload
+//! arriving in a slot, a download counted) the UI hears `store-changed`, and a file that arrives
+//! through a slot raises `files-received` and a desktop notification.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sharelock::vault::FileInfo;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+
+use crate::Desktop;
+
+/// How often the database is asked whether it changed (one cheap pragma).
+const POLL: Duration = Duration::from_millis(400);
+
+/// Starts watching on a thread of its own.
+pub fn start<R: Runtime>(app: AppHandle<R>) -> sharelock::Result<()> {
+    let vault = app.state::<Desktop>().vault.clone();
+    let mut watcher = vault.watcher()?;
+    let mut known: HashSet<String> = vault.inbox()?.into_iter().map(|f| f.file.id).collect();
+    std::thread::Builder::new()
+        .name("sharelock-watch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(POLL);
+                match watcher.changed() {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!("cannot watch the database: {e}");
+                        continue;
+                    }
+                }
+                let _ = app.emit("store-changed", ());
+                let Ok(inbox) = vault.inbox() else { continue };
+                let arrived: Vec<&FileInfo> = inbox.iter().filter(|f| !known.contains(&f.file.id)).collect();
+                if !arrived.is_empty() {
+                    notify(&app, &arrived);
+                    let _ = app.emit("files-received", &arrived);
+                }
+                known = inbox.iter().map(|f| f.file.id.clone()).collect();
+            }
+        })
+        .map_err(|e| sharelock::Error::io("cannot start the change watcher", e))?;
+    Ok(())
+}
+
+fn notify<R: Runtime>(app: &AppHandle<R>, arrived: &[&FileInfo]) {
+    // Absent when the notification plugin is not loaded (tests on the mock runtime).
+    let Some(notifications) = app.try_state::<tauri_plugin_notification::Notification<R>>() else { return };
+    let first = &arrived[0].file;
+    let from = first.uploader_name.as_deref().map(|n| format!(" from {n}")).unwrap_or_default();
+    let body = match arrived.len() {
+        1 => format!("{}{from} ({})", first.name, sharelock::units::format_size(first.size)),
+        n => format!("{n} files{from}, starting with {}", first.name),
+    };
+    if let Err(e) = notifications.builder().title("Files received").body(body).show() {
+        tracing::debug!("cannot show a notification: {e}");
+    }
+}

@@ -1,0 +1,241 @@
+//! The shell on Tauri's mock runtime: setup opens the data dir and starts the server, commands
+//! call the real core on real files and SQLite, errors cross as typed codes, and changes made
+//! by another process reach the UI as events.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tauri::Listener;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets};
+use tauri::webview::InvokeRequest;
+use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+
+struct Shell {
+    app: App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+    dir: tempfile::TempDir,
+}
+
+fn shell() -> Shell {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Any free port, so tests never fight over 7420.
+    sharelock::Vault::open(&data).unwrap().set_setting(sharelock::settings::PORT, Some("0")).unwrap();
+    let mut app = sharelock_desktop::app(mock_builder(), data).build(mock_context(noop_assets())).unwrap();
+    // Setup runs on the event loop's first iteration, as in the real app. Deprecated because a
+    // loop of these busy-waits; one call, to run setup, is what it is for here.
+    #[allow(deprecated)]
+    app.run_iteration(|_, _| {});
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
+    Shell { app, window, dir }
+}
+
+impl Shell {
+    fn call<T: DeserializeOwned>(&self, cmd: &str, args: Value) -> Result<T, Value> {
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            // The app's own origin on Linux; any other origin is remote and may not call app commands.
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        get_ipc_response(&self.window, request).map(|body| body.deserialize::<T>().unwrap())
+    }
+
+    fn ok<T: DeserializeOwned>(&self, cmd: &str, args: Value) -> T {
+        self.call(cmd, args).unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> String {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, data).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+/// A plain HTTP/1.1 request over a socket: status and body.
+fn http(method: &str, url: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+#[test]
+fn setup_opens_the_data_dir_and_starts_the_server() {
+    let shell = shell();
+    let info: Value = shell.ok("app_info", json!({}));
+    assert!(info["data_dir"].as_str().unwrap().ends_with("data"));
+    assert_eq!(info["server"]["running"], true, "{info}");
+    let listen = info["server"]["listen_url"].as_str().unwrap();
+    assert!(listen.starts_with("http://127.0.0.1:"));
+    let (status, body) = http("GET", &format!("{listen}/"), b"");
+    assert_eq!((status, body.as_slice()), (200, &b"Sharelock\n"[..]));
+}
+
+#[test]
+fn add_files_link_and_download_through_the_commands() {
+    let shell = shell();
+    let single = shell.write("notes.txt", b"meeting notes");
+    shell.write("folder/a.txt", b"a");
+    shell.write("folder/sub/b.txt", b"b");
+    let folder = shell.dir.path().join("folder").to_string_lossy().into_owned();
+    let added: Vec<Value> = shell.ok("add_files", json!({ "paths": [single, folder], "public": false }));
+    let names: Vec<&str> = added.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["notes.txt", "a.txt", "b.txt"]);
+    let files: Vec<Value> = shell.ok("list_files", json!({}));
+    assert_eq!(files.len(), 3);
+
+    let id = added[0]["id"].as_str().unwrap();
+    let link: Value =
+        shell.ok("create_link", json!({ "fileId": id, "expires": "1d", "maxDownloads": 1, "label": "for Dana" }));
+    assert_eq!(link["status"], "active");
+    assert_eq!(link["label"], "for Dana");
+    let url = link["url"].as_str().unwrap();
+    assert_eq!(http("GET", url, b""), (200, b"meeting notes".to_vec()));
+    assert_eq!(http("GET", url, b"").0, 410);
+    let links: Vec<Value> = shell.ok("list_links", json!({ "fileId": id }));
+    assert_eq!(links[0]["downloads"], 1);
+    assert_eq!(links[0]["status"], "used_up");
+
+    let edited: Value = shell.ok("edit_link", json!({ "id": link["id"], "unlimited": true }));
+    assert_eq!(edited["max_downloads"], Value::Null);
+    assert_eq!(http("GET", url, b"").0, 200);
+    let revoked: Value = shell.ok("revoke_link", json!({ "id": link["id"] }));
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(http("GET", url, b"").0, 410);
+
+    let public: Value = shell.ok("set_public", json!({ "id": id, "public": true }));
+    assert_eq!(http("GET", public["public_url"].as_str().unwrap(), b""), (200, b"meeting notes".to_vec()));
+    let qr: String = shell.ok("qr_code", json!({ "text": url }));
+    assert!(qr.contains("<svg"));
+
+    shell.ok::<()>("remove_file", json!({ "id": id }));
+    assert_eq!(shell.ok::<Vec<Value>>("list_files", json!({})).len(), 2);
+}
+
+#[test]
+fn errors_cross_as_typed_codes() {
+    let shell = shell();
+    let err = shell.call::<()>("remove_file", json!({ "id": "nosuchfile000000" })).unwrap_err();
+    assert_eq!(err["code"], "not_found");
+    assert!(err["message"].as_str().unwrap().contains("no file"));
+    let path = shell.write("a.txt", b"a");
+    let added: Vec<Value> = shell.ok("add_files", json!({ "paths": [path], "public": false }));
+    let err = shell.call::<Value>("create_link", json!({ "fileId": added[0]["id"], "expires": "soon" })).unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    let missing = shell.dir.path().join("missing.txt").to_string_lossy().into_owned();
+    let err = shell.call::<Value>("add_files", json!({ "paths": [missing], "public": false })).unwrap_err();
+    assert_eq!(err["code"], "io");
+    let err = shell
+        .call::<Value>("create_slot", json!({ "form": { "expires": "1d", "maxSize": "lots", "maxFiles": 1 } }))
+        .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+}
+
+#[test]
+fn slots_uploads_and_the_inbox() {
+    let shell = shell();
+    let slot: Value = shell.ok(
+        "create_slot",
+        json!({ "form": { "expires": "1d", "maxSize": "1M", "maxFiles": 2, "maxTotal": "", "accept": "txt", "label": "Scans" } }),
+    );
+    assert_eq!(slot["label"], "Scans");
+    assert_eq!(slot["accept"], json!([".txt"]));
+    let (base, query) = slot["url"].as_str().unwrap().split_once('?').unwrap();
+    let (status, _) = http("PUT", &format!("{base}/hello.txt?{query}"), b"hello");
+    assert_eq!(status, 201);
+    let inbox: Vec<Value> = shell.ok("inbox", json!({}));
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["name"], "hello.txt");
+    let dest = shell.dir.path().join("saved.txt");
+    shell.ok::<()>("export_file", json!({ "id": inbox[0]["id"], "destination": dest }));
+    assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
+    let slots: Vec<Value> = shell.ok("list_slots", json!({}));
+    assert_eq!(slots[0]["received"], 1);
+    let closed: Value = shell.ok("close_slot", json!({ "id": slot["id"] }));
+    assert_eq!(closed["status"], "closed");
+}
+
+#[test]
+fn changes_by_other_processes_reach_the_ui_as_events() {
+    let shell = shell();
+    let (changed_tx, changed) = mpsc::channel();
+    shell.app.listen_any("store-changed", move |_| {
+        let _ = changed_tx.send(());
+    });
+    let (received_tx, received) = mpsc::channel();
+    shell.app.listen_any("files-received", move |event| {
+        let _ = received_tx.send(event.payload().to_string());
+    });
+    // Another process on the same data dir, as the CLI would be.
+    let cli = sharelock::Vault::open(&shell.dir.path().join("data")).unwrap();
+    let path = shell.write("from-cli.txt", b"x");
+    cli.add_file(Path::new(&path), false, sharelock::time::now(), &mut |_| {}).unwrap();
+    changed.recv_timeout(Duration::from_secs(5)).expect("store-changed after a CLI add");
+
+    let slot = cli.create_slot(Default::default(), sharelock::time::now(), None).unwrap();
+    let (base, query) = slot.url.split_once('?').unwrap();
+    assert_eq!(http("PUT", &format!("{base}/arrived.txt?{query}"), b"hi").0, 201);
+    let payload = received.recv_timeout(Duration::from_secs(5)).expect("files-received after an upload");
+    assert!(payload.contains("arrived.txt"), "{payload}");
+}
+
+#[test]
+fn settings_round_trip_and_a_taken_port_is_reported_with_a_free_one() {
+    let shell = shell();
+    let settings: Value = shell.ok("get_settings", json!({}));
+    assert_eq!(settings["listen"], "local");
+    assert_eq!(settings["defaultLinkExpiry"], "7d");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let status: Value = shell.ok(
+        "save_settings",
+        json!({ "settings": { "listen": "local", "port": port, "baseUrl": "https://files.example.org/", "defaultLinkExpiry": "30d" } }),
+    );
+    assert_eq!(status["running"], false);
+    assert!(status["error"].as_str().unwrap().contains("in use"), "{status}");
+    let free = status["suggested_port"].as_u64().unwrap();
+    assert_ne!(free, u64::from(port));
+    let saved: Value = shell.ok("get_settings", json!({}));
+    assert_eq!(saved["baseUrl"], "https://files.example.org");
+    assert_eq!(saved["defaultLinkExpiry"], "30d");
+    let status: Value = shell.ok(
+        "save_settings",
+        json!({ "settings": { "listen": "local", "port": free, "baseUrl": "", "defaultLinkExpiry": "30d" } }),
+    );
+    assert_eq!(status["running"], true, "{status}");
+    assert_eq!(status["listen_url"], format!("http://127.0.0.1:{free}"));
+    let err = shell
+        .call::<Value>(
+            "save_settings",
+            json!({ "settings": { "listen": "local", "port": free, "baseUrl": "ftp://x", "defaultLinkExpiry": "7d" } }),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+}

@@ -1,0 +1,579 @@
+// Sharelock's window. Everything it does goes through the app's commands (window.__TAURI__):
+// this file only shows state and forwards what the user asks for.
+"use strict";
+
+const T = window.__TAURI__;
+const invoke = (cmd, args) => T.core.invoke(cmd, args);
+const $ = (id) => document.getElementById(id);
+const ROW = 44;
+
+const state = {
+  files: [],
+  shown: [],
+  sort: { key: "created_at", desc: true },
+  filter: "",
+  selected: null,
+  view: "files",
+  defaultExpiry: "7d",
+  inboxCount: 0,
+};
+
+// ---------- small helpers ----------
+
+/** Builds an element; strings become text nodes, never HTML. */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function formatSize(bytes) {
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  if (bytes < 1024) return `${bytes} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const shortThisYear = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+const shortOtherYear = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
+function formatDate(iso) { return dateFormat.format(new Date(iso)); }
+/** A date that fits a table cell: "Nov 24, 3:05 PM" this year, "Mar 2, 2025" before. */
+function shortDate(iso) {
+  const date = new Date(iso);
+  return (date.getFullYear() === new Date().getFullYear() ? shortThisYear : shortOtherYear).format(date);
+}
+
+function relative(iso) {
+  const seconds = Math.round((new Date(iso) - Date.now()) / 1000);
+  const abs = Math.abs(seconds);
+  const [n, unit] = abs < 60 ? [abs, "second"] : abs < 3600 ? [Math.round(abs / 60), "minute"]
+    : abs < 86400 ? [Math.round(abs / 3600), "hour"] : [Math.round(abs / 86400), "day"];
+  const text = `${n} ${unit}${n === 1 ? "" : "s"}`;
+  return seconds >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+function expiryText(iso) {
+  if (!iso) return "never expires";
+  return new Date(iso) > new Date() ? `expires ${relative(iso)}` : `expired ${relative(iso)}`;
+}
+
+function errorText(e) { return (e && e.message) || String(e); }
+
+function toast(message, kind = "info") {
+  const node = el("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, message);
+  $("toasts").append(node);
+  setTimeout(() => node.remove(), kind === "error" ? 7000 : 3500);
+}
+
+async function copy(text, what) {
+  try {
+    await T.clipboardManager.writeText(text);
+    toast(`${what} copied to the clipboard`);
+  } catch (e) {
+    toast(`Could not copy: ${errorText(e)}`, "error");
+  }
+}
+
+/** A modal dialog; resolves true when confirmed. */
+function dialog({ title, body, ok = "OK", danger = false, cancel = true }) {
+  const d = $("dialog");
+  $("dialog-title").textContent = title;
+  $("dialog-body").replaceChildren(...(Array.isArray(body) ? body : [body]));
+  $("dialog-ok").textContent = ok;
+  $("dialog-ok").className = danger ? "danger" : "primary";
+  $("dialog-cancel").hidden = !cancel;
+  d.showModal();
+  return new Promise((resolve) => d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true }));
+}
+
+async function showQr(title, url) {
+  try {
+    const svg = await invoke("qr_code", { text: url });
+    const box = el("div", { class: "qr", id: "qr-image" });
+    box.innerHTML = svg; // SVG made by the app from the URL, not user markup
+    await dialog({ title, body: [box, el("p", { class: "muted small" }, url)], ok: "Close", cancel: false });
+  } catch (e) {
+    toast(errorText(e), "error");
+  }
+}
+
+function debounce(fn, ms) {
+  let timer;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+// ---------- navigation ----------
+
+function show(view) {
+  state.view = view;
+  for (const button of document.querySelectorAll(".nav-item")) {
+    const active = button.dataset.view === view;
+    button.classList.toggle("active", active);
+    if (active) button.setAttribute("aria-current", "page"); else button.removeAttribute("aria-current");
+  }
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  if (view === "inbox") localStorage.setItem("inboxSeen", String(state.inboxCount));
+  refresh();
+}
+
+async function refresh() {
+  try {
+    if (state.view === "files") await loadFiles();
+    else if (state.view === "receive") await loadSlots();
+    else if (state.view === "inbox") await loadInbox();
+    await updateCounts();
+  } catch (e) {
+    toast(errorText(e), "error");
+  }
+}
+
+async function updateCounts() {
+  const inbox = state.view === "files" ? state.files.filter((f) => f.slot_id) : await invoke("inbox");
+  state.inboxCount = inbox.length;
+  if (state.view === "inbox") localStorage.setItem("inboxSeen", String(state.inboxCount));
+  const unseen = state.inboxCount - Number(localStorage.getItem("inboxSeen") || 0);
+  $("inbox-badge").hidden = unseen <= 0;
+  $("inbox-badge").textContent = unseen > 0 ? String(unseen) : "";
+}
+
+// ---------- files ----------
+
+async function loadFiles() {
+  state.files = await invoke("list_files");
+  $("files-count").textContent = state.files.length ? String(state.files.length) : "";
+  applyFilter();
+  if (state.selected) {
+    if (state.files.some((f) => f.id === state.selected)) await renderDetails(); else closeDetails();
+  }
+}
+
+function applyFilter() {
+  const needle = state.filter.trim().toLowerCase();
+  const { key, desc } = state.sort;
+  state.shown = state.files.filter((f) => !needle || f.name.toLowerCase().includes(needle));
+  state.shown.sort((a, b) => {
+    const x = a[key], y = b[key];
+    const order = typeof x === "string" ? x.localeCompare(y) : (x === y ? 0 : x < y ? -1 : 1);
+    return desc ? -order : order;
+  });
+  $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
+  $("files-empty").hidden = state.files.length > 0;
+  renderRows();
+}
+
+/** Renders only the rows in view: the list stays smooth with tens of thousands of files. */
+function renderRows() {
+  const rows = $("rows");
+  const first = Math.max(0, Math.floor(rows.scrollTop / ROW) - 5);
+  const last = Math.min(state.shown.length, first + Math.ceil(rows.clientHeight / ROW) + 10);
+  const nodes = [$("rows-spacer")];
+  for (let i = first; i < last; i++) {
+    const f = state.shown[i];
+    const access = f.public ? el("span", { class: "pill public" }, "public")
+      : f.slot_id ? el("span", { class: "pill inbox" }, "received") : el("span", { class: "pill" }, "private");
+    const row = el("div", {
+      class: `file-row${f.id === state.selected ? " selected" : ""}`, role: "listitem", tabindex: "0",
+      dataset: { id: f.id }, "aria-label": f.name,
+      onclick: () => select(f.id),
+      onkeydown: (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(f.id); }
+        if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); moveSelection(i + (e.key === "ArrowDown" ? 1 : -1)); }
+      },
+    },
+    el("span", { class: "col name", title: f.name }, f.name),
+    el("span", { class: "col size" }, formatSize(f.size)),
+    el("span", { class: "col added", title: formatDate(f.created_at) }, shortDate(f.created_at)),
+    el("span", { class: "col access" }, access),
+    el("span", { class: "col links" }, String(f.links)),
+    el("span", { class: "col downloads" }, String(f.downloads)));
+    row.style.top = `${i * ROW}px`;
+    nodes.push(row);
+  }
+  rows.replaceChildren(...nodes);
+}
+
+function moveSelection(index) {
+  if (index < 0 || index >= state.shown.length) return;
+  const rows = $("rows");
+  const top = index * ROW;
+  if (top < rows.scrollTop) rows.scrollTop = top;
+  if (top + ROW > rows.scrollTop + rows.clientHeight) rows.scrollTop = top + ROW - rows.clientHeight;
+  select(state.shown[index].id).then(() => rows.querySelector(`[data-id="${state.shown[index].id}"]`)?.focus());
+}
+
+async function select(id) {
+  state.selected = id;
+  $("details").hidden = false;
+  renderRows();
+  document.querySelector(".files-layout").classList.add("with-details");
+  await renderDetails();
+}
+
+function closeDetails() {
+  state.selected = null;
+  $("details").hidden = true;
+  document.querySelector(".files-layout").classList.remove("with-details");
+  renderRows();
+}
+
+async function renderDetails() {
+  const file = state.files.find((f) => f.id === state.selected);
+  if (!file) return closeDetails();
+  $("d-name").textContent = file.name;
+  $("d-meta").replaceChildren(`${formatSize(file.size)} · added ${formatDate(file.created_at)}`, el("br"),
+    el("span", { class: "hash", title: "SHA-256 of the contents" }, `SHA-256 ${file.sha256}`));
+  const received = $("d-received");
+  received.hidden = !file.slot_id;
+  if (file.slot_id) {
+    received.replaceChildren(
+      el("strong", {}, "Received"), ` ${formatDate(file.created_at)}`,
+      file.uploader_name ? ` from ${file.uploader_name}` : "",
+      file.uploader_message ? el("div", { class: "message" }, file.uploader_message) : "");
+  }
+  $("d-public").checked = file.public;
+  $("d-public-row").hidden = !file.public;
+  $("d-public-url").textContent = file.public_url || "";
+  const links = await invoke("list_links", { fileId: file.id });
+  $("d-no-links").hidden = links.length > 0;
+  $("d-links").replaceChildren(...links.map((l) => linkItem(l)));
+}
+
+function linkItem(link) {
+  const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
+  const active = link.status === "active";
+  return el("li", { class: "link", dataset: { id: link.id, status: link.status } },
+    el("div", { class: "item-head" },
+      el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
+      el("span", { class: "title" }, link.label || "Link")),
+    el("div", { class: "item-meta" }, `${downloads} · ${expiryText(link.expires_at)}`),
+    el("code", { class: "url link-url", title: link.url }, link.url),
+    el("div", { class: "item-actions" },
+      el("button", { type: "button", onclick: () => copy(link.url, "Link") }, "Copy link"),
+      el("button", { type: "button", onclick: () => copy(link.page_url, "Page link") }, "Copy page link"),
+      el("button", { type: "button", onclick: () => showQr("Scan to download", link.url) }, "QR code"),
+      link.status !== "revoked" && el("button", { type: "button", onclick: () => extendLink(link) }, "Expiry…"),
+      link.status !== "revoked" && el("button", { type: "button", onclick: () => limitLink(link) }, "Limit…"),
+      link.status !== "revoked" && el("button", { type: "button", class: "danger", onclick: () => revokeLink(link) }, active ? "Revoke" : "Revoke")));
+}
+
+function expiryChoice(seconds) {
+  return seconds === null ? "never" : `${Math.max(1, Math.round(seconds))}s`;
+}
+
+function expiryFromForm(select, dateInput) {
+  if (select.value !== "custom") return select.value;
+  if (!dateInput.value) throw new Error("choose the expiry date");
+  const seconds = (new Date(dateInput.value) - Date.now()) / 1000;
+  if (seconds < 60) throw new Error("the expiry date must be in the future");
+  return expiryChoice(seconds);
+}
+
+async function extendLink(link) {
+  const select = el("select", { id: "extend-choice", "aria-label": "New expiry" },
+    ["1h", "1d", "7d", "30d", "never"].map((v) => el("option", { value: v }, v === "never" ? "never expires" : `expires in ${v.replace("h", " hour").replace("d", " days").replace("1 days", "1 day")}`)));
+  if (!(await dialog({ title: "Change the expiry", body: [el("p", { class: "muted" }, "The link's address stays the same."), select], ok: "Save" }))) return;
+  try {
+    await invoke("edit_link", { id: link.id, expires: select.value });
+    toast("Expiry changed");
+    await renderDetails();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function limitLink(link) {
+  const input = el("input", { type: "number", min: "1", id: "limit-choice", value: link.max_downloads || "", placeholder: "no limit", "aria-label": "Download limit" });
+  if (!(await dialog({ title: "Download limit", body: [el("p", { class: "muted" }, `${link.downloads} used so far. Leave empty for no limit.`), input], ok: "Save" }))) return;
+  try {
+    const value = input.value.trim();
+    await invoke("edit_link", value ? { id: link.id, maxDownloads: Number(value) } : { id: link.id, unlimited: true });
+    toast("Limit changed");
+    await renderDetails();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function revokeLink(link) {
+  if (!(await dialog({ title: "Revoke this link?", body: el("p", {}, "Anyone who opens it from now on gets “this link was revoked”. This cannot be undone."), ok: "Revoke", danger: true }))) return;
+  try {
+    await invoke("revoke_link", { id: link.id });
+    toast("Link revoked");
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function createLink(event) {
+  event.preventDefault();
+  const file = state.selected;
+  try {
+    const expires = expiryFromForm($("l-expiry"), $("l-date"));
+    const limit = $("l-limit").value.trim();
+    const link = await invoke("create_link", {
+      fileId: file, expires, maxDownloads: limit ? Number(limit) : null, label: $("l-label").value.trim() || null,
+    });
+    await copy(link.url, "Link");
+    $("l-label").value = "";
+    await loadFiles();
+  } catch (e) {
+    toast(errorText(e), "error");
+  }
+}
+
+async function setPublic() {
+  try {
+    await invoke("set_public", { id: state.selected, public: $("d-public").checked });
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function removeFile() {
+  const file = state.files.find((f) => f.id === state.selected);
+  const body = el("p", {}, `“${file.name}” is deleted from Sharelock's store, and its ${file.links} link(s) stop working. The original you added is not touched.`);
+  if (!(await dialog({ title: "Remove this file?", body, ok: "Remove", danger: true }))) return;
+  try {
+    await invoke("remove_file", { id: file.id });
+    toast(`Removed ${file.name}`);
+    closeDetails();
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+// ---------- adding files ----------
+
+/** Adds files and folders by path: the drop handler, the picker and tests all come here. */
+async function addPaths(paths) {
+  if (!paths || paths.length === 0) return [];
+  const panel = $("progress-panel");
+  $("progress-title").textContent = "Preparing…";
+  $("progress-bar").value = 0;
+  panel.hidden = false;
+  try {
+    const added = await invoke("add_files", { paths, public: false });
+    toast(added.length === 1 ? `Added ${added[0].name}` : `Added ${added.length} files`);
+    show("files");
+    await loadFiles();
+    if (added.length) await select(added[added.length - 1].id);
+    return added;
+  } catch (e) {
+    toast(`Not added: ${errorText(e)}`, "error");
+    await loadFiles();
+    return [];
+  } finally {
+    panel.hidden = true;
+    $("progress-text").textContent = "";
+  }
+}
+
+async function pickFiles() {
+  try {
+    const picked = await T.dialog.open({ multiple: true, title: "Add files to Sharelock" });
+    if (picked) await addPaths(Array.isArray(picked) ? picked : [picked]);
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+function onProgress({ payload }) {
+  const percent = payload.total ? Math.floor((payload.done / payload.total) * 100) : 100;
+  $("progress-title").textContent = `Adding ${payload.name}${payload.count > 1 ? ` (${payload.index + 1} of ${payload.count})` : ""}`;
+  $("progress-bar").value = percent;
+  $("progress-text").textContent = `Adding ${payload.name}: ${percent}%`;
+}
+
+// ---------- receive ----------
+
+async function loadSlots() {
+  const slots = await invoke("list_slots");
+  $("slots-count").textContent = slots.filter((s) => s.status === "active").length || "";
+  $("no-slots").hidden = slots.length > 0;
+  $("slots").replaceChildren(...slots.map((s) => el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
+    el("div", { class: "item-head" },
+      el("span", { class: `status ${s.status}` }, s.status),
+      el("span", { class: "title" }, s.label || "Upload link")),
+    el("div", { class: "item-meta" },
+      `${s.received} of ${s.max_files} files received · up to ${formatSize(s.max_size)} each · ${s.status === "active" ? `open until ${formatDate(s.expires_at)}` : expiryText(s.expires_at)}`
+      + (s.accept ? ` · ${s.accept.join(", ")}` : "")),
+    el("code", { class: "url slot-url", title: s.url }, s.url),
+    el("div", { class: "item-actions" },
+      el("button", { type: "button", onclick: () => copy(s.url, "Upload link") }, "Copy link"),
+      el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
+      s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
+      s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
+  ));
+}
+
+async function createSlot(event) {
+  event.preventDefault();
+  try {
+    const slot = await invoke("create_slot", { form: {
+      expires: $("s-expiry").value, maxSize: $("s-max-size").value, maxFiles: Number($("s-max-files").value),
+      maxTotal: $("s-max-total").value || null, accept: $("s-accept").value || null, label: $("s-label").value || null,
+    } });
+    await copy(slot.url, "Upload link");
+    $("s-label").value = "";
+    await loadSlots();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function closeSlot(slot) {
+  if (!(await dialog({ title: "Close this upload link?", body: el("p", {}, "Nobody can send files through it any more. Files already received stay in your inbox."), ok: "Close link", danger: true }))) return;
+  try {
+    await invoke("close_slot", { id: slot.id });
+    await loadSlots();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+// ---------- inbox ----------
+
+async function loadInbox() {
+  const files = await invoke("inbox");
+  state.inboxCount = files.length;
+  $("inbox-empty").hidden = files.length > 0;
+  $("inbox").replaceChildren(...files.map((f) => el("li", { class: "received-file", dataset: { id: f.id } },
+    el("div", { class: "item-head" }, el("span", { class: "title" }, f.name), el("span", { class: "muted" }, formatSize(f.size))),
+    el("div", { class: "item-meta" }, `Received ${formatDate(f.created_at)}${f.uploader_name ? ` from ${f.uploader_name}` : ""}`),
+    f.uploader_message ? el("div", { class: "message" }, f.uploader_message) : null,
+    el("div", { class: "item-actions" },
+      el("button", { type: "button", onclick: () => saveAs(f) }, "Save as…"),
+      el("button", { type: "button", onclick: () => showInFolder(f) }, "Show in folder"),
+      el("button", { type: "button", onclick: async () => { show("files"); await loadFiles(); await select(f.id); } }, "Share…")),
+  )));
+}
+
+async function saveAs(file) {
+  try {
+    const destination = await T.dialog.save({ defaultPath: file.name, title: "Save a received file" });
+    if (!destination) return;
+    await invoke("export_file", { id: file.id, destination });
+    toast(`Saved ${file.name}`);
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function showInFolder(file) {
+  try { await invoke("show_in_folder", { id: file.id }); } catch (e) { toast(errorText(e), "error"); }
+}
+
+// ---------- settings and server ----------
+
+let suggestedBaseUrl = null;
+
+async function loadSettings() {
+  const s = await invoke("get_settings");
+  suggestedBaseUrl = s.suggestedBaseUrl;
+  for (const radio of document.querySelectorAll("input[name=listen]")) radio.checked = radio.value === s.listen;
+  $("set-port").value = s.port;
+  $("set-base-url").value = s.baseUrl;
+  $("set-expiry").value = s.defaultLinkExpiry;
+  $("set-data-dir").textContent = s.dataDir;
+  state.defaultExpiry = s.defaultLinkExpiry;
+  $("l-expiry").value = s.defaultLinkExpiry;
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const listen = document.querySelector("input[name=listen]:checked")?.value || "local";
+  try {
+    const status = await invoke("save_settings", { settings: {
+      listen, port: Number($("set-port").value), baseUrl: $("set-base-url").value, defaultLinkExpiry: $("set-expiry").value,
+    } });
+    renderServer(status);
+    await loadSettings();
+    toast(status.running ? "Settings saved; the server restarted" : "Settings saved, but the server could not start", status.running ? "info" : "error");
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+function renderServer(status) {
+  $("server-dot").className = `dot ${status.running ? "ok" : "bad"}`;
+  const usePort = $("use-port");
+  if (status.running) {
+    const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
+    $("server-text").textContent = `Serving at ${status.listen_url}${base}`;
+    usePort.hidden = true;
+  } else {
+    $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;
+    usePort.hidden = !status.suggested_port;
+    usePort.textContent = `Use port ${status.suggested_port} instead`;
+    usePort.onclick = async () => {
+      $("set-port").value = status.suggested_port;
+      await saveSettings(new Event("submit"));
+    };
+  }
+}
+
+async function rotateSecret() {
+  const body = el("p", {}, "Every link and upload link you have sent stops working at once, and cannot be brought back. Files stay; you can create new links for them.");
+  if (!(await dialog({ title: "Replace the signing secret?", body, ok: "Replace secret", danger: true }))) return;
+  try {
+    await invoke("rotate_secret");
+    toast("New secret in place: all earlier links are dead");
+    await refresh();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+// ---------- start ----------
+
+async function start() {
+  for (const button of document.querySelectorAll(".nav-item")) button.addEventListener("click", () => show(button.dataset.view));
+  $("add-files").addEventListener("click", pickFiles);
+  $("filter").addEventListener("input", debounce((e) => { state.filter = e.target.value; applyFilter(); }, 80));
+  $("rows").addEventListener("scroll", () => requestAnimationFrame(renderRows), { passive: true });
+  window.addEventListener("resize", debounce(renderRows, 50));
+  for (const head of document.querySelectorAll(".table-head .sort")) {
+    head.addEventListener("click", () => {
+      const key = head.dataset.sort;
+      state.sort = { key, desc: state.sort.key === key ? !state.sort.desc : key !== "name" };
+      for (const h of document.querySelectorAll(".table-head .sort")) h.classList.remove("active", "desc");
+      head.classList.add("active");
+      head.classList.toggle("desc", state.sort.desc);
+      applyFilter();
+    });
+  }
+  $("d-close").addEventListener("click", closeDetails);
+  $("d-public").addEventListener("change", setPublic);
+  $("d-copy-public").addEventListener("click", () => copy($("d-public-url").textContent, "Public link"));
+  $("d-remove").addEventListener("click", removeFile);
+  $("l-expiry").addEventListener("change", () => { $("l-date-row").hidden = $("l-expiry").value !== "custom"; });
+  $("link-form").addEventListener("submit", createLink);
+  $("slot-form").addEventListener("submit", createSlot);
+  $("settings-form").addEventListener("submit", saveSettings);
+  for (const radio of document.querySelectorAll("input[name=listen]")) {
+    radio.addEventListener("change", () => {
+      if (radio.value === "network" && radio.checked && !$("set-base-url").value && suggestedBaseUrl) $("set-base-url").value = suggestedBaseUrl;
+    });
+  }
+  $("rotate-secret").addEventListener("click", rotateSecret);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("dialog").open && state.selected) closeDetails();
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "o") { e.preventDefault(); pickFiles(); }
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "f") { e.preventDefault(); show("files"); $("filter").focus(); }
+  });
+
+  await T.event.listen("add-progress", onProgress);
+  await T.event.listen("store-changed", debounce(refresh, 150));
+  await T.event.listen("server-status", ({ payload }) => renderServer(payload));
+  await T.event.listen("files-received", ({ payload }) => {
+    const first = payload[0];
+    toast(payload.length === 1 ? `Received ${first.name}${first.uploader_name ? ` from ${first.uploader_name}` : ""}` : `Received ${payload.length} files`);
+  });
+  await T.webview.getCurrentWebview().onDragDropEvent(({ payload }) => {
+    if (payload.type === "enter" || payload.type === "over") $("drop-overlay").hidden = false;
+    else $("drop-overlay").hidden = true;
+    if (payload.type === "drop") addPaths(payload.paths);
+  });
+
+  const info = await invoke("app_info");
+  renderServer(info.server);
+  await loadSettings();
+  await refresh();
+  document.body.dataset.ready = "true";
+}
+
+window.sharelockUi = { addPaths, show, select };
+start().catch((e) => toast(`Sharelock could not start: ${errorText(e)}`, "error"));

@@ -43,6 +43,28 @@ pub enum Command {
         /// The public base URL links are built with (stored for later commands too).
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
+        /// Let the web server in front send the bytes: `nginx` (X-Accel-Redirect) or `sendfile`
+        /// (X-Sendfile, for Apache mod_xsendfile and lighttpd).
+        #[arg(long, value_name = "nginx|sendfile")]
+        offload: Option<OffloadKind>,
+        /// The nginx internal location the store is served under.
+        #[arg(long, value_name = "PATH", default_value = crate::nginx::DEFAULT_OFFLOAD_PREFIX)]
+        offload_prefix: String,
+    },
+    /// Print a complete nginx configuration for putting nginx in front of this data dir.
+    NginxConfig {
+        /// Where nginx listens.
+        #[arg(long, default_value = "0.0.0.0:80", value_name = "ADDR:PORT")]
+        listen: String,
+        /// Where Sharelock listens (its `serve --bind`).
+        #[arg(long, default_value = "127.0.0.1:7420", value_name = "ADDR:PORT")]
+        upstream: SocketAddr,
+        /// nginx's server_name (`_` answers any host).
+        #[arg(long, default_value = "_", value_name = "NAME")]
+        server_name: String,
+        /// The internal location the store is served under (as `serve --offload-prefix`).
+        #[arg(long, value_name = "PATH", default_value = crate::nginx::DEFAULT_OFFLOAD_PREFIX)]
+        offload_prefix: String,
     },
     /// Copy files into the store.
     Add {
@@ -84,6 +106,10 @@ pub enum Command {
         /// Build the URL with this base instead of the stored one.
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
+        /// Make a link nginx checks alone (secure_link): no download limit, no count, not
+        /// revocable one by one; needs an expiry. See docs/deploy.md.
+        #[arg(long, conflicts_with_all = ["max_downloads", "label"])]
+        nginx: bool,
     },
     /// List links, of one file or of all.
     Links {
@@ -153,6 +179,15 @@ fn parse_accept(s: &str) -> Result<AcceptList, String> {
     AcceptList::parse(s).map_err(|e| e.to_string())
 }
 
+/// Who sends the bytes of downloads when a web server is in front.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OffloadKind {
+    /// nginx, through X-Accel-Redirect.
+    Nginx,
+    /// Apache (mod_xsendfile) or lighttpd, through X-Sendfile.
+    Sendfile,
+}
+
 /// A download limit on the command line: a number, or `none` for unlimited.
 #[derive(Debug, Clone, Copy)]
 pub struct DownloadLimit(pub Option<u64>);
@@ -190,7 +225,43 @@ pub fn run(cli: Cli) -> Result<()> {
     let out = Output { json: cli.json };
     let now = time::now();
     match cli.command {
-        Command::Serve { bind, base_url } => serve(vault, bind, base_url),
+        Command::Serve { bind, base_url, offload, offload_prefix } => {
+            let offload = match offload {
+                Some(OffloadKind::Nginx) => {
+                    crate::nginx::check_offload_prefix(&offload_prefix)?;
+                    Some(http::Offload::Nginx { prefix: offload_prefix })
+                }
+                Some(OffloadKind::Sendfile) => Some(http::Offload::Sendfile),
+                None => None,
+            };
+            serve(vault, bind, base_url, ServerConfig { offload, ..ServerConfig::default() })
+        }
+        Command::NginxConfig { listen, upstream, server_name, offload_prefix } => {
+            crate::nginx::check_offload_prefix(&offload_prefix)?;
+            if server_name.is_empty()
+                || server_name.contains(|c: char| c.is_whitespace() || c == ';' || c == '{' || c == '}')
+            {
+                return Err(Error::InvalidInput(format!("invalid server name {server_name:?}")));
+            }
+            if listen.is_empty() || listen.contains(|c: char| c.is_whitespace() || c == ';' || c == '{' || c == '}') {
+                return Err(Error::InvalidInput(format!("invalid listen address {listen:?}")));
+            }
+            let nginx_dir = vault.data_dir().join("nginx");
+            std::fs::create_dir_all(&nginx_dir)
+                .map_err(|e| Error::io(format!("cannot create {}", nginx_dir.display()), e))?;
+            let options = crate::nginx::ConfigOptions {
+                listen,
+                upstream: upstream.to_string(),
+                server_name,
+                data_dir: vault.data_dir().to_path_buf(),
+                store_dir: vault.store().dir().to_path_buf(),
+                offload_prefix,
+                secret: vault.nginx_secret()?,
+                user: crate::nginx::owner_name(vault.data_dir()),
+            };
+            print!("{}", crate::nginx::config(&options));
+            Ok(())
+        }
         Command::Add { paths, public } => {
             for path in &paths {
                 if !path.is_file() {
@@ -231,7 +302,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 None => format!("{} is private", file.file.id),
             })
         }
-        Command::Link { file_id, expires, max_downloads, label, base_url } => {
+        Command::Link { file_id, expires, base_url, nginx: true, .. } => {
+            let link = vault.nginx_link(
+                &file_id,
+                expires.unwrap_or(crate::vault::DEFAULT_LINK_LIFETIME),
+                now,
+                base_url.as_deref(),
+            )?;
+            out.print(&link, || format!("{}\nchecked by nginx, expires {}", link.url, time::rfc3339(link.expires_at)))
+        }
+        Command::Link { file_id, expires, max_downloads, label, base_url, nginx: false } => {
             let link = vault.create_link(
                 &file_id,
                 NewLink { lifetime: expires, max_downloads, label },
@@ -275,7 +355,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>) -> Result<()> {
+fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>, config: ServerConfig) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHARELOCK_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -298,7 +378,7 @@ fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>) -> Result<()>
         vault.set_listen_url(&format!("http://{reachable}"))?;
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        http::serve(listener, Arc::new(vault), ServerConfig::default(), shutdown_signal())
+        http::serve(listener, Arc::new(vault), config, shutdown_signal())
             .await
             .map_err(|e| Error::io("server failed", e))
     })

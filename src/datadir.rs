@@ -4,6 +4,7 @@
 //! DATA_DIR/            0700
 //!   sharelock.db       SQLite (WAL), 0600
 //!   secret.key         32 random bytes, 0600
+//!   nginx-secret.key   the secret of nginx-checked links, made on first use, 0600
 //!   store/             0700, one file per stored file, named by id
 //! ```
 
@@ -63,5 +64,10 @@ impl DataDir {
     /// The signing secret.
     pub fn secret(&self) -> PathBuf {
         self.root.join("secret.key")
+    }
+
+    /// The secret for nginx-checked links (in nginx's configuration too).
+    pub fn nginx_secret(&self) -> PathBuf {
+        self.root.join("nginx-secret.key")
     }
 }

@@ -16,6 +16,7 @@
 //!   (link status and download claims, slot claims and accept lists).
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share.
 //! - [`qr`]: QR codes of URLs, as SVG, for the desktop app.
+//! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
 //! - [`http`]: the embedded server (downloads, landing and upload pages, uploads).
 //! - [`cli`]: the `sharelock` command line.
 //!
@@ -32,6 +33,7 @@ pub mod http;
 pub mod ids;
 pub mod links;
 pub mod names;
+pub mod nginx;
 pub mod qr;
 pub mod settings;
 pub mod signing;

@@ -71,6 +71,20 @@ pub struct SlotInfo {
     pub received: u64,
 }
 
+/// A link nginx checks alone: no id, no count, no revocation, just a URL until it expires.
+#[derive(Debug, Clone, Serialize)]
+pub struct NginxLinkInfo {
+    /// The file.
+    pub file_id: String,
+    /// The URL, in nginx's `secure_link` format.
+    pub url: String,
+    /// When nginx stops accepting it.
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub expires_at: i64,
+    /// Always `nginx`: this link is not in Sharelock's database.
+    pub checked_by: &'static str,
+}
+
 /// What a new link allows.
 #[derive(Debug, Clone, Default)]
 pub struct NewLink {
@@ -403,6 +417,31 @@ impl Vault {
         let page_url = format!("{base}/l/{}/{sig}", link.id);
         let status = link.status(now);
         LinkInfo { link, url, page_url, status }
+    }
+
+    /// A link nginx checks alone (`secure_link`): see [`crate::nginx`]. It must expire.
+    pub fn nginx_link(&self, file_id: &str, lifetime: Lifetime, now: i64, base: Option<&str>) -> Result<NginxLinkInfo> {
+        let expires_at = lifetime.expires_at(now).ok_or_else(|| {
+            Error::InvalidInput("an nginx-checked link must expire: give a duration such as 7d".into())
+        })?;
+        let (file, base) = self.db.with(|c| {
+            let file = files::get(c, file_id)?.ok_or_else(|| not_found("file", file_id))?;
+            Ok((file, base_url(c, base)?))
+        })?;
+        let secret = crate::nginx::NginxSecret::open(&self.dir.nginx_secret())?;
+        let (uri, path) = crate::nginx::link_paths(&file);
+        let md5 = crate::nginx::secure_link_hash(expires_at, &uri, &secret);
+        Ok(NginxLinkInfo {
+            file_id: file.id,
+            url: format!("{base}{path}?md5={md5}&expires={expires_at}"),
+            expires_at,
+            checked_by: "nginx",
+        })
+    }
+
+    /// The nginx secret (created on first use).
+    pub fn nginx_secret(&self) -> Result<crate::nginx::NginxSecret> {
+        crate::nginx::NginxSecret::open(&self.dir.nginx_secret())
     }
 
     // ---- slots ----

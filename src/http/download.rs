@@ -152,6 +152,10 @@ async fn serve(
         return Err(HttpError::Gone("this link has been used up"));
     }
 
+    if let Some(offload) = &app.config.offload {
+        return offloaded(app, req, file, count_for, offload).await;
+    }
+
     let mime: mime_guess::Mime = file.content_type.parse().unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
     let path = app.vault.store().path_of(&file.id);
     let response = ServeFile::new_with_mime(path, &mime).with_buf_chunk_size(CHUNK).oneshot(req).await;
@@ -184,6 +188,52 @@ async fn serve(
     };
     Ok(response)
 }
+
+/// The answer in offload mode: every check has passed, and the web server in front sends the
+/// bytes, with Range and conditional requests, from the header that names the file. Sharelock
+/// no longer sees the bytes, so a download counts when the redirect is issued for a whole-file
+/// GET (no Range); at its limit the link answers 410 instead of redirecting.
+async fn offloaded(
+    app: &AppState,
+    req: Request,
+    file: &FileRecord,
+    count_for: Option<String>,
+    offload: &super::Offload,
+) -> Result<Response, HttpError> {
+    let whole_file = !req.headers().contains_key(header::RANGE);
+    if let Some(link_id) = count_for.filter(|_| whole_file)
+        && !app.blocking(move |v| v.claim_download(&link_id)).await?
+    {
+        return Err(HttpError::Gone("this link has been used up"));
+    }
+    let (name, value) = match offload {
+        // The URI holds only the prefix and the id (lower-case letters and digits): nothing in it
+        // needs the percent-escaping nginx applies to X-Accel-Redirect since 1.5.9, whatever the
+        // file's name. The name travels in Content-Disposition.
+        super::Offload::Nginx { prefix } => ("x-accel-redirect", format!("{prefix}{}", file.id)),
+        super::Offload::Sendfile => {
+            let path = app.vault.store().path_of(&file.id);
+            ("x-sendfile", percent_encoding::utf8_percent_encode(&path.to_string_lossy(), SENDFILE_PATH).to_string())
+        }
+    };
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    headers.insert(name, HeaderValue::from_str(&value).map_err(|e| HttpError::Internal(e.to_string()))?);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(&file.name)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(response)
+}
+
+/// X-Sendfile paths: everything but unreserved characters and `/` is percent-encoded (Apache's
+/// mod_xsendfile decodes it, XSendFileUnescape being on by default).
+const SENDFILE_PATH: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: &str) {
     if let Ok(v) = HeaderValue::from_str(etag) {

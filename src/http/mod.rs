@@ -41,9 +41,23 @@ pub use error::HttpError;
 use crate::Vault;
 use crate::store::WriterLock;
 
+/// Handing the bytes of a download to the web server in front (see [`crate::nginx`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offload {
+    /// nginx: `X-Accel-Redirect: {prefix}{file_id}`, an `internal` location aliased to the store.
+    Nginx {
+        /// The internal location, e.g. `/_sharelock_store/`.
+        prefix: String,
+    },
+    /// Apache mod_xsendfile and lighttpd: `X-Sendfile: {absolute path}`.
+    Sendfile,
+}
+
 /// Server settings that tests and deployments tune.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Whether the web server in front sends the bytes of downloads.
+    pub offload: Option<Offload>,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
     /// How long an upload may go without sending a byte.
@@ -55,6 +69,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
+            offload: None,
             header_timeout: Duration::from_secs(15),
             body_idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),

@@ -4,6 +4,7 @@
 mod cli;
 mod downloads;
 mod links;
+mod nginx;
 mod public;
 mod range;
 mod store;

@@ -1,0 +1,209 @@
+//! Behind a real nginx (Debian's nginx-light) with the configuration `sharelock nginx-config`
+//! prints: offloaded downloads (X-Accel-Redirect), uploads proxied unbuffered, and
+//! nginx-checked links.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use sharelock::http::{Offload, ServerConfig};
+use sharelock::units::Lifetime;
+use sharelock::vault::{NewLink, NewSlot};
+
+use crate::support::{Server, bytes, client, sharelock};
+
+const NGINX: &str = "/usr/sbin/nginx";
+
+/// nginx in the foreground with the generated configuration; stopped when dropped.
+struct Nginx {
+    child: Child,
+    base: String,
+}
+
+impl Nginx {
+    fn start(data_dir: &Path, upstream: std::net::SocketAddr) -> Nginx {
+        assert!(Path::new(NGINX).exists(), "nginx is missing: install nginx-light (./dev test does)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let listen = format!("127.0.0.1:{port}");
+        let out = sharelock(data_dir, &["nginx-config", "--listen", &listen, "--upstream", &upstream.to_string()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let conf = data_dir.join("nginx.conf");
+        std::fs::write(&conf, &out.stdout).unwrap();
+        let child = Command::new(NGINX).arg("-c").arg(&conf).args(["-g", "daemon off;"]).spawn().unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(&listen).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "nginx did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx { child, base: format!("http://{listen}") }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-QUIT", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Sharelock server in offload mode with nginx in front; links are built with nginx's address.
+async fn behind_nginx() -> (Server, Nginx) {
+    let config =
+        ServerConfig { offload: Some(Offload::Nginx { prefix: "/_sharelock_store/".into() }), ..Default::default() };
+    let server = Server::start_with(config).await;
+    let nginx = Nginx::start(&server.dir.path().join("data"), server.addr);
+    server.vault.set_base_url(&nginx.base).unwrap();
+    (server, nginx)
+}
+
+#[tokio::test]
+async fn downloads_are_checked_by_sharelock_and_sent_by_nginx() {
+    let (server, nginx) = behind_nginx().await;
+    let data = bytes(1_500_000);
+    let file = server.add("Überblick 2026 – “final”.pdf", &data);
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(2), ..Default::default() });
+    assert!(link.url.starts_with(&nginx.base));
+
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["server"], "nginx");
+    assert_eq!(res.headers()[CONTENT_TYPE], "application/pdf");
+    assert_eq!(
+        res.headers()[CONTENT_DISPOSITION],
+        "attachment; filename=\"_berblick 2026 _ _final_.pdf\"; filename*=UTF-8''%C3%9Cberblick%202026%20%E2%80%93%20%E2%80%9Cfinal%E2%80%9D.pdf"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["cache-control"], "private, no-store");
+    assert!(res.headers().get("x-accel-redirect").is_none(), "nginx consumes the header");
+    assert_eq!(res.bytes().await.unwrap(), &data[..]);
+
+    // Range: nginx answers it; a partial fetch does not count.
+    let res = client().get(&link.url).header(RANGE, "bytes=100-199").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()[CONTENT_RANGE], "bytes 100-199/1500000");
+    assert_eq!(res.bytes().await.unwrap(), &data[100..200]);
+    assert_eq!(server.vault.link(&link.link.id, 0).unwrap().link.downloads, 1);
+
+    // The second whole download uses the link up; the third is refused by Sharelock.
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::OK);
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert_eq!(res.text().await.unwrap(), "this link has been used up\n");
+}
+
+#[tokio::test]
+async fn revoked_tampered_and_internal_requests_are_refused_through_nginx() {
+    let (server, nginx) = behind_nginx().await;
+    let file = server.add("secret.txt", b"TOP SECRET");
+    let link = server.link(&file.file.id);
+    let mut tampered = link.url.clone();
+    let at = tampered.find("/d/").unwrap() + 3 + 16 + 1;
+    tampered.replace_range(at..at + 1, if &link.url[at..at + 1] == "A" { "B" } else { "A" });
+    assert_eq!(client().get(&tampered).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    // The internal location answers only X-Accel-Redirect, never a client.
+    let direct = client().get(format!("{}/_sharelock_store/{}", nginx.base, file.file.id)).send().await.unwrap();
+    assert_eq!(direct.status(), StatusCode::NOT_FOUND);
+    assert!(!direct.text().await.unwrap().contains("TOP SECRET"));
+
+    server.vault.revoke_link(&link.link.id, sharelock::time::now()).unwrap();
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert_eq!(res.text().await.unwrap(), "this link was revoked\n");
+}
+
+#[tokio::test]
+async fn uploads_stream_through_nginx_with_limits_intact() {
+    let (server, _nginx) = behind_nginx().await;
+    let slot = server.slot(NewSlot { max_size: 200_000, max_files: 5, ..Default::default() });
+    let (base, query) = slot.url.split_once('?').unwrap();
+    let data = bytes(150_000);
+    let res = client().put(format!("{base}/scan.pdf?{query}")).body(data.clone()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let received = server.vault.inbox().unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(std::fs::read(server.vault.store().path_of(&received[0].file.id)).unwrap(), data);
+    let res = client().put(format!("{base}/big.bin?{query}")).body(bytes(300_000)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(server.vault.inbox().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn nginx_checked_links_valid_expired_and_tampered() {
+    let (server, _nginx) = behind_nginx().await;
+    let data = bytes(10_000);
+    let file = server.add("Café menu.pdf", &data);
+    let now = sharelock::time::now();
+    let valid = server.vault.nginx_link(&file.file.id, Lifetime::For(Duration::from_secs(3600)), now, None).unwrap();
+    let res = client().get(&valid.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "application/pdf");
+    assert_eq!(res.headers()[CONTENT_DISPOSITION], "attachment");
+    assert_eq!(res.bytes().await.unwrap(), &data[..]);
+
+    let expired =
+        server.vault.nginx_link(&file.file.id, Lifetime::For(Duration::from_secs(60)), now - 3600, None).unwrap();
+    assert_eq!(client().get(&expired.url).send().await.unwrap().status(), StatusCode::GONE);
+
+    let tampered = valid.url.replace("md5=", "md5=A");
+    assert_eq!(client().get(&tampered).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let longer =
+        valid.url.replace(&format!("expires={}", valid.expires_at), &format!("expires={}", valid.expires_at + 86_400));
+    assert_eq!(client().get(&longer).send().await.unwrap().status(), StatusCode::FORBIDDEN, "the expiry is signed");
+    let other = server.add("other.pdf", b"other");
+    let swapped = valid.url.replace(&file.file.id, &other.file.id);
+    assert_eq!(client().get(&swapped).send().await.unwrap().status(), StatusCode::FORBIDDEN, "the file is signed");
+}
+
+#[test]
+fn nginx_checked_links_must_expire_and_the_config_checks_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let src = tmp.path().join("a.txt");
+    std::fs::write(&src, b"a").unwrap();
+    let added = crate::support::sharelock_json(&data_dir, &["add", src.to_str().unwrap()]);
+    let id = added[0]["id"].as_str().unwrap();
+    let out = sharelock(&data_dir, &["link", id, "--nginx", "--expires", "never"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must expire"));
+    let link = crate::support::sharelock_json(&data_dir, &["link", id, "--nginx", "--expires", "2h"]);
+    assert_eq!(link["checked_by"], "nginx");
+    assert!(link["url"].as_str().unwrap().contains(&format!("/n/{id}/a.txt?md5=")));
+
+    let out =
+        sharelock(&data_dir, &["nginx-config", "--server-name", "files.example.org", "--listen", "127.0.0.1:8443"]);
+    assert!(out.status.success());
+    let conf = tmp.path().join("nginx.conf");
+    std::fs::write(&conf, &out.stdout).unwrap();
+    let test = Command::new(NGINX).arg("-t").arg("-c").arg(&conf).output().unwrap();
+    assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("server_name files.example.org;"));
+    assert!(text.contains(&format!("alias {}/;", data_dir.canonicalize().unwrap().join("store").display())));
+    for bad in [vec!["nginx-config", "--server-name", "a; evil"], vec!["nginx-config", "--offload-prefix", "/../"]] {
+        assert!(!sharelock(&data_dir, &bad).status.success(), "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn sendfile_offload_names_the_stored_file_by_its_encoded_path() {
+    // A data dir whose path needs encoding: a space and a non-ASCII letter.
+    let dir = tempfile::Builder::new().prefix("files é ").tempdir().unwrap();
+    let server = Server::start_in(dir, ServerConfig { offload: Some(Offload::Sendfile), ..Default::default() }).await;
+    let file = server.add("Résumé.pdf", b"resume");
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+    let res = client().get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let path = server.vault.store().path_of(&file.file.id);
+    let expected = path.to_str().unwrap().replace(' ', "%20").replace('é', "%C3%A9");
+    assert!(expected.contains("files%20%C3%A9%20"), "{expected}");
+    assert_eq!(res.headers()["x-sendfile"], expected.as_str());
+    assert_eq!(res.headers()[CONTENT_TYPE], "application/pdf");
+    assert!(res.headers()[CONTENT_DISPOSITION].to_str().unwrap().contains("R%C3%A9sum%C3%A9.pdf"));
+    assert!(res.bytes().await.unwrap().is_empty(), "the web server in front sends the bytes");
+    // Counted when issued for a whole-file GET: a one-time link is used up.
+    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::GONE);
+}

@@ -190,6 +190,15 @@ pub fn claim_download(conn: &Connection, id: &str) -> Result<bool> {
         == 1)
 }
 
+/// Adds downloads counted in memory (links without a limit, see `http::counts`).
+pub fn add_downloads(conn: &Connection, counts: &[(String, u64)]) -> Result<()> {
+    let mut stmt = conn.prepare_cached("UPDATE links SET downloads = downloads + ?2 WHERE id = ?1")?;
+    for (id, n) in counts {
+        stmt.execute(params![id, n])?;
+    }
+    Ok(())
+}
+
 /// Number of links of each file and their total downloads.
 pub fn counts_by_file(conn: &Connection) -> Result<std::collections::HashMap<String, (u64, u64)>> {
     let mut stmt = conn.prepare_cached("SELECT file_id, COUNT(*), SUM(downloads) FROM links GROUP BY file_id")?;

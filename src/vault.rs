@@ -411,6 +411,16 @@ impl Vault {
         self.db.with(|c| links::claim_download(c, link_id))
     }
 
+    /// Adds downloads counted in memory, all in one transaction.
+    pub fn add_downloads(&self, counts: &[(String, u64)]) -> Result<()> {
+        self.db.with(|c| {
+            let tx = write_transaction(c)?;
+            links::add_downloads(&tx, counts)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     fn link_info(&self, link: Link, file: &FileRecord, base: &str, now: i64) -> LinkInfo {
         let sig = self.signer.sign(Purpose::Link, &link.id);
         let url = format!("{base}/d/{}/{sig}/{}", link.id, names::url_segment(&file.name));

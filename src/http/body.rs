@@ -11,14 +11,33 @@ use http::{Method, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tokio::task::JoinHandle;
 
+use super::counts::PendingCounts;
 use crate::Vault;
+
+/// How a complete download through a link is counted.
+pub enum Counting {
+    /// A link with a limit: claimed in the database, atomically, before the last byte goes out.
+    Claim {
+        /// The vault to claim in.
+        vault: Arc<Vault>,
+        /// The link.
+        link_id: String,
+    },
+    /// A link without a limit: counted in memory and written in batches (see `counts`).
+    Tally {
+        /// Where pending counts gather.
+        counts: Arc<PendingCounts>,
+        /// The link.
+        link_id: String,
+    },
+}
 
 /// Streams a file for a link and counts the download when the last byte of the file goes out.
 ///
-/// The frame that holds the last byte is held back until the download is claimed in the
-/// database (atomically, within the link's limit). If the claim fails, because concurrent
-/// downloads used the link up meanwhile, the body ends with an error instead: the client never
-/// gets a complete file beyond the limit, and a one-time link really is one-time.
+/// For a link with a limit, the frame that holds the last byte is held back until the download
+/// is claimed in the database (atomically, within the limit). If the claim fails, because
+/// concurrent downloads used the link up meanwhile, the body ends with an error instead: the
+/// client never gets a complete file beyond the limit, and a one-time link really is one-time.
 pub struct Counted<B> {
     inner: B,
     remaining: u64,
@@ -26,21 +45,33 @@ pub struct Counted<B> {
 }
 
 enum Claim {
-    Pending { vault: Arc<Vault>, link_id: String },
+    Pending(Counting),
     Running(JoinHandle<crate::Result<bool>>, Option<Frame<Bytes>>),
     Done,
 }
 
 impl<B> Counted<B> {
     /// Wraps a body of `len` bytes that ends with the file's last byte.
-    pub fn new(inner: B, len: u64, vault: Arc<Vault>, link_id: String) -> Self {
-        Counted { inner, remaining: len, claim: Claim::Pending { vault, link_id } }
+    pub fn new(inner: B, len: u64, counting: Counting) -> Self {
+        Counted { inner, remaining: len, claim: Claim::Pending(counting) }
     }
 
-    fn start_claim(&mut self, frame: Option<Frame<Bytes>>) {
-        if let Claim::Pending { vault, link_id } = std::mem::replace(&mut self.claim, Claim::Done) {
-            let task = tokio::task::spawn_blocking(move || vault.claim_download(&link_id));
-            self.claim = Claim::Running(task, frame);
+    /// Counts the download; `Some(frame)` back when it may go out at once.
+    fn start_claim(&mut self, frame: Option<Frame<Bytes>>) -> Option<Option<Frame<Bytes>>> {
+        match std::mem::replace(&mut self.claim, Claim::Done) {
+            Claim::Pending(Counting::Claim { vault, link_id }) => {
+                let task = tokio::task::spawn_blocking(move || vault.claim_download(&link_id));
+                self.claim = Claim::Running(task, frame);
+                None
+            }
+            Claim::Pending(Counting::Tally { counts, link_id }) => {
+                counts.count(&link_id);
+                Some(frame)
+            }
+            other => {
+                self.claim = other;
+                Some(frame)
+            }
         }
     }
 }
@@ -70,17 +101,21 @@ where
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
                         this.remaining = this.remaining.saturating_sub(data.len() as u64);
-                        if this.remaining == 0 && matches!(this.claim, Claim::Pending { .. }) {
-                            this.start_claim(Some(frame));
-                            continue;
+                        if this.remaining == 0 && matches!(this.claim, Claim::Pending(_)) {
+                            match this.start_claim(Some(frame)) {
+                                Some(frame) => return Poll::Ready(frame.map(Ok)),
+                                None => continue,
+                            }
                         }
                     }
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 // An empty file has no last byte to hold back: count it when the body ends.
-                None if this.remaining == 0 && matches!(this.claim, Claim::Pending { .. }) => {
-                    this.start_claim(None);
-                    continue;
+                None if this.remaining == 0 && matches!(this.claim, Claim::Pending(_)) => {
+                    match this.start_claim(None) {
+                        Some(_) => return Poll::Ready(None),
+                        None => continue,
+                    }
                 }
                 other => return Poll::Ready(other),
             }

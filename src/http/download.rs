@@ -11,12 +11,14 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{Html, IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use super::body::Counted;
+use super::body::{Counted, Counting};
 use super::error::HttpError;
 use super::{AppState, pages};
 use crate::files::FileRecord;
@@ -26,6 +28,8 @@ use crate::{names, time};
 
 /// Read size for streaming files: large reads keep the syscall count low on big downloads.
 const CHUNK: usize = 256 * 1024;
+/// Files up to this size are answered from one read instead of a stream (see [`small_file`]).
+const SMALL_FILE: u64 = 64 * 1024;
 
 #[derive(Deserialize)]
 pub(super) struct LinkPath {
@@ -53,8 +57,11 @@ pub(super) async fn link_download(
 ) -> Result<Response, HttpError> {
     plain_segment(p.name.as_deref())?;
     let (link, file) = resolve(&app, &p).await?;
-    let counts = req.method() == Method::GET;
-    serve(&app, req, &file, counts.then_some(link.id)).await
+    let counting = (req.method() == Method::GET).then(|| match link.max_downloads {
+        Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id },
+        None => Counting::Tally { counts: app.counts.clone(), link_id: link.id },
+    });
+    serve(&app, req, &file, counting).await
 }
 
 /// `GET /l/{link}/{sig}`: the landing page.
@@ -70,8 +77,10 @@ async fn resolve(app: &AppState, p: &LinkPath) -> Result<(crate::links::Link, Fi
     if !app.vault.signer().verify(Purpose::Link, &p.link, &p.sig) {
         return Err(HttpError::BadSignature);
     }
-    let id = p.link.clone();
-    let found = app.blocking(move |v| v.resolve_link(&id)).await?;
+    // Read inline, not on the blocking pool: in WAL mode a reader never waits for the write lock,
+    // and this primary-key lookup in SQLite's page cache takes microseconds, less than the
+    // thread handoff of spawn_blocking costs (measured: BENCHMARKS.md, small GETs).
+    let found = app.vault.resolve_link(&p.link)?;
     // A valid signature without a row: the link's file was removed (and its links with it).
     let (link, file) = found.ok_or(HttpError::Gone("this file was removed"))?;
     match link.status(time::now()) {
@@ -101,17 +110,17 @@ pub(super) async fn public(
     if !crate::ids::is_valid(&id) {
         return Err(HttpError::NotFound);
     }
-    let file = app.blocking(move |v| v.public_file(&id)).await?.ok_or(HttpError::NotFound)?;
+    // Inline for the same reason as in `resolve`.
+    let file = app.vault.public_file(&id)?.ok_or(HttpError::NotFound)?;
     serve(&app, req, &file, None).await
 }
 
-/// Serves a stored file with all the HTTP semantics; `count_for` is the link whose download
-/// count a complete GET claims.
+/// Serves a stored file with all the HTTP semantics; `counting` counts a complete GET.
 async fn serve(
     app: &AppState,
     mut req: Request,
     file: &FileRecord,
-    count_for: Option<String>,
+    counting: Option<Counting>,
 ) -> Result<Response, HttpError> {
     let etag = file.etag();
     let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64));
@@ -143,17 +152,20 @@ async fn serve(
         return Ok(response);
     }
     // An empty body is never polled, so there is no last byte to hold back: an empty file's
-    // download is claimed before its (header-only) response goes out.
-    let mut count_for = count_for;
+    // download is counted before its (header-only) response goes out.
+    let mut counting = counting;
     if file.size == 0
-        && let Some(link_id) = count_for.take()
-        && !app.blocking(move |v| v.claim_download(&link_id)).await?
+        && let Some(counting) = counting.take()
+        && !count_now(app, counting).await?
     {
         return Err(HttpError::Gone("this link has been used up"));
     }
 
     if let Some(offload) = &app.config.offload {
-        return offloaded(app, req, file, count_for, offload).await;
+        return offloaded(app, req, file, counting, offload).await;
+    }
+    if file.size <= SMALL_FILE && !req.headers().contains_key(header::IF_UNMODIFIED_SINCE) {
+        return small_file(&req, app, file, counting, &etag, &last_modified);
     }
 
     let mime: mime_guess::Mime = file.content_type.parse().unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
@@ -179,12 +191,88 @@ async fn serve(
         _ => false,
     };
     let len = content_length(response.headers());
-    let response = match (count_for, covers_last_byte, len) {
-        (Some(link_id), true, Some(len)) => {
-            let vault = app.vault.clone();
-            response.map(|body| Body::new(Counted::new(body, len, vault, link_id)))
-        }
+    let response = match (counting, covers_last_byte, len) {
+        (Some(counting), true, Some(len)) => response.map(|body| Body::new(Counted::new(body, len, counting))),
         _ => response.map(Body::new),
+    };
+    Ok(response)
+}
+
+/// A small file answered from one read of the whole file. `ServeFile` hands its open, stat and
+/// reads to the blocking pool one by one, and for a few kilobytes those thread handoffs cost
+/// more than everything else in the request (BENCHMARKS.md); one read from the page cache takes
+/// microseconds. Range handling stays the library's: the same `http-range-header` parsing and
+/// validation `ServeFile` uses, so both paths answer every Range alike. (If-None-Match and
+/// If-Range were settled by the caller; If-Unmodified-Since requests go to `ServeFile`.)
+fn small_file(
+    req: &Request,
+    app: &AppState,
+    file: &FileRecord,
+    counting: Option<Counting>,
+    etag: &str,
+    last_modified: &str,
+) -> Result<Response, HttpError> {
+    let modified = UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64);
+    let since =
+        req.headers().get(header::IF_MODIFIED_SINCE).and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok());
+    if since.is_some_and(|since| modified <= since) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        set_validators(response.headers_mut(), etag, last_modified);
+        return Ok(response);
+    }
+    let bytes = match std::fs::read(app.vault.store().path_of(&file.id)) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!("stored file {} is missing from the store", file.id);
+            return Err(HttpError::Gone("this file is no longer available"));
+        }
+        Err(e) => return Err(HttpError::Internal(format!("cannot read {}: {e}", file.id))),
+    };
+    let size = bytes.len() as u64;
+    if size != file.size {
+        tracing::warn!("stored file {} changed behind Sharelock's back", file.id);
+        return Err(HttpError::Gone("this file is no longer available"));
+    }
+    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+    // Which part goes out, and whether it ends with the file's last byte (what counts a download).
+    let (status, body, content_range, covers_last_byte) =
+        match range.map(|r| http_range_header::parse_range_header(r).and_then(|ranges| ranges.validate(size))) {
+            None => (StatusCode::OK, bytes, None, true),
+            Some(Ok(ranges)) => {
+                let (first, last) = (*ranges[0].start(), *ranges[0].end());
+                let part = bytes.slice(first as usize..=last as usize);
+                (StatusCode::PARTIAL_CONTENT, part, Some(format!("bytes {first}-{last}/{size}")), last + 1 == size)
+            }
+            Some(Err(_)) => {
+                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                response.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{size}")));
+                return Ok(response);
+            }
+        };
+    let len = body.len() as u64;
+    let body = if req.method() == Method::HEAD { Bytes::new() } else { body };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(content_range) = content_range {
+        headers.insert(header::CONTENT_RANGE, header_value(&content_range));
+    }
+    set_validators(headers, etag, last_modified);
+    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(&file.name)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    let full = http_body_util::Full::new(body).map_err(|never| match never {});
+    *response.body_mut() = match counting.filter(|_| covers_last_byte && req.method() == Method::GET) {
+        Some(counting) => Body::new(Counted::new(full, len, counting)),
+        None => Body::new(full),
     };
     Ok(response)
 }
@@ -197,12 +285,12 @@ async fn offloaded(
     app: &AppState,
     req: Request,
     file: &FileRecord,
-    count_for: Option<String>,
+    counting: Option<Counting>,
     offload: &super::Offload,
 ) -> Result<Response, HttpError> {
     let whole_file = !req.headers().contains_key(header::RANGE);
-    if let Some(link_id) = count_for.filter(|_| whole_file)
-        && !app.blocking(move |v| v.claim_download(&link_id)).await?
+    if let Some(counting) = counting.filter(|_| whole_file)
+        && !count_now(app, counting).await?
     {
         return Err(HttpError::Gone("this link has been used up"));
     }
@@ -234,6 +322,21 @@ async fn offloaded(
 /// mod_xsendfile decodes it, XSendFileUnescape being on by default).
 const SENDFILE_PATH: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Counts a download at once (no last byte to wait for); false when the link's limit is reached.
+async fn count_now(app: &AppState, counting: Counting) -> Result<bool, HttpError> {
+    match counting {
+        Counting::Claim { link_id, .. } => app.blocking(move |v| v.claim_download(&link_id)).await,
+        Counting::Tally { counts, link_id } => {
+            counts.count(&link_id);
+            Ok(true)
+        }
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""))
+}
 
 fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: &str) {
     if let Ok(v) = HeaderValue::from_str(etag) {

@@ -14,6 +14,7 @@
 //! URL paths never become file system paths: every route looks files up by generated id.
 
 mod body;
+pub mod counts;
 mod download;
 mod error;
 pub mod pages;
@@ -82,9 +83,14 @@ impl Default for ServerConfig {
 pub struct AppState {
     vault: Arc<Vault>,
     config: Arc<ServerConfig>,
+    counts: Arc<counts::PendingCounts>,
 }
 
 impl AppState {
+    fn new(vault: Arc<Vault>, config: ServerConfig) -> Self {
+        AppState { vault, config: Arc::new(config), counts: Arc::default() }
+    }
+
     /// Runs blocking vault work off the async workers.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -102,9 +108,13 @@ impl AppState {
     }
 }
 
-/// The router: every route, with its middleware. Tests can drive it without a socket.
+/// The router: every route, with its middleware. Tests can drive it without a socket; downloads
+/// of links without a limit are then counted in memory only ([`serve`] writes them).
 pub fn router(vault: Arc<Vault>, config: ServerConfig) -> Router {
-    let state = AppState { vault, config: Arc::new(config) };
+    app(AppState::new(vault, config))
+}
+
+fn app(state: AppState) -> Router {
     let tokenised = Router::new()
         .route("/d/{link}/{sig}", get(download::link_download))
         .route("/d/{link}/{sig}/{*name}", get(download::link_download))
@@ -156,7 +166,10 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
     builder.http2().timer(TokioTimer::new());
-    let app = router(vault, config);
+    let state = AppState::new(vault.clone(), config);
+    let flusher = counts::spawn_flusher(state.counts.clone(), vault.clone());
+    let pending = state.counts.clone();
+    let app = app(state);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -189,6 +202,8 @@ pub async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown: requests still running after {grace:?} were cut off"),
     }
+    flusher.abort();
+    let _ = tokio::task::spawn_blocking(move || pending.flush(&vault)).await;
     Ok(())
 }
 

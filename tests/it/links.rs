@@ -308,3 +308,29 @@ fn cli_edits_and_server_downloads_never_hit_a_busy_database() {
     downloads.join().unwrap();
     assert_eq!(cli.link(&id, 0).unwrap().link.downloads, 300);
 }
+
+#[tokio::test]
+async fn downloads_of_unlimited_links_are_counted_in_batches_and_at_shutdown() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let link = server.link(&file.file.id);
+    for _ in 0..3 {
+        assert_eq!(client().get(&link.url).send().await.unwrap().text().await.unwrap(), "hello");
+    }
+    let started = std::time::Instant::now();
+    while server.vault.link(&link.link.id, 0).unwrap().link.downloads < 3 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "counts are written within a few flushes");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Counted right before a stop: written by the final flush.
+    assert_eq!(client().get(&link.url).send().await.unwrap().text().await.unwrap(), "hello");
+    let vault = server.vault.clone();
+    let dir = server.stop().await;
+    let stopped = std::time::Instant::now();
+    while vault.link(&link.link.id, 0).unwrap().link.downloads < 4 {
+        assert!(stopped.elapsed() < std::time::Duration::from_secs(5), "the last count is written on shutdown");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(vault.link(&link.link.id, 0).unwrap().link.downloads, 4);
+    drop(dir);
+}

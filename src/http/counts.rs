@@ -1,0 +1,66 @@
+//! Download counts of links without a limit, kept in memory and written in batches.
+//!
+//! A link with a download limit claims each download in the database before the last byte goes
+//! out: that is what makes a one-time link one-time. A link without a limit only needs its count
+//! for the owner's view, and writing it per download would put a database write and a thread
+//! handoff on every request (BENCHMARKS.md, small GETs). Those counts gather here and are written
+//! a few times a second in one transaction, and once more when the server stops; a crash loses at
+//! most the last fraction of a second of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::Vault;
+
+/// How often pending counts are written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// Counts waiting to be written.
+#[derive(Debug, Default)]
+pub struct PendingCounts {
+    // A std Mutex: held for one map update, never across an await.
+    pending: Mutex<HashMap<String, u64>>,
+}
+
+impl PendingCounts {
+    /// Counts one download of `link_id`.
+    pub fn count(&self, link_id: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        match pending.get_mut(link_id) {
+            Some(n) => *n += 1,
+            None => {
+                pending.insert(link_id.to_string(), 1);
+            }
+        }
+    }
+
+    /// Writes what is pending. On failure the counts go back, to be tried again.
+    pub fn flush(&self, vault: &Vault) {
+        let batch: Vec<(String, u64)> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = vault.add_downloads(&batch) {
+            tracing::warn!("cannot write download counts, will retry: {e}");
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, n) in batch {
+                *pending.entry(id).or_default() += n;
+            }
+        }
+    }
+}
+
+/// Writes pending counts every [`FLUSH_EVERY`] until the returned handle is dropped or aborted.
+pub fn spawn_flusher(counts: Arc<PendingCounts>, vault: Arc<Vault>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (counts, vault) = (counts.clone(), vault.clone());
+            let _ = tokio::task::spawn_blocking(move || counts.flush(&vault)).await;
+        }
+    })
+}

@@ -18,7 +18,6 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use tempfile::TempPath;
-use tokio::io::AsyncWriteExt;
 
 use crate::ids;
 
@@ -120,7 +119,15 @@ impl Store {
     pub fn incoming(&self) -> io::Result<Incoming> {
         let temp = self.temp_file()?;
         let (file, path) = temp.into_parts();
-        Ok(Incoming { file: tokio::fs::File::from_std(file), path, hasher: Sha256::new(), size: 0, head: Vec::new() })
+        let writer = Writer { file, hasher: Sha256::new() };
+        Ok(Incoming {
+            writer: Some(writer),
+            in_flight: None,
+            path,
+            buffer: Vec::with_capacity(INCOMING_BUFFER),
+            size: 0,
+            head: Vec::new(),
+        })
     }
 
     /// Makes a staged file durable and moves it to its place under `id`. Blocking.
@@ -175,24 +182,63 @@ impl Store {
     }
 }
 
+/// How much of an upload gathers in memory before it is hashed and written: request bodies
+/// arrive in small chunks, and each trip to the blocking pool costs a thread handoff.
+const INCOMING_BUFFER: usize = 1 << 20;
+
 /// An upload being written from async code; dropped before [`Incoming::finish`], its temp file
 /// is deleted.
 #[derive(Debug)]
 pub struct Incoming {
-    file: tokio::fs::File,
+    writer: Option<Writer>,
+    /// The buffer being hashed and written while the next one fills.
+    in_flight: Option<tokio::task::JoinHandle<(Writer, io::Result<()>)>>,
     path: TempPath,
-    hasher: Sha256,
+    buffer: Vec<u8>,
     size: u64,
     head: Vec<u8>,
 }
 
+/// The file and the running hash, moved into the blocking pool and back for each buffer.
+#[derive(Debug)]
+struct Writer {
+    file: File,
+    hasher: Sha256,
+}
+
 impl Incoming {
-    /// Appends a chunk.
+    /// Appends a chunk; every full buffer is hashed and written off the async workers.
     pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.hasher.update(chunk);
         keep_head(&mut self.head, chunk);
-        self.file.write_all(chunk).await?;
+        self.buffer.extend_from_slice(chunk);
         self.size += chunk.len() as u64;
+        if self.buffer.len() >= INCOMING_BUFFER {
+            self.drain().await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the full buffer to the blocking pool and returns while it is hashed and written, so
+    /// the next buffer fills meanwhile (hashing is most of an upload's CPU time: BENCHMARKS.md).
+    async fn drain(&mut self) -> io::Result<()> {
+        self.settle().await?;
+        let mut writer = self.writer.take().ok_or_else(|| io::Error::other("an earlier write failed"))?;
+        let buffer = std::mem::replace(&mut self.buffer, Vec::with_capacity(INCOMING_BUFFER));
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            writer.hasher.update(&buffer);
+            let result = writer.file.write_all(&buffer);
+            (writer, result)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the buffer in flight, if any.
+    async fn settle(&mut self) -> io::Result<()> {
+        if let Some(task) = self.in_flight.take() {
+            let (writer, result) = task.await.map_err(io::Error::other)?;
+            result?;
+            self.writer = Some(writer);
+        }
         Ok(())
     }
 
@@ -201,10 +247,12 @@ impl Incoming {
         self.size
     }
 
-    /// Flushes and hands the file over for [`Store::commit`].
+    /// Writes what is left and hands the file over for [`Store::commit`].
     pub async fn finish(mut self) -> io::Result<StagedFile> {
-        self.file.flush().await?;
-        Ok(StagedFile { temp: self.path, size: self.size, sha256: hex(&self.hasher.finalize()), head: self.head })
+        self.drain().await?;
+        self.settle().await?;
+        let writer = self.writer.take().ok_or_else(|| io::Error::other("an earlier write failed"))?;
+        Ok(StagedFile { temp: self.path, size: self.size, sha256: hex(&writer.hasher.finalize()), head: self.head })
     }
 }
 

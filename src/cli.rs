@@ -165,6 +165,9 @@ pub enum Command {
     },
     /// Replace the signing secret: every link and slot URL issued so far stops working.
     RotateSecret,
+    /// Check every stored file against its record (present, same size, same SHA-256); exits
+    /// non-zero if any is not.
+    Verify,
 }
 
 fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
@@ -345,6 +348,27 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::CloseSlot { slot_id } => {
             let slot = vault.close_slot(&slot_id, now)?;
             out.print(&slot, || format!("closed {}", slot.slot.id))
+        }
+        Command::Verify => {
+            let report = vault.verify()?;
+            out.print(&report, || {
+                let mut text = format!("checked {} file(s): ", report.checked);
+                if report.problems.is_empty() {
+                    text.push_str("all intact");
+                }
+                for p in &report.problems {
+                    text.push_str(&format!("\n{}  {}: {}", p.id, p.name, p.problem));
+                }
+                text
+            })?;
+            if report.problems.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::InvalidInput(format!(
+                    "{} stored file(s) are not as they were stored",
+                    report.problems.len()
+                )))
+            }
         }
         Command::RotateSecret => {
             vault.rotate_secret()?;

@@ -143,6 +143,26 @@ impl Store {
         File::open(&self.dir)?.sync_all()
     }
 
+    /// Reads the stored file with `id` through and returns its size and SHA-256 (for `verify`).
+    pub fn hash_of(&self, id: &str) -> io::Result<(u64, String)> {
+        let mut file = File::open(self.path_of(id))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; COPY_BUFFER];
+        let mut size = 0u64;
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buffer[..n]);
+                    size += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((size, hex(&hasher.finalize())))
+    }
+
     /// Deletes the file with `id`; a file already gone is not an error.
     pub fn remove(&self, id: &str) -> io::Result<()> {
         match fs::remove_file(self.path_of(id)) {

@@ -85,6 +85,26 @@ pub struct NginxLinkInfo {
     pub checked_by: &'static str,
 }
 
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Files checked.
+    pub checked: usize,
+    /// Files that are not as stored.
+    pub problems: Vec<VerifyProblem>,
+}
+
+/// One stored file that is not as it was stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyProblem {
+    /// The file.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// What is wrong, in a few words.
+    pub problem: String,
+}
+
 /// What a new link allows.
 #[derive(Debug, Clone, Default)]
 pub struct NewLink {
@@ -612,6 +632,28 @@ impl Vault {
                 other.map(|_| None)
             }
         }
+    }
+
+    /// Checks every stored file against its record: present, same size, same SHA-256. Reads
+    /// every byte, so it takes as long as reading the store once.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let files = self.db.with(|c| files::list(c))?;
+        let mut problems = Vec::new();
+        for file in &files {
+            let problem = match self.store.hash_of(&file.id) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_string()),
+                Err(e) => Some(format!("unreadable: {e}")),
+                Ok((size, _)) if size != file.size => {
+                    Some(format!("size changed: {size} bytes, stored as {}", file.size))
+                }
+                Ok((_, sha)) if sha != file.sha256 => Some("contents changed: the SHA-256 differs".to_string()),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                problems.push(VerifyProblem { id: file.id.clone(), name: file.name.clone(), problem });
+            }
+        }
+        Ok(VerifyReport { checked: files.len(), problems })
     }
 
     /// Removes leftovers of interrupted writes (see [`Store::cleanup`]).

@@ -170,6 +170,22 @@ async fn serve(
 
     let mime: mime_guess::Mime = file.content_type.parse().unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
     let path = app.vault.store().path_of(&file.id);
+    // A stored file keeps the size and modification time it was committed with (to the
+    // nanosecond); if either changed, someone edited it behind Sharelock's back: refuse it
+    // rather than send wrong bytes. One stat, before the stream starts.
+    let modified = UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.len() == file.size && meta.modified().ok() == Some(modified) => {}
+        Ok(_) => {
+            tracing::warn!("stored file {} changed behind Sharelock's back", file.id);
+            return Err(HttpError::Gone("this file is no longer available"));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!("stored file {} is missing from the store", file.id);
+            return Err(HttpError::Gone("this file is no longer available"));
+        }
+        Err(e) => return Err(HttpError::Internal(format!("cannot stat {}: {e}", file.id))),
+    }
     let response = ServeFile::new_with_mime(path, &mime).with_buf_chunk_size(CHUNK).oneshot(req).await;
     let Ok(mut response) = response;
     if response.status() == StatusCode::NOT_FOUND {
@@ -220,8 +236,12 @@ fn small_file(
         set_validators(response.headers_mut(), etag, last_modified);
         return Ok(response);
     }
-    let bytes = match std::fs::read(app.vault.store().path_of(&file.id)) {
-        Ok(bytes) => Bytes::from(bytes),
+    let bytes = match read_small(&app.vault.store().path_of(&file.id)) {
+        Ok((bytes, mtime)) if mtime == modified => Bytes::from(bytes),
+        Ok(_) => {
+            tracing::warn!("stored file {} changed behind Sharelock's back", file.id);
+            return Err(HttpError::Gone("this file is no longer available"));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!("stored file {} is missing from the store", file.id);
             return Err(HttpError::Gone("this file is no longer available"));
@@ -322,6 +342,17 @@ async fn offloaded(
 /// mod_xsendfile decodes it, XSendFileUnescape being on by default).
 const SENDFILE_PATH: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Reads a small stored file whole, with its modification time (an edit behind Sharelock's back
+/// changes it).
+fn read_small(path: &std::path::Path) -> std::io::Result<(Vec<u8>, std::time::SystemTime)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut bytes)?;
+    Ok((bytes, meta.modified()?))
+}
 
 /// Counts a download at once (no last byte to wait for); false when the link's limit is reached.
 async fn count_now(app: &AppState, counting: Counting) -> Result<bool, HttpError> {

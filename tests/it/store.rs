@@ -68,3 +68,63 @@ async fn export_writes_an_exact_copy_and_folders_expand_to_their_files() {
     assert_eq!(expanded, vec![folder.join("b.txt"), folder.join("sub").join("a.txt"), single]);
     assert!(sharelock::vault::expand_paths(&[server.dir.path().join("missing")]).is_err());
 }
+
+#[tokio::test]
+async fn files_changed_behind_our_back_are_refused_and_verify_reports_them() {
+    let server = Server::start().await;
+    let intact = server.add("intact.txt", b"intact");
+    let deleted = server.add("deleted.txt", b"deleted");
+    let same_size = server.add("same-size.txt", b"original");
+    let small_grown = server.add("grown.txt", b"small");
+    let big = server.add("big.bin", &crate::support::bytes(200_000));
+    let big_same_size = server.add("big2.bin", &crate::support::bytes(150_000));
+    let store = |id: &str| server.vault.store().path_of(id);
+    std::fs::remove_file(store(&deleted.file.id)).unwrap();
+    std::fs::write(store(&same_size.file.id), b"tampered").unwrap();
+    std::fs::write(store(&small_grown.file.id), b"small and longer").unwrap();
+    std::fs::write(store(&big.file.id), crate::support::bytes(100)).unwrap();
+    let mut altered = crate::support::bytes(150_000);
+    altered[0] ^= 0xff;
+    std::fs::write(store(&big_same_size.file.id), altered).unwrap();
+
+    for (file, expected) in [
+        (&intact, StatusCode::OK),
+        (&deleted, StatusCode::GONE),
+        (&same_size, StatusCode::GONE),
+        (&small_grown, StatusCode::GONE),
+        (&big, StatusCode::GONE),
+        (&big_same_size, StatusCode::GONE),
+    ] {
+        let link = server.link(&file.file.id);
+        let res = client().get(&link.url).send().await.unwrap();
+        assert_eq!(res.status(), expected, "{}", file.file.name);
+        if expected == StatusCode::GONE {
+            assert_eq!(res.text().await.unwrap(), "this file is no longer available\n");
+        }
+        let ranged = client().get(&link.url).header(reqwest::header::RANGE, "bytes=0-1").send().await.unwrap();
+        assert!(
+            ranged.status() == StatusCode::PARTIAL_CONTENT
+                || expected == StatusCode::GONE && ranged.status() == StatusCode::GONE,
+            "{}",
+            file.file.name
+        );
+    }
+
+    let out = crate::support::sharelock(server.vault.data_dir(), &["--json", "verify"]);
+    assert!(!out.status.success(), "verify exits non-zero when a file is not intact");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checked"], 6);
+    let mut problems: Vec<(String, String)> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["problem"].as_str().unwrap().to_string()))
+        .collect();
+    problems.sort();
+    let names: Vec<&str> = problems.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["big.bin", "big2.bin", "deleted.txt", "grown.txt", "same-size.txt"]);
+    assert!(problems.iter().any(|(n, p)| n == "deleted.txt" && p == "missing"));
+    assert!(problems.iter().any(|(n, p)| n == "same-size.txt" && p.contains("SHA-256")));
+    assert!(problems.iter().any(|(n, p)| n == "big.bin" && p.starts_with("size changed")));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 stored file(s) are not as they were stored"));
+}

@@ -149,6 +149,9 @@ fn connect(path: &Path) -> Result<Connection> {
     // In WAL mode NORMAL is durable against application crashes; only a power cut may lose the
     // last transactions, never corrupt the database.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Read pages through a memory map instead of a read call each: a lookup in a store of
+    // 100,000 files touches pages beyond SQLite's own small cache (BENCHMARKS.md, scale).
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

@@ -50,6 +50,10 @@ pub enum Command {
         /// The nginx internal location the store is served under.
         #[arg(long, value_name = "PATH", default_value = crate::nginx::DEFAULT_OFFLOAD_PREFIX)]
         offload_prefix: String,
+        /// A proxy in front whose X-Forwarded-For is believed (for per-client rate limits);
+        /// repeat for several. Without it the header is ignored.
+        #[arg(long = "trusted-proxy", value_name = "IP")]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// Print a complete nginx configuration for putting nginx in front of this data dir.
     NginxConfig {
@@ -228,7 +232,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let out = Output { json: cli.json };
     let now = time::now();
     match cli.command {
-        Command::Serve { bind, base_url, offload, offload_prefix } => {
+        Command::Serve { bind, base_url, offload, offload_prefix, trusted_proxies } => {
             let offload = match offload {
                 Some(OffloadKind::Nginx) => {
                     crate::nginx::check_offload_prefix(&offload_prefix)?;
@@ -237,7 +241,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(OffloadKind::Sendfile) => Some(http::Offload::Sendfile),
                 None => None,
             };
-            serve(vault, bind, base_url, ServerConfig { offload, ..ServerConfig::default() })
+            serve(vault, bind, base_url, ServerConfig { offload, trusted_proxies, ..ServerConfig::default() })
         }
         Command::NginxConfig { listen, upstream, server_name, offload_prefix } => {
             crate::nginx::check_offload_prefix(&offload_prefix)?;

@@ -20,11 +20,13 @@ use tower_http::services::ServeFile;
 
 use super::body::{Counted, Counting};
 use super::error::HttpError;
+use super::limit::Peer;
 use super::{AppState, pages};
 use crate::files::FileRecord;
 use crate::links::LinkStatus;
 use crate::signing::Purpose;
 use crate::{names, time};
+use axum::Extension;
 
 /// Read size for streaming files: large reads keep the syscall count low on big downloads.
 const CHUNK: usize = 256 * 1024;
@@ -56,7 +58,8 @@ pub(super) async fn link_download(
     req: Request,
 ) -> Result<Response, HttpError> {
     plain_segment(p.name.as_deref())?;
-    let (link, file) = resolve(&app, &p).await?;
+    let peer = req.extensions().get::<Peer>().copied();
+    let (link, file) = resolve(&app, &p, peer, req.headers()).await?;
     let counting = (req.method() == Method::GET).then(|| match link.max_downloads {
         Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id },
         None => Counting::Tally { counts: app.counts.clone(), link_id: link.id },
@@ -65,17 +68,27 @@ pub(super) async fn link_download(
 }
 
 /// `GET /l/{link}/{sig}`: the landing page.
-pub(super) async fn landing(State(app): State<AppState>, Path(p): Path<LinkPath>) -> Result<Response, HttpError> {
-    let (link, file) = resolve(&app, &p).await?;
+pub(super) async fn landing(
+    State(app): State<AppState>,
+    Path(p): Path<LinkPath>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let (link, file) = resolve(&app, &p, peer.map(|e| e.0), &headers).await?;
     // Relative to /l/{link}/{sig}: keeps working behind a path prefix.
     let href = format!("../../d/{}/{}/{}", link.id, p.sig, names::url_segment(&file.name));
     Ok(page(pages::landing(&file, &link, &href, time::now())))
 }
 
 /// Checks the signature first (no database work for forged URLs), then the link's state.
-async fn resolve(app: &AppState, p: &LinkPath) -> Result<(crate::links::Link, FileRecord), HttpError> {
+async fn resolve(
+    app: &AppState,
+    p: &LinkPath,
+    peer: Option<Peer>,
+    headers: &HeaderMap,
+) -> Result<(crate::links::Link, FileRecord), HttpError> {
     if !app.vault.signer().verify(Purpose::Link, &p.link, &p.sig) {
-        return Err(HttpError::BadSignature);
+        return Err(app.bad_signature(peer, headers));
     }
     // Read inline, not on the blocking pool: in WAL mode a reader never waits for the write lock,
     // and this primary-key lookup in SQLite's page cache takes microseconds, less than the

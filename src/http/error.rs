@@ -22,6 +22,8 @@ pub enum HttpError {
     BadRequest(String),
     /// The client stopped sending: 408.
     Timeout,
+    /// Too many invalid signatures from this client: 429.
+    TooManyRequests,
     /// The disk is full: 507.
     StorageFull,
     /// Our fault; the detail is logged, not sent: 500.
@@ -42,6 +44,9 @@ impl HttpError {
             HttpError::UnsupportedType(why) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, why),
             HttpError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
             HttpError::Timeout => (StatusCode::REQUEST_TIMEOUT, "the upload stalled".into()),
+            HttpError::TooManyRequests => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many invalid requests: try again later".into())
+            }
             HttpError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "the server's disk is full".into()),
             HttpError::Internal(detail) => {
                 tracing::error!("internal error: {detail}");
@@ -56,6 +61,9 @@ impl IntoResponse for HttpError {
         let (status, message) = self.status_and_message();
         let mut response =
             (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from_static("10"));
+        }
         response.extensions_mut().insert(ErrorMessage(message));
         response
     }

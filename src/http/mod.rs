@@ -17,6 +17,7 @@ mod body;
 pub mod counts;
 mod download;
 mod error;
+pub mod limit;
 pub mod pages;
 mod upload;
 
@@ -59,6 +60,8 @@ pub enum Offload {
 pub struct ServerConfig {
     /// Whether the web server in front sends the bytes of downloads.
     pub offload: Option<Offload>,
+    /// Proxies whose `X-Forwarded-For` is believed (see [`limit`]).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
     /// How long an upload may go without sending a byte.
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             offload: None,
+            trusted_proxies: Vec::new(),
             header_timeout: Duration::from_secs(15),
             body_idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
@@ -84,11 +88,18 @@ pub struct AppState {
     vault: Arc<Vault>,
     config: Arc<ServerConfig>,
     counts: Arc<counts::PendingCounts>,
+    bad_signatures: Arc<limit::BadSignatures>,
 }
 
 impl AppState {
     fn new(vault: Arc<Vault>, config: ServerConfig) -> Self {
-        AppState { vault, config: Arc::new(config), counts: Arc::default() }
+        let bad_signatures = Arc::new(limit::BadSignatures::new(config.trusted_proxies.clone()));
+        AppState { vault, config: Arc::new(config), counts: Arc::default(), bad_signatures }
+    }
+
+    /// The error for a bad signature: 403, or 429 once this client has sent too many.
+    fn bad_signature(&self, peer: Option<limit::Peer>, headers: &HeaderMap) -> HttpError {
+        if self.bad_signatures.allow(peer, headers) { HttpError::BadSignature } else { HttpError::TooManyRequests }
     }
 
     /// Runs blocking vault work off the async workers.
@@ -169,13 +180,21 @@ pub async fn serve(
     let state = AppState::new(vault.clone(), config);
     let flusher = counts::spawn_flusher(state.counts.clone(), vault.clone());
     let pending = state.counts.clone();
+    let bad_signatures = state.bad_signatures.clone();
+    let forgetter = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            bad_signatures.forget_quiet();
+        }
+    });
     let app = app(state);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, remote) = match accepted {
                     Ok(conn) => conn,
                     Err(e) => {
                         // Out of file descriptors and the like: wait instead of spinning.
@@ -185,7 +204,11 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(app.clone());
+                let peer = limit::Peer(remote);
+                let service = TowerToHyperService::new(tower::ServiceExt::map_request(app.clone(), move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(peer);
+                    req
+                }));
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -203,6 +226,7 @@ pub async fn serve(
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown: requests still running after {grace:?} were cut off"),
     }
     flusher.abort();
+    forgetter.abort();
     let _ = tokio::task::spawn_blocking(move || pending.flush(&vault)).await;
     Ok(())
 }

@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, StatusCode, header};
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::download::page;
 use super::error::HttpError;
+use super::limit::Peer;
 use super::{AppState, pages};
 use crate::files::FileRecord;
 use crate::signing::Purpose;
@@ -55,14 +56,18 @@ impl From<FileRecord> for StoredFile {
     }
 }
 
+type SigResult = Result<Query<SigQuery>, axum::extract::rejection::QueryRejection>;
+
 fn verify(
     app: &AppState,
     slot_id: &str,
-    query: &Result<Query<SigQuery>, axum::extract::rejection::QueryRejection>,
+    query: &SigResult,
+    peer: Option<Extension<Peer>>,
+    headers: &HeaderMap,
 ) -> Result<(), HttpError> {
     match query {
         Ok(q) if app.vault.signer().verify(Purpose::Slot, slot_id, &q.sig) => Ok(()),
-        _ => Err(HttpError::BadSignature),
+        _ => Err(app.bad_signature(peer.map(|e| e.0), headers)),
     }
 }
 
@@ -79,9 +84,11 @@ fn refusal(status: SlotStatus) -> HttpError {
 pub(super) async fn page_for_slot(
     State(app): State<AppState>,
     Path(slot_id): Path<String>,
-    query: Result<Query<SigQuery>, axum::extract::rejection::QueryRejection>,
+    query: SigResult,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    verify(&app, &slot_id, &query)?;
+    verify(&app, &slot_id, &query, peer, &headers)?;
     let id = slot_id.clone();
     let slot =
         app.blocking(move |v| v.slot_record(&id)).await?.ok_or(HttpError::Gone("this upload link no longer exists"))?;
@@ -247,11 +254,12 @@ fn created(files: Vec<FileRecord>, html: bool) -> Response {
 pub(super) async fn put(
     State(app): State<AppState>,
     Path((slot_id, raw_name)): Path<(String, String)>,
-    query: Result<Query<SigQuery>, axum::extract::rejection::QueryRejection>,
+    query: SigResult,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    verify(&app, &slot_id, &query)?;
+    verify(&app, &slot_id, &query, peer, &headers)?;
     let name = names::sanitize(&raw_name);
     let _lock = app.writer_lock().await?;
     let mut claims = Claims::new(app.vault.clone(), &slot_id);
@@ -275,11 +283,12 @@ pub(super) async fn put(
 pub(super) async fn post(
     State(app): State<AppState>,
     Path(slot_id): Path<String>,
-    query: Result<Query<SigQuery>, axum::extract::rejection::QueryRejection>,
+    query: SigResult,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, HttpError> {
-    verify(&app, &slot_id, &query)?;
+    verify(&app, &slot_id, &query, peer, &headers)?;
     let mut multipart =
         multipart.map_err(|e| HttpError::BadRequest(format!("expected a multipart/form-data body: {e}")))?;
     let wants_html = super::accepts_html(&headers);

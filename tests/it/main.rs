@@ -3,6 +3,7 @@
 
 mod cli;
 mod downloads;
+mod hostile;
 mod links;
 mod nginx;
 mod public;

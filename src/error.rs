@@ -39,9 +39,15 @@ impl Error {
 
     /// Whether this is a disk-full error (for a 507 or a clear message).
     pub fn is_storage_full(&self) -> bool {
-        matches!(self, Error::Io { source, .. } if source.raw_os_error() == Some(28))
+        matches!(self, Error::Io { source, .. } if is_disk_full(source))
     }
 }
 
 /// Result with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether an I/O error means the disk is full. Matched by kind, not errno: wrappers such as
+/// tempfile's path errors keep the kind but drop the raw OS error.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}

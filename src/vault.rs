@@ -218,7 +218,7 @@ impl Vault {
         let _lock = self.writer_lock()?;
         let staged = self.store.stage_from(&mut source, progress).map_err(|e| {
             let what =
-                if e.raw_os_error() == Some(28) { "the store's disk is full" } else { "cannot copy into the store" };
+                if crate::error::is_disk_full(&e) { "the store's disk is full" } else { "cannot copy into the store" };
             Error::io(format!("{what} while adding {}", path.display()), e)
         })?;
         let record = FileRecord {
@@ -598,8 +598,11 @@ impl Vault {
         for (staged, record) in items {
             if outcome.is_ok() {
                 outcome = self.store.commit(staged, &record.id, record.created_at).map_err(|e| {
-                    let what =
-                        if e.raw_os_error() == Some(28) { "the store's disk is full" } else { "cannot store the file" };
+                    let what = if crate::error::is_disk_full(&e) {
+                        "the store's disk is full"
+                    } else {
+                        "cannot store the file"
+                    };
                     Error::io(what, e)
                 });
                 if outcome.is_ok() {

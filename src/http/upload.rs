@@ -200,7 +200,7 @@ where
 }
 
 fn io_error(e: std::io::Error) -> HttpError {
-    if e.raw_os_error() == Some(28) { HttpError::StorageFull } else { HttpError::Internal(format!("store: {e}")) }
+    if crate::error::is_disk_full(&e) { HttpError::StorageFull } else { HttpError::Internal(format!("store: {e}")) }
 }
 
 fn check_name(slot: &Slot, name: &str) -> Result<(), HttpError> {

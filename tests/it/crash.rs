@@ -201,3 +201,75 @@ async fn a_database_locked_by_another_process_delays_requests_but_never_fails_th
     released.join().unwrap();
     assert_eq!(crate::support::client().get(&one_time.url).send().await.unwrap().status(), reqwest::StatusCode::GONE);
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounts `size` of tmpfs, or None when not root (mounting needs it; CI runs as root).
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(1);
+        if uid != 0 {
+            eprintln!("skipped: mounting a small tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "cannot mount a tmpfs at {}", dir.display());
+        Some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_uploads_with_507_and_adds_with_a_message_and_keeps_serving() {
+    let Some(disk) = SmallDisk::mount("8m") else { return };
+    let server = crate::support::Server::start_in(tempfile::tempdir_in(&disk.0).unwrap(), Default::default()).await;
+    let earlier = server.add("earlier.txt", b"still here");
+    let slot = server.slot(sharelock::vault::NewSlot { max_size: 100 << 20, ..Default::default() });
+    let (base, query) = slot.url.split_once('?').unwrap();
+
+    // An upload bigger than the disk: 507, nothing left behind.
+    let res = crate::support::client().put(format!("{base}/big.bin?{query}")).body(bytes(20 << 20)).send().await;
+    let status = res.map(|r| r.status()).unwrap_or(reqwest::StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(status, reqwest::StatusCode::INSUFFICIENT_STORAGE);
+    let store = server.vault.store().dir().to_path_buf();
+    let stray = || {
+        std::fs::read_dir(&store)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp-"))
+            .count()
+    };
+    let started = Instant::now();
+    while stray() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the partial upload is deleted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.vault.inbox().unwrap().is_empty());
+
+    // The server keeps serving, and a small upload still fits.
+    let link = server.link(&earlier.file.id);
+    assert_eq!(crate::support::client().get(&link.url).send().await.unwrap().text().await.unwrap(), "still here");
+    let res = crate::support::client().put(format!("{base}/small.txt?{query}")).body("small").send().await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+
+    // The CLI: a clear message, a non-zero exit, nothing added.
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), bytes(20 << 20)).unwrap();
+    let out = sharelock(server.vault.data_dir(), &["add", big.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("disk is full"), "{stderr}");
+    assert_eq!(stray(), 0);
+    assert_eq!(server.vault.files().unwrap().len(), 2);
+}

@@ -22,6 +22,8 @@ pub enum HttpError {
     BadRequest(String),
     /// The client stopped sending: 408.
     Timeout,
+    /// The client sends too slowly to finish in reasonable time: 408.
+    TooSlow,
     /// Too many invalid signatures from this client: 429.
     TooManyRequests,
     /// The disk is full: 507.
@@ -44,6 +46,7 @@ impl HttpError {
             HttpError::UnsupportedType(why) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, why),
             HttpError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
             HttpError::Timeout => (StatusCode::REQUEST_TIMEOUT, "the upload stalled".into()),
+            HttpError::TooSlow => (StatusCode::REQUEST_TIMEOUT, "the upload is too slow".into()),
             HttpError::TooManyRequests => {
                 (StatusCode::TOO_MANY_REQUESTS, "too many invalid requests: try again later".into())
             }

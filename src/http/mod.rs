@@ -66,6 +66,11 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// How long an upload may go without sending a byte.
     pub body_idle_timeout: Duration,
+    /// The average rate, in bytes per second, an upload must keep once it has run for
+    /// `upload_rate_grace`: a client trickling a byte now and then is cut off (408).
+    pub upload_min_rate: u64,
+    /// How long an upload may run before its average rate is checked.
+    pub upload_rate_grace: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
 }
@@ -77,6 +82,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             header_timeout: Duration::from_secs(15),
             body_idle_timeout: Duration::from_secs(60),
+            upload_min_rate: 1024,
+            upload_rate_grace: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
         }
     }

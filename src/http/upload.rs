@@ -182,6 +182,7 @@ where
     E: std::fmt::Display,
 {
     let mut incoming = app.vault.store().incoming().map_err(io_error)?;
+    let started = std::time::Instant::now();
     loop {
         let next =
             tokio::time::timeout(app.config.body_idle_timeout, body.next()).await.map_err(|_| HttpError::Timeout)?;
@@ -194,6 +195,14 @@ where
                 }
                 incoming.write(&chunk).await.map_err(io_error)?;
             }
+        }
+        // A trickle (a byte now and then, each just inside the idle timeout) would hold the
+        // connection for ever: past the grace period, the average rate must keep up.
+        let elapsed = started.elapsed();
+        if elapsed > app.config.upload_rate_grace
+            && (incoming.size() as f64) < app.config.upload_min_rate as f64 * elapsed.as_secs_f64()
+        {
+            return Err(HttpError::TooSlow);
         }
     }
     incoming.finish().await.map_err(io_error)

@@ -429,3 +429,43 @@ async fn upload_page_is_a_working_form_with_a_strict_policy() {
     let target = reqwest::Url::parse(&s.url).unwrap().join(action).unwrap();
     assert_eq!(target.as_str(), s.url);
 }
+
+#[tokio::test]
+async fn trickle_uploads_are_cut_off_after_a_bounded_time() {
+    let config = ServerConfig {
+        body_idle_timeout: Duration::from_secs(2),
+        upload_rate_grace: Duration::from_millis(300),
+        upload_min_rate: 1000,
+        ..Default::default()
+    };
+    let server = Server::start_with(config).await;
+    let s = server.slot(slot(1 << 20, 1));
+    let path = put_url(&s.url, "slow.bin").strip_prefix(&server.base).unwrap().to_string();
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(format!("PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // One byte every 100 ms: never idle, never done.
+    let trickle = async {
+        loop {
+            if stream.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut buf = [0u8; 512];
+            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), stream.read(&mut buf)).await {
+                return String::from_utf8_lossy(&buf[..n]).into_owned();
+            }
+        }
+        String::new()
+    };
+    let response =
+        tokio::time::timeout(Duration::from_secs(10), trickle).await.expect("the server cuts the trickle off");
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Others are served meanwhile and after; the slot's claim came back.
+    assert_eq!(client().put(put_url(&s.url, "fast.txt")).body("x").send().await.unwrap().status(), StatusCode::CREATED);
+    assert!(store_entries(&server).iter().all(|n| !n.starts_with(".tmp-")));
+}

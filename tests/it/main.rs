@@ -6,6 +6,7 @@ mod crash;
 mod downloads;
 mod hostile;
 mod links;
+mod load;
 mod nginx;
 mod public;
 mod range;

@@ -82,3 +82,52 @@ async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn oversized_urls_and_headers_are_refused_cleanly() {
+    let server = Server::start().await;
+    let link = server.link(&server.add("a.txt", b"x").file.id);
+    let path = link.url.strip_prefix(&server.base).unwrap().to_string();
+    let long_url = format!("GET {path}/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(200_000));
+    let long_header =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "b".repeat(1_000_000));
+    let many_headers =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n", "X-H: v\r\n".repeat(500));
+    for (what, request) in [("a 200 kB URL", long_url), ("a 1 MB header", long_header), ("500 headers", many_headers)] {
+        let response = crate::support::raw(server.addr, request.as_bytes()).await;
+        let status = response.split(' ').nth(1).unwrap_or("");
+        // Refused with a 4xx, or the connection closed: never a 5xx, never served, never a hang.
+        assert!(status.is_empty() || status.starts_with('4'), "{what}: {}", response.lines().next().unwrap_or(""));
+    }
+    // The server is fine afterwards.
+    assert_eq!(reqwest::get(&link.url).await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn headers_sent_a_byte_at_a_time_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = ServerConfig { header_timeout: std::time::Duration::from_millis(500), ..Default::default() };
+    let server = Server::start_with(config).await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut closed = false;
+    for byte in request {
+        if slow.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(std::time::Duration::from_millis(100), slow.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => panic!("the server answered a request it never finished receiving"),
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "a byte-at-a-time client is cut off");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "within a bounded time: {:?}", started.elapsed());
+    assert_eq!(reqwest::get(format!("{}/", server.base)).await.unwrap().status(), StatusCode::OK);
+}

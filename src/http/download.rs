@@ -183,22 +183,9 @@ async fn serve(
 
     let mime: mime_guess::Mime = file.content_type.parse().unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
     let path = app.vault.store().path_of(&file.id);
-    // A stored file keeps the size and modification time it was committed with (to the
-    // nanosecond); if either changed, someone edited it behind Sharelock's back: refuse it
-    // rather than send wrong bytes. One stat, before the stream starts.
-    let modified = UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64);
-    match std::fs::metadata(&path) {
-        Ok(meta) if meta.len() == file.size && meta.modified().ok() == Some(modified) => {}
-        Ok(_) => {
-            tracing::warn!("stored file {} changed behind Sharelock's back", file.id);
-            return Err(HttpError::Gone("this file is no longer available"));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!("stored file {} is missing from the store", file.id);
-            return Err(HttpError::Gone("this file is no longer available"));
-        }
-        Err(e) => return Err(HttpError::Internal(format!("cannot stat {}: {e}", file.id))),
-    }
+    // One stat before the stream starts (see `check_stored`).
+    let meta = std::fs::metadata(&path).map_err(|e| stored_error(file, e))?;
+    check_stored(file, meta.len(), meta.modified().map_err(|e| stored_error(file, e))?)?;
     let response = ServeFile::new_with_mime(path, &mime).with_buf_chunk_size(CHUNK).oneshot(req).await;
     let Ok(mut response) = response;
     if response.status() == StatusCode::NOT_FOUND {
@@ -249,23 +236,10 @@ fn small_file(
         set_validators(response.headers_mut(), etag, last_modified);
         return Ok(response);
     }
-    let bytes = match read_small(&app.vault.store().path_of(&file.id)) {
-        Ok((bytes, mtime)) if mtime == modified => Bytes::from(bytes),
-        Ok(_) => {
-            tracing::warn!("stored file {} changed behind Sharelock's back", file.id);
-            return Err(HttpError::Gone("this file is no longer available"));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!("stored file {} is missing from the store", file.id);
-            return Err(HttpError::Gone("this file is no longer available"));
-        }
-        Err(e) => return Err(HttpError::Internal(format!("cannot read {}: {e}", file.id))),
-    };
-    let size = bytes.len() as u64;
-    if size != file.size {
-        tracing::warn!("stored file {} changed behind Sharelock's back", file.id);
-        return Err(HttpError::Gone("this file is no longer available"));
-    }
+    let (bytes, mtime) = read_small(&app.vault.store().path_of(&file.id)).map_err(|e| stored_error(file, e))?;
+    check_stored(file, bytes.len() as u64, mtime)?;
+    let bytes = Bytes::from(bytes);
+    let size = file.size;
     let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
     // Which part goes out, and whether it ends with the file's last byte (what counts a download).
     let (status, body, content_range, covers_last_byte) =
@@ -355,6 +329,27 @@ async fn offloaded(
 /// mod_xsendfile decodes it, XSendFileUnescape being on by default).
 const SENDFILE_PATH: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// A stored file keeps the size and modification time it was committed with (to the
+/// nanosecond). If either changed, someone edited it behind Sharelock's back: refuse it rather
+/// than send wrong bytes.
+fn check_stored(file: &FileRecord, size: u64, modified: std::time::SystemTime) -> Result<(), HttpError> {
+    if size == file.size && modified == UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64) {
+        return Ok(());
+    }
+    tracing::warn!("stored file {} changed behind Sharelock's back", file.id);
+    Err(HttpError::Gone("this file is no longer available"))
+}
+
+/// A stored file that cannot be read: gone if it is missing, our fault otherwise.
+fn stored_error(file: &FileRecord, e: std::io::Error) -> HttpError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        tracing::warn!("stored file {} is missing from the store", file.id);
+        HttpError::Gone("this file is no longer available")
+    } else {
+        HttpError::Internal(format!("cannot read {}: {e}", file.id))
+    }
+}
 
 /// Reads a small stored file whole, with its modification time (an edit behind Sharelock's back
 /// changes it).

@@ -2,7 +2,7 @@
 //! restart nothing partial is listed or left on disk, the database passes `integrity_check`,
 //! and every earlier file still downloads with its SHA-256 intact.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -12,17 +12,7 @@ use crate::support::{bytes, sha256_hex, sharelock, sharelock_json};
 
 /// `sharelock serve` on port 0; returns the child and its base URL.
 fn serve(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sharelock"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (child, line.trim().strip_prefix("listening on ").unwrap().to_string())
+    crate::support::spawn_serve(data_dir, &[], &[], Stdio::null())
 }
 
 fn kill9(child: &mut Child) {

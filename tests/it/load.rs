@@ -8,7 +8,6 @@
 //! `SHARELOCK_LOAD_SECONDS=180 cargo nextest run --run-ignored only -E 'test(mixed_load)'`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,18 +56,7 @@ async fn mixed_load_for_a_while() {
     );
     let ids: Vec<String> = added.as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_string()).collect();
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_sharelock"))
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("SHARELOCK_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    let (mut server, base) = crate::support::spawn_serve(&data_dir, &[], &[("SHARELOCK_LOG", "warn")], Stdio::null());
     let pid = server.id();
     let link = |id: &str| {
         sharelock_json(&data_dir, &["link", id, "--expires", "never", "--base-url", &base])["url"]

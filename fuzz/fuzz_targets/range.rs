@@ -15,7 +15,8 @@ fuzz_target!(|input: (bool, &[u8], &[u8], &[u8])| {
     let world = common::world();
     let path = if big { &world.big_path } else { &world.small_path };
     let mut req = Request::get(path.as_str());
-    for (name, value) in [(header::RANGE, range), (header::IF_RANGE, if_range), (header::IF_NONE_MATCH, if_none_match)] {
+    for (name, value) in [(header::RANGE, range), (header::IF_RANGE, if_range), (header::IF_NONE_MATCH, if_none_match)]
+    {
         if let Ok(value) = http::HeaderValue::from_bytes(value) {
             req = req.header(name, value);
         }
@@ -31,7 +32,8 @@ fuzz_target!(|input: (bool, &[u8], &[u8], &[u8])| {
             let spec = content_range.unwrap();
             let (range, size) = spec.strip_prefix("bytes ").unwrap().split_once('/').unwrap();
             let (first, last) = range.split_once('-').unwrap();
-            let (first, last, size): (usize, usize, usize) = (first.parse().unwrap(), last.parse().unwrap(), size.parse().unwrap());
+            let (first, last, size): (usize, usize, usize) =
+                (first.parse().unwrap(), last.parse().unwrap(), size.parse().unwrap());
             assert!(first <= last && last < size);
             assert_eq!(body.len(), last - first + 1);
             assert!(body.iter().enumerate().all(|(i, b)| *b == ((first + i) % 251) as u8));

@@ -89,11 +89,7 @@ impl Signer {
 
     /// The signature for `id` under `purpose`.
     pub fn sign(&self, purpose: Purpose, id: &str) -> String {
-        self.refresh();
-        let mut mac = self.read_key().mac.clone();
-        mac.update(purpose.tag());
-        mac.update(id.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        URL_SAFE_NO_PAD.encode(self.keyed(purpose, id).finalize().into_bytes())
     }
 
     /// Whether `signature` is the valid signature of `id` under `purpose`, in constant time.
@@ -104,11 +100,16 @@ impl Signer {
             Ok(SIGNATURE_LEN) => {}
             _ => return false,
         }
+        self.keyed(purpose, id).verify_slice(&raw[..SIGNATURE_LEN]).is_ok()
+    }
+
+    /// The MAC over `purpose` and `id` with the current secret (reloaded first if replaced).
+    fn keyed(&self, purpose: Purpose, id: &str) -> HmacSha256 {
         self.refresh();
         let mut mac = self.read_key().mac.clone();
         mac.update(purpose.tag());
         mac.update(id.as_bytes());
-        mac.verify_slice(&raw[..SIGNATURE_LEN]).is_ok()
+        mac
     }
 
     /// Replaces the secret with a new random one: every link and slot URL signed so far stops

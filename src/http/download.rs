@@ -194,11 +194,7 @@ async fn serve(
     }
     let headers = response.headers_mut();
     set_validators(headers, &etag, &last_modified);
-    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(&file.name)) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // Even if a browser were talked into rendering a stored HTML file, it would run sandboxed.
+    describe_file(headers, file);
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
 
     let covers_last_byte = match response.status() {
@@ -261,21 +257,14 @@ fn small_file(
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
+    describe_file(headers, file);
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(content_range) = content_range {
         headers.insert(header::CONTENT_RANGE, header_value(&content_range));
     }
     set_validators(headers, etag, last_modified);
-    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(&file.name)) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     let full = http_body_util::Full::new(body).map_err(|never| match never {});
     *response.body_mut() = match counting.filter(|_| covers_last_byte && req.method() == Method::GET) {
         Some(counting) => Body::new(Counted::new(full, len, counting)),
@@ -314,14 +303,8 @@ async fn offloaded(
     let mut response = StatusCode::OK.into_response();
     let headers = response.headers_mut();
     headers.insert(name, HeaderValue::from_str(&value).map_err(|e| HttpError::Internal(e.to_string()))?);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
-    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(&file.name)) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // No sandbox header here: the web server's internal location adds its own.
+    describe_file(headers, file);
     Ok(response)
 }
 
@@ -375,6 +358,19 @@ async fn count_now(app: &AppState, counting: Counting) -> Result<bool, HttpError
 
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// What every download answer says about the file: its type (by name, never sniffed) and the
+/// name to save it under. Paths that send the bytes themselves add `sandbox` too: even a stored
+/// HTML file a browser were talked into rendering would run sandboxed.
+fn describe_file(headers: &mut HeaderMap, file: &FileRecord) {
+    let content_type =
+        HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(&file.name)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
 fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: &str) {

@@ -132,6 +132,13 @@ impl Claims {
         }
     }
 
+    /// Gives back the last claim at once (its part turned out to hold no file).
+    async fn give_back_one(&mut self, app: &AppState) -> Result<(), HttpError> {
+        self.count -= 1;
+        let id = self.slot_id.clone();
+        app.blocking(move |v| v.release_slot_files(&id, 1)).await
+    }
+
     fn keep(mut self) {
         self.count = 0;
     }
@@ -323,9 +330,7 @@ pub(super) async fn post(
                 let staged = receive(&app, field, &limits(&slot, already)).await?;
                 // A browser sends an empty, nameless part when no file was chosen.
                 if raw_name.is_empty() && staged.size == 0 {
-                    claims.count -= 1;
-                    let id = slot_id.clone();
-                    app.blocking(move |v| v.release_slot_files(&id, 1)).await?;
+                    claims.give_back_one(&app).await?;
                     continue;
                 }
                 check_content(&slot, &staged)?;

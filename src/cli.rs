@@ -394,6 +394,8 @@ fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>, config: Serve
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::io("cannot start the async runtime", e))?;
     runtime.block_on(async move {
+        let vault = Arc::new(vault);
+        http::clean_store(&vault).await;
         let listener =
             tokio::net::TcpListener::bind(bind).await.map_err(|e| Error::io(format!("cannot listen on {bind}"), e))?;
         let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
@@ -406,9 +408,7 @@ fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>, config: Serve
         vault.set_listen_url(&format!("http://{reachable}"))?;
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        http::serve(listener, Arc::new(vault), config, shutdown_signal())
-            .await
-            .map_err(|e| Error::io("server failed", e))
+        http::serve(listener, vault, config, shutdown_signal()).await.map_err(|e| Error::io("server failed", e))
     })
 }
 

@@ -135,6 +135,7 @@ impl Server {
                 Ok(l) => l,
                 Err(e) => return tracing::error!("cannot use the listening socket: {e}"),
             };
+            sharelock::http::clean_store(&vault).await;
             let stopped = async {
                 let _ = stop.await;
             };

@@ -161,14 +161,10 @@ fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `vault` on `listener` until `shutdown` completes, then lets requests in flight finish
-/// (for up to `shutdown_grace`). Cleans the store of leftovers before accepting connections.
-pub async fn serve(
-    listener: TcpListener,
-    vault: Arc<Vault>,
-    config: ServerConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()> {
+/// Removes leftovers of interrupted writes from the store (see `Store::cleanup`). Whoever starts
+/// a server calls it first, before announcing the server or accepting connections, so nothing
+/// can see a leftover once the server is said to be up.
+pub async fn clean_store(vault: &Arc<Vault>) {
     let cleaner = vault.clone();
     match tokio::task::spawn_blocking(move || cleaner.cleanup()).await {
         Ok(Ok(report)) if report.skipped => tracing::info!("store cleanup skipped: a writer is busy"),
@@ -179,7 +175,16 @@ pub async fn serve(
         Ok(Err(e)) => tracing::warn!("store cleanup failed: {e}"),
         Err(e) => tracing::warn!("store cleanup failed: {e}"),
     }
+}
 
+/// Serves `vault` on `listener` until `shutdown` completes, then lets requests in flight finish
+/// (for up to `shutdown_grace`). Call [`clean_store`] first.
+pub async fn serve(
+    listener: TcpListener,
+    vault: Arc<Vault>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_timeout);

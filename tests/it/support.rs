@@ -37,6 +37,7 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         vault.set_base_url(&base).unwrap();
+        http::clean_store(&vault).await;
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(http::serve(listener, vault.clone(), config, async {
             let _ = rx.await;

@@ -21,8 +21,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_SIZE: usize = 8;
 
 /// The schema, one migration per version. Append; never edit a migration that has shipped.
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
     CREATE TABLE slots (
         id             TEXT PRIMARY KEY,
         created_at     INTEGER NOT NULL,
@@ -70,7 +71,12 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         value TEXT NOT NULL
     ) STRICT;
     "#,
-)];
+    ),
+    // Bytes a limited link has delivered, across all its requests, so that ranges cannot hand
+    // out a one-time link's file many times over without ever completing a download (see
+    // `links::byte_budget`).
+    M::up("ALTER TABLE links ADD COLUMN bytes_served INTEGER NOT NULL DEFAULT 0;"),
+];
 
 /// The database of one data dir, with a pool of open connections.
 #[derive(Debug)]

@@ -190,6 +190,41 @@ pub fn claim_download(conn: &Connection, id: &str) -> Result<bool> {
         == 1)
 }
 
+/// How many bytes a link with a limit may deliver in all, across all its requests: its downloads
+/// times the file's size, plus a quarter of the file as slack for honest resumes (the bytes a
+/// broken connection had sent that the client never kept). Ranges that never reach the last
+/// byte never count a download, so without this bound two clients could each fetch all but the
+/// last byte of a one-time link; with it, everyone together gets at most `max × size + size/4`.
+/// Bytes that were never written to the client, or that its TCP stack never acknowledged, are
+/// given back (see `http::body`), so an interrupted download costs only what really left.
+pub fn byte_budget(max_downloads: u64, size: u64) -> u64 {
+    max_downloads.saturating_mul(size).saturating_add(size / 4)
+}
+
+/// Reserves `len` bytes of a limited link's [`byte_budget`] before they are sent. False when the
+/// budget (`budget`, computed by the caller from the link it read) has too little left: the
+/// request must be refused.
+pub fn reserve_bytes(conn: &Connection, id: &str, len: u64, budget: u64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("UPDATE links SET bytes_served = bytes_served + ?2 WHERE id = ?1 AND bytes_served + ?2 <= ?3")?
+        .execute(params![id, len, budget])?
+        == 1)
+}
+
+/// Gives back reserved bytes that were never delivered.
+pub fn refund_bytes(conn: &Connection, id: &str, len: u64) -> Result<()> {
+    conn.prepare_cached("UPDATE links SET bytes_served = MAX(0, bytes_served - ?2) WHERE id = ?1")?
+        .execute(params![id, len])?;
+    Ok(())
+}
+
+/// Takes back one claimed download whose bytes did not reach the client after all (it reset the
+/// connection, or never acknowledged the last byte): see `http::delivery`.
+pub fn unclaim_download(conn: &Connection, id: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE links SET downloads = downloads - 1 WHERE id = ?1 AND downloads > 0")?.execute([id])?;
+    Ok(())
+}
+
 /// Adds downloads counted in memory (links without a limit, see `http::counts`).
 pub fn add_downloads(conn: &Connection, counts: &[(String, u64)]) -> Result<()> {
     let mut stmt = conn.prepare_cached("UPDATE links SET downloads = downloads + ?2 WHERE id = ?1")?;
@@ -221,6 +256,13 @@ mod tests {
             revoked_at: None,
             label: None,
         }
+    }
+
+    #[test]
+    fn byte_budget_allows_the_downloads_and_a_quarter() {
+        assert_eq!(byte_budget(1, 5_000_000), 6_250_000);
+        assert_eq!(byte_budget(3, 100), 325);
+        assert_eq!(byte_budget(u64::MAX, u64::MAX), u64::MAX);
     }
 
     #[test]

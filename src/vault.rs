@@ -431,6 +431,24 @@ impl Vault {
         self.db.with(|c| links::claim_download(c, link_id))
     }
 
+    /// Takes back a claimed download whose bytes never reached the client (see
+    /// [`links::unclaim_download`]).
+    pub fn unclaim_download(&self, link_id: &str) -> Result<()> {
+        self.db.with(|c| links::unclaim_download(c, link_id))
+    }
+
+    /// Reserves `len` bytes of a limited link's byte budget before sending them; false when the
+    /// budget is spent (see [`links::byte_budget`]).
+    pub fn reserve_link_bytes(&self, link: &Link, size: u64, len: u64) -> Result<bool> {
+        let budget = links::byte_budget(link.max_downloads.unwrap_or(u64::MAX), size);
+        self.db.with(|c| links::reserve_bytes(c, &link.id, len, budget))
+    }
+
+    /// Gives back reserved bytes that were never delivered.
+    pub fn refund_link_bytes(&self, link_id: &str, len: u64) -> Result<()> {
+        self.db.with(|c| links::refund_bytes(c, link_id, len))
+    }
+
     /// Adds downloads counted in memory, all in one transaction.
     pub fn add_downloads(&self, counts: &[(String, u64)]) -> Result<()> {
         self.db.with(|c| {

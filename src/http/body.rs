@@ -1,5 +1,7 @@
 //! Response bodies that watch the bytes go out: [`Counted`] claims a link's download before it
-//! sends the last byte; [`Logged`] writes the access log line when the response is done.
+//! sends the last byte; [`Budgeted`] gives back the part of a limited link's byte budget that was
+//! never sent; [`Watched`] ends a download whose grant was taken back; [`Logged`] writes the
+//! access log line when the response is done.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::task::JoinHandle;
 
 use super::counts::PendingCounts;
+use super::transfers::Registered;
 use crate::Vault;
 
 /// How a complete download through a link is counted.
@@ -76,12 +79,16 @@ impl<B> Counted<B> {
     }
 }
 
+/// Errors of the wrapped bodies: whatever the inner body failed with, or why a download was cut.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl<B> Body for Counted<B>
 where
-    B: Body<Data = Bytes, Error = std::io::Error> + Unpin,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
-    type Error = std::io::Error;
+    type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
@@ -92,9 +99,9 @@ where
                 this.claim = Claim::Done;
                 return match claimed {
                     Ok(Ok(true)) => Poll::Ready(frame.map(Ok)),
-                    Ok(Ok(false)) => Poll::Ready(Some(Err(std::io::Error::other("download limit reached")))),
-                    Ok(Err(e)) => Poll::Ready(Some(Err(std::io::Error::other(e.to_string())))),
-                    Err(e) => Poll::Ready(Some(Err(std::io::Error::other(e.to_string())))),
+                    Ok(Ok(false)) => Poll::Ready(Some(Err("download limit reached".into()))),
+                    Ok(Err(e)) => Poll::Ready(Some(Err(e.into()))),
+                    Err(e) => Poll::Ready(Some(Err(e.into()))),
                 };
             }
             match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
@@ -117,13 +124,111 @@ where
                         None => continue,
                     }
                 }
-                other => return Poll::Ready(other),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                None => return Poll::Ready(None),
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         matches!(self.claim, Claim::Done) && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Bytes reserved from a limited link's byte budget (`links::byte_budget`) for one response;
+/// what was not handed to the connection is given back when the body is dropped.
+pub struct Budgeted<B> {
+    inner: B,
+    vault: Arc<Vault>,
+    link_id: String,
+    reserved: u64,
+    sent: u64,
+}
+
+impl<B> Budgeted<B> {
+    /// Wraps the body of a response for which `reserved` bytes of `link_id`'s budget were taken.
+    pub fn new(inner: B, vault: Arc<Vault>, link_id: String, reserved: u64) -> Self {
+        Budgeted { inner, vault, link_id, reserved, sent: 0 }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Budgeted<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.sent += data.len() as u64;
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for Budgeted<B> {
+    fn drop(&mut self) {
+        let unsent = self.reserved.saturating_sub(self.sent);
+        if unsent == 0 {
+            return;
+        }
+        let (vault, link_id) = (self.vault.clone(), std::mem::take(&mut self.link_id));
+        let refund = move || {
+            if let Err(e) = vault.refund_link_bytes(&link_id, unsent) {
+                tracing::warn!("cannot give back {unsent} unsent bytes of link {link_id}: {e}");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(refund)),
+            Err(_) => refund(),
+        }
+    }
+}
+
+/// Ends a download with an error once its grant is taken back (see `transfers`): the client gets
+/// a short file, and a limited link counts nothing.
+pub struct Watched<B> {
+    inner: B,
+    registered: Registered,
+}
+
+impl<B> Watched<B> {
+    /// Wraps the body of a registered download.
+    pub fn new(inner: B, registered: Registered) -> Self {
+        Watched { inner, registered }
+    }
+}
+
+impl<B> Body for Watched<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.registered.transfer.aborted() {
+            return Poll::Ready(Some(Err("the download's grant was taken back".into())));
+        }
+        Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -18,12 +18,14 @@ use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use super::body::{Counted, Counting};
+use super::body::{Budgeted, Counted, Counting, Watched};
 use super::error::HttpError;
 use super::limit::Peer;
+use super::range::Requested;
+use super::transfers::Grant;
 use super::{AppState, pages};
 use crate::files::FileRecord;
-use crate::links::LinkStatus;
+use crate::links::{Link, LinkStatus};
 use crate::signing::Purpose;
 use crate::{names, time};
 use axum::Extension;
@@ -60,11 +62,64 @@ pub(super) async fn link_download(
     plain_segment(p.name.as_deref())?;
     let peer = req.extensions().get::<Peer>().copied();
     let (link, file) = resolve(&app, &p, peer, req.headers()).await?;
+    if link.max_downloads.is_some() && req.method() == Method::GET && is_link_preview(req.headers()) {
+        // A chat app's crawler unfurling a pasted link: it gets the landing page's preview, not
+        // the bytes, so it can neither use up nor eat into a limited link.
+        let depth = req.uri().path().matches('/').count().saturating_sub(1);
+        let up = "../".repeat(depth);
+        let href = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
+        return Ok(page(pages::landing(&file, &link, &href, &format!("{up}assets/"), time::now())));
+    }
+    let limited = link.max_downloads.is_some();
     let counting = (req.method() == Method::GET).then(|| match link.max_downloads {
-        Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id },
-        None => Counting::Tally { counts: app.counts.clone(), link_id: link.id },
+        Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id.clone() },
+        None => Counting::Tally { counts: app.counts.clone(), link_id: link.id.clone() },
     });
-    serve(&app, req, &file, counting).await
+    let delivery = Delivery {
+        grant: Grant::Link { id: link.id.clone(), sig: p.sig.clone() },
+        counting,
+        budget: limited.then_some(&link),
+    };
+    serve(&app, req, &file, delivery).await
+}
+
+/// User agents of the link-preview crawlers of chat and social apps (Slack, Discord, WhatsApp,
+/// Telegram, Facebook and Messenger, Twitter/X, LinkedIn, Microsoft Teams and Skype, iMessage,
+/// which sends Facebook's and Twitter's names). They fetch a pasted URL to draw a card, and for
+/// a direct download URL that would spend a limited link on a robot.
+const LINK_PREVIEW_AGENTS: &[&str] = &[
+    "slackbot",
+    "slack-imgproxy",
+    "discordbot",
+    "whatsapp",
+    "telegrambot",
+    "facebookexternalhit",
+    "facebot",
+    "twitterbot",
+    "linkedinbot",
+    "skypeuripreview",
+    "microsoftpreview",
+    "teamsbot",
+    "applebot",
+    "redditbot",
+    "mattermost",
+    "mastodon",
+    "signal",
+];
+
+/// Whether the request comes from a known link-preview crawler.
+pub(super) fn is_link_preview(headers: &HeaderMap) -> bool {
+    let Some(agent) = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()) else { return false };
+    let agent = agent.to_ascii_lowercase();
+    LINK_PREVIEW_AGENTS.iter().any(|bot| agent.contains(bot))
+}
+
+/// How a download is accounted for: what grants it (so taking the grant back stops it), how a
+/// complete download is counted, and, for a limited link, the byte budget it draws on.
+struct Delivery<'a> {
+    grant: Grant,
+    counting: Option<Counting>,
+    budget: Option<&'a Link>,
 }
 
 /// `GET /l/{link}/{sig}`: the landing page.
@@ -77,7 +132,7 @@ pub(super) async fn landing(
     let (link, file) = resolve(&app, &p, peer.map(|e| e.0), &headers).await?;
     // Relative to /l/{link}/{sig}: keeps working behind a path prefix.
     let href = format!("../../d/{}/{}/{}", link.id, p.sig, names::url_segment(&file.name));
-    Ok(page(pages::landing(&file, &link, &href, time::now())))
+    Ok(page(pages::landing(&file, &link, &href, "../../assets/", time::now())))
 }
 
 /// Checks the signature first (no database work for forged URLs), then the link's state.
@@ -125,15 +180,16 @@ pub(super) async fn public(
     }
     // Inline for the same reason as in `resolve`.
     let file = app.vault.public_file(&id)?.ok_or(HttpError::NotFound)?;
-    serve(&app, req, &file, None).await
+    let delivery = Delivery { grant: Grant::Public { file_id: file.id.clone() }, counting: None, budget: None };
+    serve(&app, req, &file, delivery).await
 }
 
-/// Serves a stored file with all the HTTP semantics; `counting` counts a complete GET.
+/// Serves a stored file with all the HTTP semantics, accounted for as `delivery` says.
 async fn serve(
     app: &AppState,
     mut req: Request,
     file: &FileRecord,
-    counting: Option<Counting>,
+    delivery: Delivery<'_>,
 ) -> Result<Response, HttpError> {
     let etag = file.etag();
     let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64));
@@ -155,18 +211,35 @@ async fn serve(
             headers.remove(header::RANGE);
         }
     }
-    if headers.get(header::RANGE).is_some_and(|r| r.as_bytes().contains(&b',')) {
-        headers.remove(header::RANGE);
-    }
-    // No range of an empty file is satisfiable (RFC 9110 14.1.1); ServeFile would answer 206.
-    if file.size == 0 && headers.contains_key(header::RANGE) {
+    // One reading of the Range for every path below; the bytes are served as it says.
+    let requested = Requested::of(headers, file.size);
+    if requested == Requested::Unsatisfiable {
         let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-        response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_static("bytes */0"));
+        response.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{}", file.size)));
         return Ok(response);
     }
+    requested.apply(headers);
+
+    let Delivery { grant, counting, budget } = delivery;
+    // A complete download is counted when its last byte goes out; parts that stop short of it
+    // count nothing (a preview, the first half of a resumed download).
+    let mut counting = counting.filter(|_| requested.reaches_end(file.size));
+    // A limited link pays for every byte it sends out of its budget, whether or not the response
+    // completes a download: ranges cannot deliver the file to many people uncounted.
+    let reserved = match budget.filter(|_| req.method() == Method::GET) {
+        Some(link) => {
+            let len = requested.len(file.size);
+            let (l, size) = (link.clone(), file.size);
+            if !app.blocking(move |v| v.reserve_link_bytes(&l, size, len)).await? {
+                return Err(HttpError::Gone("this link has been used up"));
+            }
+            Some((link.id.clone(), len))
+        }
+        None => None,
+    };
+    let refund_on_error = RefundGuard { app, reserved: reserved.clone() };
     // An empty body is never polled, so there is no last byte to hold back: an empty file's
     // download is counted before its (header-only) response goes out.
-    let mut counting = counting;
     if file.size == 0
         && let Some(counting) = counting.take()
         && !count_now(app, counting).await?
@@ -174,39 +247,86 @@ async fn serve(
         return Err(HttpError::Gone("this link has been used up"));
     }
 
-    if let Some(offload) = &app.config.offload {
-        return offloaded(app, req, file, counting, offload).await;
+    // A limited link is never handed to the web server in front: only Sharelock sees when its
+    // bytes go out, and so only Sharelock can count it and hold back its last byte (a Range
+    // through nginx would otherwise deliver a one-time link's file any number of times).
+    if let Some(offload) = app.config.offload.as_ref().filter(|_| budget.is_none()) {
+        return offloaded(app, file, counting, offload).await;
     }
-    if file.size <= SMALL_FILE && !req.headers().contains_key(header::IF_UNMODIFIED_SINCE) {
-        return small_file(&req, app, file, counting, &etag, &last_modified);
+    let response = if file.size <= SMALL_FILE && !req.headers().contains_key(header::IF_UNMODIFIED_SINCE) {
+        small_file(&req, app, file, requested, &etag, &last_modified)?
+    } else {
+        streamed(req, app, file, &etag, &last_modified).await?
+    };
+    refund_on_error.disarm();
+    let registered = app.transfers.register(grant);
+    let mut response = response.map(|body| Body::new(Watched::new(body, registered)));
+    if !response.status().is_success() {
+        // Nothing of the file goes out (304, 412): give the reservation back at once.
+        return Ok(refund_now(app, reserved, response));
     }
+    if let Some(counting) = counting {
+        response = response.map(|body| Body::new(Counted::new(body, requested.len(file.size), counting)));
+    }
+    if let Some((link_id, len)) = reserved {
+        // Passed through unbuffered by nginx (`proxy_buffering` would let it take the whole file
+        // at once, and Sharelock could no longer tell when the client has it).
+        response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response = response.map(|body| Body::new(Budgeted::new(body, app.vault.clone(), link_id, len)));
+    }
+    Ok(response)
+}
 
+/// Gives a byte reservation back when `serve` returns early with an error.
+struct RefundGuard<'a> {
+    app: &'a AppState,
+    reserved: Option<(String, u64)>,
+}
+
+impl RefundGuard<'_> {
+    fn disarm(mut self) {
+        self.reserved = None;
+    }
+}
+
+impl Drop for RefundGuard<'_> {
+    fn drop(&mut self) {
+        if let Some((link_id, len)) = self.reserved.take() {
+            let vault = self.app.vault.clone();
+            drop(tokio::task::spawn_blocking(move || vault.refund_link_bytes(&link_id, len)));
+        }
+    }
+}
+
+fn refund_now(app: &AppState, reserved: Option<(String, u64)>, response: Response) -> Response {
+    drop(RefundGuard { app, reserved });
+    response
+}
+
+/// A file streamed from the store by `ServeFile`, with the Range already settled by the caller.
+async fn streamed(
+    req: Request,
+    app: &AppState,
+    file: &FileRecord,
+    etag: &str,
+    last_modified: &str,
+) -> Result<Response, HttpError> {
     let mime: mime_guess::Mime = file.content_type.parse().unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
     let path = app.vault.store().path_of(&file.id);
     // One stat before the stream starts (see `check_stored`).
     let meta = std::fs::metadata(&path).map_err(|e| stored_error(file, e))?;
     check_stored(file, meta.len(), meta.modified().map_err(|e| stored_error(file, e))?)?;
     let response = ServeFile::new_with_mime(path, &mime).with_buf_chunk_size(CHUNK).oneshot(req).await;
-    let Ok(mut response) = response;
+    let Ok(response) = response;
     if response.status() == StatusCode::NOT_FOUND {
         tracing::warn!("stored file {} is missing from the store", file.id);
         return Err(HttpError::Gone("this file is no longer available"));
     }
+    let mut response = response.map(Body::new);
     let headers = response.headers_mut();
-    set_validators(headers, &etag, &last_modified);
+    set_validators(headers, etag, last_modified);
     describe_file(headers, file);
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
-
-    let covers_last_byte = match response.status() {
-        StatusCode::OK => true,
-        StatusCode::PARTIAL_CONTENT => range_end(response.headers()).is_some_and(|(end, size)| end + 1 == size),
-        _ => false,
-    };
-    let len = content_length(response.headers());
-    let response = match (counting, covers_last_byte, len) {
-        (Some(counting), true, Some(len)) => response.map(|body| Body::new(Counted::new(body, len, counting))),
-        _ => response.map(Body::new),
-    };
     Ok(response)
 }
 
@@ -220,7 +340,7 @@ fn small_file(
     req: &Request,
     app: &AppState,
     file: &FileRecord,
-    counting: Option<Counting>,
+    requested: Requested,
     etag: &str,
     last_modified: &str,
 ) -> Result<Response, HttpError> {
@@ -236,22 +356,14 @@ fn small_file(
     check_stored(file, bytes.len() as u64, mtime)?;
     let bytes = Bytes::from(bytes);
     let size = file.size;
-    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
-    // Which part goes out, and whether it ends with the file's last byte (what counts a download).
-    let (status, body, content_range, covers_last_byte) =
-        match range.map(|r| http_range_header::parse_range_header(r).and_then(|ranges| ranges.validate(size))) {
-            None => (StatusCode::OK, bytes, None, true),
-            Some(Ok(ranges)) => {
-                let (first, last) = (*ranges[0].start(), *ranges[0].end());
-                let part = bytes.slice(first as usize..=last as usize);
-                (StatusCode::PARTIAL_CONTENT, part, Some(format!("bytes {first}-{last}/{size}")), last + 1 == size)
-            }
-            Some(Err(_)) => {
-                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-                response.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{size}")));
-                return Ok(response);
-            }
-        };
+    let (status, body, content_range) = match requested {
+        Requested::Part { first, last } => (
+            StatusCode::PARTIAL_CONTENT,
+            bytes.slice(first as usize..=last as usize),
+            Some(format!("bytes {first}-{last}/{size}")),
+        ),
+        Requested::Whole | Requested::Unsatisfiable => (StatusCode::OK, bytes, None),
+    };
     let len = body.len() as u64;
     let body = if req.method() == Method::HEAD { Bytes::new() } else { body };
     let mut response = Response::new(Body::empty());
@@ -265,27 +377,21 @@ fn small_file(
         headers.insert(header::CONTENT_RANGE, header_value(&content_range));
     }
     set_validators(headers, etag, last_modified);
-    let full = http_body_util::Full::new(body).map_err(|never| match never {});
-    *response.body_mut() = match counting.filter(|_| covers_last_byte && req.method() == Method::GET) {
-        Some(counting) => Body::new(Counted::new(full, len, counting)),
-        None => Body::new(full),
-    };
+    *response.body_mut() = Body::new(http_body_util::Full::new(body).map_err(|never| match never {}));
     Ok(response)
 }
 
 /// The answer in offload mode: every check has passed, and the web server in front sends the
-/// bytes, with Range and conditional requests, from the header that names the file. Sharelock
-/// no longer sees the bytes, so a download counts when the redirect is issued for a whole-file
-/// GET (no Range); at its limit the link answers 410 instead of redirecting.
+/// bytes, with Range and conditional requests, from the header that names the file. Only links
+/// without a limit and public files come here (limited links are streamed by Sharelock, see
+/// `serve`); a GET that reaches the last byte is counted when the redirect is issued.
 async fn offloaded(
     app: &AppState,
-    req: Request,
     file: &FileRecord,
     counting: Option<Counting>,
     offload: &super::Offload,
 ) -> Result<Response, HttpError> {
-    let whole_file = !req.headers().contains_key(header::RANGE);
-    if let Some(counting) = counting.filter(|_| whole_file)
+    if let Some(counting) = counting
         && !count_now(app, counting).await?
     {
         return Err(HttpError::Gone("this link has been used up"));
@@ -386,18 +492,6 @@ fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: &str) {
 fn etag_matches(list: &HeaderValue, etag: &str) -> bool {
     let Ok(list) = list.to_str() else { return false };
     list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-/// `(last, size)` from `Content-Range: bytes first-last/size`.
-fn range_end(headers: &HeaderMap) -> Option<(u64, u64)> {
-    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
-    let (range, size) = value.strip_prefix("bytes ")?.split_once('/')?;
-    let (_, last) = range.split_once('-')?;
-    Some((last.parse().ok()?, size.parse().ok()?))
 }
 
 pub(super) fn page(html: String) -> Response {

@@ -19,6 +19,8 @@ mod download;
 mod error;
 pub mod limit;
 pub mod pages;
+mod range;
+pub mod transfers;
 mod upload;
 
 use std::future::Future;
@@ -96,12 +98,13 @@ pub struct AppState {
     config: Arc<ServerConfig>,
     counts: Arc<counts::PendingCounts>,
     bad_signatures: Arc<limit::BadSignatures>,
+    transfers: Arc<transfers::Transfers>,
 }
 
 impl AppState {
     fn new(vault: Arc<Vault>, config: ServerConfig) -> Self {
         let bad_signatures = Arc::new(limit::BadSignatures::new(config.trusted_proxies.clone()));
-        AppState { vault, config: Arc::new(config), counts: Arc::default(), bad_signatures }
+        AppState { vault, config: Arc::new(config), counts: Arc::default(), bad_signatures, transfers: Arc::default() }
     }
 
     /// The error for a bad signature: 403, or 429 once this client has sent too many.
@@ -191,6 +194,7 @@ pub async fn serve(
     builder.http2().timer(TokioTimer::new());
     let state = AppState::new(vault.clone(), config);
     let flusher = counts::spawn_flusher(state.counts.clone(), vault.clone());
+    let rechecker = transfers::spawn_watcher(state.transfers.clone(), vault.clone());
     let pending = state.counts.clone();
     let bad_signatures = state.bad_signatures.clone();
     let forgetter = tokio::spawn(async move {
@@ -238,6 +242,7 @@ pub async fn serve(
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown: requests still running after {grace:?} were cut off"),
     }
     flusher.abort();
+    rechecker.abort();
     forgetter.abort();
     let _ = tokio::task::spawn_blocking(move || pending.flush(&vault)).await;
     Ok(())

@@ -31,6 +31,11 @@ pub fn escape(text: &str) -> String {
 /// `assets` is the relative path from the page to `/assets/` (pages are served under different
 /// depths, and a base URL may carry a path prefix, so links stay relative).
 fn layout(title: &str, assets: &str, body: &str, script: bool) -> String {
+    layout_with_meta(title, assets, "", body, script)
+}
+
+/// [`layout`], with extra `<meta>` elements (already escaped) in the head.
+fn layout_with_meta(title: &str, assets: &str, meta: &str, body: &str, script: bool) -> String {
     let script = if script { format!(r#"<script src="{assets}upload.js" defer></script>"#) } else { String::new() };
     format!(
         r#"<!doctype html>
@@ -39,7 +44,7 @@ fn layout(title: &str, assets: &str, body: &str, script: bool) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>{title} · Sharelock</title>
+{meta}<title>{title} · Sharelock</title>
 <link rel="icon" href="{assets}icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="{assets}style.css">
 {script}
@@ -60,7 +65,10 @@ fn layout(title: &str, assets: &str, body: &str, script: bool) -> String {
 }
 
 /// A link's landing page: the file, its size, expiry, downloads left and a Download button.
-pub fn landing(file: &FileRecord, link: &Link, download_href: &str, now: i64) -> String {
+/// `assets` is the relative path to `/assets/` from where it is served (see [`layout`]). Its
+/// Open Graph tags are what chat apps show when the link is pasted (and what their crawlers get
+/// instead of the file, see `download::is_link_preview`).
+pub fn landing(file: &FileRecord, link: &Link, download_href: &str, assets: &str, now: i64) -> String {
     let expiry = match link.expires_at {
         Some(t) => format!(r#"<time datetime="{}">{}</time>"#, rfc3339(t), relative(t, now)),
         None => "never".into(),
@@ -86,7 +94,17 @@ pub fn landing(file: &FileRecord, link: &Link, download_href: &str, now: i64) ->
         sha = escape(&file.sha256),
         href = escape(download_href),
     );
-    layout(&file.name, "../../assets/", &body, false)
+    let meta = format!(
+        r#"<meta property="og:type" content="website">
+<meta property="og:title" content="{name}">
+<meta property="og:description" content="{size} · shared privately with Sharelock">
+<meta property="og:site_name" content="Sharelock">
+<meta name="twitter:card" content="summary">
+"#,
+        name = escape(&file.name),
+        size = format_size(file.size),
+    );
+    layout_with_meta(&file.name, assets, &meta, &body, false)
 }
 
 /// A slot's upload page: a multipart form that works without JavaScript, enhanced by

@@ -258,7 +258,10 @@ async fn cli_changes_take_effect_in_a_running_server_at_once() {
 
     // Edit: raise the limit.
     sharelock_json(&data_dir, &["edit-link", link["id"].as_str().unwrap(), "--max-downloads", "5"]);
-    assert_eq!(client().get(&url).send().await.unwrap().status(), StatusCode::OK);
+    let res = client().get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A download counts once its bytes are delivered: read them.
+    assert_eq!(res.bytes().await.unwrap(), &data[..]);
     let listed = sharelock_json(&data_dir, &["links", &id]);
     assert_eq!(listed[0]["downloads"], 2);
 

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod downloads;
 mod hostile;
+mod limits;
 mod links;
 mod load;
 mod nginx;

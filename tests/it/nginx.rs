@@ -194,7 +194,7 @@ async fn sendfile_offload_names_the_stored_file_by_its_encoded_path() {
     let dir = tempfile::Builder::new().prefix("files é ").tempdir().unwrap();
     let server = Server::start_in(dir, ServerConfig { offload: Some(Offload::Sendfile), ..Default::default() }).await;
     let file = server.add("Résumé.pdf", b"resume");
-    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+    let link = server.link(&file.file.id);
     let res = client().get(&link.url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let path = server.vault.store().path_of(&file.file.id);
@@ -204,6 +204,59 @@ async fn sendfile_offload_names_the_stored_file_by_its_encoded_path() {
     assert_eq!(res.headers()[CONTENT_TYPE], "application/pdf");
     assert!(res.headers()[CONTENT_DISPOSITION].to_str().unwrap().contains("R%C3%A9sum%C3%A9.pdf"));
     assert!(res.bytes().await.unwrap().is_empty(), "the web server in front sends the bytes");
-    // Counted when issued for a whole-file GET: a one-time link is used up.
-    assert_eq!(client().get(&link.url).send().await.unwrap().status(), StatusCode::GONE);
+    // A limited link is streamed by Sharelock itself, so its bytes are counted like any other.
+    let limited = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+    let res = client().get(&limited.url).header(RANGE, "bytes=0-").send().await.unwrap();
+    assert!(res.headers().get("x-sendfile").is_none());
+    assert_eq!(res.bytes().await.unwrap(), &b"resume"[..]);
+    assert_eq!(client().get(&limited.url).header(RANGE, "bytes=0-").send().await.unwrap().status(), StatusCode::GONE);
+}
+
+/// The red-team case: `curl -r 0-` (or a range naming every byte, or a suffix as long as the
+/// file) five times on a one-time link behind nginx. Exactly one client gets the file, the rest
+/// get 410, in both offload modes.
+#[tokio::test]
+async fn one_time_links_behind_nginx_are_one_time_whatever_the_range() {
+    let (server, _nginx) = behind_nginx().await;
+    let data = bytes(5_000_000);
+    let file = server.add("five.bin", &data);
+    for range in [None, Some("bytes=0-"), Some("bytes=0-4999999"), Some("bytes=-5000000"), Some("bytes=-6000000")] {
+        let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+        let mut complete = 0;
+        for _ in 0..5 {
+            let mut req = client().get(&link.url);
+            if let Some(range) = range {
+                req = req.header(RANGE, range);
+            }
+            let res = req.send().await.unwrap();
+            if res.status().is_success() {
+                assert_eq!(res.bytes().await.unwrap(), &data[..], "{range:?}");
+                complete += 1;
+            } else {
+                assert_eq!(res.status(), StatusCode::GONE, "{range:?}");
+            }
+        }
+        assert_eq!(complete, 1, "{range:?}");
+        assert_eq!(server.vault.link(&link.link.id, 0).unwrap().link.downloads, 1, "{range:?}");
+    }
+    // A link without a limit is still sent by nginx (X-Accel-Redirect), Range and all.
+    let link = server.link(&file.file.id);
+    let res = client().get(&link.url).header(RANGE, "bytes=10-19").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.bytes().await.unwrap(), &data[10..20]);
+}
+
+/// Two clients each asking all but the last byte of a one-time link through nginx: the byte
+/// budget lets the first have its part and refuses the second.
+#[tokio::test]
+async fn ranges_behind_nginx_cannot_share_out_a_one_time_link() {
+    let (server, _nginx) = behind_nginx().await;
+    let data = bytes(5_000_000);
+    let file = server.add("five.bin", &data);
+    let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
+    let first = client().get(&link.url).header(RANGE, "bytes=0-4999998").send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(first.bytes().await.unwrap().len(), 4_999_999);
+    let second = client().get(&link.url).header(RANGE, "bytes=0-4999998").send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::GONE);
 }

@@ -451,6 +451,11 @@ fn link_text(link: &LinkInfo, now: i64) -> String {
         Some(n) => format!(", {} of {n} downloads used", link.link.downloads),
         None => String::new(),
     };
+    // Fetches that did not reach their client and were not counted (see `links::give_back`).
+    let limit = match link.link.undelivered {
+        0 => limit,
+        n => format!("{limit} ({n} not delivered, not counted)"),
+    };
     format!("{}\npage: {}\nlink {}: {}, {expires}{limit}", link.url, link.page_url, link.link.id, link.status.as_str())
 }
 

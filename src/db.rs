@@ -76,6 +76,9 @@ const MIGRATIONS: &[M<'static>] = &[
     // out a one-time link's file many times over without ever completing a download (see
     // `links::byte_budget`).
     M::up("ALTER TABLE links ADD COLUMN bytes_served INTEGER NOT NULL DEFAULT 0;"),
+    // Downloads a limited link gave back because the client did not get the bytes (see
+    // `links::give_back_download`).
+    M::up("ALTER TABLE links ADD COLUMN undelivered INTEGER NOT NULL DEFAULT 0;"),
 ];
 
 /// The database of one data dir, with a pool of open connections.

@@ -26,6 +26,10 @@ pub struct Link {
     pub max_downloads: Option<u64>,
     /// Complete downloads so far.
     pub downloads: u64,
+    /// Downloads given back because their bytes did not reach the client (see
+    /// [`give_back_download`]): shown to the owner, as each is a fetch of the file that did not
+    /// count.
+    pub undelivered: u64,
     /// When it was revoked, if it was.
     #[serde(serialize_with = "crate::time::serialize_option")]
     pub revoked_at: Option<i64>,
@@ -88,12 +92,15 @@ impl Link {
             downloads: row.get(at + 5)?,
             revoked_at: row.get(at + 6)?,
             label: row.get(at + 7)?,
+            undelivered: row.get(at + 8)?,
         })
     }
 }
 
-const COLUMNS: &str =
-    "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, l.label";
+/// How many columns [`COLUMNS`] names: where the file's columns start in a joined row.
+const COLUMN_COUNT: usize = 9;
+const COLUMNS: &str = "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, \
+     l.label, l.undelivered";
 
 /// Inserts a new link.
 pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
@@ -134,16 +141,16 @@ pub fn get_with_file(conn: &Connection, id: &str) -> Result<Option<(Link, FileRe
         .query_row([id], |r| {
             let link = Link::from_row(r, 0)?;
             let file = FileRecord {
-                id: r.get(8)?,
-                name: r.get(9)?,
-                size: r.get(10)?,
-                sha256: r.get(11)?,
-                content_type: r.get(12)?,
-                created_at: r.get(13)?,
-                public: r.get(14)?,
-                slot_id: r.get(15)?,
-                uploader_name: r.get(16)?,
-                uploader_message: r.get(17)?,
+                id: r.get(COLUMN_COUNT)?,
+                name: r.get(COLUMN_COUNT + 1)?,
+                size: r.get(COLUMN_COUNT + 2)?,
+                sha256: r.get(COLUMN_COUNT + 3)?,
+                content_type: r.get(COLUMN_COUNT + 4)?,
+                created_at: r.get(COLUMN_COUNT + 5)?,
+                public: r.get(COLUMN_COUNT + 6)?,
+                slot_id: r.get(COLUMN_COUNT + 7)?,
+                uploader_name: r.get(COLUMN_COUNT + 8)?,
+                uploader_message: r.get(COLUMN_COUNT + 9)?,
             };
             Ok((link, file))
         })
@@ -218,11 +225,32 @@ pub fn refund_bytes(conn: &Connection, id: &str, len: u64) -> Result<()> {
     Ok(())
 }
 
-/// Takes back one claimed download whose bytes did not reach the client after all (it reset the
-/// connection, or never acknowledged the last byte): see `http::delivery`.
-pub fn unclaim_download(conn: &Connection, id: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE links SET downloads = downloads - 1 WHERE id = ?1 AND downloads > 0")?.execute([id])?;
-    Ok(())
+/// How many responses of one link may be given back as not delivered. A client that resets the
+/// connection is judged not to have read what it was sent, and neither a bot that hangs up early
+/// nor a download broken by the network must use a link up or eat its byte budget; but a client
+/// can also read everything and then reset on purpose. Past this many, only the bytes never sent
+/// are given back and a claim stands once the bytes are handed over, so no trick fetches a
+/// limited link's file more than `max_downloads` plus this many times.
+pub const MAX_UNDELIVERED: u64 = 3;
+
+/// Gives back what a response of a limited link took, once it is known that its bytes did not
+/// reach the client (it reset the connection, never acknowledged them, or the connection failed:
+/// see `http::delivery`): its download if it `claimed` one, and the `reserved` bytes it took from
+/// the [`byte_budget`]. Past [`MAX_UNDELIVERED`] such responses, only the `unsent` bytes are given
+/// back and the download stands. True when the response was given back whole.
+pub fn give_back(conn: &Connection, id: &str, claimed: bool, reserved: u64, unsent: u64) -> Result<bool> {
+    let forgiven = conn
+        .prepare_cached(
+            "UPDATE links SET downloads = MAX(0, downloads - ?2), bytes_served = MAX(0, bytes_served - ?3),
+                              undelivered = undelivered + 1
+             WHERE id = ?1 AND undelivered < ?4",
+        )?
+        .execute(params![id, claimed as u64, reserved, MAX_UNDELIVERED])?
+        == 1;
+    if !forgiven {
+        refund_bytes(conn, id, unsent)?;
+    }
+    Ok(forgiven)
 }
 
 /// Adds downloads counted in memory (links without a limit, see `http::counts`).
@@ -255,6 +283,7 @@ mod tests {
             downloads: 0,
             revoked_at: None,
             label: None,
+            undelivered: 0,
         }
     }
 

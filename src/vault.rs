@@ -352,6 +352,7 @@ impl Vault {
             downloads: 0,
             revoked_at: None,
             label,
+            undelivered: 0,
         };
         let (file, base) = self.db.with(|c| {
             let tx = write_transaction(c)?;
@@ -431,10 +432,10 @@ impl Vault {
         self.db.with(|c| links::claim_download(c, link_id))
     }
 
-    /// Takes back a claimed download whose bytes never reached the client (see
-    /// [`links::unclaim_download`]).
-    pub fn unclaim_download(&self, link_id: &str) -> Result<()> {
-        self.db.with(|c| links::unclaim_download(c, link_id))
+    /// Gives back what a response of a limited link took when its bytes did not reach the
+    /// client; true when given back whole (see [`links::give_back`]).
+    pub fn give_back_response(&self, link_id: &str, claimed: bool, reserved: u64, unsent: u64) -> Result<bool> {
+        self.db.with(|c| links::give_back(c, link_id, claimed, reserved, unsent))
     }
 
     /// Reserves `len` bytes of a limited link's byte budget before sending them; false when the

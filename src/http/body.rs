@@ -1,10 +1,12 @@
 //! Response bodies that watch the bytes go out: [`Counted`] claims a link's download before it
-//! sends the last byte; [`Budgeted`] gives back the part of a limited link's byte budget that was
-//! never sent; [`Watched`] ends a download whose grant was taken back; [`Logged`] writes the
-//! access log line when the response is done.
+//! sends the last byte; [`Budgeted`] settles a limited link's response once it is over, giving
+//! back what did not reach the client; [`Watched`] ends a download whose grant was taken back; [`WhileBusy`] keeps its
+//! connection from being closed as idle; [`Logged`] writes the access log line when the response
+//! is done.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -13,7 +15,9 @@ use http::{Method, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tokio::task::JoinHandle;
 
+use super::connection::Busy;
 use super::counts::PendingCounts;
+use super::delivery::{self, Check, Response};
 use super::transfers::Registered;
 use crate::Vault;
 
@@ -25,6 +29,8 @@ pub enum Counting {
         vault: Arc<Vault>,
         /// The link.
         link_id: String,
+        /// Set once the claim succeeded, for settling the response (see `delivery`).
+        claimed: Arc<AtomicBool>,
     },
     /// A link without a limit: counted in memory and written in batches (see `counts`).
     Tally {
@@ -62,8 +68,16 @@ impl<B> Counted<B> {
     /// Counts the download; `Some(frame)` back when it may go out at once.
     fn start_claim(&mut self, frame: Option<Frame<Bytes>>) -> Option<Option<Frame<Bytes>>> {
         match std::mem::replace(&mut self.claim, Claim::Done) {
-            Claim::Pending(Counting::Claim { vault, link_id }) => {
-                let task = tokio::task::spawn_blocking(move || vault.claim_download(&link_id));
+            Claim::Pending(Counting::Claim { vault, link_id, claimed }) => {
+                let task = tokio::task::spawn_blocking(move || {
+                    let won = vault.claim_download(&link_id);
+                    // Set here, not when the task is awaited: a claim stands even if the response
+                    // is dropped meanwhile, and settling the response must know of it.
+                    if matches!(won, Ok(true)) {
+                        claimed.store(true, Ordering::Release);
+                    }
+                    won
+                });
                 self.claim = Claim::Running(task, frame);
                 None
             }
@@ -139,20 +153,29 @@ where
     }
 }
 
-/// Bytes reserved from a limited link's byte budget (`links::byte_budget`) for one response;
-/// what was not handed to the connection is given back when the body is dropped.
+/// One response of a limited link: the bytes it reserved from the link's byte budget
+/// (`links::byte_budget`) and how many went out. When the body is dropped, the response is
+/// settled (see `delivery::settle`): what did not reach the client is given back.
 pub struct Budgeted<B> {
     inner: B,
     vault: Arc<Vault>,
-    link_id: String,
-    reserved: u64,
-    sent: u64,
+    check: Option<Check>,
+    response: Option<Response>,
 }
 
 impl<B> Budgeted<B> {
-    /// Wraps the body of a response for which `reserved` bytes of `link_id`'s budget were taken.
-    pub fn new(inner: B, vault: Arc<Vault>, link_id: String, reserved: u64) -> Self {
-        Budgeted { inner, vault, link_id, reserved, sent: 0 }
+    /// Wraps the body of a response for which `reserved` bytes of `link_id`'s budget were taken;
+    /// `claimed` is the flag its `Counted` sets, `check` watches its connection.
+    pub fn new(
+        inner: B,
+        vault: Arc<Vault>,
+        link_id: String,
+        reserved: u64,
+        claimed: Arc<AtomicBool>,
+        check: Option<Check>,
+    ) -> Self {
+        let response = Response { link_id, reserved, sent: 0, claimed };
+        Budgeted { inner, vault, check, response: Some(response) }
     }
 }
 
@@ -164,8 +187,9 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Budgeted<B> {
         let polled = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if let Some(Ok(frame)) = &polled
             && let Some(data) = frame.data_ref()
+            && let Some(response) = &mut self.response
         {
-            self.sent += data.len() as u64;
+            response.sent += data.len() as u64;
         }
         Poll::Ready(polled)
     }
@@ -181,19 +205,8 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Budgeted<B> {
 
 impl<B> Drop for Budgeted<B> {
     fn drop(&mut self) {
-        let unsent = self.reserved.saturating_sub(self.sent);
-        if unsent == 0 {
-            return;
-        }
-        let (vault, link_id) = (self.vault.clone(), std::mem::take(&mut self.link_id));
-        let refund = move || {
-            if let Err(e) = vault.refund_link_bytes(&link_id, unsent) {
-                tracing::warn!("cannot give back {unsent} unsent bytes of link {link_id}: {e}");
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(refund)),
-            Err(_) => refund(),
+        if let Some(response) = self.response.take() {
+            delivery::settle(self.vault.clone(), self.check.take(), response);
         }
     }
 }
@@ -225,6 +238,37 @@ where
             return Poll::Ready(Some(Err("the download's grant was taken back".into())));
         }
         Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Keeps its connection marked busy (see `connection`) until the response body is done: a
+/// connection in the middle of a download is never closed to make room for a new one.
+pub struct WhileBusy<B> {
+    inner: B,
+    _busy: Busy,
+}
+
+impl<B> WhileBusy<B> {
+    /// Wraps the body of a response on a connection marked `busy`.
+    pub fn new(inner: B, busy: Busy) -> Self {
+        WhileBusy { inner, _busy: busy }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for WhileBusy<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

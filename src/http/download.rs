@@ -18,7 +18,11 @@ use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use std::sync::Arc;
+
 use super::body::{Budgeted, Counted, Counting, Watched};
+use super::connection::ConnectionHandle;
+use super::delivery::{Check, Socket};
 use super::error::HttpError;
 use super::limit::Peer;
 use super::range::Requested;
@@ -72,7 +76,7 @@ pub(super) async fn link_download(
     }
     let limited = link.max_downloads.is_some();
     let counting = (req.method() == Method::GET).then(|| match link.max_downloads {
-        Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id.clone() },
+        Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id.clone(), claimed: Arc::default() },
         None => Counting::Tally { counts: app.counts.clone(), link_id: link.id.clone() },
     });
     let delivery = Delivery {
@@ -224,6 +228,12 @@ async fn serve(
     // A complete download is counted when its last byte goes out; parts that stop short of it
     // count nothing (a preview, the first half of a resumed download).
     let mut counting = counting.filter(|_| requested.reaches_end(file.size));
+    // Set when this response claims its link's download, for settling it (see `delivery`).
+    let claimed = match &counting {
+        Some(Counting::Claim { claimed, .. }) => claimed.clone(),
+        _ => Arc::default(),
+    };
+    let connection = req.extensions().get::<Arc<ConnectionHandle>>().cloned();
     // A limited link pays for every byte it sends out of its budget, whether or not the response
     // completes a download: ranges cannot deliver the file to many people uncounted.
     let reserved = match budget.filter(|_| req.method() == Method::GET) {
@@ -260,6 +270,11 @@ async fn serve(
     };
     refund_on_error.disarm();
     let registered = app.transfers.register(grant);
+    if let Some(connection) = connection.clone() {
+        // Revoking the grant also ends the connection, so bytes already queued for a slow
+        // client stop too.
+        registered.transfer.on_abort(move || connection.close());
+    }
     let mut response = response.map(|body| Body::new(Watched::new(body, registered)));
     if !response.status().is_success() {
         // Nothing of the file goes out (304, 412): give the reservation back at once.
@@ -269,10 +284,23 @@ async fn serve(
         response = response.map(|body| Body::new(Counted::new(body, requested.len(file.size), counting)));
     }
     if let Some((link_id, len)) = reserved {
+        // What a limited link's response took stands only once the client has the bytes (see
+        // `delivery`), judged on the connection's socket once the response has ended it: the
+        // end of the connection marks the end of the response.
+        let check = match &connection {
+            Some(connection) => {
+                let socket = Socket::duplicate(connection.fd())
+                    .map_err(|e| HttpError::Internal(format!("cannot watch the connection: {e}")))?;
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                Some(Check::new(socket, connection.ended(), app.config.delivery))
+            }
+            None => None,
+        };
         // Passed through unbuffered by nginx (`proxy_buffering` would let it take the whole file
         // at once, and Sharelock could no longer tell when the client has it).
         response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-        response = response.map(|body| Body::new(Budgeted::new(body, app.vault.clone(), link_id, len)));
+        let vault = app.vault.clone();
+        response = response.map(|body| Body::new(Budgeted::new(body, vault, link_id, len, claimed, check)));
     }
     Ok(response)
 }
@@ -454,7 +482,11 @@ fn read_small(path: &std::path::Path) -> std::io::Result<(Vec<u8>, std::time::Sy
 /// Counts a download at once (no last byte to wait for); false when the link's limit is reached.
 async fn count_now(app: &AppState, counting: Counting) -> Result<bool, HttpError> {
     match counting {
-        Counting::Claim { link_id, .. } => app.blocking(move |v| v.claim_download(&link_id)).await,
+        Counting::Claim { link_id, claimed, .. } => {
+            let won = app.blocking(move |v| v.claim_download(&link_id)).await?;
+            claimed.store(won, std::sync::atomic::Ordering::Release);
+            Ok(won)
+        }
         Counting::Tally { counts, link_id } => {
             counts.count(&link_id);
             Ok(true)

@@ -1,5 +1,5 @@
-//! The embedded HTTP server: axum on tokio, served by hyper with a header-read timeout and
-//! graceful shutdown.
+//! The embedded HTTP server: axum on tokio, served by hyper over HTTP/1.1, with the bounds on
+//! connections of [`connection`] and graceful shutdown.
 //!
 //! | route | what |
 //! |---|---|
@@ -14,7 +14,9 @@
 //! URL paths never become file system paths: every route looks files up by generated id.
 
 mod body;
+pub mod connection;
 pub mod counts;
+pub mod delivery;
 mod download;
 mod error;
 pub mod limit;
@@ -34,10 +36,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 pub use error::HttpError;
@@ -64,8 +64,17 @@ pub struct ServerConfig {
     pub offload: Option<Offload>,
     /// Proxies whose `X-Forwarded-For` is believed (see [`limit`]).
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// How long a client may take to send a request's headers.
+    /// How long a client may take to send a request's headers, counted from the moment the
+    /// connection waits for one: a new connection, or a kept-alive one between requests.
     pub header_timeout: Duration,
+    /// How long a write to a client may make no progress before the connection is closed (a
+    /// client that stopped reading a download).
+    pub send_timeout: Duration,
+    /// Most connections open at once; `None` fits them to the open-file limit (see
+    /// [`connection::capacity`]).
+    pub max_connections: Option<usize>,
+    /// How long the delivery check of a limited download waits (see [`delivery`]).
+    pub delivery: delivery::DeliveryTiming,
     /// How long an upload may go without sending a byte.
     pub body_idle_timeout: Duration,
     /// The average rate, in bytes per second, an upload must keep once it has run for
@@ -83,6 +92,9 @@ impl Default for ServerConfig {
             offload: None,
             trusted_proxies: Vec::new(),
             header_timeout: Duration::from_secs(15),
+            send_timeout: Duration::from_secs(60),
+            max_connections: None,
+            delivery: delivery::DeliveryTiming::default(),
             body_idle_timeout: Duration::from_secs(60),
             upload_min_rate: 1024,
             upload_rate_grace: Duration::from_secs(60),
@@ -189,9 +201,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
-    builder.http2().timer(TokioTimer::new());
+    let descriptors = connection::raise_descriptor_limit();
+    let capacity = config.max_connections.unwrap_or_else(|| connection::capacity(descriptors));
+    tracing::debug!("open-file limit {descriptors}: at most {capacity} connections");
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
+    let connections = connection::Connections::new(capacity);
+    let accept_warning = connection::Throttled::new(Duration::from_secs(10));
     let state = AppState::new(vault.clone(), config);
     let flusher = counts::spawn_flusher(state.counts.clone(), vault.clone());
     let rechecker = transfers::spawn_watcher(state.transfers.clone(), vault.clone());
@@ -204,6 +220,7 @@ pub async fn serve(
             bad_signatures.forget_quiet();
         }
     });
+    let config = state.config.clone();
     let app = app(state);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -213,24 +230,44 @@ pub async fn serve(
                 let (stream, remote) = match accepted {
                     Ok(conn) => conn,
                     Err(e) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!("accept failed: {e}");
+                        // Out of file descriptors and the like: wait instead of spinning, and say
+                        // so once in a while rather than ten times a second.
+                        accept_warning.warn(|held_back| format!("accept failed: {e} ({held_back} more since)"));
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
+                let admitted = match connections.admit(&stream) {
+                    connection::Admission::Serve(admitted) => admitted,
+                    connection::Admission::Refuse => continue,
+                };
                 let _ = stream.set_nodelay(true);
                 let peer = limit::Peer(remote);
-                let service = TowerToHyperService::new(tower::ServiceExt::map_request(app.clone(), move |mut req: http::Request<hyper::body::Incoming>| {
+                let handle = admitted.handle.clone();
+                let app = app.clone();
+                let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    let busy = handle.busy();
                     req.extensions_mut().insert(peer);
-                    req
-                }));
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("connection ended: {e}");
+                    req.extensions_mut().insert(handle.clone());
+                    let response = tower::ServiceExt::oneshot(app.clone(), req.map(Body::new));
+                    async move {
+                        let response = response.await?;
+                        Ok::<_, std::convert::Infallible>(response.map(|b| Body::new(body::WhileBusy::new(b, busy))))
                     }
+                });
+                let socket = connection::Socket::new(stream, admitted.handle.clone(), &config);
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(socket), service));
+                tokio::spawn(async move {
+                    tokio::select! {
+                        ended = connection => if let Err(e) = ended {
+                            tracing::debug!("connection ended: {e}");
+                        },
+                        () = admitted.handle.closed() => {
+                            admitted.handle.cut();
+                            tracing::debug!("connection closed by the server");
+                        }
+                    }
+                    drop(admitted);
                 });
             }
             () = &mut shutdown => break,

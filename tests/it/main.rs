@@ -2,6 +2,7 @@
 //! client would be too polite), the real CLI binary, real SQLite and real files.
 
 mod cli;
+mod connections;
 mod crash;
 mod downloads;
 mod hostile;

@@ -218,7 +218,8 @@ impl Connections {
     pub fn admit(self: &Arc<Self>, stream: &TcpStream) -> Admission {
         let mut open = self.lock();
         if open.len() >= self.capacity {
-            let idle = open.values().find(|c| c.idle()).cloned();
+            // Out of the table at once: it is on its way out, and must not be picked again.
+            let idle = open.iter().find(|(_, c)| c.idle()).map(|(key, _)| *key).and_then(|key| open.remove(&key));
             let Some(idle) = idle else {
                 drop(open);
                 self.full_warning.warn(|suppressed| {

@@ -3,7 +3,6 @@
 "use strict";
 
 const T = window.__TAURI__;
-const invoke = (cmd, args) => T.core.invoke(cmd, args);
 const $ = (id) => document.getElementById(id);
 const ROW = 44;
 
@@ -19,6 +18,19 @@ const state = {
 };
 
 // ---------- small helpers ----------
+
+let commandsInFlight = 0;
+/** Calls one of the app's commands. Until every command sent has been answered the page is
+ *  `aria-busy`: a sign to assistive technology (and to tests) that what it shows is about to
+ *  change. */
+async function invoke(cmd, args) {
+  if (commandsInFlight++ === 0) document.body.setAttribute("aria-busy", "true");
+  try {
+    return await T.core.invoke(cmd, args);
+  } finally {
+    if (--commandsInFlight === 0) document.body.removeAttribute("aria-busy");
+  }
+}
 
 /** Builds an element; strings become text nodes, never HTML. */
 function el(tag, props = {}, ...children) {

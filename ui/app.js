@@ -3,7 +3,6 @@
 "use strict";
 
 const T = window.__TAURI__;
-const invoke = (cmd, args) => T.core.invoke(cmd, args);
 const $ = (id) => document.getElementById(id);
 const ROW = 44;
 
@@ -19,6 +18,19 @@ const state = {
 };
 
 // ---------- small helpers ----------
+
+let commandsInFlight = 0;
+/** Calls one of the app's commands. Until every command sent has been answered the page is
+ *  `aria-busy`: a sign to assistive technology (and to tests) that what it shows is about to
+ *  change. */
+async function invoke(cmd, args) {
+  if (commandsInFlight++ === 0) document.body.setAttribute("aria-busy", "true");
+  try {
+    return await T.core.invoke(cmd, args);
+  } finally {
+    if (--commandsInFlight === 0) document.body.removeAttribute("aria-busy");
+  }
+}
 
 /** Builds an element; strings become text nodes, never HTML. */
 function el(tag, props = {}, ...children) {
@@ -86,16 +98,49 @@ async function copy(text, what) {
   }
 }
 
-/** A modal dialog; resolves true when confirmed. */
+/**
+ * The window's one modal dialog. Resolves true only when its confirm button was used: a click,
+ * Enter or Space while it has the focus, or Enter in one of the dialog's fields. Escape, Cancel,
+ * a click outside and any other close resolve false. The outcome comes from what was used,
+ * never from `returnValue`, which the element keeps from its last close. A destructive (`danger`)
+ * dialog opens with the focus on Cancel, so a stray Enter does nothing.
+ */
 function dialog({ title, body, ok = "OK", danger = false, cancel = true }) {
   const d = $("dialog");
+  if (d.open) return Promise.resolve(false);
+  const confirmButton = $("dialog-ok");
+  const cancelButton = $("dialog-cancel");
   $("dialog-title").textContent = title;
   $("dialog-body").replaceChildren(...(Array.isArray(body) ? body : [body]));
-  $("dialog-ok").textContent = ok;
-  $("dialog-ok").className = danger ? "danger" : "primary";
-  $("dialog-cancel").hidden = !cancel;
-  d.showModal();
-  return new Promise((resolve) => d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true }));
+  confirmButton.textContent = ok;
+  confirmButton.className = danger ? "danger" : "primary";
+  cancelButton.hidden = !cancel;
+  d.setAttribute("role", danger ? "alertdialog" : "dialog");
+  d.returnValue = "";
+  return new Promise((resolve) => {
+    let confirmed = false;
+    let pressedOutside = false;
+    const listening = new AbortController();
+    const on = (target, type, handler) => target.addEventListener(type, handler, { signal: listening.signal });
+    // The confirm button is the form's only submit button, so a field's Enter submits through
+    // it too; anything else that submits (a script, no submitter) does not confirm.
+    on($("dialog-form"), "submit", (e) => { confirmed = e.submitter === confirmButton; });
+    on(cancelButton, "click", () => d.close());
+    on(d, "cancel", () => { confirmed = false; });
+    // Clicks on the backdrop reach the dialog element itself, outside its box. Only a press
+    // that also started there counts, so selecting text and letting go outside keeps it open.
+    const outside = (e) => {
+      if (e.target !== d) return false;
+      const box = d.getBoundingClientRect();
+      return e.clientX < box.left || e.clientX > box.right || e.clientY < box.top || e.clientY > box.bottom;
+    };
+    on(d, "pointerdown", (e) => { pressedOutside = outside(e); });
+    on(d, "click", (e) => { if (pressedOutside && outside(e)) d.close(); });
+    on(d, "close", () => { listening.abort(); resolve(confirmed); });
+    d.showModal();
+    const field = $("dialog-body").querySelector("input, select, textarea");
+    (danger && cancel ? cancelButton : field || confirmButton).focus();
+  });
 }
 
 async function showQr(title, url) {

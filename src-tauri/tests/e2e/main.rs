@@ -1,0 +1,67 @@
+//! End to end: the real app in a real WebKit window, driven over WebDriver (tauri-driver in
+//! front of WebKitWebDriver), with real HTTP against its embedded server and the data dir read
+//! back through the core.
+//!
+//! Needs a display (Xvfb), `tauri-driver` and `WebKitWebDriver`; `./dev test` provides them and
+//! runs these with `--run-ignored`. The app under test is the binary cargo built for this test.
+//!
+//! - [`support`]: the driver, the session and the ways to act on the window.
+//! - [`dialogs`]: confirm dialogs act only on their confirm button.
+
+mod dialogs;
+mod support;
+
+use fantoccini::Locator;
+use serde_json::json;
+use support::{Window, pattern};
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn publish_share_and_receive_in_the_real_window() {
+    let window = Window::open().await;
+    let app_port = window.app_port;
+    let status = window.wait_for("#server-text").await.text().await.unwrap();
+    assert_eq!(status, format!("Serving at http://127.0.0.1:{app_port}"));
+
+    // Publish: through addPaths, the function the drop handler and the picker call.
+    let data = pattern(3_000_000);
+    let source = window.work_dir().join("Quarterly report Q3.pdf");
+    std::fs::write(&source, &data).unwrap();
+    let added =
+        window.run("return window.sharelockUi.addPaths(arguments[0]).then(r => r.length)", vec![json!([source])]).await;
+    assert_eq!(added, json!(1));
+    assert_eq!(std::fs::read(&source).unwrap(), data, "the original is untouched");
+
+    // The new file is selected; create a link with a download limit in the details panel.
+    window.wait_for(r#".file-row.selected[aria-label="Quarterly report Q3.pdf"]"#).await;
+    window.type_into("#l-limit", "2").await;
+    let url = window.create_link().await;
+    // The visible confirmation (an error would show in a toast of its own and time this out).
+    window.toast("Link copied to the clipboard").await;
+
+    // Download it over HTTP: the same bytes.
+    let body = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(body.len(), data.len());
+    assert!(body == data, "downloaded bytes differ");
+    // The download count shows up in the window without a manual refresh.
+    window.read_until("#d-links .link .item-meta", None, |meta| meta.starts_with("1 of 2 downloads")).await;
+    window.screenshot("main-window").await;
+
+    // Receive: create an upload link in the UI, upload to it over HTTP, see it in the inbox.
+    window.click(Locator::Css(r#".nav-item[data-view="receive"]"#)).await;
+    window.type_into("#s-label", "Signed contract").await;
+    window.click(Locator::Css("#create-slot")).await;
+    let slot_url = window.read_until("#slots .slot .slot-url", Some("title"), |u| u.contains("/u/")).await;
+    let (base, query) = slot_url.split_once('?').expect("slot URL with a query");
+    let put = reqwest::Client::new()
+        .put(format!("{base}/contract-signed.pdf?{query}"))
+        .body("%PDF-1.4 signed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 201);
+    window.click(Locator::Css(r#".nav-item[data-view="inbox"]"#)).await;
+    window.read_until("#inbox .received-file .title", None, |name| name == "contract-signed.pdf").await;
+    window.screenshot("inbox").await;
+    window.close().await;
+}

@@ -1,0 +1,277 @@
+//! The harness every real-window test shares: tauri-driver, a WebDriver session on the app built
+//! for this test, a data dir of its own, and ways to act on the window and read it back.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use sharelock::Vault;
+
+const DRIVER_PORT: u16 = 4444;
+const NATIVE_PORT: u16 = 4445;
+/// How long any one wait on the window may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One window at a time: tauri-driver and WebKitWebDriver need fixed ports and the app is
+/// single-instance. `cargo test` runs tests on threads and waits here; nextest runs each in a
+/// process of its own and keeps them apart with the `real-window` group in `.config/nextest.toml`.
+static ONE_WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// tauri-driver, stopped with SIGTERM (never SIGKILL: only then does it stop WebKitWebDriver,
+/// whose leftover would make the next run hang).
+struct Driver(Child);
+
+impl Driver {
+    fn start(data_dir: &Path, app_port: u16) -> Driver {
+        assert!(
+            !port_open(DRIVER_PORT) && !port_open(NATIVE_PORT),
+            "ports {DRIVER_PORT} and {NATIVE_PORT} must be free"
+        );
+        let child = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()))
+            .args(["--port", &DRIVER_PORT.to_string(), "--native-port", &NATIVE_PORT.to_string()])
+            .env("SHARELOCK_DATA_DIR", data_dir)
+            .env("SHARELOCK_PORT", app_port.to_string())
+            .spawn()
+            .expect("tauri-driver on PATH (cargo install tauri-driver --locked --version '^2')");
+        // tauri-driver listens before the WebKitWebDriver it starts does: wait for both.
+        let started = Instant::now();
+        while !(port_open(DRIVER_PORT) && port_open(NATIVE_PORT)) {
+            assert!(started.elapsed() < PATIENCE, "tauri-driver and WebKitWebDriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver(child)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The app in a real window on a data dir of its own, with its server on a free port.
+pub struct Window {
+    /// The WebDriver session.
+    pub client: Client,
+    /// The app's data dir.
+    pub data_dir: PathBuf,
+    /// Where the app's server listens.
+    pub app_port: u16,
+    // Dropped in this order: the driver (which ends the app), the folder, then the turn.
+    _driver: Driver,
+    dir: tempfile::TempDir,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Window {
+    /// Starts the app and waits until its window is ready.
+    pub async fn open() -> Window {
+        let turn = ONE_WINDOW.lock().await;
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let app_port = free_port();
+        let driver = Driver::start(&data_dir, app_port);
+        let caps = json!({ "browserName": "wry", "tauri:options": { "application": env!("CARGO_BIN_EXE_sharelock-desktop") } });
+        let caps = caps.as_object().unwrap().clone();
+        let client = tokio::time::timeout(
+            Duration::from_secs(60),
+            ClientBuilder::native().capabilities(caps).connect(&format!("http://127.0.0.1:{DRIVER_PORT}")),
+        )
+        .await
+        .expect("a WebDriver session within a minute")
+        .expect("a WebDriver session");
+        let window = Window { client, data_dir, app_port, _driver: driver, dir, _turn: turn };
+        window.wait_for("body[data-ready=true]").await;
+        window
+    }
+
+    /// Ends the WebDriver session (the driver and the app stop when `self` drops).
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+
+    /// A scratch folder beside the data dir, for files to add.
+    pub fn work_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The data dir opened as the CLI and the server open it: what is really stored.
+    pub fn vault(&self) -> Vault {
+        Vault::open(&self.data_dir).expect("the app's data dir opens")
+    }
+
+    /// Runs `script` in the page; a returned promise is awaited.
+    pub async fn run(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// The first element `locator` finds, once it exists.
+    pub async fn find(&self, locator: Locator<'_>) -> Element {
+        self.client.wait().at_most(PATIENCE).for_element(locator).await.unwrap_or_else(|e| panic!("{locator:?}: {e}"))
+    }
+
+    /// The first element matching `css`, once it exists.
+    pub async fn wait_for(&self, css: &str) -> Element {
+        self.find(Locator::Css(css)).await
+    }
+
+    /// Clicks what `locator` finds, the way a mouse does (WebDriver refuses hidden or covered
+    /// elements). Views re-render live (a download or the watcher refreshes them), so an
+    /// element found may be replaced before the click lands: then it is looked up afresh. A
+    /// refused click never reached the page, so trying again cannot click twice.
+    pub async fn click(&self, locator: Locator<'_>) {
+        let started = Instant::now();
+        loop {
+            match self.find(locator).await.click().await {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > PATIENCE => panic!("click {locator:?}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Types `text` into the field matching `css`, after clearing it.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let field = self.wait_for(css).await;
+        field.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
+        field.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Presses and releases `key` on the keyboard: it goes to the focused element.
+    pub async fn press(&self, key: Key) {
+        let key: char = key.into();
+        let keyboard =
+            KeyActions::new("keyboard".into()).then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+        self.client.perform_actions(keyboard).await.unwrap_or_else(|e| panic!("press {key:?}: {e}"));
+        self.client.release_actions().await.unwrap_or_else(|e| panic!("release {key:?}: {e}"));
+    }
+
+    /// Clicks the mouse at `(x, y)` of the viewport, whatever is there.
+    pub async fn click_at(&self, x: f64, y: f64) {
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo { duration: None, x, y })
+            .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+            .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+        self.client.perform_actions(mouse).await.unwrap_or_else(|e| panic!("click at {x},{y}: {e}"));
+        self.client.release_actions().await.unwrap_or_else(|e| panic!("release the mouse: {e}"));
+    }
+
+    /// The id of the focused element (empty if it has none).
+    pub async fn focused(&self) -> String {
+        let id = self.run("return document.activeElement ? document.activeElement.id : ''", vec![]).await;
+        id.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The text (or an attribute) of the first element matching `css`, once it is rendered (it
+    /// has a box on the page: nothing `display: none` counts, wherever it is scrolled) and
+    /// `accept` likes it. Views re-render live, so each try looks the element up afresh.
+    pub async fn read_until(&self, css: &str, attr: Option<&str>, accept: impl Fn(&str) -> bool) -> String {
+        const READ: &str = "const e = document.querySelector(arguments[0]);
+            if (!e || e.getClientRects().length === 0) return null;
+            return arguments[1] ? e.getAttribute(arguments[1]) : e.textContent;";
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < PATIENCE {
+            if let Ok(Value::String(value)) = self.client.execute(READ, vec![json!(css), json!(attr)]).await {
+                if accept(&value) {
+                    return value;
+                }
+                last = value;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        panic!("{css}: never acceptable, last seen {last:?}");
+    }
+
+    /// Waits until a toast saying exactly `text` shows.
+    pub async fn toast(&self, text: &str) {
+        let xpath = format!("//div[contains(@class, 'toast') and text() = '{text}']");
+        self.find(Locator::XPath(&xpath)).await;
+    }
+
+    /// Adds a file of `size` bytes named `name` through `addPaths` (what the drop handler and
+    /// the picker call); returns its id. The UI selects it.
+    pub async fn add_file(&self, name: &str, size: usize) -> String {
+        let source = self.work_dir().join(name);
+        std::fs::write(&source, pattern(size)).unwrap();
+        let ids = self
+            .run("return window.sharelockUi.addPaths(arguments[0]).then(r => r.map(f => f.id))", vec![json!([source])])
+            .await;
+        match ids.as_array().map(Vec::as_slice) {
+            Some([Value::String(id)]) => id.clone(),
+            _ => panic!("adding {name} gave {ids}"),
+        }
+    }
+
+    /// Creates a link with the form's defaults for the selected file, which has none yet;
+    /// returns its URL.
+    pub async fn create_link(&self) -> String {
+        self.click(Locator::Css("#create-link")).await;
+        // The full URL is the element's title (its text may be clipped on screen).
+        let prefix = format!("http://127.0.0.1:{}/d/", self.app_port);
+        self.read_until("#d-links .link .link-url", Some("title"), |u| u.starts_with(&prefix)).await
+    }
+
+    /// Saves a screenshot of the page under the target dir for people to look at (the README's
+    /// picture is taken the same way, see `./dev screenshot`).
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Opens the shared confirm dialog with what `opener` finds, checks its title, and starts
+    /// watching for its close; end the turn with [`Window::dialog_settled`].
+    pub async fn open_dialog(&self, opener: Locator<'_>, title: &str) {
+        self.click(opener).await;
+        self.wait_for("#dialog[open]").await;
+        assert_eq!(self.wait_for("#dialog-title").await.text().await.unwrap(), title);
+        // The app's own close listener was added when the dialog opened, so this one runs after
+        // it, and after what the app does at once on close: sending a command, if it acts.
+        let watch = "const dialog = document.getElementById('dialog');
+            window.e2eDialogClosed = new Promise(done => dialog.addEventListener('close', done, { once: true }));";
+        self.run(watch, vec![]).await;
+    }
+
+    /// Waits until the dialog opened by [`Window::open_dialog`] has closed and every command the
+    /// window sent meanwhile has been answered (the window is `aria-busy` until then): whatever
+    /// the dialog led to is then in the data dir, and what is absent there did not happen.
+    pub async fn dialog_settled(&self) {
+        let settle = "return window.e2eDialogClosed.then(() => new Promise(idle => {
+                const check = () => document.body.hasAttribute('aria-busy') ? setTimeout(check, 20) : idle(true);
+                check();
+            }));";
+        tokio::time::timeout(PATIENCE, self.run(settle, vec![]))
+            .await
+            .expect("the dialog closes and the commands it led to are answered");
+    }
+
+    /// HTTP status of a GET of `url` (the body is read in full, so a download counts).
+    pub async fn status_of(&self, url: &str) -> u16 {
+        let response = reqwest::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status().as_u16();
+        response.bytes().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        status
+    }
+}
+
+/// `size` bytes that are not all alike, so a wrong range or offset shows.
+pub fn pattern(size: usize) -> Vec<u8> {
+    (0..size as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}

@@ -6,7 +6,7 @@ use sharelock::http::ServerConfig;
 use crate::support::{Server, client};
 
 #[tokio::test]
-async fn startup_removes_temp_files_and_orphans_and_keeps_real_files() {
+async fn startup_removes_temp_files_quarantines_orphans_and_keeps_real_files() {
     let server = Server::start().await;
     let kept = server.add("kept.txt", b"keep me");
     let store = server.vault.store().dir().to_path_buf();
@@ -23,6 +23,8 @@ async fn startup_removes_temp_files_and_orphans_and_keeps_real_files() {
     assert_eq!(res.text().await.unwrap(), "keep me");
     assert!(!store.join(".tmp-crashed").exists());
     assert!(!store.join(&orphan).exists());
+    // Moved, never deleted: a file without a row may be the only copy (see `recovery`).
+    assert_eq!(std::fs::read(server.vault.store().quarantine().join(&orphan)).unwrap(), b"no row");
     assert!(store.join(&kept.file.id).exists());
 }
 

@@ -167,7 +167,8 @@ pub enum Command {
         /// The slot's id.
         slot_id: String,
     },
-    /// Replace the signing secret: every link and slot URL issued so far stops working.
+    /// Replace the signing secret: every link and slot URL issued so far stops working. Also the
+    /// way to make a new one when secret.key is lost.
     RotateSecret,
     /// Check the database and every stored file against its record (present, same size, same
     /// SHA-256), and list files without a record (in the quarantine or the store); exits
@@ -234,6 +235,13 @@ pub fn run(cli: Cli) -> Result<()> {
             .ok_or_else(|| Error::InvalidInput("no home directory: give --data-dir or SHARELOCK_DATA_DIR".into()))?,
     };
     let out = Output { json: cli.json };
+    // Before opening: a lost secret.key keeps the data dir from opening, and this is the way back.
+    if let Command::RotateSecret = cli.command {
+        Vault::replace_secret(&dir)?;
+        return out.print(&serde_json::json!({ "rotated": true }), || {
+            "new signing secret: every link and slot URL issued before no longer works".into()
+        });
+    }
     let vault = Vault::open(&dir)?;
     let now = time::now();
     match cli.command {
@@ -379,12 +387,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(summary) => Err(Error::InvalidInput(summary)),
             }
         }
-        Command::RotateSecret => {
-            vault.rotate_secret()?;
-            out.print(&serde_json::json!({ "rotated": true }), || {
-                "new signing secret: every link and slot URL issued before no longer works".into()
-            })
-        }
+        Command::RotateSecret => unreachable!("handled before the data dir is opened"),
     }
 }
 

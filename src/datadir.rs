@@ -3,7 +3,8 @@
 //! ```text
 //! DATA_DIR/            0700
 //!   sharelock.db       SQLite (WAL), 0600
-//!   secret.key         32 random bytes, 0600
+//!   secret.key         32 random bytes, 0600; made with a new data dir, and after that only by
+//!                      `sharelock rotate-secret`
 //!   nginx-secret.key   the secret of nginx-checked links, made on first use, 0600
 //!   store/             0700, one file per stored file, named by id
 //!   quarantine/        0700, made when first needed: stored files the database has no record of

@@ -11,7 +11,7 @@ use crate::datadir::DataDir;
 use crate::db::{Db, Mode};
 use crate::files::{self, FileRecord};
 use crate::links::{self, Link, LinkStatus};
-use crate::signing::{Purpose, Signer};
+use crate::signing::{self, Purpose, Signer};
 use crate::slots::{self, AcceptList, Slot, SlotStatus};
 use crate::store::{self, Cleanup, Inspected, StagedFile, Store, WriterLock};
 use crate::units::Lifetime;
@@ -260,11 +260,23 @@ impl Vault {
     /// opened read-only (see [`crate::datadir`]).
     pub fn open(path: &Path) -> Result<Vault> {
         let dir = DataDir::open(path)?;
-        let signer = Signer::open(&dir.secret())?;
+        // The secret is made with a new data dir only, and before its database: a first run cut
+        // short between the two finds a secret and no database next time, and is still new.
+        let signer = if dir.is_new() { Signer::create(&dir.secret())? } else { Signer::open(&dir.secret())? };
         let mode = if dir.read_only() { Mode::ReadOnly } else { Mode::ReadWrite };
         let db = Db::open(&dir.database(), mode)?;
         let store = Store::new(dir.store(), dir.quarantine());
         Ok(Vault { dir, db, store, signer })
+    }
+
+    /// Makes a new signing secret for the data dir at `path`, which need not have one: the way
+    /// back from a lost `secret.key`. Every URL issued before stops working.
+    pub fn replace_secret(path: &Path) -> Result<()> {
+        let dir = DataDir::open(path)?;
+        if dir.read_only() {
+            return Err(Error::read_only(dir.root()));
+        }
+        signing::write_new_secret(&dir.secret())
     }
 
     /// An error if the data dir is read-only: for commands about to change it.

@@ -1,5 +1,5 @@
 //! A data dir after things went wrong around it: an older database put back, a record changed
-//! behind Sharelock's back, a damaged database, a backup mounted read-only. Real
+//! behind Sharelock's back, a lost secret, a damaged database, a backup mounted read-only. Real
 //! CLI binary, real server, real SQLite files: nothing the user stored is deleted, every
 //! command answers with a clear message and never a panic.
 
@@ -203,6 +203,39 @@ async fn a_record_whose_id_changed_leaves_its_file_quarantined_and_adopt_puts_it
     let link = server.link(&new_id);
     assert_eq!(client().get(&link.url).send().await.unwrap().bytes().await.unwrap(), &b"my only copy"[..]);
     assert!(sharelock(&data_dir, &["verify"]).status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_secret_is_refused_until_rotate_secret_makes_a_new_one() {
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("data");
+    let id = add(&data_dir, work.path(), "a.txt", b"hello");
+    let old_url = sharelock_json(&data_dir, &["link", &id])["url"].as_str().unwrap().to_string();
+    std::fs::remove_file(data_dir.join("secret.key")).unwrap();
+
+    for args in [&["ls"][..], &["links"], &["serve", "--bind", "127.0.0.1:0"]] {
+        let err = fails_cleanly(&data_dir, args);
+        assert!(err.contains("secret.key is missing"), "{args:?}: {err}");
+        assert!(err.contains("sharelock rotate-secret"), "{args:?}: {err}");
+        assert!(!data_dir.join("secret.key").exists(), "{args:?} made a new secret quietly");
+    }
+
+    let rotated = sharelock_json(&data_dir, &["rotate-secret"]);
+    assert_eq!(rotated["rotated"], true);
+    assert_eq!(std::fs::metadata(data_dir.join("secret.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(sharelock_json(&data_dir, &["ls"]).as_array().unwrap().len(), 1);
+    let (_server, base) = {
+        let (child, base) = spawn_serve(&data_dir, &[], &[], Stdio::null());
+        (Killed(child), base)
+    };
+    let old_url = old_url.replace("http://127.0.0.1:7420", &base);
+    assert_eq!(client().get(&old_url).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(download(&data_dir, &base, &id).await, b"hello");
+
+    // A new data dir still gets its secret without being asked.
+    let fresh = work.path().join("fresh");
+    assert!(sharelock(&fresh, &["ls"]).status.success());
+    assert_eq!(std::fs::read(fresh.join("secret.key")).unwrap().len(), 32);
 }
 
 /// Overwrites the last `len` bytes of the page that holds the root of `table`, where SQLite

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -319,11 +320,33 @@ impl Vault {
         let raw_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let name = names::sanitize(&raw_name);
         let _lock = self.writer_lock()?;
-        let staged = self.store.stage_from(&mut source, progress).map_err(|e| {
+        let before = Version::of(&meta);
+        // Exactly the bytes there were at open: a file growing meanwhile is noticed by the read
+        // past them below, not copied on and on.
+        let staged = self.store.stage_from(&mut (&mut source).take(meta.len()), progress).map_err(|e| {
             let what =
                 if crate::error::is_disk_full(&e) { "the store's disk is full" } else { "cannot copy into the store" };
             Error::io(format!("{what} while adding {}", path.display()), e)
         })?;
+        // A file written to during the copy would be stored as a mix of old and new bytes that
+        // never existed together. Its size, times and inode tell; the staged copy is dropped
+        // (and its temp file deleted) on the way out.
+        let changed =
+            || Error::InvalidInput(format!("{} changed while it was being added; nothing was stored", path.display()));
+        let mut past_end = [0u8; 1];
+        let grew = loop {
+            match source.read(&mut past_end) {
+                Ok(n) => break n > 0,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ctx(e)),
+            }
+        };
+        let after = Version::of(&source.metadata().map_err(ctx)?);
+        // The path too: a file replaced by a rename leaves the open one unchanged.
+        let at_path = std::fs::metadata(path).map(|m| Version::of(&m)).map_err(|_| changed())?;
+        if grew || staged.size != meta.len() || after != before || at_path != before {
+            return Err(changed());
+        }
         let record = FileRecord {
             id: ids::generate(),
             content_type: content_type_of(&name),
@@ -1027,6 +1050,30 @@ fn loose_file(path: &Path) -> Result<LooseFile> {
         sha256: found.sha256,
         modified: found.modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
     })
+}
+
+/// What identifies one version of a file being added: if any of it differs after the copy,
+/// the file changed meanwhile.
+#[derive(Debug, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Version {
+    fn of(meta: &std::fs::Metadata) -> Version {
+        use std::os::unix::fs::MetadataExt;
+        Version {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
 }
 
 fn not_found(kind: &'static str, id: &str) -> Error {

@@ -1,9 +1,10 @@
 //! File records: what the database knows about each stored file.
 //!
-//! A record is checked as it is read: its id names a file in the store, and its size and
-//! SHA-256 check the bytes served, so a damaged database (a record edited or corrupted behind
-//! Sharelock's back) gives an error naming the record instead of a path built from garbage or a
-//! panic. [`audit`] reads every record without trusting it, for `verify`.
+//! A record is checked as it is read: its id names a file in the store, its size and SHA-256
+//! check the bytes served and its date becomes an HTTP date, so a damaged database (a record
+//! edited or corrupted behind Sharelock's back) gives an error naming the record instead of a
+//! path built from garbage or a panic. [`audit`] reads every record without trusting it, for
+//! `verify`.
 
 use std::collections::HashSet;
 
@@ -56,7 +57,8 @@ impl FileRecord {
         let id: String = row.get(at)?;
         let size: i64 = row.get(at + 2)?;
         let sha256: String = row.get(at + 3)?;
-        if let Some(damage) = damage(&id, size, &sha256) {
+        let created_at: i64 = row.get(at + 5)?;
+        if let Some(damage) = damage(&id, size, &sha256, created_at) {
             // Shown as the inner error alone: the message names the record and the way out.
             return Err(rusqlite::types::FromSqlError::Other(Box::new(DamagedRecord { id, damage })).into());
         }
@@ -66,7 +68,7 @@ impl FileRecord {
             size: size as u64,
             sha256,
             content_type: row.get(at + 4)?,
-            created_at: row.get(at + 5)?,
+            created_at,
             public: row.get(at + 6)?,
             slot_id: row.get(at + 7)?,
             uploader_name: row.get(at + 8)?,
@@ -95,14 +97,19 @@ impl std::fmt::Display for DamagedRecord {
 
 impl std::error::Error for DamagedRecord {}
 
-/// What is wrong with a record's id, size and SHA-256, if anything.
-fn damage(id: &str, size: i64, sha256: &str) -> Option<&'static str> {
+/// The first second of the year 10000: HTTP dates (and the `httpdate` crate) end before it.
+const DATES_END: i64 = 253_402_300_800;
+
+/// What is wrong with a record's id, size, SHA-256 and date, if anything.
+fn damage(id: &str, size: i64, sha256: &str, created_at: i64) -> Option<&'static str> {
     if !ids::is_valid(id) {
         Some("its id is not a Sharelock id")
     } else if size < 0 {
         Some("its size is negative")
     } else if sha256.len() != 64 || !sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Some("its SHA-256 is not 64 hex digits")
+    } else if !(0..DATES_END).contains(&created_at) {
+        Some("its date is out of range")
     } else {
         None
     }
@@ -130,7 +137,7 @@ pub fn audit(conn: &Connection) -> Result<Vec<Audited>> {
     fn printable(text: String) -> String {
         text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
     }
-    let mut stmt = conn.prepare("SELECT id, name, size, sha256 FROM files ORDER BY rowid")?;
+    let mut stmt = conn.prepare("SELECT id, name, size, sha256, created_at FROM files ORDER BY rowid")?;
     let rows = stmt.query_map([], |r| {
         let id = text(r.get_ref(0)?);
         let name = text(r.get_ref(1)?).unwrap_or_default();
@@ -139,11 +146,16 @@ pub fn audit(conn: &Connection) -> Result<Vec<Audited>> {
             _ => None,
         };
         let sha256 = text(r.get_ref(3)?);
-        let expected = match (&id, size, sha256) {
+        let created_at = match r.get_ref(4)? {
+            ValueRef::Integer(n) => Some(n),
+            _ => None,
+        };
+        let expected = match (&id, size, sha256, created_at) {
             (None, ..) => Err("its id is not text"),
-            (_, None, _) => Err("its size is not a whole number"),
-            (_, _, None) => Err("its SHA-256 is not text"),
-            (Some(id), Some(size), Some(sha256)) => match damage(id, size, &sha256) {
+            (_, None, ..) => Err("its size is not a whole number"),
+            (_, _, None, _) => Err("its SHA-256 is not text"),
+            (.., None) => Err("its date is not a whole number"),
+            (Some(id), Some(size), Some(sha256), Some(created_at)) => match damage(id, size, &sha256, created_at) {
                 Some(damage) => Err(damage),
                 None => Ok((size as u64, sha256)),
             },

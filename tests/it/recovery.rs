@@ -259,6 +259,7 @@ async fn damaged_records_are_reported_and_never_panic_or_reach_a_path() {
     let ids: Vec<String> =
         (0..4).map(|i| add(&data_dir, work.path(), &format!("f{i}.txt"), &bytes(1000 + i))).collect();
     sharelock_json(&data_dir, &["set", &ids[1], "--public", "true"]);
+    sharelock_json(&data_dir, &["set", &ids[3], "--public", "true"]);
     let link = sharelock_json(&data_dir, &["link", &ids[2]]);
     // A decoy where `store/../../etc/passwd` leads from this data dir: it must survive.
     std::fs::create_dir_all(work.path().join("etc")).unwrap();
@@ -268,12 +269,14 @@ async fn damaged_records_are_reported_and_never_panic_or_reach_a_path() {
     // Multi-byte characters where the ETag takes its first 32 bytes.
     db.execute("UPDATE files SET sha256 = ?1 WHERE id = ?2", [&"é".repeat(40), &ids[1]]).unwrap();
     db.execute("UPDATE files SET size = -7 WHERE id = ?1", [&ids[2]]).unwrap();
+    // Past the year 9999, where HTTP dates end.
+    db.execute("UPDATE files SET created_at = 999999999999 WHERE id = ?1", [&ids[3]]).unwrap();
     drop(db);
 
     let err = fails_cleanly(&data_dir, &["ls"]);
     assert!(err.contains("is damaged") && err.contains("sharelock verify"), "{err}");
     let err = fails_cleanly(&data_dir, &["--json", "verify"]);
-    assert!(err.contains("3 file record(s) are damaged"), "{err}");
+    assert!(err.contains("4 file record(s) are damaged"), "{err}");
     let out = sharelock(&data_dir, &["--json", "verify"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let problems: BTreeMap<String, String> = report["problems"]
@@ -285,7 +288,8 @@ async fn damaged_records_are_reported_and_never_panic_or_reach_a_path() {
     assert_eq!(problems["../../etc/passwd"], "damaged record: its id is not a Sharelock id");
     assert_eq!(problems[&ids[1]], "damaged record: its SHA-256 is not 64 hex digits");
     assert_eq!(problems[&ids[2]], "damaged record: its size is negative");
-    assert_eq!(problems.len(), 3);
+    assert_eq!(problems[&ids[3]], "damaged record: its date is out of range");
+    assert_eq!(problems.len(), 4);
     // The file whose record lost its id is still in the store, listed as unrecorded.
     assert_eq!(report["unrecorded"][0]["file"], ids[0].as_str());
 
@@ -294,7 +298,12 @@ async fn damaged_records_are_reported_and_never_panic_or_reach_a_path() {
     let (child, base) = spawn_serve(&data_dir, &[], &[], Stdio::from(std::fs::File::create(&log_path).unwrap()));
     let server = Killed(child);
     let link_url = link["url"].as_str().unwrap().replace("http://127.0.0.1:7420", &base);
-    for url in [link_url, format!("{base}/p/{}", ids[1]), format!("{base}/p/..%2F..%2Fetc%2Fpasswd")] {
+    for url in [
+        link_url,
+        format!("{base}/p/{}", ids[1]),
+        format!("{base}/p/{}", ids[3]),
+        format!("{base}/p/..%2F..%2Fetc%2Fpasswd"),
+    ] {
         let status = client().get(&url).send().await.unwrap().status();
         assert!(status == StatusCode::INTERNAL_SERVER_ERROR || status == StatusCode::NOT_FOUND, "{url}: {status}");
     }

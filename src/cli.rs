@@ -167,11 +167,17 @@ pub enum Command {
         /// The slot's id.
         slot_id: String,
     },
-    /// Replace the signing secret: every link and slot URL issued so far stops working.
+    /// Replace the signing secret: every link and slot URL issued so far stops working. Also the
+    /// way to make a new one when secret.key is lost.
     RotateSecret,
-    /// Check every stored file against its record (present, same size, same SHA-256); exits
-    /// non-zero if any is not.
-    Verify,
+    /// Check the database and every stored file against its record (present, same size, same
+    /// SHA-256), and list files without a record (in the quarantine or the store); exits
+    /// non-zero if anything is wrong.
+    Verify {
+        /// First add every file without a record back as a file.
+        #[arg(long)]
+        adopt: bool,
+    },
 }
 
 fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
@@ -228,11 +234,19 @@ pub fn run(cli: Cli) -> Result<()> {
         None => datadir::DataDir::default_path()
             .ok_or_else(|| Error::InvalidInput("no home directory: give --data-dir or SHARELOCK_DATA_DIR".into()))?,
     };
-    let vault = Vault::open(&dir)?;
     let out = Output { json: cli.json };
+    // Before opening: a lost secret.key keeps the data dir from opening, and this is the way back.
+    if let Command::RotateSecret = cli.command {
+        Vault::replace_secret(&dir)?;
+        return out.print(&serde_json::json!({ "rotated": true }), || {
+            "new signing secret: every link and slot URL issued before no longer works".into()
+        });
+    }
+    let vault = Vault::open(&dir)?;
     let now = time::now();
     match cli.command {
         Command::Serve { bind, base_url, offload, offload_prefix, trusted_proxies } => {
+            vault.check_writable()?;
             let offload = match offload {
                 Some(OffloadKind::Nginx) => {
                     crate::nginx::check_offload_prefix(&offload_prefix)?;
@@ -244,6 +258,7 @@ pub fn run(cli: Cli) -> Result<()> {
             serve(vault, bind, base_url, ServerConfig { offload, trusted_proxies, ..ServerConfig::default() })
         }
         Command::NginxConfig { listen, upstream, server_name, offload_prefix } => {
+            vault.check_writable()?;
             crate::nginx::check_offload_prefix(&offload_prefix)?;
             if server_name.is_empty()
                 || server_name.contains(|c: char| c.is_whitespace() || c == ';' || c == '{' || c == '}')
@@ -353,34 +368,73 @@ pub fn run(cli: Cli) -> Result<()> {
             let slot = vault.close_slot(&slot_id, now)?;
             out.print(&slot, || format!("closed {}", slot.slot.id))
         }
-        Command::Verify => {
+        Command::Verify { adopt } => {
+            let adopted = if adopt { Some(vault.adopt(now)?) } else { None };
             let report = vault.verify()?;
-            out.print(&report, || {
-                let mut text = format!("checked {} file(s): ", report.checked);
-                if report.problems.is_empty() {
-                    text.push_str("all intact");
-                }
-                for p in &report.problems {
-                    text.push_str(&format!("\n{}  {}: {}", p.id, p.name, p.problem));
-                }
-                text
+            let quarantine = vault.store().quarantine();
+            #[derive(Serialize)]
+            struct Verified<'a> {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                adopted: Option<&'a [crate::vault::Adopted]>,
+                #[serde(flatten)]
+                report: &'a crate::vault::VerifyReport,
+            }
+            out.print(&Verified { adopted: adopted.as_deref(), report: &report }, || {
+                verify_text(&report, adopted.as_deref(), quarantine)
             })?;
-            if report.problems.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::InvalidInput(format!(
-                    "{} stored file(s) are not as they were stored",
-                    report.problems.len()
-                )))
+            match report.summary(quarantine) {
+                None => Ok(()),
+                Some(summary) => Err(Error::InvalidInput(summary)),
             }
         }
-        Command::RotateSecret => {
-            vault.rotate_secret()?;
-            out.print(&serde_json::json!({ "rotated": true }), || {
-                "new signing secret: every link and slot URL issued before no longer works".into()
-            })
+        Command::RotateSecret => unreachable!("handled before the data dir is opened"),
+    }
+}
+
+fn verify_text(
+    report: &crate::vault::VerifyReport,
+    adopted: Option<&[crate::vault::Adopted]>,
+    quarantine: &std::path::Path,
+) -> String {
+    let mut text = String::new();
+    for a in adopted.unwrap_or_default() {
+        let how = if a.restored { "restored to its record" } else { "added" };
+        text.push_str(&format!(
+            "{how}: {}  {}  {}  (from {})\n",
+            a.file.id,
+            format_size(a.file.size),
+            a.file.name,
+            a.from.display()
+        ));
+    }
+    text.push_str(&format!("checked {} file(s): ", report.checked));
+    if report.problems.is_empty() && report.database.is_empty() {
+        text.push_str("all intact");
+    }
+    for line in &report.database {
+        text.push_str(&format!("\ndatabase: {line}"));
+    }
+    for p in &report.problems {
+        text.push_str(&format!("\n{}  {}: {}", p.id, p.name, p.problem));
+    }
+    for (files, title) in [
+        (&report.quarantined, format!("in the quarantine ({}), without a record:", quarantine.display())),
+        (&report.unrecorded, "in the store, without a record:".to_string()),
+    ] {
+        if !files.is_empty() {
+            text.push_str(&format!("\n{title}"));
+        }
+        for f in files {
+            text.push_str(&format!(
+                "\n  {}  {}  {}  sha256 {}",
+                f.file,
+                format_size(f.size),
+                time::rfc3339(f.modified),
+                f.sha256
+            ));
         }
     }
+    text
 }
 
 fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>, config: ServerConfig) -> Result<()> {

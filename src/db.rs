@@ -4,13 +4,21 @@
 //! go on while one writer writes, and a busy timeout makes a writer wait for a lock that clears
 //! instead of failing. Nothing is cached above the database, so whatever one process commits
 //! the other sees on its next query.
+//!
+//! A read-only data dir (a backup mounted read-only) is opened with read-only connections, and
+//! nothing in it is changed: no WAL switch, no migration, no chmod. SQLite reads a WAL database
+//! there through its existing `-wal` and `-shm` files; when a clean shutdown removed them, the
+//! file is opened `immutable`, which needs neither.
+//!
+//! A `sharelock.db` that is not SQLite, or whose pages are damaged, fails with a message that
+//! names the file and the way out (a backup, `sharelock verify`), never a panic.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 use crate::{Error, Result};
@@ -81,28 +89,62 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up("ALTER TABLE links ADD COLUMN undelivered INTEGER NOT NULL DEFAULT 0;"),
 ];
 
+/// How a database is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Created if needed, migrated, written.
+    ReadWrite,
+    /// Read only, changed in no way (see the module doc).
+    ReadOnly,
+}
+
+/// Where connections go: the file, or for a read-only data dir a `file:` URI with its mode.
+#[derive(Debug, Clone)]
+enum Target {
+    File(PathBuf),
+    ReadOnlyUri(String),
+}
+
 /// The database of one data dir, with a pool of open connections.
 #[derive(Debug)]
 pub struct Db {
     path: PathBuf,
+    target: Target,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Db {
-    /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
-    pub fn open(path: &Path) -> Result<Db> {
-        let mut conn = connect(path)?;
-        // WAL is a property of the database file: set once, kept by every later connection.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
-        for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", path.display()));
-            if file.exists() {
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| Error::io(format!("cannot set permissions on {}", file.display()), e))?;
+    /// Opens the database at `path`. Read-write, it is created if needed and migrated to the
+    /// latest schema; read-only, it must exist and be up to date.
+    pub fn open(path: &Path, mode: Mode) -> Result<Db> {
+        let damaged = |e| damaged(path, e);
+        let (target, conn) = match mode {
+            Mode::ReadWrite => {
+                let target = Target::File(path.to_path_buf());
+                let mut conn = connect(&target).map_err(damaged)?;
+                // WAL is a property of the database file: set once, kept by every later connection.
+                conn.pragma_update(None, "journal_mode", "WAL").map_err(damaged)?;
+                Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).map_err(|e| match e {
+                    rusqlite_migration::Error::RusqliteError { err, .. } => damaged(err),
+                    other => other.into(),
+                })?;
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    if file.exists() {
+                        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                            .map_err(|e| Error::io(format!("cannot set permissions on {}", file.display()), e))?;
+                    }
+                }
+                (target, conn)
             }
-        }
-        Ok(Db { path: path.to_path_buf(), idle: Mutex::new(vec![conn]) })
+            Mode::ReadOnly => open_read_only(path)?,
+        };
+        Ok(Db { path: path.to_path_buf(), target, idle: Mutex::new(vec![conn]) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Runs `f` with a pooled connection. Blocking: async callers use `spawn_blocking`.
@@ -112,9 +154,12 @@ impl Db {
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut conn = match pooled {
             Some(conn) => conn,
-            None => connect(&self.path)?,
+            None => connect(&self.target).map_err(|e| damaged(&self.path, e))?,
         };
-        let result = f(&mut conn);
+        let result = f(&mut conn).map_err(|e| match e {
+            Error::Db(e) => damaged(&self.path, e),
+            other => other,
+        });
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < POOL_SIZE {
             idle.push(conn);
@@ -145,14 +190,91 @@ impl ChangeWatcher {
 impl Db {
     /// A watcher for changes made by anyone else from now on.
     pub fn watcher(&self) -> Result<ChangeWatcher> {
-        let conn = connect(&self.path)?;
+        let conn = connect(&self.target).map_err(|e| damaged(&self.path, e))?;
         let last = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         Ok(ChangeWatcher { conn, last })
     }
 }
 
-fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+/// Opens a read-only data dir's database (see the module doc) and checks its schema is the one
+/// this version reads, since it cannot be migrated.
+fn open_read_only(path: &Path) -> Result<(Target, Connection)> {
+    let uri = |query: &str| {
+        let encoded = percent_encoding::utf8_percent_encode(&path.to_string_lossy(), URI_PATH).to_string();
+        Target::ReadOnlyUri(format!("file:{encoded}?{query}"))
+    };
+    let first = |target: &Target| -> rusqlite::Result<Connection> {
+        let conn = connect(target)?;
+        // Opening is lazy: the first read is what finds a WAL it cannot use, or damage.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+        Ok(conn)
+    };
+    let target = uri("mode=ro");
+    let (target, conn) = match first(&target) {
+        Ok(conn) => (target, conn),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::CannotOpen) => {
+            // No `-shm` to share and no right to make one. Without a WAL holding transactions
+            // the main file is complete, and `immutable` reads it with no `-shm` at all.
+            let wal = PathBuf::from(format!("{}-wal", path.display()));
+            if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                return Err(Error::InvalidInput(format!(
+                    "cannot read {} on a read-only file system: its write-ahead log ({}) needs the \
+                     -shm file beside it; copy the data dir somewhere writable",
+                    path.display(),
+                    wal.display()
+                )));
+            }
+            let target = uri("immutable=1");
+            let conn = first(&target).map_err(|e| damaged(path, e))?;
+            (target, conn)
+        }
+        Err(e) => return Err(damaged(path, e)),
+    };
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| damaged(path, e))?;
+    if version != MIGRATIONS.len() {
+        return Err(Error::InvalidInput(format!(
+            "{} has schema version {version} and this Sharelock reads version {}; a read-only data \
+             dir cannot be upgraded: open it once where it is writable, with the matching Sharelock",
+            path.display(),
+            MIGRATIONS.len()
+        )));
+    }
+    Ok((target, conn))
+}
+
+/// Characters of a path kept as they are in a `file:` URI; everything else is percent-encoded
+/// (`?`, `#` and `%` would otherwise change its meaning).
+const URI_PATH: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// A clear error for a database file that is not SQLite or has damaged pages; other errors as
+/// they are.
+fn damaged(path: &Path, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(code @ (ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)) => {
+            let message = format!(
+                "{} is damaged or is not a Sharelock database ({e}): put back a backup of it, then \
+                 run `sharelock verify`",
+                path.display()
+            );
+            let code = match code {
+                ErrorCode::NotADatabase => rusqlite::ffi::SQLITE_NOTADB,
+                _ => rusqlite::ffi::SQLITE_CORRUPT,
+            };
+            Error::Db(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(message)))
+        }
+        _ => Error::Db(e),
+    }
+}
+
+fn connect(target: &Target) -> rusqlite::Result<Connection> {
+    let conn = match target {
+        Target::File(path) => Connection::open(path)?,
+        Target::ReadOnlyUri(uri) => Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?,
+    };
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // In WAL mode NORMAL is durable against application crashes; only a power cut may lose the
@@ -172,7 +294,7 @@ mod tests {
     #[test]
     fn watcher_sees_commits_from_other_connections() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        let db = Db::open(&dir.path().join("t.db"), Mode::ReadWrite).unwrap();
         let mut watcher = db.watcher().unwrap();
         assert!(!watcher.changed().unwrap());
         db.with(|c| Ok(c.execute("INSERT INTO settings VALUES ('k', 'v')", [])?)).unwrap();
@@ -189,8 +311,8 @@ mod tests {
     fn opens_twice_and_sees_the_other_connections_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let a = Db::open(&path).unwrap();
-        let b = Db::open(&path).unwrap();
+        let a = Db::open(&path, Mode::ReadWrite).unwrap();
+        let b = Db::open(&path, Mode::ReadWrite).unwrap();
         a.with(|c| Ok(c.execute("INSERT INTO settings VALUES ('k', 'v')", [])?)).unwrap();
         let v: String =
             b.with(|c| Ok(c.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| r.get(0))?)).unwrap();

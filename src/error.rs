@@ -37,6 +37,14 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
+    /// The error of a command that would change a data dir opened read-only.
+    pub fn read_only(data_dir: &std::path::Path) -> Self {
+        Error::io(
+            format!("the data dir {} is read-only", data_dir.display()),
+            std::io::Error::new(std::io::ErrorKind::ReadOnlyFilesystem, "it can be listed and verified, not changed"),
+        )
+    }
+
     /// Whether this is a disk-full error (for a 507 or a clear message).
     pub fn is_storage_full(&self) -> bool {
         matches!(self, Error::Io { source, .. } if is_disk_full(source))

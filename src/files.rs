@@ -1,9 +1,18 @@
 //! File records: what the database knows about each stored file.
+//!
+//! A record is checked as it is read: its id names a file in the store, its size and SHA-256
+//! check the bytes served and its date becomes an HTTP date, so a damaged database (a record
+//! edited or corrupted behind Sharelock's back) gives an error naming the record instead of a
+//! path built from garbage or a panic. [`audit`] reads every record without trusting it, for
+//! `verify`.
 
+use std::collections::HashSet;
+
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
-use crate::Result;
+use crate::{Result, ids};
 
 /// One stored file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -34,29 +43,148 @@ pub struct FileRecord {
     pub uploader_message: Option<String>,
 }
 
-const COLUMNS: &str =
+/// The columns of a record, in the order [`FileRecord::from_row_at`] reads them.
+pub(crate) const COLUMNS: &str =
     "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message";
 
 impl FileRecord {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
+        FileRecord::from_row_at(row, 0)
+    }
+
+    /// The record in the columns from `at` on (in [`COLUMNS`] order), checked (see the module doc).
+    pub(crate) fn from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<FileRecord> {
+        let id: String = row.get(at)?;
+        let size: i64 = row.get(at + 2)?;
+        let sha256: String = row.get(at + 3)?;
+        let created_at: i64 = row.get(at + 5)?;
+        if let Some(damage) = damage(&id, size, &sha256, created_at) {
+            // Shown as the inner error alone: the message names the record and the way out.
+            return Err(rusqlite::types::FromSqlError::Other(Box::new(DamagedRecord { id, damage })).into());
+        }
         Ok(FileRecord {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            size: row.get(2)?,
-            sha256: row.get(3)?,
-            content_type: row.get(4)?,
-            created_at: row.get(5)?,
-            public: row.get(6)?,
-            slot_id: row.get(7)?,
-            uploader_name: row.get(8)?,
-            uploader_message: row.get(9)?,
+            id,
+            name: row.get(at + 1)?,
+            size: size as u64,
+            sha256,
+            content_type: row.get(at + 4)?,
+            created_at,
+            public: row.get(at + 6)?,
+            slot_id: row.get(at + 7)?,
+            uploader_name: row.get(at + 8)?,
+            uploader_message: row.get(at + 9)?,
         })
     }
 
     /// The HTTP entity tag: strong, since stored files never change.
     pub fn etag(&self) -> String {
-        format!("\"{}\"", &self.sha256[..32.min(self.sha256.len())])
+        format!("\"{}\"", self.sha256.get(..32).unwrap_or(&self.sha256))
     }
+}
+
+/// A file record that failed its check as it was read.
+#[derive(Debug)]
+struct DamagedRecord {
+    id: String,
+    damage: &'static str,
+}
+
+impl std::fmt::Display for DamagedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the file record {:?} is damaged ({}): `sharelock verify` lists the damage", self.id, self.damage)
+    }
+}
+
+impl std::error::Error for DamagedRecord {}
+
+/// The first second of the year 10000: HTTP dates (and the `httpdate` crate) end before it.
+const DATES_END: i64 = 253_402_300_800;
+
+/// What is wrong with a record's id, size, SHA-256 and date, if anything.
+fn damage(id: &str, size: i64, sha256: &str, created_at: i64) -> Option<&'static str> {
+    if !ids::is_valid(id) {
+        Some("its id is not a Sharelock id")
+    } else if size < 0 {
+        Some("its size is negative")
+    } else if sha256.len() != 64 || !sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Some("its SHA-256 is not 64 hex digits")
+    } else if !(0..DATES_END).contains(&created_at) {
+        Some("its date is out of range")
+    } else {
+        None
+    }
+}
+
+/// One file record as `verify` reads it: trusting nothing.
+#[derive(Debug, Clone)]
+pub struct Audited {
+    /// The id as stored (made printable).
+    pub id: String,
+    /// The name as stored (made printable).
+    pub name: String,
+    /// The size and SHA-256 the stored file must have, or what is wrong with the record.
+    pub expected: std::result::Result<(u64, String), &'static str>,
+}
+
+/// Every file record, damaged ones included, in the order they were written.
+pub fn audit(conn: &Connection) -> Result<Vec<Audited>> {
+    fn text(v: ValueRef<'_>) -> Option<String> {
+        match v {
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            _ => None,
+        }
+    }
+    fn printable(text: String) -> String {
+        text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    }
+    let mut stmt = conn.prepare("SELECT id, name, size, sha256, created_at FROM files ORDER BY rowid")?;
+    let rows = stmt.query_map([], |r| {
+        let id = text(r.get_ref(0)?);
+        let name = text(r.get_ref(1)?).unwrap_or_default();
+        let size = match r.get_ref(2)? {
+            ValueRef::Integer(n) => Some(n),
+            _ => None,
+        };
+        let sha256 = text(r.get_ref(3)?);
+        let created_at = match r.get_ref(4)? {
+            ValueRef::Integer(n) => Some(n),
+            _ => None,
+        };
+        let expected = match (&id, size, sha256, created_at) {
+            (None, ..) => Err("its id is not text"),
+            (_, None, ..) => Err("its size is not a whole number"),
+            (_, _, None, _) => Err("its SHA-256 is not text"),
+            (.., None) => Err("its date is not a whole number"),
+            (Some(id), Some(size), Some(sha256), Some(created_at)) => match damage(id, size, &sha256, created_at) {
+                Some(damage) => Err(damage),
+                None => Ok((size as u64, sha256)),
+            },
+        };
+        Ok(Audited { id: printable(id.unwrap_or_default()), name: printable(name), expected })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The ids of every file record, read without trusting the rest of the record: what the store
+/// sweep must keep.
+pub fn ids(conn: &Connection) -> Result<HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT id FROM files")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(match r.get_ref(0)? {
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            _ => None,
+        })
+    })?;
+    Ok(rows.filter_map(|r| r.transpose()).collect::<rusqlite::Result<_>>()?)
+}
+
+/// Ids of records (valid ones only) whose file has this size and SHA-256, oldest first.
+pub fn ids_with_contents(conn: &Connection, size: u64, sha256: &str) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM files WHERE size = ?1 AND sha256 = ?2 ORDER BY created_at, rowid")?;
+    let rows = stmt.query_map(params![size, sha256], |r| r.get::<_, String>(0))?;
+    let found: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(found.into_iter().filter(|id| ids::is_valid(id)).collect())
 }
 
 /// Inserts a new file row.

@@ -8,10 +8,12 @@
 //! - [`ids`]: the generated ids that name files, links and slots (never user input).
 //! - [`names`]: file names made safe to keep and to send in `Content-Disposition`.
 //! - [`time`]: unix seconds as RFC 3339 and for people.
-//! - [`datadir`]: where an install keeps its database, store and secret, owner-only.
+//! - [`datadir`]: where an install keeps its database, store, quarantine and secret: owner-only,
+//!   or opened read-only and left untouched when it cannot be written (a mounted backup).
 //! - [`db`]: SQLite with versioned migrations, WAL and a connection pool.
 //! - [`signing`]: HMAC-SHA256 signatures for link and slot URLs, constant-time checks.
-//! - [`store`]: file contents on disk, written atomically and hashed in one pass.
+//! - [`store`]: file contents on disk, written atomically and hashed in one pass; files without a
+//!   record are quarantined, never deleted.
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share.

@@ -131,27 +131,16 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Link>> {
 
 /// The link with `id` and its file, in one query: the download hot path.
 pub fn get_with_file(conn: &Connection, id: &str) -> Result<Option<(Link, FileRecord)>> {
-    let sql = format!(
-        "SELECT {COLUMNS}, f.id, f.name, f.size, f.sha256, f.content_type, f.created_at, f.public,
-                f.slot_id, f.uploader_name, f.uploader_message
-         FROM links l JOIN files f ON f.id = l.file_id WHERE l.id = ?1"
-    );
+    // Built once: this runs on every download.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let file_columns = crate::files::COLUMNS.split(", ").map(|c| format!("f.{c}")).collect::<Vec<_>>().join(", ");
+        format!("SELECT {COLUMNS}, {file_columns} FROM links l JOIN files f ON f.id = l.file_id WHERE l.id = ?1")
+    });
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(&SQL)?
         .query_row([id], |r| {
             let link = Link::from_row(r, 0)?;
-            let file = FileRecord {
-                id: r.get(COLUMN_COUNT)?,
-                name: r.get(COLUMN_COUNT + 1)?,
-                size: r.get(COLUMN_COUNT + 2)?,
-                sha256: r.get(COLUMN_COUNT + 3)?,
-                content_type: r.get(COLUMN_COUNT + 4)?,
-                created_at: r.get(COLUMN_COUNT + 5)?,
-                public: r.get(COLUMN_COUNT + 6)?,
-                slot_id: r.get(COLUMN_COUNT + 7)?,
-                uploader_name: r.get(COLUMN_COUNT + 8)?,
-                uploader_message: r.get(COLUMN_COUNT + 9)?,
-            };
+            let file = FileRecord::from_row_at(r, COLUMN_COUNT)?;
             Ok((link, file))
         })
         .optional()?)

@@ -8,6 +8,11 @@
 //! The secret lives in `secret.key` in the data dir. `rotate` replaces that file atomically; a
 //! running server notices the new file on its next verification (one `stat` of a file the
 //! kernel has cached), so rotation from the CLI takes effect at once without a restart.
+//!
+//! A secret is made only for a new data dir ([`Signer::create`]). Once URLs have been handed
+//! out, a missing secret is an error ([`Signer::open`]), never quietly replaced: a new secret
+//! would turn every URL issued so far into a 403 without a word. Making a new one is a
+//! deliberate step, `sharelock rotate-secret` ([`write_new_secret`]).
 
 use std::fs;
 use std::io::Write;
@@ -78,13 +83,27 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// Loads the secret at `path`, creating a new random one (mode 0600) if there is none.
+    /// Loads the secret at `path`; a missing secret is an error that says how to make a new one.
     pub fn open(path: &Path) -> Result<Signer> {
         if !path.exists() {
-            write_new_secret(path)?;
+            return Err(Error::InvalidInput(format!(
+                "the signing secret {} is missing, so no link or upload URL issued from this data dir \
+                 can be checked. Put secret.key back from a backup, or run `sharelock rotate-secret` to \
+                 make a new one (every URL issued before stays invalid)",
+                path.display()
+            )));
         }
         let key = load(path)?;
         Ok(Signer { path: path.to_path_buf(), key: RwLock::new(key) })
+    }
+
+    /// Loads the secret at `path`, making a new random one (mode 0600) if there is none: for a
+    /// new data dir only, which has issued no URL yet.
+    pub fn create(path: &Path) -> Result<Signer> {
+        if !path.exists() {
+            write_new_secret(path)?;
+        }
+        Signer::open(path)
     }
 
     /// The signature for `id` under `purpose`.
@@ -153,8 +172,8 @@ fn load(path: &Path) -> Result<Key> {
 }
 
 /// Writes a fresh secret next to `path` and renames it into place, so readers see either the
-/// old secret or the new one, whole.
-fn write_new_secret(path: &Path) -> Result<()> {
+/// old secret or the new one, whole. Every URL signed with an earlier secret stops working.
+pub fn write_new_secret(path: &Path) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut secret = [0u8; SECRET_LEN];
     rand::rng().fill_bytes(&mut secret);
@@ -173,7 +192,7 @@ mod tests {
 
     fn signer() -> (tempfile::TempDir, Signer) {
         let dir = tempfile::tempdir().unwrap();
-        let signer = Signer::open(&dir.path().join("secret.key")).unwrap();
+        let signer = Signer::create(&dir.path().join("secret.key")).unwrap();
         (dir, signer)
     }
 
@@ -217,7 +236,7 @@ mod tests {
     fn secret_file_is_private_and_persistent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret.key");
-        let sig = Signer::open(&path).unwrap().sign(Purpose::Slot, "x");
+        let sig = Signer::create(&path).unwrap().sign(Purpose::Slot, "x");
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(Signer::open(&path).unwrap().verify(Purpose::Slot, "x", &sig));
     }
@@ -226,7 +245,7 @@ mod tests {
     fn rotation_in_another_process_is_seen_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret.key");
-        let server = Signer::open(&path).unwrap();
+        let server = Signer::create(&path).unwrap();
         let old = server.sign(Purpose::Link, "l");
         let cli = Signer::open(&path).unwrap();
         cli.rotate().unwrap();
@@ -243,5 +262,16 @@ mod tests {
         fs::write(&path, b"short").unwrap();
         let err = Signer::open(&path).unwrap_err().to_string();
         assert!(err.contains("damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_secret_is_an_error_and_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let err = Signer::open(&path).unwrap_err().to_string();
+        assert!(err.contains("missing") && err.contains("sharelock rotate-secret"), "{err}");
+        assert!(!path.exists());
+        write_new_secret(&path).unwrap();
+        assert!(Signer::open(&path).is_ok());
     }
 }

@@ -3,12 +3,17 @@
 //! Every write goes to a temp file (`.tmp-*`) inside the store folder, so the final rename never
 //! crosses a file system. The file is hashed in the same pass that writes it, fsynced, renamed
 //! into place and the folder fsynced: after a crash a store file is either absent or complete.
-//! Leftovers (temp files, and store files whose database row was never written) are removed by
-//! [`Store::cleanup`], which runs when a server starts.
+//!
+//! [`Store::cleanup`] runs when a server starts. It removes temp files (a write that never
+//! finished) and moves store files the database has no record of into the quarantine folder. It
+//! never deletes such a file: "no record" is also what a damaged record or an older
+//! `sharelock.db` put back from a backup look like, and then the file is the user's only copy.
+//! `sharelock verify` lists the quarantine and `sharelock verify --adopt` adds its files back.
 //!
 //! Writers hold a shared lock on `store/.lock` from the first byte until their database row is
-//! committed; cleanup takes the exclusive lock and skips its run if it cannot, so a server that
-//! starts while the CLI is adding a file never deletes that file half-way.
+//! committed; cleanup takes the exclusive lock (and only then reads which records exist) and
+//! skips its run if it cannot, so a server that starts while the CLI is adding a file never
+//! moves that file half-way.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -27,10 +32,11 @@ const COPY_BUFFER: usize = 1 << 20;
 const TEMP_PREFIX: &str = ".tmp-";
 const LOCK_FILE: &str = ".lock";
 
-/// The store folder of a data dir.
+/// The store folder of a data dir, and its quarantine.
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    quarantine: PathBuf,
 }
 
 /// A file written and hashed into a temp file, waiting to be committed under an id.
@@ -49,27 +55,63 @@ pub struct StagedFile {
 #[derive(Debug)]
 pub struct WriterLock(#[allow(dead_code)] File);
 
-/// What [`Store::cleanup`] removed.
+/// Held by cleanup: no writer is between its first byte and its committed row.
+#[derive(Debug)]
+pub struct SweepLock(#[allow(dead_code)] File);
+
+/// What [`Store::cleanup`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Cleanup {
-    /// Temp files of writes that never finished.
+    /// Temp files of writes that never finished, removed.
     pub temp_files: usize,
-    /// Store files without a database row.
+    /// Store files without a database row, moved to [`Cleanup::quarantine`].
     pub orphans: usize,
+    /// The quarantine folder.
+    pub quarantine: PathBuf,
     /// Whether cleanup was skipped because a writer was busy.
     pub skipped: bool,
 }
 
+/// A file read through: its size, SHA-256, first bytes and modification time.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// Bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+    /// The first bytes, for content sniffing.
+    pub head: Vec<u8>,
+    /// Last modification.
+    pub modified: SystemTime,
+}
+
 impl Store {
-    /// The store in `dir` (which must exist).
-    pub fn new(dir: PathBuf) -> Store {
-        Store { dir }
+    /// The store in `dir` (which must exist), with its quarantine folder (made when needed, on
+    /// the same file system so that moving a file there is a rename).
+    pub fn new(dir: PathBuf, quarantine: PathBuf) -> Store {
+        Store { dir, quarantine }
     }
 
-    /// Where the file with `id` lives. `id` must be a generated id: it is never user input.
+    /// Where the file with `id` lives. `id` must be a generated id or come from a record, which
+    /// is checked as it is read (see [`crate::files`]); anything else is a bug, not damage.
     pub fn path_of(&self, id: &str) -> PathBuf {
         assert!(ids::is_valid(id), "store paths are built from generated ids only");
         self.dir.join(id)
+    }
+
+    /// Where the file with `id` lives, for ids that may come from anywhere: an error for
+    /// anything that is not an id.
+    fn checked_path(&self, id: &str) -> io::Result<PathBuf> {
+        if ids::is_valid(id) {
+            Ok(self.dir.join(id))
+        } else {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{id:?} is not a Sharelock id")))
+        }
+    }
+
+    /// The quarantine folder.
+    pub fn quarantine(&self) -> &Path {
+        &self.quarantine
     }
 
     /// Takes the shared writer lock (see the module doc).
@@ -132,7 +174,7 @@ impl Store {
 
     /// Makes a staged file durable and moves it to its place under `id`. Blocking.
     pub fn commit(&self, staged: StagedFile, id: &str, created_at: i64) -> io::Result<()> {
-        let dest = self.path_of(id);
+        let dest = self.checked_path(id)?;
         {
             let file = File::options().write(true).open(&staged.temp)?;
             let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(created_at.max(0) as u64);
@@ -145,42 +187,35 @@ impl Store {
 
     /// Reads the stored file with `id` through and returns its size and SHA-256 (for `verify`).
     pub fn hash_of(&self, id: &str) -> io::Result<(u64, String)> {
-        let mut file = File::open(self.path_of(id))?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; COPY_BUFFER];
-        let mut size = 0u64;
-        loop {
-            match file.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => {
-                    hasher.update(&buffer[..n]);
-                    size += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok((size, hex(&hasher.finalize())))
+        let found = inspect(&self.checked_path(id)?)?;
+        Ok((found.size, found.sha256))
     }
 
-    /// Deletes the file with `id`; a file already gone is not an error.
+    /// Deletes the file with `id`; a file already gone is not an error, and neither is an id no
+    /// store file can have (a damaged record's).
     pub fn remove(&self, id: &str) -> io::Result<()> {
-        match fs::remove_file(self.path_of(id)) {
+        let Ok(path) = self.checked_path(id) else { return Ok(()) };
+        match fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
     }
 
-    /// Removes temp files and store files for which `has_row` is false. Skips (and says so) if a
-    /// writer holds the lock.
-    pub fn cleanup(&self, has_row: impl Fn(&str) -> bool) -> io::Result<Cleanup> {
+    /// Takes the exclusive lock that [`Store::cleanup`] needs; `None` while a writer is busy.
+    pub fn sweep_lock(&self) -> io::Result<Option<SweepLock>> {
         let lock = self.lock_file()?;
         match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Ok(Cleanup { skipped: true, ..Cleanup::default() }),
-            Err(fs::TryLockError::Error(e)) => return Err(e),
+            Ok(()) => Ok(Some(SweepLock(lock))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e),
         }
-        let mut report = Cleanup::default();
+    }
+
+    /// Removes temp files and moves store files for which `has_row` is false to the quarantine.
+    /// The caller reads which rows exist after taking `_lock`, so no writer can commit a file
+    /// between that read and this sweep.
+    pub fn cleanup(&self, _lock: &SweepLock, has_row: impl Fn(&str) -> bool) -> io::Result<Cleanup> {
+        let mut report = Cleanup { quarantine: self.quarantine.clone(), ..Cleanup::default() };
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -189,11 +224,99 @@ impl Store {
                 fs::remove_file(entry.path())?;
                 report.temp_files += 1;
             } else if ids::is_valid(name) && !has_row(name) {
-                fs::remove_file(entry.path())?;
+                self.to_quarantine(&entry.path(), name)?;
                 report.orphans += 1;
             }
         }
+        if report.orphans > 0 {
+            File::open(&self.quarantine)?.sync_all()?;
+            File::open(&self.dir)?.sync_all()?;
+        }
         Ok(report)
+    }
+
+    /// Moves a store file to the quarantine under its own name, or its name with `.1`, `.2`… if
+    /// a different file already has it there (two copies of one file become one).
+    fn to_quarantine(&self, path: &Path, name: &str) -> io::Result<PathBuf> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.quarantine)?;
+        let moved = fs::metadata(path)?;
+        for n in 0u32.. {
+            let dest = match n {
+                0 => self.quarantine.join(name),
+                n => self.quarantine.join(format!("{name}.{n}")),
+            };
+            match rename_noclobber(path, &dest) {
+                Ok(()) => return Ok(dest),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let there = fs::symlink_metadata(&dest)?;
+                    if there.dev() == moved.dev() && there.ino() == moved.ino() {
+                        fs::remove_file(path)?;
+                        return Ok(dest);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("a name is free before u32 runs out")
+    }
+
+    /// Store files that have no database row (by `has_row`), not yet moved to the quarantine.
+    /// Without the sweep lock a file being added right now may be listed too: for reports only.
+    pub fn unrecorded(&self, has_row: impl Fn(&str) -> bool) -> io::Result<Vec<PathBuf>> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.to_str().is_some_and(|n| ids::is_valid(n) && !has_row(n)) && entry.file_type()?.is_file() {
+                found.push(entry.path());
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// The regular files in the quarantine, by name.
+    pub fn quarantined(&self) -> io::Result<Vec<PathBuf>> {
+        let entries = match fs::read_dir(&self.quarantine) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                found.push(entry.path());
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Moves a quarantined file into the store under `id`, with `created_at` as its
+    /// modification time (what downloads check). Hold the writer lock from here until the
+    /// file's row is committed; if it never is, [`Store::release`] puts the file back.
+    pub fn take_in(&self, quarantined: &Path, id: &str, created_at: i64) -> io::Result<()> {
+        let dest = self.checked_path(id)?;
+        rename_noclobber(quarantined, &dest)?;
+        let placed = (|| {
+            fs::set_permissions(&dest, fs::Permissions::from_mode(0o600))?;
+            let file = File::options().write(true).open(&dest)?;
+            file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(created_at.max(0) as u64))?;
+            file.sync_all()?;
+            File::open(&self.dir)?.sync_all()
+        })();
+        if let Err(e) = placed {
+            let _ = rename_noclobber(&dest, quarantined);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Puts a file [`Store::take_in`] moved back where it was in the quarantine.
+    pub fn release(&self, id: &str, quarantined: &Path) -> io::Result<()> {
+        rename_noclobber(&self.checked_path(id)?, quarantined)
     }
 
     /// The store folder.
@@ -276,6 +399,46 @@ impl Incoming {
     }
 }
 
+/// Reads the file at `path` through: size, SHA-256, first bytes and modification time.
+pub fn inspect(path: &Path) -> io::Result<Inspected> {
+    let mut file = File::open(path)?;
+    let modified = file.metadata()?.modified()?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; COPY_BUFFER];
+    let mut head = Vec::new();
+    let mut size = 0u64;
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buffer[..n]);
+                keep_head(&mut head, &buffer[..n]);
+                size += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Inspected { size, sha256: hex(&hasher.finalize()), head, modified })
+}
+
+/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`): atomically where the file
+/// system can (`renameat2` with `RENAME_NOREPLACE`), else with a check first, which is enough
+/// as every caller holds a store lock that keeps other movers out.
+fn rename_noclobber(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists", to.display())));
+            }
+            fs::rename(from, to)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn keep_head(head: &mut Vec<u8>, chunk: &[u8]) {
     if head.len() < SNIFF_LEN {
         let take = (SNIFF_LEN - head.len()).min(chunk.len());
@@ -297,7 +460,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().to_path_buf());
+        let store = Store::new(dir.path().to_path_buf(), dir.path().join("quarantine"));
         (dir, store)
     }
 
@@ -325,17 +488,41 @@ mod tests {
     }
 
     #[test]
-    fn cleanup_removes_temp_files_and_orphans_only() {
+    fn cleanup_removes_temp_files_and_quarantines_orphans() {
         let (dir, store) = store();
         let kept = ids::generate();
         let orphan = ids::generate();
         fs::write(dir.path().join(&kept), b"k").unwrap();
         fs::write(dir.path().join(&orphan), b"o").unwrap();
         fs::write(dir.path().join(".tmp-abc"), b"t").unwrap();
-        let report = store.cleanup(|id| id == kept).unwrap();
-        assert_eq!(report, Cleanup { temp_files: 1, orphans: 1, skipped: false });
+        let lock = store.sweep_lock().unwrap().unwrap();
+        let report = store.cleanup(&lock, |id| id == kept).unwrap();
+        let quarantine = dir.path().join("quarantine");
+        assert_eq!(report, Cleanup { temp_files: 1, orphans: 1, quarantine: quarantine.clone(), skipped: false });
         assert!(dir.path().join(&kept).exists());
         assert!(!dir.path().join(&orphan).exists());
+        assert_eq!(fs::read(quarantine.join(&orphan)).unwrap(), b"o");
+        assert_eq!(fs::metadata(&quarantine).unwrap().permissions().mode() & 0o777, 0o700);
+        assert!(!dir.path().join(".tmp-abc").exists());
+    }
+
+    #[test]
+    fn quarantine_never_overwrites() {
+        let (dir, store) = store();
+        let id = ids::generate();
+        let lock = store.sweep_lock().unwrap().unwrap();
+        for content in [&b"first"[..], b"second", b"third"] {
+            fs::write(dir.path().join(&id), content).unwrap();
+            store.cleanup(&lock, |_| false).unwrap();
+        }
+        let q = dir.path().join("quarantine");
+        assert_eq!(fs::read(q.join(&id)).unwrap(), b"first");
+        assert_eq!(fs::read(q.join(format!("{id}.1"))).unwrap(), b"second");
+        assert_eq!(fs::read(q.join(format!("{id}.2"))).unwrap(), b"third");
+        // The same file under both names (a move cut short) ends up once.
+        fs::hard_link(q.join(&id), dir.path().join(&id)).unwrap();
+        store.cleanup(&lock, |_| false).unwrap();
+        assert_eq!(store.quarantined().unwrap().len(), 3);
     }
 
     #[test]
@@ -343,9 +530,19 @@ mod tests {
         let (dir, store) = store();
         fs::write(dir.path().join(".tmp-inflight"), b"t").unwrap();
         let lock = store.writer_lock().unwrap();
-        assert!(store.cleanup(|_| false).unwrap().skipped);
+        assert!(store.sweep_lock().unwrap().is_none());
         assert!(dir.path().join(".tmp-inflight").exists());
         drop(lock);
-        assert_eq!(store.cleanup(|_| false).unwrap().temp_files, 1);
+        let sweep = store.sweep_lock().unwrap().unwrap();
+        assert_eq!(store.cleanup(&sweep, |_| false).unwrap().temp_files, 1);
+    }
+
+    #[test]
+    fn ids_that_are_not_ids_reach_no_path() {
+        let (_dir, store) = store();
+        assert!(store.hash_of("../../etc/passwd").is_err());
+        assert!(store.remove("../../etc/passwd").is_ok());
+        let staged = store.stage_from(&mut &b"x"[..], &mut |_| {}).unwrap();
+        assert!(store.commit(staged, "../x", 0).is_err());
     }
 }

@@ -32,7 +32,8 @@ pub fn serialize_option<S: Serializer>(unix: &Option<i64>, s: S) -> Result<S::Ok
 
 /// A duration for people: `in 3 days`, `in 5 hours`, `2 minutes ago`.
 pub fn relative(unix: i64, now: i64) -> String {
-    let delta = unix - now;
+    // Saturating: a damaged record may hold any number, and listing it must not overflow.
+    let delta = unix.saturating_sub(now);
     let abs = delta.unsigned_abs();
     let (n, unit) = match abs {
         0..=59 => (abs, "second"),
@@ -54,5 +55,7 @@ mod tests {
         assert_eq!(relative(100 + 3 * 86_400, 100), "in 3 days");
         assert_eq!(relative(100 + 3600, 100), "in 1 hour");
         assert_eq!(relative(100 - 120, 100), "2 minutes ago");
+        assert!(relative(i64::MIN, 100).ends_with("days ago"));
+        assert!(relative(i64::MAX, -100).starts_with("in "));
     }
 }

@@ -1,18 +1,20 @@
 //! The vault: one data dir opened (database, store, signer) and every operation the CLI, the
 //! HTTP server and the desktop app share. Blocking: async callers use `spawn_blocking`.
 
+use std::collections::HashSet;
 use std::fs::File;
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::datadir::DataDir;
-use crate::db::Db;
+use crate::db::{Db, Mode};
 use crate::files::{self, FileRecord};
 use crate::links::{self, Link, LinkStatus};
-use crate::signing::{Purpose, Signer};
+use crate::signing::{self, Purpose, Signer};
 use crate::slots::{self, AcceptList, Slot, SlotStatus};
-use crate::store::{Cleanup, StagedFile, Store, WriterLock};
+use crate::store::{self, Cleanup, Inspected, StagedFile, Store, WriterLock};
 use crate::units::Lifetime;
 use crate::{Error, Result, ids, names, settings};
 
@@ -86,12 +88,86 @@ pub struct NginxLinkInfo {
 }
 
 /// What `verify` found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
-    /// Files checked.
+    /// File records checked.
     pub checked: usize,
-    /// Files that are not as stored.
+    /// Files that are not as stored, and damaged file records.
     pub problems: Vec<VerifyProblem>,
+    /// Damage SQLite's integrity check found in the database file itself.
+    pub database: Vec<String>,
+    /// Files in the quarantine: moved out of the store because no record named them.
+    pub quarantined: Vec<LooseFile>,
+    /// Files in the store that no record names, not yet moved to the quarantine (the server
+    /// moves them when it starts).
+    pub unrecorded: Vec<LooseFile>,
+}
+
+impl VerifyReport {
+    /// What is wrong and what to do about it, in a sentence or two; `None` when clean.
+    pub fn summary(&self, quarantine: &Path) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.database.is_empty() {
+            parts.push(format!(
+                "the database is damaged ({} problem(s) found by SQLite's integrity check): put back a backup of \
+                 sharelock.db, then run `sharelock verify` again",
+                self.database.len()
+            ));
+        }
+        let damaged = self.problems.iter().filter(|p| p.damaged_record).count();
+        if damaged > 0 {
+            parts.push(format!(
+                "{damaged} file record(s) are damaged: put back a backup of sharelock.db, or remove them with \
+                 `sharelock rm ID`"
+            ));
+        }
+        if self.problems.len() > damaged {
+            parts.push(format!("{} stored file(s) are not as they were stored", self.problems.len() - damaged));
+        }
+        if !self.quarantined.is_empty() {
+            parts.push(format!(
+                "{} file(s) without a record are kept in {}",
+                self.quarantined.len(),
+                quarantine.display()
+            ));
+        }
+        if !self.unrecorded.is_empty() {
+            parts.push(format!("{} file(s) in the store have no record", self.unrecorded.len()));
+        }
+        if !self.quarantined.is_empty() || !self.unrecorded.is_empty() {
+            parts.push("`sharelock verify --adopt` adds them back as files".into());
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// A file in the store folders that no record names.
+#[derive(Debug, Clone, Serialize)]
+pub struct LooseFile {
+    /// Its file name (the id it was stored under, for files from the store).
+    pub file: String,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+    /// Its modification time: when it was added, for files from the store.
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub modified: i64,
+}
+
+/// A file `verify --adopt` took back from the quarantine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Adopted {
+    /// Its record now.
+    #[serde(flatten)]
+    pub file: FileRecord,
+    /// Where it was in the quarantine.
+    pub from: PathBuf,
+    /// Whether it went back under a record that was waiting for exactly these bytes (its name
+    /// and links kept), rather than under a new record.
+    pub restored: bool,
 }
 
 /// One stored file that is not as it was stored.
@@ -103,6 +179,9 @@ pub struct VerifyProblem {
     pub name: String,
     /// What is wrong, in a few words.
     pub problem: String,
+    /// Whether the record itself is damaged (rather than its file).
+    #[serde(skip)]
+    pub damaged_record: bool,
 }
 
 /// What a new link allows.
@@ -178,13 +257,38 @@ pub const DEFAULT_LINK_LIFETIME: Lifetime = Lifetime::For(std::time::Duration::f
 const MAX_LABEL_CHARS: usize = 200;
 
 impl Vault {
-    /// Opens the data dir at `path`, creating it if needed.
+    /// Opens the data dir at `path`, creating it if needed; one this process cannot write is
+    /// opened read-only (see [`crate::datadir`]).
     pub fn open(path: &Path) -> Result<Vault> {
-        let dir = DataDir::create(path)?;
-        let db = Db::open(&dir.database())?;
-        let signer = Signer::open(&dir.secret())?;
-        let store = Store::new(dir.store());
+        let dir = DataDir::open(path)?;
+        // The secret is made with a new data dir only, and before its database: a first run cut
+        // short between the two finds a secret and no database next time, and is still new.
+        let signer = if dir.is_new() { Signer::create(&dir.secret())? } else { Signer::open(&dir.secret())? };
+        let mode = if dir.read_only() { Mode::ReadOnly } else { Mode::ReadWrite };
+        let db = Db::open(&dir.database(), mode)?;
+        let store = Store::new(dir.store(), dir.quarantine());
         Ok(Vault { dir, db, store, signer })
+    }
+
+    /// Makes a new signing secret for the data dir at `path`, which need not have one: the way
+    /// back from a lost `secret.key`. Every URL issued before stops working.
+    pub fn replace_secret(path: &Path) -> Result<()> {
+        let dir = DataDir::open(path)?;
+        if dir.read_only() {
+            return Err(Error::read_only(dir.root()));
+        }
+        signing::write_new_secret(&dir.secret())
+    }
+
+    /// An error if the data dir is read-only: for commands about to change it.
+    pub fn check_writable(&self) -> Result<()> {
+        if self.dir.read_only() { Err(Error::read_only(self.dir.root())) } else { Ok(()) }
+    }
+
+    /// Runs a database write, after checking the data dir may be written.
+    fn write<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> Result<T>) -> Result<T> {
+        self.check_writable()?;
+        self.db.with(f)
     }
 
     /// The data dir.
@@ -216,11 +320,33 @@ impl Vault {
         let raw_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let name = names::sanitize(&raw_name);
         let _lock = self.writer_lock()?;
-        let staged = self.store.stage_from(&mut source, progress).map_err(|e| {
+        let before = Version::of(&meta);
+        // Exactly the bytes there were at open: a file growing meanwhile is noticed by the read
+        // past them below, not copied on and on.
+        let staged = self.store.stage_from(&mut (&mut source).take(meta.len()), progress).map_err(|e| {
             let what =
                 if crate::error::is_disk_full(&e) { "the store's disk is full" } else { "cannot copy into the store" };
             Error::io(format!("{what} while adding {}", path.display()), e)
         })?;
+        // A file written to during the copy would be stored as a mix of old and new bytes that
+        // never existed together. Its size, times and inode tell; the staged copy is dropped
+        // (and its temp file deleted) on the way out.
+        let changed =
+            || Error::InvalidInput(format!("{} changed while it was being added; nothing was stored", path.display()));
+        let mut past_end = [0u8; 1];
+        let grew = loop {
+            match source.read(&mut past_end) {
+                Ok(n) => break n > 0,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ctx(e)),
+            }
+        };
+        let after = Version::of(&source.metadata().map_err(ctx)?);
+        // The path too: a file replaced by a rename leaves the open one unchanged.
+        let at_path = std::fs::metadata(path).map(|m| Version::of(&m)).map_err(|_| changed())?;
+        if grew || staged.size != meta.len() || after != before || at_path != before {
+            return Err(changed());
+        }
         let record = FileRecord {
             id: ids::generate(),
             content_type: content_type_of(&name),
@@ -260,7 +386,7 @@ impl Vault {
 
     /// Removes a file: its row and links first (so nothing serves it), then its bytes.
     pub fn remove_file(&self, id: &str) -> Result<()> {
-        if !self.db.with(|c| files::delete(c, id))? {
+        if !self.write(|c| files::delete(c, id))? {
             return Err(not_found("file", id));
         }
         self.store.remove(id).map_err(|e| Error::io("cannot delete the stored file", e))
@@ -303,7 +429,7 @@ impl Vault {
 
     /// Sets a setting, or removes it with `None`.
     pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
-        self.db.with(|c| match value {
+        self.write(|c| match value {
             Some(v) => settings::set(c, key, v),
             None => settings::unset(c, key),
         })
@@ -311,7 +437,7 @@ impl Vault {
 
     /// Makes a file public (served without a token) or private.
     pub fn set_public(&self, id: &str, public: bool) -> Result<FileInfo> {
-        if !self.db.with(|c| files::set_public(c, id, public))? {
+        if !self.write(|c| files::set_public(c, id, public))? {
             return Err(not_found("file", id));
         }
         self.file(id)
@@ -354,7 +480,7 @@ impl Vault {
             label,
             undelivered: 0,
         };
-        let (file, base) = self.db.with(|c| {
+        let (file, base) = self.write(|c| {
             let tx = write_transaction(c)?;
             let file = files::get(&tx, file_id)?.ok_or_else(|| not_found("file", file_id))?;
             links::insert(&tx, &link)?;
@@ -390,7 +516,7 @@ impl Vault {
         if edit.max_downloads == Some(Some(0)) {
             return Err(Error::InvalidInput("the download limit must be at least 1".into()));
         }
-        self.db.with(|c| {
+        self.write(|c| {
             let tx = write_transaction(c)?;
             if links::get(&tx, id)?.is_none() {
                 return Err(not_found("link", id));
@@ -409,7 +535,7 @@ impl Vault {
 
     /// Revokes a link: its URL answers 410 from now on.
     pub fn revoke_link(&self, id: &str, now: i64) -> Result<LinkInfo> {
-        if !self.db.with(|c| links::revoke(c, id, now))? {
+        if !self.write(|c| links::revoke(c, id, now))? {
             return Err(not_found("link", id));
         }
         self.link(id, now)
@@ -429,30 +555,30 @@ impl Vault {
 
     /// Counts one complete download if the link's limit allows it (see [`links::claim_download`]).
     pub fn claim_download(&self, link_id: &str) -> Result<bool> {
-        self.db.with(|c| links::claim_download(c, link_id))
+        self.write(|c| links::claim_download(c, link_id))
     }
 
     /// Gives back what a response of a limited link took when its bytes did not reach the
     /// client; true when given back whole (see [`links::give_back`]).
     pub fn give_back_response(&self, link_id: &str, claimed: bool, reserved: u64, unsent: u64) -> Result<bool> {
-        self.db.with(|c| links::give_back(c, link_id, claimed, reserved, unsent))
+        self.write(|c| links::give_back(c, link_id, claimed, reserved, unsent))
     }
 
     /// Reserves `len` bytes of a limited link's byte budget before sending them; false when the
     /// budget is spent (see [`links::byte_budget`]).
     pub fn reserve_link_bytes(&self, link: &Link, size: u64, len: u64) -> Result<bool> {
         let budget = links::byte_budget(link.max_downloads.unwrap_or(u64::MAX), size);
-        self.db.with(|c| links::reserve_bytes(c, &link.id, len, budget))
+        self.write(|c| links::reserve_bytes(c, &link.id, len, budget))
     }
 
     /// Gives back reserved bytes that were never delivered.
     pub fn refund_link_bytes(&self, link_id: &str, len: u64) -> Result<()> {
-        self.db.with(|c| links::refund_bytes(c, link_id, len))
+        self.write(|c| links::refund_bytes(c, link_id, len))
     }
 
     /// Adds downloads counted in memory, all in one transaction.
     pub fn add_downloads(&self, counts: &[(String, u64)]) -> Result<()> {
-        self.db.with(|c| {
+        self.write(|c| {
             let tx = write_transaction(c)?;
             links::add_downloads(&tx, counts)?;
             tx.commit()?;
@@ -517,7 +643,7 @@ impl Vault {
             claimed_files: 0,
             received_bytes: 0,
         };
-        let base = self.db.with(|c| {
+        let base = self.write(|c| {
             slots::insert(c, &slot)?;
             base_url(c, base)
         })?;
@@ -542,7 +668,7 @@ impl Vault {
 
     /// Closes a slot: it accepts nothing more.
     pub fn close_slot(&self, id: &str, now: i64) -> Result<SlotInfo> {
-        if !self.db.with(|c| slots::close(c, id, now))? {
+        if !self.write(|c| slots::close(c, id, now))? {
             return Err(not_found("slot", id));
         }
         self.slot(id, now)
@@ -550,12 +676,12 @@ impl Vault {
 
     /// Claims room for one file in a slot (see [`slots::claim_file`]).
     pub fn claim_slot_file(&self, id: &str, now: i64) -> Result<std::result::Result<Slot, SlotStatus>> {
-        self.db.with(|c| slots::claim_file(c, id, now))
+        self.write(|c| slots::claim_file(c, id, now))
     }
 
     /// Gives back `count` claims whose uploads failed.
     pub fn release_slot_files(&self, id: &str, count: usize) -> Result<()> {
-        self.db.with(|c| (0..count).try_for_each(|_| slots::release_file(c, id)))
+        self.write(|c| (0..count).try_for_each(|_| slots::release_file(c, id)))
     }
 
     /// Stores files received through a slot, all or none. `None` when the slot's total limit
@@ -600,6 +726,7 @@ impl Vault {
 
     /// Takes the store's writer lock, held from the first byte written until rows are committed.
     pub fn writer_lock(&self) -> Result<WriterLock> {
+        self.check_writable()?;
         self.store.writer_lock().map_err(|e| Error::io("cannot lock the store", e))
     }
 
@@ -631,7 +758,7 @@ impl Vault {
             records.push(record);
         }
         let outcome = outcome.and_then(|()| {
-            self.db.with(|c| {
+            self.write(|c| {
                 let tx = write_transaction(c)?;
                 if !check(&tx)? {
                     return Ok(false);
@@ -656,33 +783,146 @@ impl Vault {
         }
     }
 
-    /// Checks every stored file against its record: present, same size, same SHA-256. Reads
-    /// every byte, so it takes as long as reading the store once.
+    /// Checks the database (SQLite's integrity check) and every stored file against its record
+    /// (present, same size, same SHA-256), and lists files that no record names (in the
+    /// quarantine, or still in the store). Reads every byte, so it takes as long as reading the
+    /// store once. Changes nothing: it runs on a read-only data dir too.
     pub fn verify(&self) -> Result<VerifyReport> {
-        let files = self.db.with(|c| files::list(c))?;
-        let mut problems = Vec::new();
-        for file in &files {
-            let problem = match self.store.hash_of(&file.id) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_string()),
-                Err(e) => Some(format!("unreadable: {e}")),
-                Ok((size, _)) if size != file.size => {
-                    Some(format!("size changed: {size} bytes, stored as {}", file.size))
-                }
-                Ok((_, sha)) if sha != file.sha256 => Some("contents changed: the SHA-256 differs".to_string()),
-                Ok(_) => None,
+        let mut report = VerifyReport::default();
+        match self.db.with(integrity_check) {
+            Ok(damage) => report.database = damage,
+            Err(e) => report.database.push(e.to_string()),
+        }
+        let records = match self.db.with(|c| files::audit(c)) {
+            Ok(records) => Some(records),
+            Err(e) => {
+                report.database.push(format!("cannot read the file records: {e}"));
+                None
+            }
+        };
+        for record in records.iter().flatten() {
+            let problem = match &record.expected {
+                Err(damage) => Some(format!("damaged record: {damage}")),
+                Ok((size, sha256)) => match self.store.hash_of(&record.id) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_string()),
+                    Err(e) => Some(format!("unreadable: {e}")),
+                    Ok((found, _)) if found != *size => Some(format!("size changed: {found} bytes, stored as {size}")),
+                    Ok((_, found)) if found != *sha256 => Some("contents changed: the SHA-256 differs".to_string()),
+                    Ok(_) => None,
+                },
             };
             if let Some(problem) = problem {
-                problems.push(VerifyProblem { id: file.id.clone(), name: file.name.clone(), problem });
+                report.problems.push(VerifyProblem {
+                    id: record.id.clone(),
+                    name: record.name.clone(),
+                    problem,
+                    damaged_record: record.expected.is_err(),
+                });
             }
         }
-        Ok(VerifyReport { checked: files.len(), problems })
+        report.checked = records.as_ref().map_or(0, Vec::len);
+        let ctx = |e| Error::io("cannot read the store", e);
+        report.quarantined =
+            self.store.quarantined().map_err(ctx)?.iter().map(|p| loose_file(p)).collect::<Result<_>>()?;
+        // Without the records, every stored file would look unrecorded: say nothing rather than that.
+        if let Some(records) = &records {
+            let known: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+            report.unrecorded = self
+                .store
+                .unrecorded(|id| known.contains(id))
+                .map_err(ctx)?
+                .iter()
+                .map(|p| loose_file(p))
+                .collect::<Result<_>>()?;
+        }
+        Ok(report)
     }
 
-    /// Removes leftovers of interrupted writes (see [`Store::cleanup`]).
+    /// Adds the files of the quarantine back (store files without a record are moved there
+    /// first, as a starting server would). A file goes back under a record that is waiting for
+    /// exactly its bytes (same size and SHA-256, its own file missing) when there is one, keeping
+    /// that record's name and links; otherwise under a new record named `recovered-ID` (with the
+    /// extension its first bytes suggest), its content type sniffed from those bytes, its id the
+    /// one it was stored under when that is free, and its modification time as when it was added.
+    pub fn adopt(&self, now: i64) -> Result<Vec<Adopted>> {
+        self.cleanup()?;
+        let quarantined = self.store.quarantined().map_err(|e| Error::io("cannot read the quarantine", e))?;
+        let mut adopted = Vec::with_capacity(quarantined.len());
+        for path in quarantined {
+            let found = store::inspect(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+            adopted.push(self.adopt_file(&path, &found, now)?);
+        }
+        Ok(adopted)
+    }
+
+    fn adopt_file(&self, path: &Path, found: &Inspected, now: i64) -> Result<Adopted> {
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let own_id = ids::is_valid(&file_name).then_some(file_name);
+        let moved = |e| Error::io(format!("cannot move {} into the store", path.display()), e);
+        // As any writer: no cleanup may take the file between its move and its committed row.
+        let _lock = self.writer_lock()?;
+        self.write(|c| {
+            let tx = write_transaction(c)?;
+            let mut waiting = own_id.iter().cloned().collect::<Vec<_>>();
+            waiting.extend(files::ids_with_contents(&tx, found.size, &found.sha256)?);
+            for id in waiting {
+                // A damaged record is no home for the file; it gets a new one below.
+                let Ok(Some(record)) = files::get(&tx, &id) else { continue };
+                if record.size == found.size && record.sha256 == found.sha256 && !self.store.path_of(&id).exists() {
+                    self.store.take_in(path, &id, record.created_at).map_err(moved)?;
+                    return Ok(Adopted { file: record, from: path.to_path_buf(), restored: true });
+                }
+            }
+            let id = match own_id {
+                Some(id) if !files::exists(&tx, &id)? && !self.store.path_of(&id).exists() => id,
+                _ => ids::generate(),
+            };
+            let sniffed = slots::sniff(&found.head);
+            let record = FileRecord {
+                name: match sniffed {
+                    Some((_, ext)) => format!("recovered-{id}.{ext}"),
+                    None => format!("recovered-{id}"),
+                },
+                content_type: sniffed.map_or("application/octet-stream", |(mime, _)| mime).to_string(),
+                size: found.size,
+                sha256: found.sha256.clone(),
+                created_at: found
+                    .modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(now, |d| i64::try_from(d.as_secs()).unwrap_or(now)),
+                public: false,
+                slot_id: None,
+                uploader_name: None,
+                uploader_message: None,
+                id,
+            };
+            self.store.take_in(path, &record.id, record.created_at).map_err(moved)?;
+            let committed = files::insert(&tx, &record).and_then(|()| Ok(tx.commit()?));
+            if let Err(e) = committed {
+                if let Err(back) = self.store.release(&record.id, path) {
+                    tracing::warn!("cannot put {} back into the quarantine: {back}", record.id);
+                }
+                return Err(e);
+            }
+            Ok(Adopted { file: record, from: path.to_path_buf(), restored: false })
+        })
+    }
+
+    /// Removes leftovers of interrupted writes and moves store files without a record to the
+    /// quarantine (see [`Store::cleanup`]).
     pub fn cleanup(&self) -> Result<Cleanup> {
-        let known: std::collections::HashSet<String> =
-            self.db.with(|c| Ok(files::list(c)?.into_iter().map(|f| f.id).collect()))?;
-        self.store.cleanup(|id| known.contains(id)).map_err(|e| Error::io("cannot clean the store", e))
+        self.check_writable()?;
+        let ctx = |e| Error::io("cannot clean the store", e);
+        let Some(lock) = self.store.sweep_lock().map_err(ctx)? else {
+            return Ok(Cleanup {
+                skipped: true,
+                quarantine: self.store.quarantine().to_path_buf(),
+                ..Cleanup::default()
+            });
+        };
+        // Read under the lock: a file committed before it has its row, none can be committed after.
+        let known = self.db.with(|c| files::ids(c))?;
+        self.store.cleanup(&lock, |id| known.contains(id)).map_err(ctx)
     }
 
     /// The base URL links are built with: `explicit` if given, else the stored setting, else
@@ -694,17 +934,18 @@ impl Vault {
     /// Stores the base URL setting (after checking it is an http(s) URL).
     pub fn set_base_url(&self, url: &str) -> Result<String> {
         let url = normalise_base_url(url)?;
-        self.db.with(|c| settings::set(c, settings::BASE_URL, &url))?;
+        self.write(|c| settings::set(c, settings::BASE_URL, &url))?;
         Ok(url)
     }
 
     /// Records the address the server listens on (the fallback base URL).
     pub fn set_listen_url(&self, url: &str) -> Result<()> {
-        self.db.with(|c| settings::set(c, settings::LISTEN_URL, url))
+        self.write(|c| settings::set(c, settings::LISTEN_URL, url))
     }
 
     /// Replaces the signing secret: every link and slot URL issued so far stops working.
     pub fn rotate_secret(&self) -> Result<()> {
+        self.check_writable()?;
         self.signer.rotate()
     }
 }
@@ -791,6 +1032,49 @@ fn clean_label(label: Option<String>) -> Result<Option<String>> {
 /// with "database is locked" at once instead of waiting out the busy timeout.
 fn write_transaction(conn: &mut rusqlite::Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
+/// What SQLite's integrity check finds wrong with the database; empty when nothing is.
+fn integrity_check(conn: &mut rusqlite::Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+    let lines = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(lines.into_iter().filter(|l| l != "ok").collect())
+}
+
+/// A file no record names, read through.
+fn loose_file(path: &Path) -> Result<LooseFile> {
+    let found = store::inspect(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    Ok(LooseFile {
+        file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path: path.to_path_buf(),
+        size: found.size,
+        sha256: found.sha256,
+        modified: found.modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+    })
+}
+
+/// What identifies one version of a file being added: if any of it differs after the copy,
+/// the file changed meanwhile.
+#[derive(Debug, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Version {
+    fn of(meta: &std::fs::Metadata) -> Version {
+        use std::os::unix::fs::MetadataExt;
+        Version {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
 }
 
 fn not_found(kind: &'static str, id: &str) -> Error {

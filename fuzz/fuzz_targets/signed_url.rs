@@ -12,7 +12,7 @@ fn signer() -> &'static Signer {
     SIGNER.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("sharelock-fuzz-signer-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        Signer::open(&dir.join("secret.key")).unwrap()
+        Signer::create(&dir.join("secret.key")).unwrap()
     })
 }
 

@@ -184,7 +184,12 @@ pub async fn clean_store(vault: &Arc<Vault>) {
     match tokio::task::spawn_blocking(move || cleaner.cleanup()).await {
         Ok(Ok(report)) if report.skipped => tracing::info!("store cleanup skipped: a writer is busy"),
         Ok(Ok(report)) if report.temp_files + report.orphans > 0 => {
-            tracing::info!("store cleanup removed {} temp file(s) and {} orphan(s)", report.temp_files, report.orphans)
+            tracing::info!(
+                "store cleanup removed {} temp file(s) and moved {} file(s) without a database record to {} (`sharelock verify` lists them, `sharelock verify --adopt` adds them back)",
+                report.temp_files,
+                report.orphans,
+                report.quarantine.display()
+            )
         }
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!("store cleanup failed: {e}"),

@@ -351,3 +351,98 @@ fn port_in_use_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
 }
+
+/// Where the process `pid` has read `path` up to, from its open file descriptor's position;
+/// `None` if it has no such file open.
+fn read_position(pid: u32, path: &Path) -> Option<u64> {
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
+        let fd = fd.ok()?;
+        if std::fs::read_link(fd.path()).ok()? == path {
+            let info =
+                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy())).ok()?;
+            return info.lines().find_map(|l| l.strip_prefix("pos:")).and_then(|p| p.trim().parse().ok());
+        }
+    }
+    None
+}
+
+#[test]
+fn add_of_a_file_rewritten_during_the_copy_fails_and_stores_nothing() {
+    use std::os::unix::fs::FileExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let size = 64u64 << 20;
+    let source = tmp.path().canonicalize().unwrap().join("big.bin");
+    std::fs::write(&source, bytes(size as usize)).unwrap();
+    // Any write from now on moves the modification time, even within one clock tick of `add`'s look.
+    let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(978_307_200);
+    std::fs::File::options().write(true).open(&source).unwrap().set_modified(long_ago).unwrap();
+    sharelock_json(&data_dir, &["ls"]);
+
+    // Catch `add` in the middle of its copy: stopped (SIGSTOP) while its read position is inside
+    // the file, so the writer below certainly writes before the copy ends. A copy that finished
+    // before the stop is undone and tried again.
+    let mut caught = None;
+    for _ in 0..5 {
+        let mut add = Command::new(env!("CARGO_BIN_EXE_sharelock"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("add")
+            .arg(&source)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = add.id();
+        while read_position(pid, &source).is_none_or(|p| p == 0) && add.try_wait().unwrap().is_none() {
+            std::thread::yield_now();
+        }
+        unsafe_kill(pid, "STOP");
+        if read_position(pid, &source).is_some_and(|p| p < size) {
+            caught = Some(add);
+            break;
+        }
+        unsafe_kill(pid, "CONT");
+        let out = add.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let id = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string();
+        sharelock_json(&data_dir, &["rm", &id]);
+    }
+    let add = caught.expect("add was caught in the middle of its copy");
+
+    // A writer keeps rewriting the file in place until `add` ends.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (done, source) = (done.clone(), source.clone());
+        std::thread::spawn(move || {
+            let file = std::fs::File::options().write(true).open(&source).unwrap();
+            let mut round = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                file.write_all_at(&[round as u8; 65536], (round * 65536) % size).unwrap();
+                round += 1;
+            }
+            round
+        })
+    };
+    while std::fs::metadata(&source).unwrap().modified().unwrap() == long_ago {
+        std::thread::yield_now();
+    }
+    unsafe_kill(add.id(), "CONT");
+    let out = add.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        format!("sharelock: {} changed while it was being added; nothing was stored\n", source.display())
+    );
+    assert!(sharelock_json(&data_dir, &["ls"]).as_array().unwrap().is_empty());
+    let stored: Vec<_> = std::fs::read_dir(data_dir.join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != ".lock")
+        .collect();
+    assert!(stored.is_empty(), "no store file, no temp file: {stored:?}");
+}

@@ -6,7 +6,7 @@ use sharelock::http::ServerConfig;
 use crate::support::{Server, client};
 
 #[tokio::test]
-async fn startup_removes_temp_files_and_orphans_and_keeps_real_files() {
+async fn startup_removes_temp_files_quarantines_orphans_and_keeps_real_files() {
     let server = Server::start().await;
     let kept = server.add("kept.txt", b"keep me");
     let store = server.vault.store().dir().to_path_buf();
@@ -23,7 +23,68 @@ async fn startup_removes_temp_files_and_orphans_and_keeps_real_files() {
     assert_eq!(res.text().await.unwrap(), "keep me");
     assert!(!store.join(".tmp-crashed").exists());
     assert!(!store.join(&orphan).exists());
+    // Moved, never deleted: a file without a row may be the only copy (see `recovery`).
+    assert_eq!(std::fs::read(server.vault.store().quarantine().join(&orphan)).unwrap(), b"no row");
     assert!(store.join(&kept.file.id).exists());
+}
+
+/// What a change to the source during `add` can be.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Append,
+    Truncate,
+    RewriteInPlace,
+    ReplaceByRename,
+}
+
+#[tokio::test]
+async fn a_file_changing_while_it_is_added_is_refused_and_nothing_is_stored() {
+    use std::os::unix::fs::FileExt;
+    let server = Server::start().await;
+    let src = server.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let original = crate::support::bytes(8 << 20);
+    let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(978_307_200);
+    for change in [Change::Append, Change::Truncate, Change::RewriteInPlace, Change::ReplaceByRename] {
+        let path = src.join(format!("{change:?}.bin"));
+        std::fs::write(&path, &original).unwrap();
+        // An old modification time: a rewrite within the same clock tick as the open still shows.
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(long_ago).unwrap();
+        let mut changed = false;
+        let mut progress = |copied: u64| {
+            // Once, after the first chunk and long before the last.
+            if changed || copied >= original.len() as u64 {
+                return;
+            }
+            changed = true;
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            match change {
+                Change::Append => file.write_all_at(b"appended", original.len() as u64).unwrap(),
+                Change::Truncate => file.set_len(original.len() as u64 / 2).unwrap(),
+                Change::RewriteInPlace => file.write_all_at(&[0xff; 4096], original.len() as u64 - 4096).unwrap(),
+                Change::ReplaceByRename => {
+                    let other = src.join("other.bin");
+                    std::fs::write(&other, &original).unwrap();
+                    std::fs::rename(&other, &path).unwrap();
+                }
+            }
+        };
+        let err = server.vault.add_file(&path, false, 0, &mut progress).unwrap_err().to_string();
+        assert!(changed, "{change:?}: the source was changed during the copy");
+        assert_eq!(err, format!("{} changed while it was being added; nothing was stored", path.display()));
+        assert!(server.vault.files().unwrap().is_empty(), "{change:?}: no row");
+        let leftovers: Vec<_> = std::fs::read_dir(server.vault.store().dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != ".lock")
+            .collect();
+        assert!(leftovers.is_empty(), "{change:?}: no store file, no temp file: {leftovers:?}");
+    }
+    // The same file left alone is added whole.
+    let path = src.join("calm.bin");
+    std::fs::write(&path, &original).unwrap();
+    let added = server.vault.add_file(&path, false, 0, &mut |_| {}).unwrap();
+    assert_eq!(added.file.sha256, crate::support::sha256_hex(&original));
 }
 
 #[tokio::test]

@@ -384,7 +384,8 @@ impl ReadOnlyMount {
 
 impl Drop for ReadOnlyMount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        // Lazily: a server still holding a file there must not leave the mount behind.
+        let _ = Command::new("umount").arg("--lazy").arg(&self.0).status();
         let _ = std::fs::remove_dir(&self.0);
     }
 }

@@ -281,7 +281,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 secret: vault.nginx_secret()?,
                 user: crate::nginx::owner_name(vault.data_dir()),
             };
-            print!("{}", crate::nginx::config(&options));
+            emit(&crate::nginx::config(&options));
             Ok(())
         }
         Command::Add { paths, public } => {
@@ -297,7 +297,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 match vault.add_file(path, public, time::now(), &mut progress) {
                     Ok(file) => {
                         if !out.json {
-                            println!("{}  {}  {}", file.file.id, format_size(file.file.size), file.file.name);
+                            emit(&format!("{}  {}  {}\n", file.file.id, format_size(file.file.size), file.file.name));
                         }
                         added.push(file);
                     }
@@ -496,6 +496,18 @@ fn progress_printer(path: &std::path::Path, size: u64) -> impl FnMut(u64) {
     }
 }
 
+/// Writes to stdout. A reader that went away (`sharelock ls | head`) ends the output quietly, as
+/// it does for other command-line tools, where `println!` would panic on the broken pipe.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("sharelock: cannot write the output: {e}");
+    }
+}
+
 fn link_text(link: &LinkInfo, now: i64) -> String {
     let expires = match link.link.expires_at {
         Some(t) => format!("expires {} ({})", time::relative(t, now), time::rfc3339(t)),
@@ -535,14 +547,14 @@ impl Output {
         if self.json {
             return self.json_value(value);
         }
-        println!("{}", text());
+        emit(&format!("{}\n", text()));
         Ok(())
     }
 
     fn json_value<T: Serialize>(&self, value: &T) -> Result<()> {
         if self.json {
             let text = serde_json::to_string_pretty(value).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            println!("{text}");
+            emit(&format!("{text}\n"));
         }
         Ok(())
     }

@@ -446,3 +446,31 @@ fn add_of_a_file_rewritten_during_the_copy_fails_and_stores_nothing() {
         .collect();
     assert!(stored.is_empty(), "no store file, no temp file: {stored:?}");
 }
+
+/// `sharelock links | head -n 1`: the reader goes away after one line, and the CLI stops quietly
+/// instead of panicking on the broken pipe.
+#[test]
+fn output_into_a_pipe_closed_early_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let f = write(dir.path(), "a.txt", b"a");
+    let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
+    let vault = sharelock::Vault::open(&data_dir).unwrap();
+    // More output than a pipe holds (64 KiB), so the writer meets the closed pipe.
+    for _ in 0..800 {
+        vault.create_link(&id, Default::default(), sharelock::time::now(), None).unwrap();
+    }
+    drop(vault);
+    for args in ["links", "--json links"] {
+        let script = format!(
+            "set -o pipefail; '{}' --data-dir '{}' {args} | head -n 1",
+            env!("CARGO_BIN_EXE_sharelock"),
+            data_dir.display()
+        );
+        let out = Command::new("bash").arg("-c").arg(&script).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    }
+}

@@ -176,9 +176,11 @@ fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Removes leftovers of interrupted writes from the store (see `Store::cleanup`). Whoever starts
-/// a server calls it first, before announcing the server or accepting connections, so nothing
-/// can see a leftover once the server is said to be up.
+/// Tidies the store before serving (see `Store::cleanup`): removes the temp files of interrupted
+/// writes, and moves stored files that have no database record to the quarantine folder (never
+/// deleting them: a restored or damaged database must not cost a user's file). Whoever starts a
+/// server calls it first, before announcing the server or accepting connections, so nothing can
+/// see a leftover once the server is said to be up.
 pub async fn clean_store(vault: &Arc<Vault>) {
     let cleaner = vault.clone();
     match tokio::task::spawn_blocking(move || cleaner.cleanup()).await {

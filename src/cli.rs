@@ -448,21 +448,14 @@ fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>, config: Serve
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::io("cannot start the async runtime", e))?;
     runtime.block_on(async move {
-        let vault = Arc::new(vault);
-        http::clean_store(&vault).await;
-        let listener =
-            tokio::net::TcpListener::bind(bind).await.map_err(|e| Error::io(format!("cannot listen on {bind}"), e))?;
-        let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
-        let reachable = if addr.ip().is_unspecified() {
+        let listening = http::Listening::bind(Arc::new(vault), bind, None, config).await?;
+        let addr = listening.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
+        if addr.ip().is_unspecified() {
             tracing::info!("listening on all interfaces: set --base-url to the address others should use");
-            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
-        } else {
-            addr
-        };
-        vault.set_listen_url(&format!("http://{reachable}"))?;
+        }
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        http::serve(listener, vault, config, shutdown_signal()).await.map_err(|e| Error::io("server failed", e))
+        listening.serve(shutdown_signal()).await.map_err(|e| Error::io("server failed", e))
     })
 }
 

@@ -3,7 +3,7 @@
 //!
 //! - [`commands`]: one-line Tauri commands over [`sharelock::Vault`]; errors cross as typed codes
 //!   ([`error`]).
-//! - [`server`]: the embedded HTTP server (the core's `http::serve`) on Tauri's async runtime,
+//! - [`server`]: the embedded HTTP server (the core's `http::Listening`) on Tauri's async runtime,
 //!   bound from the settings, restarted when they change, shut down gracefully on exit.
 //! - [`watch`]: tells the UI when anything changed the data dir (the CLI, an upload, a download)
 //!   and notifies the desktop when a file arrives.

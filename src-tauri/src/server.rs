@@ -1,4 +1,4 @@
-//! The embedded HTTP server: the core's `http::serve` on Tauri's async runtime.
+//! The embedded HTTP server: the core's `http::Listening` on Tauri's async runtime.
 //!
 //! It binds where the settings say (this computer only, or the local network, on a port), and
 //! reports its state to the UI. A taken port is not an error dialog but a status with a free
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sharelock::Vault;
-use sharelock::http::ServerConfig;
+use sharelock::http::{Listening, ServerConfig};
 use sharelock::settings;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::oneshot;
@@ -89,8 +89,13 @@ impl Server {
         self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Starts the server from synchronous code (the app's setup), outside the async runtime.
     fn start(&self, vault: &Arc<Vault>) -> ServerStatus {
-        let status = match self.bind_and_spawn(vault) {
+        tauri::async_runtime::block_on(self.start_async(vault))
+    }
+
+    async fn start_async(&self, vault: &Arc<Vault>) -> ServerStatus {
+        let status = match self.bind_and_spawn(vault).await {
             Ok(status) => status,
             Err(status) => status,
         };
@@ -98,7 +103,7 @@ impl Server {
         status
     }
 
-    fn bind_and_spawn(&self, vault: &Arc<Vault>) -> Result<ServerStatus, ServerStatus> {
+    async fn bind_and_spawn(&self, vault: &Arc<Vault>) -> Result<ServerStatus, ServerStatus> {
         let failed = |error: String, suggested_port: Option<u16>| ServerStatus {
             error: Some(error),
             suggested_port,
@@ -109,42 +114,34 @@ impl Server {
             Scope::Local => Ipv4Addr::LOCALHOST.into(),
             Scope::Network => Ipv4Addr::UNSPECIFIED.into(),
         };
-        let listener = TcpListener::bind(SocketAddr::new(ip, port)).map_err(|e| {
+        // The core binds, cleans the store and records the address, in that order; only then is
+        // the server announced (logged, shown, used for links).
+        let config = ServerConfig::default();
+        let bound = Listening::bind(vault.clone(), SocketAddr::new(ip, port), lan_ip(), config).await;
+        let listening = bound.map_err(|e| {
             let free =
                 TcpListener::bind(SocketAddr::new(ip, 0)).ok().and_then(|l| l.local_addr().ok()).map(|a| a.port());
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                failed(format!("port {port} is already in use by another program"), free)
-            } else {
-                failed(format!("cannot listen on port {port}: {e}"), free)
+            match &e {
+                sharelock::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+                    failed(format!("port {port} is already in use by another program"), free)
+                }
+                _ => failed(format!("cannot listen on port {port}: {e}"), free),
             }
         })?;
-        listener.set_nonblocking(true).map_err(|e| failed(e.to_string(), None))?;
-        let addr = listener.local_addr().map_err(|e| failed(e.to_string(), None))?;
-        let host = match scope {
-            Scope::Local => addr.ip(),
-            Scope::Network => lan_ip().unwrap_or(Ipv4Addr::LOCALHOST.into()),
-        };
-        let listen_url = format!("http://{}", SocketAddr::new(host, addr.port()));
-        vault.set_listen_url(&listen_url).map_err(|e| failed(e.to_string(), None))?;
+        let listen_url = listening.listen_url().to_string();
         let base_url = vault.base_url(None).ok();
 
         let (shutdown, stop) = oneshot::channel::<()>();
-        let vault = vault.clone();
         let task = tauri::async_runtime::spawn(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => l,
-                Err(e) => return tracing::error!("cannot use the listening socket: {e}"),
-            };
-            sharelock::http::clean_store(&vault).await;
             let stopped = async {
                 let _ = stop.await;
             };
-            if let Err(e) = sharelock::http::serve(listener, vault, ServerConfig::default(), stopped).await {
+            if let Err(e) = listening.serve(stopped).await {
                 tracing::error!("server stopped: {e}");
             }
         });
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running { shutdown, task });
-        tracing::info!("listening on {addr}");
+        tracing::info!("listening on {listen_url}");
         Ok(ServerStatus { running: true, listen_url: Some(listen_url), base_url, error: None, suggested_port: None })
     }
 
@@ -156,7 +153,7 @@ impl Server {
             let _ = running.shutdown.send(());
             let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
         }
-        self.start(vault)
+        self.start_async(vault).await
     }
 
     /// Stops the server and waits for it, on exit.

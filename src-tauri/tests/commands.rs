@@ -239,3 +239,32 @@ fn settings_round_trip_and_a_taken_port_is_reported_with_a_free_one() {
         .unwrap_err();
     assert_eq!(err["code"], "invalid_input");
 }
+
+/// The app announces its server (the `server-status` event, the status bar's address) only once
+/// the store is clean: the leftover of an interrupted write is gone and a file without a record is
+/// in quarantine by then.
+#[test]
+fn the_store_is_clean_before_the_server_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    sharelock::Vault::open(&data).unwrap().set_setting(sharelock::settings::PORT, Some("0")).unwrap();
+    let store = data.join("store");
+    let leftover = store.join(".tmp-interrupted");
+    let orphan = store.join(sharelock::ids::generate());
+    std::fs::write(&leftover, b"partial").unwrap();
+    std::fs::write(&orphan, b"a file the database does not know").unwrap();
+    let mut app = sharelock_desktop::app(mock_builder(), data).build(mock_context(noop_assets())).unwrap();
+    let (announced_tx, announced) = mpsc::channel();
+    let (temp, unrecorded) = (leftover.clone(), orphan.clone());
+    app.listen_any("server-status", move |event| {
+        let _ = announced_tx.send((event.payload().to_string(), temp.exists(), unrecorded.exists()));
+    });
+    #[allow(deprecated)]
+    app.run_iteration(|_, _| {});
+    let (status, leftover_seen, orphan_seen) = announced.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(status.contains("\"running\":true"), "{status}");
+    assert!(!leftover_seen, "the interrupted write's leftover was gone when the server was announced");
+    assert!(!orphan_seen, "the unrecorded file was in quarantine when the server was announced");
+    let quarantined = std::fs::read_dir(dir.path().join("data/quarantine")).unwrap().count();
+    assert_eq!(quarantined, 1);
+}

@@ -178,10 +178,10 @@ fn app(state: AppState) -> Router {
 
 /// Tidies the store before serving (see `Store::cleanup`): removes the temp files of interrupted
 /// writes, and moves stored files that have no database record to the quarantine folder (never
-/// deleting them: a restored or damaged database must not cost a user's file). Whoever starts a
-/// server calls it first, before announcing the server or accepting connections, so nothing can
-/// see a leftover once the server is said to be up.
-pub async fn clean_store(vault: &Arc<Vault>) {
+/// deleting them: a restored or damaged database must not cost a user's file). [`Listening::bind`]
+/// runs it before the server is announced or accepts a connection, so nothing can see a leftover
+/// once the server is said to be up.
+async fn clean_store(vault: &Arc<Vault>) {
     let cleaner = vault.clone();
     match tokio::task::spawn_blocking(move || cleaner.cleanup()).await {
         Ok(Ok(report)) if report.skipped => tracing::info!("store cleanup skipped: a writer is busy"),
@@ -199,9 +199,66 @@ pub async fn clean_store(vault: &Arc<Vault>) {
     }
 }
 
+/// A server bound to its address, with its store clean and its address recorded, ready to
+/// [`serve`](Listening::serve). [`Listening::bind`] is the one way to start a server: the CLI,
+/// the desktop app and the tests all use it, so none can announce a server (print, log, show or
+/// build links with its address) before its store is clean.
+#[derive(Debug)]
+pub struct Listening {
+    listener: TcpListener,
+    vault: Arc<Vault>,
+    config: ServerConfig,
+    listen_url: String,
+}
+
+impl Listening {
+    /// Binds `addr`, cleans the store ([`clean_store`]), and records where the server is reached
+    /// (the base URL of links when none was set), in that order. `advertise` is the host put in
+    /// that address when `addr` is every interface (0.0.0.0): the machine's address on the
+    /// network, say; 127.0.0.1 when `None`.
+    pub async fn bind(
+        vault: Arc<Vault>,
+        addr: std::net::SocketAddr,
+        advertise: Option<std::net::IpAddr>,
+        config: ServerConfig,
+    ) -> crate::Result<Listening> {
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| crate::Error::io(format!("cannot listen on {addr}"), e))?;
+        let bound = listener.local_addr().map_err(|e| crate::Error::io("cannot read the listening address", e))?;
+        clean_store(&vault).await;
+        let host = match bound.ip() {
+            ip if ip.is_unspecified() => advertise.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            ip => ip,
+        };
+        let listen_url = format!("http://{}", std::net::SocketAddr::new(host, bound.port()));
+        let recorder = vault.clone();
+        let url = listen_url.clone();
+        tokio::task::spawn_blocking(move || recorder.set_listen_url(&url))
+            .await
+            .map_err(|e| crate::Error::io("cannot record the listening address", std::io::Error::other(e)))??;
+        Ok(Listening { listener, vault, config, listen_url })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Where the server is reached, e.g. `http://127.0.0.1:7420`.
+    pub fn listen_url(&self) -> &str {
+        &self.listen_url
+    }
+
+    /// Serves until `shutdown` completes (see [`serve`]).
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        serve(self.listener, self.vault, self.config, shutdown).await
+    }
+}
+
 /// Serves `vault` on `listener` until `shutdown` completes, then lets requests in flight finish
-/// (for up to `shutdown_grace`). Call [`clean_store`] first.
-pub async fn serve(
+/// (for up to `shutdown_grace`). Start servers with [`Listening::bind`], which cleans the store
+/// first.
+async fn serve(
     listener: TcpListener,
     vault: Arc<Vault>,
     config: ServerConfig,

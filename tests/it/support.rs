@@ -33,13 +33,12 @@ impl Server {
     /// Starts on an existing data dir (kept in `dir/data`).
     pub async fn start_in(dir: tempfile::TempDir, config: ServerConfig) -> Server {
         let vault = Arc::new(Vault::open(&dir.path().join("data")).unwrap());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
+        let listening = http::Listening::bind(vault.clone(), ([127, 0, 0, 1], 0).into(), None, config).await.unwrap();
+        let addr = listening.local_addr().unwrap();
+        let base = listening.listen_url().to_string();
         vault.set_base_url(&base).unwrap();
-        http::clean_store(&vault).await;
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(http::serve(listener, vault.clone(), config, async {
+        tokio::spawn(listening.serve(async {
             let _ = rx.await;
         }));
         Server { vault, base, addr, dir, shutdown: Some(tx) }

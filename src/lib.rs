@@ -1,7 +1,7 @@
 //! Sharelock: keep private files and hand them out safely.
 //!
 //! This crate is the headless core. The `sharelock` CLI and the desktop app are thin shells over
-//! it; both open a data dir as a [`Vault`] and serve it with [`http::serve`].
+//! it; both open a data dir as a [`Vault`] and serve it with [`http::Listening`].
 //!
 //! Modules, from the bottom up:
 //! - [`units`]: durations and sizes as people type them.
@@ -19,7 +19,8 @@
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share.
 //! - [`qr`]: QR codes of URLs, as SVG, for the desktop app.
 //! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
-//! - [`http`]: the embedded server (downloads, landing and upload pages, uploads).
+//! - [`http`]: the embedded server: start-up (`http::Listening`), connections and their bounds,
+//!   downloads (and the delivery check of limited ones), landing and upload pages, uploads.
 //! - [`cli`]: the `sharelock` command line.
 //!
 //! Nothing below [`http`] and [`cli`] knows about HTTP or terminals.

@@ -142,7 +142,7 @@ impl AppState {
 }
 
 /// The router: every route, with its middleware. Tests can drive it without a socket; downloads
-/// of links without a limit are then counted in memory only ([`serve`] writes them).
+/// of links without a limit are then counted in memory only (a served router writes them, see [`Listening::serve`]).
 pub fn router(vault: Arc<Vault>, config: ServerConfig) -> Router {
     app(AppState::new(vault, config))
 }
@@ -212,7 +212,7 @@ pub struct Listening {
 }
 
 impl Listening {
-    /// Binds `addr`, cleans the store ([`clean_store`]), and records where the server is reached
+    /// Binds `addr`, cleans the store (see `clean_store`), and records where the server is reached
     /// (the base URL of links when none was set), in that order. `advertise` is the host put in
     /// that address when `addr` is every interface (0.0.0.0): the machine's address on the
     /// network, say; 127.0.0.1 when `None`.
@@ -249,7 +249,7 @@ impl Listening {
         &self.listen_url
     }
 
-    /// Serves until `shutdown` completes (see [`serve`]).
+    /// Serves until `shutdown` completes (see `serve`: the bounds of `connection`, graceful shutdown).
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         serve(self.listener, self.vault, self.config, shutdown).await
     }

@@ -85,7 +85,7 @@ const MIGRATIONS: &[M<'static>] = &[
     // `links::byte_budget`).
     M::up("ALTER TABLE links ADD COLUMN bytes_served INTEGER NOT NULL DEFAULT 0;"),
     // Downloads a limited link gave back because the client did not get the bytes (see
-    // `links::give_back_download`).
+    // `links::give_back`).
     M::up("ALTER TABLE links ADD COLUMN undelivered INTEGER NOT NULL DEFAULT 0;"),
 ];
 

@@ -27,7 +27,7 @@ pub struct Link {
     /// Complete downloads so far.
     pub downloads: u64,
     /// Downloads given back because their bytes did not reach the client (see
-    /// [`give_back_download`]): shown to the owner, as each is a fetch of the file that did not
+    /// [`give_back`]): shown to the owner, as each is a fetch of the file that did not
     /// count.
     pub undelivered: u64,
     /// When it was revoked, if it was.

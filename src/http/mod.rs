@@ -142,7 +142,8 @@ impl AppState {
 }
 
 /// The router: every route, with its middleware. Tests can drive it without a socket; downloads
-/// of links without a limit are then counted in memory only (a served router writes them, see [`Listening::serve`]).
+/// of links without a limit are then counted in memory only (a server started with
+/// [`Listening::bind`] writes them).
 pub fn router(vault: Arc<Vault>, config: ServerConfig) -> Router {
     app(AppState::new(vault, config))
 }

@@ -85,6 +85,18 @@ impl Slot {
         self.max_total.map(|max| max.saturating_sub(self.received_bytes))
     }
 
+    /// Files it can still take (claims in flight count as taken).
+    pub fn files_left(&self) -> u64 {
+        self.max_files.saturating_sub(self.claimed_files)
+    }
+
+    /// The most bytes it can still take: a full-size file for each file left, within the total
+    /// limit.
+    pub fn room(&self) -> u64 {
+        let files = self.files_left().saturating_mul(self.max_size);
+        self.total_left().map_or(files, |left| left.min(files))
+    }
+
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Slot> {
         let accept: Option<String> = row.get(6)?;
         Ok(Slot {

@@ -12,7 +12,7 @@ use sharelock::vault::NewSlot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Server, bytes, client, lifetime, sha256_hex};
+use crate::support::{Server, bytes, chunked, client, lifetime, sha256_hex};
 
 fn put_url(slot_url: &str, name: &str) -> String {
     let (base, query) = slot_url.split_once('?').unwrap();
@@ -244,13 +244,6 @@ async fn send_unfinished(addr: std::net::SocketAddr, head: String, chunks: Vec<V
     String::from_utf8_lossy(&out[..n]).into_owned()
 }
 
-fn chunked(data: &[u8]) -> Vec<u8> {
-    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
 #[tokio::test]
 async fn chunked_upload_crossing_the_limit_is_413_at_once_and_leaves_nothing() {
     let server = Server::start().await;
@@ -468,4 +461,75 @@ async fn trickle_uploads_are_cut_off_after_a_bounded_time() {
     // Others are served meanwhile and after; the slot's claim came back.
     assert_eq!(client().put(put_url(&s.url, "fast.txt")).body("x").send().await.unwrap().status(), StatusCode::CREATED);
     assert!(store_entries(&server).iter().all(|n| !n.starts_with(".tmp-")));
+}
+
+/// A multipart body of `fields` unknown fields of `size` bytes each, then one small file.
+fn padded_form(fields: usize, size: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..fields {
+        body.extend_from_slice(format!("--B\r\nContent-Disposition: form-data; name=\"pad{i}\"\r\n\r\n").as_bytes());
+        body.extend(std::iter::repeat_n(b'x', size));
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--B--\r\n",
+    );
+    body
+}
+
+#[tokio::test]
+async fn every_byte_of_a_form_counts_against_the_slot() {
+    let server = Server::start().await;
+    // One file of at most 10 bytes: with the allowance for the form around it, about 65 KiB.
+    let s = server.slot(slot(10, 1));
+    let multipart = |req: reqwest::RequestBuilder| req.header(CONTENT_TYPE, "multipart/form-data; boundary=B");
+    // Small fields, each within its own limit, that add up to more than the slot can take:
+    // refused whether the length is declared up front or only seen while streaming.
+    let body = padded_form(50, 1500);
+    let res = multipart(client().post(&s.url)).body(body.clone()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("a form sent to this upload link may be at most"));
+    let stream =
+        futures_util::stream::iter(body.chunks(1000).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let res = multipart(client().post(&s.url)).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("a form sent to this upload link may be at most"));
+    // One field over its own limit.
+    let form =
+        Form::new().text("message", "m".repeat(10_000)).part("file", Part::bytes(b"hi".to_vec()).file_name("a.txt"));
+    let res = client().post(&s.url).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("at most 2000 characters"));
+    // A file over the slot's limit, with the limit in the answer.
+    let form = Form::new().part("file", Part::bytes(bytes(11)).file_name("a.bin"));
+    let res = client().post(&s.url).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("files may be at most 10 B"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store_entries(&server).is_empty());
+    // Nothing was kept and no claim was lost: a form with a little padding still gets in.
+    let res = multipart(client().post(&s.url)).body(padded_form(2, 1500)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    assert_eq!(server.vault.files().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn huge_part_headers_and_preambles_are_refused_with_431_and_413() {
+    let server = Server::start().await;
+    let s = server.slot(slot(1 << 20, 2));
+    let path = s.url.strip_prefix(&server.base).unwrap().to_string();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let pad = |n: usize| chunked(&vec![b'a'; n]);
+    let header = chunked(b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nX-Pad: ");
+    let response = send_unfinished(server.addr, head.clone(), vec![header, pad(4096), pad(4096), pad(4096)]).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert!(response.contains("a part's headers may be at most 8.0 KiB"), "{response}");
+    let response = send_unfinished(server.addr, head, vec![pad(4096), pad(4096), pad(4096)]).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("text outside the form's parts may be at most 8.0 KiB"), "{response}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store_entries(&server).is_empty());
+    assert_eq!(server.vault.slot(&s.slot.id, 0).unwrap().slot.claimed_files, 0);
 }

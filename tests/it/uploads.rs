@@ -99,8 +99,9 @@ async fn multipart_post_stores_several_files_with_uploader_details() {
 async fn multipart_file_names_are_decoded_as_browsers_encode_them() {
     let server = Server::start().await;
     let s = server.slot(slot(1 << 20, 5));
-    // What a browser sends for a file called: say "hi".txt
-    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"say %22hi%22.txt\"\r\n\r\nhello\r\n--XyZ--\r\n";
+    // What a browser sends for a file called: say "hi"\r\n.txt (the quotes and line break are
+    // decoded, then the quotes replaced and the line break dropped when the name is stored).
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"say %22hi%22%0D%0A.txt\"\r\n\r\nhello\r\n--XyZ--\r\n";
     let res = client()
         .post(&s.url)
         .header(CONTENT_TYPE, "multipart/form-data; boundary=XyZ")
@@ -110,7 +111,7 @@ async fn multipart_file_names_are_decoded_as_browsers_encode_them() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let json: Value = res.json().await.unwrap();
-    assert_eq!(json["files"][0]["name"], "say \"hi\".txt");
+    assert_eq!(json["files"][0]["name"], "say _hi_.txt");
 }
 
 #[tokio::test]
@@ -119,13 +120,13 @@ async fn no_js_form_gets_an_html_page() {
     let s = server.slot(slot(1 << 20, 5));
     let form = Form::new()
         .text("name", "")
-        .part("file", Part::bytes(b"x".to_vec()).file_name("<img src=x onerror=alert(1)>.txt"));
+        .part("file", Part::bytes(b"x".to_vec()).file_name("<img src=x onerror=alert(1)> & 'more'.txt"));
     let res = client().post(&s.url).header(ACCEPT, "text/html,*/*").multipart(form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
     let html = res.text().await.unwrap();
     assert!(html.contains("1 file(s) received"));
-    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;.txt"));
+    assert!(html.contains("_img src=x onerror=alert(1)_ &amp; &#39;more&#39;.txt"));
     assert!(!html.contains("<img src=x"));
 }
 
@@ -532,4 +533,50 @@ async fn huge_part_headers_and_preambles_are_refused_with_431_and_413() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(store_entries(&server).is_empty());
     assert_eq!(server.vault.slot(&s.slot.id, 0).unwrap().slot.claimed_files, 0);
+}
+
+/// Names that deceive or cannot be saved on Windows, and what is stored instead.
+const DECEPTIVE_NAMES: &[(&str, &str)] = &[
+    // Shown as "invoiceexe.pdf" by anything that honours the right-to-left override.
+    ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
+    ("in\u{200B}voice\u{FEFF}.pdf\u{2066}", "invoice.pdf"),
+    ("cafe\u{301}.txt", "caf\u{e9}.txt"),
+    ("NUL.txt", "_NUL.txt"),
+    ("aux", "_aux"),
+    ("a<b>c:d|e?f*g.txt", "a_b_c_d_e_f_g.txt"),
+    ("report.pdf. . .", "report.pdf"),
+];
+
+/// The `Content-Disposition` a download of a file stored as `name` carries.
+fn disposition_of(name: &str) -> String {
+    let ascii: String = name.chars().map(|c| if c.is_ascii() { c } else { '_' }).collect();
+    let exact = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+        .replace("%2E", ".")
+        .replace("%5F", "_");
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{exact}")
+}
+
+#[tokio::test]
+async fn deceptive_names_are_stored_and_sent_safely() {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let server = Server::start().await;
+    let s = server.slot(slot(1 << 20, 100));
+    for (raw, safe) in DECEPTIVE_NAMES {
+        let put = put_url(&s.url, &utf8_percent_encode(raw, NON_ALPHANUMERIC).to_string());
+        let res = client().put(put).body("x").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{raw:?}");
+        let json: Value = res.json().await.unwrap();
+        assert_eq!(json["files"][0]["name"], *safe, "PUT {raw:?}");
+        let form = Form::new().part("file", Part::bytes(b"y".to_vec()).file_name(raw.to_string()));
+        let res = client().post(&s.url).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{raw:?}");
+        let json: Value = res.json().await.unwrap();
+        assert_eq!(json["files"][0]["name"], *safe, "multipart {raw:?}");
+        // What is stored, and what a download says.
+        let id = json["files"][0]["id"].as_str().unwrap();
+        assert_eq!(server.vault.file(id).unwrap().file.name, *safe);
+        let res = client().get(&server.link(id).url).send().await.unwrap();
+        assert_eq!(res.headers()[reqwest::header::CONTENT_DISPOSITION], disposition_of(safe).as_str(), "{raw:?}");
+    }
 }

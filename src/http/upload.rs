@@ -235,16 +235,21 @@ fn check_name(slot: &Slot, name: &str) -> Result<(), HttpError> {
     Ok(())
 }
 
-fn check_content(slot: &Slot, staged: &StagedFile) -> Result<(), HttpError> {
-    if let Some(accept) = &slot.accept
-        && !accept.accepts_content(slots::sniff(&staged.head))
-    {
-        return Err(HttpError::UnsupportedType(format!(
-            "the file's contents are not of an accepted type ({})",
-            accept.entries().join(", ")
-        )));
+fn check_content(slot: &Slot, name: &str, staged: &StagedFile) -> Result<(), HttpError> {
+    let Some(accept) = &slot.accept else { return Ok(()) };
+    let sniffed = slots::sniff(&staged.head);
+    if accept.accepts_content(name, sniffed) {
+        return Ok(());
     }
-    Ok(())
+    Err(HttpError::UnsupportedType(match sniffed {
+        Some((mime, _)) => {
+            format!("the file's contents are {mime}, not of an accepted type ({})", accept.entries().join(", "))
+        }
+        None => {
+            let ext = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+            format!("the file's contents are not what its name says: they lack the .{ext} signature")
+        }
+    }))
 }
 
 async fn store(
@@ -292,7 +297,7 @@ pub(super) async fn put(
     }
     let body = body.into_data_stream().map_err(|e| HttpError::BadRequest(format!("the upload was interrupted: {e}")));
     let staged = receive(&app, body, &limits).await?;
-    check_content(&slot, &staged)?;
+    check_content(&slot, &name, &staged)?;
     let files = store(&app, &slot_id, vec![Received { staged, name }], Uploader::default()).await?;
     claims.keep();
     Ok(created(files, false))
@@ -357,7 +362,7 @@ pub(super) async fn post(
                     claims.give_back_one(&app).await?;
                     continue;
                 }
-                check_content(&slot, &staged)?;
+                check_content(&slot, &name, &staged)?;
                 received.push(Received { staged, name });
             }
             _ => {

@@ -580,3 +580,44 @@ async fn deceptive_names_are_stored_and_sent_safely() {
         assert_eq!(res.headers()[reqwest::header::CONTENT_DISPOSITION], disposition_of(safe).as_str(), "{raw:?}");
     }
 }
+
+/// The smallest PDF and PNG their readers open.
+const MINIMAL_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+const MINIMAL_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
+const SVG: &[u8] = b"<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1\" height=\"1\"/>\n";
+
+#[tokio::test]
+async fn accept_lists_need_the_signature_not_just_the_name() {
+    let server = Server::start().await;
+    // Room for exactly the six files that should get in: a claim kept by a refusal would show.
+    let s = server.slot(NewSlot { accept: Some(AcceptList::parse("pdf,png,text/plain").unwrap()), ..slot(1 << 20, 6) });
+    let refused: [(&str, &[u8]); 4] = [
+        ("report.pdf", b"just text wearing a .pdf name\n"),
+        ("photo.png", &bytes(4096)),
+        ("vector.png", SVG),
+        ("empty.pdf", b""),
+    ];
+    let accepted: [(&str, &[u8]); 3] =
+        [("report.pdf", MINIMAL_PDF), ("photo.png", MINIMAL_PNG), ("notes.txt", b"plain text\n")];
+    for (name, data) in refused {
+        let res = client().put(put_url(&s.url, name)).body(data.to_vec()).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "PUT {name}");
+        assert!(res.text().await.unwrap().contains("contents"), "PUT {name}");
+        let form = Form::new().part("file", Part::bytes(data.to_vec()).file_name(name));
+        let res = client().post(&s.url).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "multipart {name}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store_entries(&server).is_empty());
+    assert_eq!(server.vault.slot(&s.slot.id, 0).unwrap().slot.claimed_files, 0);
+    for (name, data) in accepted {
+        let res = client().put(put_url(&s.url, name)).body(data.to_vec()).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "PUT {name}");
+        let form = Form::new().part("file", Part::bytes(data.to_vec()).file_name(name));
+        let res = client().post(&s.url).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "multipart {name}");
+    }
+    let info = server.vault.slot(&s.slot.id, 0).unwrap();
+    assert_eq!((info.received, info.status.as_str()), (6, "full"));
+    assert_eq!(store_entries(&server).len(), 6);
+}

@@ -265,7 +265,9 @@ impl Scanner {
             self.enter(Place::Epilogue);
             return Ok(&rest[2 - before.min(2)..]);
         }
-        if self.header.len() >= 2 || !b"--".starts_with(&self.header) {
+        // Until two bytes are in, they may still be the closing `--`.
+        let undecided = self.header.len() < 2 && b"--".starts_with(&self.header);
+        if !undecided {
             // The headers start after the CRLF that ends the boundary line (after any padding).
             if let Some(line_end) = memchr::memmem::find(&self.header, b"\r\n") {
                 let start = (line_end + 2).max(before.saturating_sub(3));

@@ -1,31 +1,99 @@
 //! File names as people give them, and as they may safely appear in headers and on disk.
 //!
-//! A stored file keeps the name it arrived with (any Unicode), minus control characters. That
-//! name is only ever shown or sent in `Content-Disposition`; it never becomes a path.
+//! A stored file keeps the name it arrived with (any Unicode), made safe to show and to save:
+//! one path component, without control characters or characters that render as nothing or
+//! reorder the text around them, NFC-normalised, and savable on Windows. That name is only ever
+//! shown or sent in `Content-Disposition`; it never becomes a path.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use unicode_normalization::UnicodeNormalization;
 
 /// Longest name kept, in bytes (the usual file system limit for one component).
 const MAX_NAME_BYTES: usize = 255;
 /// Used when nothing of a given name survives sanitising.
 pub const FALLBACK_NAME: &str = "file";
+/// What replaces a character Windows forbids in names.
+const REPLACEMENT: char = '_';
 
-/// Reduces a name from a path or an uploader to one safe component: the part after the last `/`
-/// or `\`, without control characters, trimmed, at most 255 bytes, never `.` or `..`.
+/// Reduces a name from a path or an uploader to one safe component, at most 255 bytes:
+/// - the part after the last `/` or `\`;
+/// - without control characters, and without the invisible characters that make a name look
+///   like another: bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+///   U+061C; `a\u{202E}fdp.exe` shows as "aexe.pdf"), zero-width and other invisible
+///   formatting characters (U+200B–U+200D, U+2060–U+2064, U+206A–U+206F, U+00AD, U+180E), the
+///   byte order mark (U+FEFF) and line and paragraph separators (U+2028, U+2029);
+/// - NFC-normalised, so one name has one spelling;
+/// - savable on Windows: `<>:"|?*` become `_`; leading white space and trailing dots and white
+///   space are dropped; a reserved device name (`CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`,
+///   `LPT0`–`LPT9`, and their superscript-digit forms, in any case, alone or before a dot:
+///   `nul.txt`, `Aux.tar.gz`) gets a leading `_` (`_CON`, `_nul.txt`);
+/// - never empty, `.` or `..` (then [`FALLBACK_NAME`]).
+///
+/// Sanitising a sanitised name changes nothing.
 pub fn sanitize(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
-    let mut name = cleaned.trim().to_string();
-    if name.len() > MAX_NAME_BYTES {
-        // Keep the extension when cutting: it decides the content type.
-        let ext = name.rfind('.').map(|i| name[i..].to_string()).filter(|e| e.len() <= 16).unwrap_or_default();
-        let mut cut = MAX_NAME_BYTES - ext.len();
-        while !name.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        name = format!("{}{}", name[..cut].trim_end(), ext);
+    let visible: String = base.chars().filter(|c| !hidden(*c)).collect();
+    let normalised: String = visible.nfc().map(|c| if forbidden_on_windows(c) { REPLACEMENT } else { c }).collect();
+    let mut name = shorten(tidy(&normalised));
+    if reserved_on_windows(&name) {
+        name = shorten(format!("{REPLACEMENT}{name}"));
     }
-    if name.is_empty() || name.chars().all(|c| c == '.') { FALLBACK_NAME.to_string() } else { name }
+    if name.is_empty() { FALLBACK_NAME.to_string() } else { name }
+}
+
+/// Characters dropped from names: controls, and those that show nothing themselves but change
+/// how the text around them looks.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+            | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{206A}'..='\u{206F}' | '\u{00AD}' | '\u{180E}'
+            | '\u{FEFF}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Characters Windows does not allow in a name (and the path separators, should normalising
+/// ever produce one).
+fn forbidden_on_windows(c: char) -> bool {
+    matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*' | '/' | '\\')
+}
+
+/// Without leading white space, and without the trailing dots and white space Windows drops.
+fn tidy(name: &str) -> String {
+    name.trim_start().trim_end_matches(|c: char| c == '.' || c.is_whitespace()).to_string()
+}
+
+/// Windows' reserved device names: the part before the first dot, less trailing spaces, in any
+/// case.
+fn reserved_on_windows(name: &str) -> bool {
+    const DEVICES: &[&str] = &["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
+    let stem = name.split('.').next().unwrap_or("").trim_end_matches(' ').to_ascii_uppercase();
+    let numbered = ["COM", "LPT"].iter().any(|port| {
+        stem.strip_prefix(port).is_some_and(|n| {
+            let mut digits = n.chars();
+            matches!((digits.next(), digits.next()), (Some('0'..='9' | '¹' | '²' | '³'), None))
+        })
+    });
+    numbered || DEVICES.contains(&stem.as_str())
+}
+
+/// Cuts a name longer than [`MAX_NAME_BYTES`], keeping its extension (it decides the content
+/// type), still NFC and tidy.
+fn shorten(name: String) -> String {
+    if name.len() <= MAX_NAME_BYTES {
+        return name;
+    }
+    let ext = name.rfind('.').map(|i| name[i..].to_string()).filter(|e| e.len() <= 16).unwrap_or_default();
+    let mut cut = MAX_NAME_BYTES - ext.len();
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut short: String = format!("{}{}", &name[..cut], ext).nfc().collect();
+    // Composing can lengthen a name in rare cases: cut further until it fits.
+    while short.len() > MAX_NAME_BYTES {
+        short.pop();
+        short = short.nfc().collect();
+    }
+    tidy(&short)
 }
 
 /// RFC 8187 `attr-char`: everything else is percent-encoded in `filename*`.
@@ -90,6 +158,51 @@ mod tests {
     }
 
     #[test]
+    fn invisible_and_reordering_characters_are_dropped() {
+        // Shown as "aexe.pdf" by anything that honours the right-to-left override.
+        assert_eq!(sanitize("a\u{202E}fdp.exe"), "afdp.exe");
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+            '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}',
+        ] {
+            assert_eq!(sanitize(&format!("{c}in{c}voice{c}.pdf{c}")), "invoice.pdf", "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn names_are_nfc() {
+        // "é" as e + combining acute, and the Ångström sign, become their composed forms.
+        assert_eq!(sanitize("cafe\u{301}.txt"), "caf\u{e9}.txt");
+        assert_eq!(sanitize("\u{212B}.txt"), "\u{c5}.txt");
+        // A character dropped between a letter and its accent does not keep them apart.
+        assert_eq!(sanitize("e\u{200B}\u{301}"), "\u{e9}");
+    }
+
+    #[test]
+    fn names_can_be_saved_on_windows() {
+        assert_eq!(sanitize("a<b>c:d\"e|f?g*h.txt"), "a_b_c_d_e_f_g_h.txt");
+        assert_eq!(sanitize("report.pdf. . ."), "report.pdf");
+        assert_eq!(sanitize("notes .txt  "), "notes .txt");
+        for (raw, safe) in [
+            ("CON", "_CON"),
+            ("con", "_con"),
+            ("NUL.txt", "_NUL.txt"),
+            ("aux", "_aux"),
+            ("Aux.tar.gz", "_Aux.tar.gz"),
+            ("PRN.", "_PRN"),
+            ("com1.log", "_com1.log"),
+            ("LPT9", "_LPT9"),
+            ("COM\u{b9}.txt", "_COM\u{b9}.txt"),
+            ("nul .txt", "_nul .txt"),
+        ] {
+            assert_eq!(sanitize(raw), safe, "{raw}");
+        }
+        for fine in ["CONSOLE.txt", "com10", "LPT", "nul_.txt", "x.con", "prn2.txt", "AUX1"] {
+            assert_eq!(sanitize(fine), fine);
+        }
+    }
+
+    #[test]
     fn disposition_examples() {
         assert_eq!(content_disposition("a.txt"), "attachment; filename=\"a.txt\"; filename*=UTF-8''a.txt");
         assert_eq!(
@@ -139,12 +252,75 @@ mod tests {
 
         #[test]
         fn sanitized_names_are_one_safe_component(raw in any::<String>()) {
-            let name = sanitize(&raw);
-            prop_assert!(!name.is_empty() && name.len() <= 255);
-            prop_assert!(!name.contains('/') && !name.contains('\\'));
-            prop_assert!(!name.chars().any(char::is_control));
-            prop_assert!(name != "." && name != "..");
-            prop_assert_eq!(sanitize(&name), name.clone());
+            check_sanitized(&raw)?;
         }
+
+        #[test]
+        fn tricky_names_are_safe_too(raw in tricky_name()) {
+            check_sanitized(&raw)?;
+        }
+    }
+
+    /// Names built from the pieces that trip sanitising up: combining marks and characters that
+    /// compose or decompose, reserved names, dots, spaces, forbidden and hidden characters,
+    /// separators, and long runs that force a cut.
+    fn tricky_name() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("e"),
+            Just("\u{301}"),
+            Just("\u{327}"),
+            Just("\u{338}"),
+            Just("<"),
+            Just(">"),
+            Just(":"),
+            Just("\""),
+            Just("|"),
+            Just("?"),
+            Just("*"),
+            Just("/"),
+            Just("\\"),
+            Just("."),
+            Just(" "),
+            Just("\u{3000}"),
+            Just("CON"),
+            Just("nul"),
+            Just("Com1"),
+            Just("LPT\u{b2}"),
+            Just("\u{202E}"),
+            Just("\u{200D}"),
+            Just("\u{FEFF}"),
+            Just("\u{212B}"),
+            Just("\u{958}"),
+            Just("\u{1100}"),
+            Just("\u{1161}"),
+            Just("\u{11A8}"),
+            Just("\u{AC00}"),
+            Just("\u{0}"),
+            Just("\u{85}"),
+            Just(".txt"),
+            Just("é"),
+            Just("文"),
+        ];
+        let run = (piece, 1usize..120).prop_map(|(p, n)| p.repeat(n));
+        proptest::collection::vec(
+            prop_oneof![3 => run.clone().prop_map(|r| r.chars().take(1).collect()), 1 => run],
+            0..12,
+        )
+        .prop_map(|pieces| pieces.concat())
+    }
+
+    fn check_sanitized(raw: &str) -> Result<(), TestCaseError> {
+        use unicode_normalization::is_nfc;
+        let name = sanitize(raw);
+        prop_assert!(!name.is_empty() && name.len() <= 255, "{:?}", name);
+        prop_assert!(!name.contains(['/', '\\']), "{:?}", name);
+        prop_assert!(!name.chars().any(|c| c.is_control() || hidden(c)), "{:?}", name);
+        prop_assert!(!name.contains(['<', '>', ':', '"', '|', '?', '*']), "{:?}", name);
+        prop_assert!(is_nfc(&name), "{:?}", name);
+        prop_assert!(!reserved_on_windows(&name), "{:?}", name);
+        prop_assert!(!name.ends_with(['.', ' ']) && name.trim() == name, "{:?}", name);
+        prop_assert!(name != "." && name != "..");
+        prop_assert_eq!(sanitize(&name), name.clone());
+        Ok(())
     }
 }

@@ -85,6 +85,18 @@ impl Slot {
         self.max_total.map(|max| max.saturating_sub(self.received_bytes))
     }
 
+    /// Files it can still take (claims in flight count as taken).
+    pub fn files_left(&self) -> u64 {
+        self.max_files.saturating_sub(self.claimed_files)
+    }
+
+    /// The most bytes it can still take: a full-size file for each file left, within the total
+    /// limit.
+    pub fn room(&self) -> u64 {
+        let files = self.files_left().saturating_mul(self.max_size);
+        self.total_left().map_or(files, |left| left.min(files))
+    }
+
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Slot> {
         let accept: Option<String> = row.get(6)?;
         Ok(Slot {
@@ -259,17 +271,46 @@ impl AcceptList {
         self.entries.iter().any(|e| Some(e.as_str()) == ext.as_deref() || mime_matches(e, name_mime))
     }
 
-    /// Whether the file's actual bytes agree. `sniffed` is the type recognised from its first
-    /// bytes (MIME type and usual extension), `None` when the bytes have no recognisable
-    /// signature (plain text, CSV…), in which case the name decides alone.
-    pub fn accepts_content(&self, sniffed: Option<(&str, &str)>) -> bool {
-        let Some((mime, ext)) = sniffed else { return true };
+    /// Whether the bytes of a file named `name` bear its type out. `sniffed` is the type
+    /// recognised from its first bytes ([`sniff`]: MIME type and usual extension).
+    ///
+    /// Bytes with a recognised signature must be of an accepted type. Bytes with none pass only
+    /// when the name is of a type that has no signature either (plain text, CSV, JSON, SVG…):
+    /// then the name decides alone. A file named `.pdf`, `.png` or `.zip` must start like one.
+    pub fn accepts_content(&self, name: &str, sniffed: Option<(&str, &str)>) -> bool {
+        let Some((mime, ext)) = sniffed else { return !has_signature(name) };
         let ext = format!(".{ext}");
-        self.entries.iter().any(|e| *e == ext || mime_matches(e, mime))
+        self.entries.iter().any(|e| *e == ext || mime_matches(e, mime) || extension_means(e, mime))
             // A zip container is the honest signature of many formats (docx, xlsx, epub, jar,
             // odt): accept it when the list names any of those.
             || (mime == "application/zip" && self.entries.iter().any(|e| ZIP_BASED.contains(&e.as_str())))
     }
+}
+
+/// Whether an extension entry (`.jpeg`) names the MIME type `mime` (`image/jpeg`, which the
+/// bytes show with their usual extension, `jpg`).
+fn extension_means(entry: &str, mime: &str) -> bool {
+    entry.strip_prefix('.').is_some_and(|ext| mime_guess::from_ext(ext).iter().any(|m| m.essence_str() == mime))
+}
+
+/// The types `infer` recognises by their text rather than by a signature (its
+/// `MatcherType::Text`): any text file may look like them, so they count as text.
+const TEXT_SNIFFS: &[&str] = &["html", "xml", "sh"];
+
+/// Whether files named like `name` start with a signature that [`sniff`] recognises: a type
+/// `infer` knows (pdf, png, jpeg, gif, webp, zip and the formats built on it, gzip, mp3, mp4…),
+/// and not a text format.
+pub fn has_signature(name: &str) -> bool {
+    let Some(ext) = extension(name) else { return false };
+    let ext = &ext[1..];
+    let mimes: Vec<_> = mime_guess::from_ext(ext).iter().collect();
+    if TEXT_SNIFFS.contains(&ext) || mimes.iter().any(|m| m.type_() == mime_guess::mime::TEXT) {
+        return false;
+    }
+    infer::is_supported(ext)
+        || mimes.iter().any(|m| infer::is_mime_supported(m.essence_str()))
+        // Zip-based formats infer does not name (jar, apk) still start as a zip.
+        || ZIP_BASED.contains(&format!(".{ext}").as_str())
 }
 
 const ZIP_BASED: &[&str] = &[
@@ -304,9 +345,10 @@ fn mime_matches(entry: &str, mime: &str) -> bool {
     }
 }
 
-/// The type recognised from a file's first bytes, if any: MIME type and usual extension.
+/// The type recognised from a file's first bytes by its signature, if any: MIME type and usual
+/// extension. What `infer` recognises by text (HTML, XML, shell scripts) is no signature.
 pub fn sniff(head: &[u8]) -> Option<(&'static str, &'static str)> {
-    infer::get(head).map(|t| (t.mime_type(), t.extension()))
+    infer::get(head).filter(|t| t.matcher_type() != infer::MatcherType::Text).map(|t| (t.mime_type(), t.extension()))
 }
 
 #[cfg(test)]
@@ -332,16 +374,70 @@ mod tests {
         assert!(!list.accepts_name("pdf", "application/octet-stream"));
     }
 
+    /// The smallest files of each kind that their readers open.
+    const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
+    const ZIP: &[u8] = b"PK\x03\x04\x14\0\0\0\0\0";
+    const GZIP: &[u8] = b"\x1f\x8b\x08\0\0\0\0\0\0\x03";
+    const EXE: &[u8] = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff";
+    const SVG: &[u8] = b"<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>";
+
     #[test]
     fn checks_bytes() {
         let list = AcceptList::parse(".pdf,.txt").unwrap();
-        assert!(list.accepts_content(sniff(b"%PDF-1.7\n")));
-        assert!(list.accepts_content(sniff(b"just some text")));
+        assert!(list.accepts_content("a.pdf", sniff(PDF)));
+        assert!(list.accepts_content("a.txt", sniff(b"just some text")));
         // An executable renamed to .pdf is refused by its bytes.
-        assert!(!list.accepts_content(sniff(b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff")));
-        assert!(!list.accepts_content(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")));
+        assert!(!list.accepts_content("a.pdf", sniff(EXE)));
+        assert!(!list.accepts_content("a.pdf", sniff(PNG)));
         let images = AcceptList::parse("image/*").unwrap();
-        assert!(images.accepts_content(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")));
+        assert!(images.accepts_content("a.png", sniff(PNG)));
+    }
+
+    #[test]
+    fn signatures_must_be_there_not_merely_not_contradicted() {
+        let list = AcceptList::parse(".pdf,.png,.txt").unwrap();
+        // Text, random bytes and SVG carry no signature: not enough for a type that has one.
+        assert!(!list.accepts_content("report.pdf", sniff(b"just some text, no PDF at all")));
+        assert!(!list.accepts_content("photo.png", sniff(&[0x42, 0x13, 0x99, 0x07, 0xd1, 0x5e, 0x00, 0x8a])));
+        assert!(!list.accepts_content("photo.png", sniff(SVG)));
+        assert!(!list.accepts_content("empty.pdf", sniff(b"")));
+        assert!(list.accepts_content("notes.txt", sniff(b"plain text")));
+        assert!(list.accepts_content("notes.txt", sniff(b"")));
+        // Extensions spelt differently from infer's (.jpeg for jpg) and zip-based formats.
+        assert!(AcceptList::parse(".jpeg").unwrap().accepts_content("a.jpeg", sniff(JPEG)));
+        assert!(!AcceptList::parse(".jpeg").unwrap().accepts_content("a.jpeg", sniff(b"text")));
+        assert!(AcceptList::parse(".docx").unwrap().accepts_content("a.docx", sniff(ZIP)));
+        assert!(!AcceptList::parse(".docx").unwrap().accepts_content("a.docx", sniff(b"text")));
+        assert!(AcceptList::parse(".gz").unwrap().accepts_content("a.tar.gz", sniff(GZIP)));
+        // Types without a signature go by name, and what infer recognises as text is text.
+        let by_name = AcceptList::parse(".svg,.csv,.md,.json,.html,.xml").unwrap();
+        for name in ["a.svg", "a.csv", "a.md", "a.json", "a.html", "a.xml"] {
+            assert!(by_name.accepts_content(name, sniff(SVG)), "{name}");
+            assert!(by_name.accepts_content(name, sniff(b"<html><body>hi</body></html>")), "{name}");
+        }
+    }
+
+    #[test]
+    fn which_names_carry_a_signature() {
+        for name in [
+            "a.pdf", "a.PNG", "a.jpg", "a.jpeg", "a.gif", "a.webp", "a.zip", "a.docx", "a.xlsx", "a.epub", "a.gz",
+            "a.mp3", "a.mp4", "a.exe",
+        ] {
+            assert!(has_signature(name), "{name}");
+        }
+        for name in ["a.txt", "a.csv", "a.md", "a.json", "a.svg", "a.html", "a.xml", "a.sh", "README", "a."] {
+            assert!(!has_signature(name), "{name}");
+        }
+        // What infer recognises by its text is what TEXT_SNIFFS names.
+        for (sample, ext) in
+            [(&b"<!DOCTYPE html><html>"[..], "html"), (b"<?xml version=\"1.0\"?>", "xml"), (b"#!/bin/sh\n", "sh")]
+        {
+            let found = infer::get(sample).unwrap();
+            assert_eq!((found.extension(), found.matcher_type()), (ext, infer::MatcherType::Text));
+            assert!(TEXT_SNIFFS.contains(&ext));
+        }
     }
 
     #[test]

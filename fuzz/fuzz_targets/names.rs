@@ -1,8 +1,10 @@
-//! Name sanitising on arbitrary input: one safe path component, idempotent.
+//! Name sanitising on arbitrary input: one safe path component, NFC, savable on Windows,
+//! idempotent.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sharelock::names::sanitize;
+use unicode_normalization::is_nfc;
 
 fuzz_target!(|raw: &str| {
     let name = sanitize(raw);
@@ -10,5 +12,11 @@ fuzz_target!(|raw: &str| {
     assert!(!name.contains('/') && !name.contains('\\'));
     assert!(!name.chars().any(char::is_control));
     assert!(name != "." && name != "..");
+    assert!(!name.contains(['<', '>', ':', '"', '|', '?', '*', '\u{202E}', '\u{200B}', '\u{FEFF}']));
+    assert!(!name.ends_with(['.', ' ']));
+    assert!(is_nfc(&name));
+    // Windows drops trailing ASCII spaces (only) before comparing.
+    let stem = name.split('.').next().unwrap().trim_end_matches(' ').to_ascii_uppercase();
+    assert!(!["CON", "PRN", "AUX", "NUL", "COM1", "LPT1"].contains(&stem.as_str()), "{name:?}");
     assert_eq!(sanitize(&name), name);
 });

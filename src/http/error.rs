@@ -16,6 +16,8 @@ pub enum HttpError {
     NotFound,
     /// A body or file over a limit: 413 with the limit.
     TooLarge(String),
+    /// A multipart part's header block over its limit: 431 with the limit.
+    HeaderTooLarge(String),
     /// A file type the slot does not accept: 415.
     UnsupportedType(String),
     /// A request that cannot be understood: 400.
@@ -43,6 +45,7 @@ impl HttpError {
             HttpError::Gone(why) => (StatusCode::GONE, why.into()),
             HttpError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
             HttpError::TooLarge(why) => (StatusCode::PAYLOAD_TOO_LARGE, why),
+            HttpError::HeaderTooLarge(why) => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, why),
             HttpError::UnsupportedType(why) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, why),
             HttpError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
             HttpError::Timeout => (StatusCode::REQUEST_TIMEOUT, "the upload stalled".into()),

@@ -3,17 +3,19 @@
 //!
 //! Each file claims its place in the slot before its first byte is stored; limits are checked
 //! on every chunk as it arrives, so a file that crosses one is refused at once and its temp file
-//! deleted. A request's files are stored all together or not at all.
+//! deleted. A request's files are stored all together or not at all. A form is read within
+//! bounds on every part of it, not only on its files (see [`form`]).
+
+mod form;
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +32,8 @@ use crate::{Vault, names, time};
 
 const MAX_UPLOADER_NAME: usize = 200;
 const MAX_MESSAGE: usize = 2000;
+/// Text fields are limited in characters; UTF-8 takes up to four bytes for one.
+const MAX_UTF8: usize = 4;
 
 #[derive(Deserialize)]
 pub(super) struct SigQuery {
@@ -183,10 +187,9 @@ fn limits(slot: &Slot, already: u64) -> Limits {
 }
 
 /// Streams `body` into a staged file, enforcing `limits` on every chunk.
-async fn receive<S, E>(app: &AppState, mut body: S, limits: &Limits) -> Result<StagedFile, HttpError>
+async fn receive<S>(app: &AppState, mut body: S, limits: &Limits) -> Result<StagedFile, HttpError>
 where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    S: Stream<Item = Result<Bytes, HttpError>> + Unpin,
 {
     let mut incoming = app.vault.store().incoming().map_err(io_error)?;
     let started = std::time::Instant::now();
@@ -195,7 +198,7 @@ where
             tokio::time::timeout(app.config.body_idle_timeout, body.next()).await.map_err(|_| HttpError::Timeout)?;
         match next {
             None => break,
-            Some(Err(e)) => return Err(HttpError::BadRequest(format!("the upload was interrupted: {e}"))),
+            Some(Err(e)) => return Err(e),
             Some(Ok(chunk)) => {
                 if incoming.size() + chunk.len() as u64 > limits.max {
                     return Err(HttpError::TooLarge(format!("too large: {}", limits.what)));
@@ -232,16 +235,21 @@ fn check_name(slot: &Slot, name: &str) -> Result<(), HttpError> {
     Ok(())
 }
 
-fn check_content(slot: &Slot, staged: &StagedFile) -> Result<(), HttpError> {
-    if let Some(accept) = &slot.accept
-        && !accept.accepts_content(slots::sniff(&staged.head))
-    {
-        return Err(HttpError::UnsupportedType(format!(
-            "the file's contents are not of an accepted type ({})",
-            accept.entries().join(", ")
-        )));
+fn check_content(slot: &Slot, name: &str, staged: &StagedFile) -> Result<(), HttpError> {
+    let Some(accept) = &slot.accept else { return Ok(()) };
+    let sniffed = slots::sniff(&staged.head);
+    if accept.accepts_content(name, sniffed) {
+        return Ok(());
     }
-    Ok(())
+    Err(HttpError::UnsupportedType(match sniffed {
+        Some((mime, _)) => {
+            format!("the file's contents are {mime}, not of an accepted type ({})", accept.entries().join(", "))
+        }
+        None => {
+            let ext = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+            format!("the file's contents are not what its name says: they lack the .{ext} signature")
+        }
+    }))
 }
 
 async fn store(
@@ -287,8 +295,9 @@ pub(super) async fn put(
     if declared.is_some_and(|len| len > limits.max) {
         return Err(HttpError::TooLarge(format!("too large: {}", limits.what)));
     }
-    let staged = receive(&app, body.into_data_stream(), &limits).await?;
-    check_content(&slot, &staged)?;
+    let body = body.into_data_stream().map_err(|e| HttpError::BadRequest(format!("the upload was interrupted: {e}")));
+    let staged = receive(&app, body, &limits).await?;
+    check_content(&slot, &name, &staged)?;
     let files = store(&app, &slot_id, vec![Received { staged, name }], Uploader::default()).await?;
     claims.keep();
     Ok(created(files, false))
@@ -302,13 +311,33 @@ pub(super) async fn post(
     query: SigResult,
     peer: Option<Extension<Peer>>,
     headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    body: Body,
 ) -> Result<Response, HttpError> {
     verify(&app, &slot_id, &query, peer, &headers)?;
-    let mut multipart =
-        multipart.map_err(|e| HttpError::BadRequest(format!("expected a multipart/form-data body: {e}")))?;
+    let boundary = form::boundary(&headers)?;
     let wants_html = super::accepts_html(&headers);
     let _lock = app.writer_lock().await?;
+    let id = slot_id.clone();
+    let slot =
+        app.blocking(move |v| v.slot_record(&id)).await?.ok_or(HttpError::Gone("this upload link no longer exists"))?;
+    match slot.status(time::now()) {
+        SlotStatus::Active => {}
+        other => return Err(refusal(other)),
+    }
+    // Every byte of the form counts against what the slot can still take.
+    let budget = form::budget(&slot);
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > budget) {
+        return Err(form::error(multer::Error::StreamSizeExceeded { limit: budget }));
+    }
+    let text_limits = [("name", (MAX_UPLOADER_NAME * MAX_UTF8) as u64), ("message", (MAX_MESSAGE * MAX_UTF8) as u64)];
+    // Unknown fields are read and dropped, within the same limits as a message.
+    let constraints = form::constraints(&slot, &text_limits, (MAX_MESSAGE * MAX_UTF8) as u64);
+    let mut multipart = multer::Multipart::with_constraints(
+        form::Framing::new(body.into_data_stream(), &boundary),
+        boundary,
+        constraints,
+    );
     let mut claims = Claims::new(app.vault.clone(), &slot_id);
     let mut uploader = Uploader::default();
     let mut received: Vec<Received> = Vec::new();
@@ -316,7 +345,7 @@ pub(super) async fn post(
         let next = tokio::time::timeout(app.config.body_idle_timeout, multipart.next_field())
             .await
             .map_err(|_| HttpError::Timeout)?;
-        let field = next.map_err(|e| HttpError::BadRequest(format!("malformed multipart body: {e}")))?;
+        let field = next.map_err(form::error)?;
         let Some(field) = field else { break };
         match field.name() {
             Some("name") => uploader.name = text_field(&app, field, MAX_UPLOADER_NAME).await?,
@@ -327,17 +356,16 @@ pub(super) async fn post(
                 let name = names::sanitize(&raw_name);
                 check_name(&slot, &name)?;
                 let already: u64 = received.iter().map(|r| r.staged.size).sum();
-                let staged = receive(&app, field, &limits(&slot, already)).await?;
+                let staged = receive(&app, field.map_err(form::error), &limits(&slot, already)).await?;
                 // A browser sends an empty, nameless part when no file was chosen.
                 if raw_name.is_empty() && staged.size == 0 {
                     claims.give_back_one(&app).await?;
                     continue;
                 }
-                check_content(&slot, &staged)?;
+                check_content(&slot, &name, &staged)?;
                 received.push(Received { staged, name });
             }
             _ => {
-                // Unknown fields are read and dropped, within the same limits as a message.
                 text_field(&app, field, MAX_MESSAGE).await?;
             }
         }
@@ -357,19 +385,15 @@ fn form_file_name(raw: &str) -> String {
     raw.replace("%22", "\"").replace("%0D", "\r").replace("%0A", "\n")
 }
 
-async fn text_field(app: &AppState, mut field: Field<'_>, max: usize) -> Result<Option<String>, HttpError> {
+/// A text field of at most `max` characters (multer bounds its bytes while they arrive).
+async fn text_field(app: &AppState, mut field: multer::Field<'_>, max: usize) -> Result<Option<String>, HttpError> {
     let mut bytes = Vec::new();
     loop {
         let next =
             tokio::time::timeout(app.config.body_idle_timeout, field.chunk()).await.map_err(|_| HttpError::Timeout)?;
-        match next.map_err(|e| HttpError::BadRequest(format!("malformed multipart body: {e}")))? {
+        match next.map_err(form::error)? {
             None => break,
-            Some(chunk) => {
-                if bytes.len() + chunk.len() > max * 4 {
-                    return Err(HttpError::TooLarge(format!("a form field may have at most {max} characters")));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
+            Some(chunk) => bytes.extend_from_slice(&chunk),
         }
     }
     let text = String::from_utf8(bytes).map_err(|_| HttpError::BadRequest("form fields must be UTF-8 text".into()))?;

@@ -53,6 +53,26 @@ fn add_and_ls_report_the_documented_fields() {
 }
 
 #[test]
+fn add_stores_deceptive_names_safely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    for (raw, safe) in [
+        ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
+        ("cafe\u{301}.txt", "caf\u{e9}.txt"),
+        ("CON.log", "_CON.log"),
+        ("what? \"this\" | that.txt", "what_ _this_ _ that.txt"),
+        ("trailing dot.", "trailing dot"),
+    ] {
+        let path = write(tmp.path(), raw, b"x");
+        let added = sharelock_json(&data_dir, &["add", &path]);
+        assert_eq!(added[0]["name"], safe, "{raw:?}");
+        let listed = sharelock_json(&data_dir, &["ls"]);
+        let stored = listed.as_array().unwrap().iter().find(|f| f["id"] == added[0]["id"]).unwrap();
+        assert_eq!(stored["name"], safe, "{raw:?}");
+    }
+}
+
+#[test]
 fn links_edit_revoke_with_the_documented_fields() {
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");

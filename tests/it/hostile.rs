@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use reqwest::StatusCode;
 use sharelock::http::ServerConfig;
 
-use crate::support::Server;
+use crate::support::{Server, chunked};
 
 /// A client whose connections come from `source` (any 127.x address is this machine).
 fn client_from(source: &str) -> reqwest::Client {
@@ -130,4 +130,164 @@ async fn headers_sent_a_byte_at_a_time_are_cut_off() {
     assert!(closed, "a byte-at-a-time client is cut off");
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "within a bounded time: {:?}", started.elapsed());
     assert_eq!(reqwest::get(format!("{}/", server.base)).await.unwrap().status(), StatusCode::OK);
+}
+
+/// A multipart body far too large to build in memory: `prefix`, then `filler_len` copies of
+/// `filler`, generated a chunk at a time, then `suffix`.
+struct Flood {
+    prefix: String,
+    filler: u8,
+    filler_len: u64,
+    suffix: String,
+}
+
+/// POSTs `flood` to `path` on a raw socket, chunked (so no Content-Length warns the server),
+/// reading while it writes, and returns the status line of the answer (empty if the server
+/// closed without one). The server may answer and close long before the body ends: writing then
+/// fails, which is the point.
+async fn post_flood(addr: std::net::SocketAddr, path: &str, flood: Flood) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let send = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        // (An empty chunk would end the body.)
+        if !flood.prefix.is_empty() {
+            writer.write_all(&chunked(flood.prefix.as_bytes())).await?;
+        }
+        let filler = chunked(&vec![flood.filler; 64 * 1024]);
+        let mut left = flood.filler_len;
+        while left >= 64 * 1024 {
+            writer.write_all(&filler).await?;
+            left -= 64 * 1024;
+        }
+        if left > 0 {
+            writer.write_all(&chunked(&vec![flood.filler; left as usize])).await?;
+        }
+        writer.write_all(&chunked(flood.suffix.as_bytes())).await?;
+        writer.write_all(b"0\r\n\r\n").await?;
+        std::io::Result::Ok(())
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // A bound against a hang only: the assertions are on the answer, not on the time.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(300), async {
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    send.abort();
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or("").to_string()
+}
+
+/// Peak and current resident memory of process `pid`, in KiB (`VmHWM`, `VmRSS`).
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {status}"));
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+const MIB: u64 = 1024 * 1024;
+
+fn huge_part_header() -> Flood {
+    Flood {
+        prefix: "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nX-Pad: ".into(),
+        filler: b'a',
+        filler_len: 200 * MIB,
+        suffix: "\r\n\r\nhello\r\n--B--\r\n".into(),
+    }
+}
+
+fn huge_preamble() -> Flood {
+    Flood {
+        prefix: String::new(),
+        filler: b'p',
+        filler_len: 100 * MIB,
+        suffix:
+            "\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--B--\r\n"
+                .into(),
+    }
+}
+
+fn huge_file_name() -> Flood {
+    Flood {
+        prefix: "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"".into(),
+        filler: b'n',
+        filler_len: 10 * MIB,
+        suffix: ".txt\"\r\n\r\nhello\r\n--B--\r\n".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huge_part_headers_preambles_and_file_names_are_refused_in_bounded_memory() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let (child, base) = crate::support::spawn_serve(&data_dir, &[], &[("SHARELOCK_LOG", "warn")], Stdio::null());
+    let child = KillOnDrop(child);
+    let addr: std::net::SocketAddr = base.strip_prefix("http://").unwrap().parse().unwrap();
+    // A slot for one file of at most 10 bytes: none of these requests may get anything in.
+    let slot = crate::support::sharelock_json(&data_dir, &["slot", "--max-size", "10", "--max-files", "1"]);
+    let url = slot["url"].as_str().unwrap();
+    let path = &url[url.find("/u/").unwrap()..];
+    // Warm up: a refused request takes the server through the upload path once.
+    let warm = crate::support::client().post(format!("{base}{path}")).body("x").send().await.unwrap();
+    assert_eq!(warm.status(), StatusCode::BAD_REQUEST);
+    let (before, _) = memory_kib(child.0.id());
+
+    let header = post_flood(addr, path, huge_part_header()).await;
+    let (after_header, _) = memory_kib(child.0.id());
+    let three = futures_util::future::join_all((0..3).map(|_| post_flood(addr, path, huge_part_header()))).await;
+    let (after_three, _) = memory_kib(child.0.id());
+    let preamble = post_flood(addr, path, huge_preamble()).await;
+    let file_name = post_flood(addr, path, huge_file_name()).await;
+    let (after_all, rss) = memory_kib(child.0.id());
+    eprintln!(
+        "peak RSS (VmHWM): {} MiB at rest, {} MiB after a 200 MB part header, {} MiB after three at once, {} MiB after a 100 MB preamble and a 10 MB file name (RSS now {} MiB)",
+        before / 1024,
+        after_header / 1024,
+        after_three / 1024,
+        after_all / 1024,
+        rss / 1024
+    );
+
+    assert!(header.starts_with("HTTP/1.1 431"), "a 200 MB part header: {header:?}");
+    assert!(three.iter().all(|s| s.starts_with("HTTP/1.1 431")), "three at once: {three:?}");
+    assert!(preamble.starts_with("HTTP/1.1 413"), "a 100 MB preamble: {preamble:?}");
+    assert!(file_name.starts_with("HTTP/1.1 431"), "a 10 MB file name: {file_name:?}");
+    // Generous: the bytes refused are hundreds of MiB; what the server holds stays a few buffers.
+    assert!(after_all - before < 64 * 1024, "peak RSS grew from {before} KiB to {after_all} KiB");
+
+    // Nothing stored, and the slot's one file is still free to send.
+    assert_eq!(crate::support::sharelock_json(&data_dir, &["ls"]), serde_json::json!([]));
+    let stray: Vec<_> = std::fs::read_dir(data_dir.join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != ".lock")
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("a.txt"));
+    let res = crate::support::client().post(format!("{base}{path}")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+/// A spawned server, stopped however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -100,14 +100,17 @@ const PREVIEW_AGENTS: &[&str] = &[
 async fn link_preview_crawlers_get_the_preview_not_the_file() {
     let server = Server::start().await;
     let data = bytes(200_000);
-    let file = server.add("Holiday <photos>.zip", &data);
+    let file = server.add("Holiday & 'photos'.zip", &data);
     let link = server.link_with(&file.file.id, NewLink { max_downloads: Some(1), ..Default::default() });
     for agent in PREVIEW_AGENTS {
         let res = client().get(&link.url).header(USER_AGENT, *agent).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{agent}");
         assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{agent}");
         let html = res.text().await.unwrap();
-        assert!(html.contains(r#"<meta property="og:title" content="Holiday &lt;photos&gt;.zip">"#), "{agent}: {html}");
+        assert!(
+            html.contains(r#"<meta property="og:title" content="Holiday &amp; &#39;photos&#39;.zip">"#),
+            "{agent}: {html}"
+        );
         assert!(html.contains("195.3 KiB") || html.contains("KiB"), "{agent}");
         assert!(html.len() < 10_000, "{agent}: no file bytes");
     }

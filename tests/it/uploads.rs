@@ -12,7 +12,7 @@ use sharelock::vault::NewSlot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Server, bytes, client, lifetime, sha256_hex};
+use crate::support::{Server, bytes, chunked, client, lifetime, sha256_hex};
 
 fn put_url(slot_url: &str, name: &str) -> String {
     let (base, query) = slot_url.split_once('?').unwrap();
@@ -99,8 +99,9 @@ async fn multipart_post_stores_several_files_with_uploader_details() {
 async fn multipart_file_names_are_decoded_as_browsers_encode_them() {
     let server = Server::start().await;
     let s = server.slot(slot(1 << 20, 5));
-    // What a browser sends for a file called: say "hi".txt
-    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"say %22hi%22.txt\"\r\n\r\nhello\r\n--XyZ--\r\n";
+    // What a browser sends for a file called: say "hi"\r\n.txt (the quotes and line break are
+    // decoded, then the quotes replaced and the line break dropped when the name is stored).
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"say %22hi%22%0D%0A.txt\"\r\n\r\nhello\r\n--XyZ--\r\n";
     let res = client()
         .post(&s.url)
         .header(CONTENT_TYPE, "multipart/form-data; boundary=XyZ")
@@ -110,7 +111,7 @@ async fn multipart_file_names_are_decoded_as_browsers_encode_them() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let json: Value = res.json().await.unwrap();
-    assert_eq!(json["files"][0]["name"], "say \"hi\".txt");
+    assert_eq!(json["files"][0]["name"], "say _hi_.txt");
 }
 
 #[tokio::test]
@@ -119,13 +120,13 @@ async fn no_js_form_gets_an_html_page() {
     let s = server.slot(slot(1 << 20, 5));
     let form = Form::new()
         .text("name", "")
-        .part("file", Part::bytes(b"x".to_vec()).file_name("<img src=x onerror=alert(1)>.txt"));
+        .part("file", Part::bytes(b"x".to_vec()).file_name("<img src=x onerror=alert(1)> & 'more'.txt"));
     let res = client().post(&s.url).header(ACCEPT, "text/html,*/*").multipart(form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
     let html = res.text().await.unwrap();
     assert!(html.contains("1 file(s) received"));
-    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;.txt"));
+    assert!(html.contains("_img src=x onerror=alert(1)_ &amp; &#39;more&#39;.txt"));
     assert!(!html.contains("<img src=x"));
 }
 
@@ -242,13 +243,6 @@ async fn send_unfinished(addr: std::net::SocketAddr, head: String, chunks: Vec<V
         .expect("the server answers before the body ends")
         .unwrap_or(0);
     String::from_utf8_lossy(&out[..n]).into_owned()
-}
-
-fn chunked(data: &[u8]) -> Vec<u8> {
-    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 #[tokio::test]
@@ -468,4 +462,162 @@ async fn trickle_uploads_are_cut_off_after_a_bounded_time() {
     // Others are served meanwhile and after; the slot's claim came back.
     assert_eq!(client().put(put_url(&s.url, "fast.txt")).body("x").send().await.unwrap().status(), StatusCode::CREATED);
     assert!(store_entries(&server).iter().all(|n| !n.starts_with(".tmp-")));
+}
+
+/// A multipart body of `fields` unknown fields of `size` bytes each, then one small file.
+fn padded_form(fields: usize, size: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..fields {
+        body.extend_from_slice(format!("--B\r\nContent-Disposition: form-data; name=\"pad{i}\"\r\n\r\n").as_bytes());
+        body.extend(std::iter::repeat_n(b'x', size));
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--B--\r\n",
+    );
+    body
+}
+
+#[tokio::test]
+async fn every_byte_of_a_form_counts_against_the_slot() {
+    let server = Server::start().await;
+    // One file of at most 10 bytes: with the allowance for the form around it, about 65 KiB.
+    let s = server.slot(slot(10, 1));
+    let multipart = |req: reqwest::RequestBuilder| req.header(CONTENT_TYPE, "multipart/form-data; boundary=B");
+    // Small fields, each within its own limit, that add up to more than the slot can take:
+    // refused whether the length is declared up front or only seen while streaming.
+    let body = padded_form(50, 1500);
+    let res = multipart(client().post(&s.url)).body(body.clone()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("a form sent to this upload link may be at most"));
+    let stream =
+        futures_util::stream::iter(body.chunks(1000).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let res = multipart(client().post(&s.url)).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("a form sent to this upload link may be at most"));
+    // One field over its own limit.
+    let form =
+        Form::new().text("message", "m".repeat(10_000)).part("file", Part::bytes(b"hi".to_vec()).file_name("a.txt"));
+    let res = client().post(&s.url).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("at most 2000 characters"));
+    // A file over the slot's limit, with the limit in the answer.
+    let form = Form::new().part("file", Part::bytes(bytes(11)).file_name("a.bin"));
+    let res = client().post(&s.url).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("files may be at most 10 B"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store_entries(&server).is_empty());
+    // Nothing was kept and no claim was lost: a form with a little padding still gets in.
+    let res = multipart(client().post(&s.url)).body(padded_form(2, 1500)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    assert_eq!(server.vault.files().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn huge_part_headers_and_preambles_are_refused_with_431_and_413() {
+    let server = Server::start().await;
+    let s = server.slot(slot(1 << 20, 2));
+    let path = s.url.strip_prefix(&server.base).unwrap().to_string();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let pad = |n: usize| chunked(&vec![b'a'; n]);
+    let header = chunked(b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nX-Pad: ");
+    let response = send_unfinished(server.addr, head.clone(), vec![header, pad(4096), pad(4096), pad(4096)]).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert!(response.contains("a part's headers may be at most 8.0 KiB"), "{response}");
+    let response = send_unfinished(server.addr, head, vec![pad(4096), pad(4096), pad(4096)]).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("text outside the form's parts may be at most 8.0 KiB"), "{response}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store_entries(&server).is_empty());
+    assert_eq!(server.vault.slot(&s.slot.id, 0).unwrap().slot.claimed_files, 0);
+}
+
+/// Names that deceive or cannot be saved on Windows, and what is stored instead.
+const DECEPTIVE_NAMES: &[(&str, &str)] = &[
+    // Shown as "invoiceexe.pdf" by anything that honours the right-to-left override.
+    ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
+    ("in\u{200B}voice\u{FEFF}.pdf\u{2066}", "invoice.pdf"),
+    ("cafe\u{301}.txt", "caf\u{e9}.txt"),
+    ("NUL.txt", "_NUL.txt"),
+    ("aux", "_aux"),
+    ("a<b>c:d|e?f*g.txt", "a_b_c_d_e_f_g.txt"),
+    ("report.pdf. . .", "report.pdf"),
+];
+
+/// The `Content-Disposition` a download of a file stored as `name` carries.
+fn disposition_of(name: &str) -> String {
+    let ascii: String = name.chars().map(|c| if c.is_ascii() { c } else { '_' }).collect();
+    let exact = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+        .replace("%2E", ".")
+        .replace("%5F", "_");
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{exact}")
+}
+
+#[tokio::test]
+async fn deceptive_names_are_stored_and_sent_safely() {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let server = Server::start().await;
+    let s = server.slot(slot(1 << 20, 100));
+    for (raw, safe) in DECEPTIVE_NAMES {
+        let put = put_url(&s.url, &utf8_percent_encode(raw, NON_ALPHANUMERIC).to_string());
+        let res = client().put(put).body("x").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{raw:?}");
+        let json: Value = res.json().await.unwrap();
+        assert_eq!(json["files"][0]["name"], *safe, "PUT {raw:?}");
+        let form = Form::new().part("file", Part::bytes(b"y".to_vec()).file_name(raw.to_string()));
+        let res = client().post(&s.url).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{raw:?}");
+        let json: Value = res.json().await.unwrap();
+        assert_eq!(json["files"][0]["name"], *safe, "multipart {raw:?}");
+        // What is stored, and what a download says.
+        let id = json["files"][0]["id"].as_str().unwrap();
+        assert_eq!(server.vault.file(id).unwrap().file.name, *safe);
+        let res = client().get(&server.link(id).url).send().await.unwrap();
+        assert_eq!(res.headers()[reqwest::header::CONTENT_DISPOSITION], disposition_of(safe).as_str(), "{raw:?}");
+    }
+}
+
+/// The smallest PDF and PNG their readers open.
+const MINIMAL_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+const MINIMAL_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
+const SVG: &[u8] = b"<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1\" height=\"1\"/>\n";
+
+#[tokio::test]
+async fn accept_lists_need_the_signature_not_just_the_name() {
+    let server = Server::start().await;
+    // Room for exactly the six files that should get in: a claim kept by a refusal would show.
+    let s = server.slot(NewSlot { accept: Some(AcceptList::parse("pdf,png,text/plain").unwrap()), ..slot(1 << 20, 6) });
+    let refused: [(&str, &[u8]); 4] = [
+        ("report.pdf", b"just text wearing a .pdf name\n"),
+        ("photo.png", &bytes(4096)),
+        ("vector.png", SVG),
+        ("empty.pdf", b""),
+    ];
+    let accepted: [(&str, &[u8]); 3] =
+        [("report.pdf", MINIMAL_PDF), ("photo.png", MINIMAL_PNG), ("notes.txt", b"plain text\n")];
+    for (name, data) in refused {
+        let res = client().put(put_url(&s.url, name)).body(data.to_vec()).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "PUT {name}");
+        assert!(res.text().await.unwrap().contains("contents"), "PUT {name}");
+        let form = Form::new().part("file", Part::bytes(data.to_vec()).file_name(name));
+        let res = client().post(&s.url).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "multipart {name}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store_entries(&server).is_empty());
+    assert_eq!(server.vault.slot(&s.slot.id, 0).unwrap().slot.claimed_files, 0);
+    for (name, data) in accepted {
+        let res = client().put(put_url(&s.url, name)).body(data.to_vec()).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "PUT {name}");
+        let form = Form::new().part("file", Part::bytes(data.to_vec()).file_name(name));
+        let res = client().post(&s.url).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "multipart {name}");
+    }
+    let info = server.vault.slot(&s.slot.id, 0).unwrap();
+    assert_eq!((info.received, info.status.as_str()), (6, "full"));
+    assert_eq!(store_entries(&server).len(), 6);
 }

@@ -459,11 +459,7 @@ fn add_of_a_file_rewritten_during_the_copy_fails_and_stores_nothing() {
         format!("sharelock: {} changed while it was being added; nothing was stored\n", source.display())
     );
     assert!(sharelock_json(&data_dir, &["ls"]).as_array().unwrap().is_empty());
-    let stored: Vec<_> = std::fs::read_dir(data_dir.join("store"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != ".lock")
-        .collect();
+    let stored = crate::support::names_in(&data_dir.join("store"));
     assert!(stored.is_empty(), "no store file, no temp file: {stored:?}");
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{bytes, sha256_hex, sharelock, sharelock_json};
+use crate::support::{Mount, bytes, sha256_hex, sharelock, sharelock_json};
 
 /// `sharelock serve` on port 0; returns the child and its base URL.
 fn serve(data_dir: &Path) -> (Child, String) {
@@ -42,12 +42,7 @@ async fn check_recovered(data_dir: &Path, earlier: &[(String, Vec<u8>)]) {
     assert_eq!(check, "ok");
     let listed = sharelock_json(data_dir, &["ls"]);
     let listed_ids: Vec<&str> = listed.as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
-    let mut on_disk: Vec<String> = std::fs::read_dir(data_dir.join("store"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != ".lock")
-        .collect();
-    on_disk.sort();
+    let on_disk = crate::support::names_in(&data_dir.join("store"));
     let mut expected: Vec<String> = listed_ids.iter().map(|s| s.to_string()).collect();
     expected.sort();
     assert_eq!(on_disk, expected, "exactly the listed files are on disk: no temp files, no orphans");
@@ -192,39 +187,18 @@ async fn a_database_locked_by_another_process_delays_requests_but_never_fails_th
     assert_eq!(crate::support::client().get(&one_time.url).send().await.unwrap().status(), reqwest::StatusCode::GONE);
 }
 
-/// A small tmpfs, unmounted when dropped.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    /// Mounts `size` of tmpfs, or None when not root (mounting needs it; CI runs as root).
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(1);
-        if uid != 0 {
-            eprintln!("skipped: mounting a small tmpfs needs root");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap().keep();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "cannot mount a tmpfs at {}", dir.display());
-        Some(SmallDisk(dir))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        // Lazily: a server still holding a file there must not leave the mount behind.
-        let _ = Command::new("umount").arg("--lazy").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
+/// A small tmpfs, or None when not root.
+fn small_disk(size: &str) -> Option<Mount> {
+    let options = format!("size={size}");
+    Mount::new(
+        "mounting a small tmpfs",
+        &["-t".as_ref(), "tmpfs".as_ref(), "-o".as_ref(), options.as_ref(), "tmpfs".as_ref()],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_uploads_with_507_and_adds_with_a_message_and_keeps_serving() {
-    let Some(disk) = SmallDisk::mount("8m") else { return };
+    let Some(disk) = small_disk("8m") else { return };
     let server = crate::support::Server::start_in(tempfile::tempdir_in(&disk.0).unwrap(), Default::default()).await;
     let earlier = server.add("earlier.txt", b"still here");
     let slot = server.slot(sharelock::vault::NewSlot { max_size: 100 << 20, ..Default::default() });

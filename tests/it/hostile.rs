@@ -270,11 +270,7 @@ async fn huge_part_headers_preambles_and_file_names_are_refused_in_bounded_memor
 
     // Nothing stored, and the slot's one file is still free to send.
     assert_eq!(crate::support::sharelock_json(&data_dir, &["ls"]), serde_json::json!([]));
-    let stray: Vec<_> = std::fs::read_dir(data_dir.join("store"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != ".lock")
-        .collect();
+    let stray = crate::support::names_in(&data_dir.join("store"));
     assert!(stray.is_empty(), "{stray:?}");
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("a.txt"));

@@ -13,16 +13,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{Server, bytes, client, sha256_hex, sharelock, sharelock_json, spawn_serve};
-
-/// The names in a folder (the store's lock file left out), sorted; empty if it does not exist.
-fn names_in(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut names: Vec<String> =
-        entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n != ".lock").collect();
-    names.sort();
-    names
-}
+use crate::support::{Mount, Server, bytes, client, names_in, sha256_hex, sharelock, sharelock_json, spawn_serve};
 
 fn add(data_dir: &Path, work: &Path, name: &str, data: &[u8]) -> String {
     let path = work.join(name);
@@ -361,33 +352,12 @@ fn a_damaged_or_foreign_database_file_is_a_clear_error() {
     assert!(err.contains(&format!("{} is damaged or is not a Sharelock database", db.display())), "{err}");
 }
 
-/// A read-only bind mount of a folder, unmounted when dropped.
-struct ReadOnlyMount(PathBuf);
-
-impl ReadOnlyMount {
-    /// Mounts `source` read-only at a new folder, or None when not root (CI runs as root).
-    fn of(source: &Path) -> Option<ReadOnlyMount> {
-        let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(1);
-        if uid != 0 {
-            eprintln!("skipped: a read-only bind mount needs root");
-            return None;
-        }
-        let target = tempfile::tempdir().unwrap().keep();
-        let mount = ReadOnlyMount(target.clone());
-        let bind = Command::new("mount").arg("--bind").arg(source).arg(&target).status().unwrap();
-        assert!(bind.success(), "cannot bind {} at {}", source.display(), target.display());
-        let ro = Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&target).status().unwrap();
-        assert!(ro.success(), "cannot make {} read-only", target.display());
-        Some(mount)
-    }
-}
-
-impl Drop for ReadOnlyMount {
-    fn drop(&mut self) {
-        // Lazily: a server still holding a file there must not leave the mount behind.
-        let _ = Command::new("umount").arg("--lazy").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
+/// A read-only bind mount of `source` at a new folder, or None when not root.
+fn read_only_mount(source: &Path) -> Option<Mount> {
+    let mount = Mount::new("a read-only bind mount", &["--bind".as_ref(), source.as_os_str()])?;
+    let ro = Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&mount.0).status().unwrap();
+    assert!(ro.success(), "cannot make {} read-only", mount.0.display());
+    Some(mount)
 }
 
 /// Every entry under `dir` with its mode, size, modification time and contents' hash.
@@ -420,7 +390,7 @@ async fn a_read_only_data_dir_is_listed_and_verified_and_refuses_changes() {
     let listings: Vec<Value> =
         [&["ls"][..], &["links"], &["slots"]].iter().map(|a| sharelock_json(&data_dir, a)).collect();
     let before = snapshot(&data_dir);
-    let Some(mount) = ReadOnlyMount::of(&data_dir) else { return };
+    let Some(mount) = read_only_mount(&data_dir) else { return };
     let ro = mount.0.as_path();
 
     // Reading works, and shows what the writable data dir shows.

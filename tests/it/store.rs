@@ -73,11 +73,7 @@ async fn a_file_changing_while_it_is_added_is_refused_and_nothing_is_stored() {
         assert!(changed, "{change:?}: the source was changed during the copy");
         assert_eq!(err, format!("{} changed while it was being added; nothing was stored", path.display()));
         assert!(server.vault.files().unwrap().is_empty(), "{change:?}: no row");
-        let leftovers: Vec<_> = std::fs::read_dir(server.vault.store().dir())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| n != ".lock")
-            .collect();
+        let leftovers = crate::support::names_in(server.vault.store().dir());
         assert!(leftovers.is_empty(), "{change:?}: no store file, no temp file: {leftovers:?}");
     }
     // The same file left alone is added whole.

@@ -89,6 +89,44 @@ impl Drop for Server {
     }
 }
 
+/// The names in a folder (the store's lock file left out), sorted; empty if it does not exist:
+/// what is really on disk.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut names: Vec<String> =
+        entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n != ".lock").collect();
+    names.sort();
+    names
+}
+
+/// A file system mounted for a test at a new folder, unmounted when dropped.
+pub struct Mount(pub std::path::PathBuf);
+
+impl Mount {
+    /// Runs `mount` with `args` and then the new folder, or says why not and returns None when
+    /// not root (mounting needs it; CI runs as root).
+    pub fn new(what: &str, args: &[&std::ffi::OsStr]) -> Option<Mount> {
+        let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(1);
+        if uid != 0 {
+            eprintln!("skipped: {what} needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap().keep();
+        let mount = Mount(dir.clone());
+        let ok = std::process::Command::new("mount").args(args).arg(&dir).status().unwrap();
+        assert!(ok.success(), "cannot mount {what} at {}", dir.display());
+        Some(mount)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        // Lazily: a server still holding a file there must not leave the mount behind.
+        let _ = std::process::Command::new("umount").arg("--lazy").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }

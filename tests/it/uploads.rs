@@ -21,13 +21,7 @@ fn put_url(slot_url: &str, name: &str) -> String {
 
 /// Files in the store folder other than the lock: what is really on disk.
 fn store_entries(server: &Server) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(server.vault.store().dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != ".lock")
-        .collect();
-    names.sort();
-    names
+    crate::support::names_in(server.vault.store().dir())
 }
 
 fn slot(max_size: u64, max_files: u64) -> NewSlot {

@@ -159,6 +159,9 @@ pub fn settle(vault: Arc<Vault>, check: Option<Check>, response: Response) {
         // Read after the verdict: a claim still being written when the body ended is done by now.
         let claimed = response.claimed.load(Ordering::Acquire);
         let unsent = response.reserved.saturating_sub(response.sent);
+        if verdict == Verdict::Delivered && unsent == 0 {
+            return;
+        }
         let Response { link_id, reserved, .. } = response;
         let given = tokio::task::spawn_blocking(move || {
             if verdict == Verdict::Delivered {
@@ -186,8 +189,8 @@ pub fn settle(vault: Arc<Vault>, check: Option<Check>, response: Response) {
     }
 }
 
-/// Judges a response once `written` says how its writing ended: `true` when it was written
-/// whole and the connection shut down, `false` when the connection ended first.
+/// Judges a response once `written` says how its connection ended: `true` when it ended without
+/// an error after the response was written whole, `false` when an error or a cut ended it.
 pub async fn judge(socket: Socket, written: impl Future<Output = bool>, timing: DeliveryTiming) -> Verdict {
     // Writing is bounded by the connection's own send timeout; this bound only keeps a verdict
     // from waiting forever if that ever failed.

@@ -70,9 +70,9 @@ pub enum Command {
         #[arg(long, value_name = "PATH", default_value = crate::nginx::DEFAULT_OFFLOAD_PREFIX)]
         offload_prefix: String,
     },
-    /// Copy files into the store.
+    /// Copy files into the store (a folder: every file inside it).
     Add {
-        /// Files to add.
+        /// Files or folders to add.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
         /// Serve them without a token.
@@ -286,12 +286,17 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Add { paths, public } => {
             for path in &paths {
-                if !path.is_file() {
-                    return Err(Error::InvalidInput(format!("{} is not a readable file", path.display())));
+                if !path.is_file() && !path.is_dir() {
+                    return Err(Error::InvalidInput(format!("{} is not a readable file or folder", path.display())));
                 }
             }
+            // A folder adds the files inside it, as dropping one on the desktop app does.
+            let files = crate::vault::expand_paths(&paths)?;
+            if files.is_empty() {
+                return Err(Error::InvalidInput("no files to add: the folders given are empty".into()));
+            }
             let mut added = Vec::new();
-            for path in &paths {
+            for path in &files {
                 let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
                 let mut progress = progress_printer(path, size);
                 match vault.add_file(path, public, time::now(), &mut progress) {

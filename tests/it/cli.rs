@@ -152,6 +152,7 @@ fn bad_input_is_a_clear_one_line_error_with_a_non_zero_exit() {
     let data_dir = tmp.path().join("data");
     let f = write(tmp.path(), "a.txt", b"a");
     let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
+    let empty = tempfile::tempdir().unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["rm".into(), "nosuchfileid0000".into()], "no file with id"),
         (vec!["link".into(), "nosuchfileid0000".into()], "no file with id"),
@@ -163,7 +164,7 @@ fn bad_input_is_a_clear_one_line_error_with_a_non_zero_exit() {
         (vec!["slot".into(), "--expires".into(), "never".into()], "must expire"),
         (vec!["slot".into(), "--accept".into(), "*/*".into()], "invalid type"),
         (vec!["add".into(), tmp.path().join("missing.txt").to_string_lossy().into_owned()], "not a readable file"),
-        (vec!["add".into(), tmp.path().to_string_lossy().into_owned()], "not a readable file"),
+        (vec!["add".into(), empty.path().to_string_lossy().into_owned()], "no files to add"),
         (vec!["set".into(), id.clone(), "--public".into(), "maybe".into()], "maybe"),
         (vec!["edit-link".into(), "x".into()], "nothing to change"),
         (vec!["link".into(), id.clone(), "--base-url".into(), "ftp://x".into()], "invalid base URL"),
@@ -489,4 +490,22 @@ fn output_into_a_pipe_closed_early_ends_quietly() {
         assert!(!stderr.contains("panicked"), "{args}: {stderr}");
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
     }
+}
+
+/// `sharelock add DIR` adds the files inside the folder, in name order and recursively, as dropping
+/// a folder on the desktop app does.
+#[test]
+fn add_of_a_folder_adds_the_files_inside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let folder = tmp.path().join("folder");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("b.txt"), b"b").unwrap();
+    std::fs::write(folder.join("a.txt"), b"a").unwrap();
+    std::fs::write(folder.join("sub/c.txt"), b"c").unwrap();
+    let single = write(tmp.path(), "single.txt", b"single");
+    let added = sharelock_json(&data_dir, &["add", folder.to_str().unwrap(), &single]);
+    let names: Vec<&str> = added.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a.txt", "b.txt", "c.txt", "single.txt"]);
+    assert_eq!(sharelock_json(&data_dir, &["ls"]).as_array().unwrap().len(), 4);
 }

@@ -8,6 +8,7 @@
 //! - [`ids`]: the generated ids that name files, links and slots (never user input).
 //! - [`names`]: file names made safe to keep and to send in `Content-Disposition`.
 //! - [`time`]: unix seconds as RFC 3339 and for people.
+//! - [`atomic`]: files written whole or not at all (temp file, fsync, rename).
 //! - [`datadir`]: where an install keeps its database, store, quarantine and secret: owner-only,
 //!   or opened read-only and left untouched when it cannot be written (a mounted backup).
 //! - [`db`]: SQLite with versioned migrations, WAL and a connection pool.
@@ -27,6 +28,7 @@
 
 #![warn(missing_docs, clippy::unwrap_used)]
 
+pub mod atomic;
 pub mod cli;
 pub mod datadir;
 pub mod db;

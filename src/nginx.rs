@@ -10,7 +10,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -18,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use md5::{Digest, Md5};
 use rand::RngCore;
 
+use crate::atomic::{self, Existing};
 use crate::files::FileRecord;
 use crate::{Error, Result, names};
 
@@ -44,13 +44,12 @@ impl NginxSecret {
                 let mut raw = [0u8; 24];
                 rand::rng().fill_bytes(&mut raw);
                 let secret = URL_SAFE_NO_PAD.encode(raw);
-                let ctx = |e| Error::io(format!("cannot write {}", path.display()), e);
-                let dir = path.parent().unwrap_or(Path::new("."));
-                let mut tmp = tempfile::Builder::new().prefix(".nginx-secret").tempfile_in(dir).map_err(ctx)?;
-                tmp.as_file().set_permissions(fs::Permissions::from_mode(0o600)).map_err(ctx)?;
-                tmp.write_all(secret.as_bytes()).map_err(ctx)?;
-                tmp.as_file().sync_all().map_err(ctx)?;
-                tmp.persist_noclobber(path).map_err(|e| ctx(e.error))?;
+                match atomic::write(path, true, Existing::Keep, |f| f.write_all(secret.as_bytes())) {
+                    Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                        return Err(Error::io(format!("cannot write {}", path.display()), e));
+                    }
+                    _ => {}
+                }
                 // Another process may have won the race: use whatever is there now.
                 NginxSecret::open(path)
             }
@@ -243,6 +242,7 @@ http {{
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn hash_matches_nginx_documentation_format() {

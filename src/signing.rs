@@ -16,7 +16,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -26,6 +26,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
+use crate::atomic::{self, Existing};
 use crate::{Error, Result};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -174,21 +175,16 @@ fn load(path: &Path) -> Result<Key> {
 /// Writes a fresh secret next to `path` and renames it into place, so readers see either the
 /// old secret or the new one, whole. Every URL signed with an earlier secret stops working.
 pub fn write_new_secret(path: &Path) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let mut secret = [0u8; SECRET_LEN];
     rand::rng().fill_bytes(&mut secret);
-    let ctx = |e| Error::io(format!("cannot write the secret {}", path.display()), e);
-    let mut tmp = tempfile::Builder::new().prefix(".secret").tempfile_in(dir).map_err(ctx)?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o600)).map_err(ctx)?;
-    tmp.write_all(&secret).map_err(ctx)?;
-    tmp.as_file().sync_all().map_err(ctx)?;
-    tmp.persist(path).map_err(|e| ctx(e.error))?;
-    Ok(())
+    atomic::write(path, true, Existing::Replace, |f| f.write_all(&secret))
+        .map_err(|e| Error::io(format!("cannot write the secret {}", path.display()), e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn signer() -> (tempfile::TempDir, Signer) {
         let dir = tempfile::tempdir().unwrap();

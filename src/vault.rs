@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::atomic::{self, Existing};
 use crate::datadir::DataDir;
 use crate::db::{Db, Mode};
 use crate::files::{self, FileRecord};
@@ -401,14 +402,9 @@ impl Vault {
     /// into place, so `dest` is either untouched or complete.
     pub fn export_file(&self, id: &str, dest: &Path) -> Result<()> {
         self.file(id)?;
-        let ctx = |e| Error::io(format!("cannot save to {}", dest.display()), e);
-        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut temp = tempfile::Builder::new().prefix(".sharelock-").tempfile_in(dir).map_err(ctx)?;
         let mut source = File::open(self.store.path_of(id)).map_err(|e| Error::io("the stored file is missing", e))?;
-        std::io::copy(&mut source, &mut temp).map_err(ctx)?;
-        temp.as_file().sync_all().map_err(ctx)?;
-        temp.persist(dest).map_err(|e| ctx(e.error))?;
-        Ok(())
+        atomic::write(dest, false, Existing::Replace, |f| std::io::copy(&mut source, f).map(drop))
+            .map_err(|e| Error::io(format!("cannot save to {}", dest.display()), e))
     }
 
     /// Where a stored file lives on disk (for "Show in folder").

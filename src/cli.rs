@@ -229,11 +229,7 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
-    let dir = match cli.data_dir {
-        Some(dir) => dir,
-        None => datadir::DataDir::default_path()
-            .ok_or_else(|| Error::InvalidInput("no home directory: give --data-dir or SHARELOCK_DATA_DIR".into()))?,
-    };
+    let dir = datadir::DataDir::resolve(cli.data_dir)?;
     let out = Output { json: cli.json };
     // Before opening: a lost secret.key keeps the data dir from opening, and this is the way back.
     if let Command::RotateSecret = cli.command {
@@ -443,11 +439,7 @@ fn verify_text(
 }
 
 fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>, config: ServerConfig) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHARELOCK_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    crate::logs::init();
     if let Some(url) = &base_url {
         vault.set_base_url(url)?;
     }

@@ -40,6 +40,16 @@ impl DataDir {
         dirs::data_dir().map(|d| d.join("sharelock"))
     }
 
+    /// The data dir a shell opens: `explicit` (a `--data-dir` flag) if given, else
+    /// `SHARELOCK_DATA_DIR` if set and not empty, else [`default_path`](Self::default_path).
+    pub fn resolve(explicit: Option<PathBuf>) -> Result<PathBuf> {
+        let from_env = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
+        explicit
+            .or(from_env)
+            .or_else(Self::default_path)
+            .ok_or_else(|| Error::InvalidInput(format!("no home directory: give --data-dir or set {ENV_VAR}")))
+    }
+
     /// Opens the data dir at `root`. One this process may write is created if needed and kept
     /// owner-only (it and its store folder 0700); one it may not is opened read-only, untouched.
     pub fn open(root: &Path) -> Result<DataDir> {

@@ -17,6 +17,7 @@
 //!   record are quarantined, never deleted.
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
+//! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share.
 //! - [`qr`]: QR codes of URLs, as SVG, for the desktop app.
 //! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
@@ -37,6 +38,7 @@ pub mod files;
 pub mod http;
 pub mod ids;
 pub mod links;
+pub mod logs;
 pub mod names;
 pub mod nginx;
 pub mod qr;

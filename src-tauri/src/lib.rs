@@ -44,15 +44,6 @@ impl Desktop {
     }
 }
 
-/// The data dir the app opens: the same default as the CLI.
-pub fn data_dir() -> Result<PathBuf, String> {
-    match std::env::var_os(sharelock::datadir::ENV_VAR) {
-        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
-        _ => sharelock::datadir::DataDir::default_path()
-            .ok_or_else(|| "no home directory: set SHARELOCK_DATA_DIR".into()),
-    }
-}
-
 /// The app without its plugins: commands, state, server and watcher. Tests build it on Tauri's
 /// mock runtime; [`run`] adds the plugins and the real window.
 pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
@@ -89,11 +80,9 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
 
 /// Runs the desktop app.
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHARELOCK_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    let data_dir = match data_dir() {
+    sharelock::logs::init();
+    // The same data dir as the CLI's (`SHARELOCK_DATA_DIR`, else the platform default).
+    let data_dir = match sharelock::datadir::DataDir::resolve(None) {
         Ok(dir) => dir,
         Err(e) => {
             eprintln!("sharelock: {e}");

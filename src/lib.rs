@@ -18,6 +18,7 @@
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
+//! - [`urls`]: the shapes of Sharelock's URLs: built, routed and redacted in one place.
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share.
 //! - [`qr`]: QR codes of URLs, as SVG, for the desktop app.
 //! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
@@ -48,6 +49,7 @@ pub mod slots;
 pub mod store;
 pub mod time;
 pub mod units;
+pub mod urls;
 pub mod vault;
 
 pub use error::{Error, Result};

@@ -17,6 +17,7 @@ use crate::signing::{self, Purpose, Signer};
 use crate::slots::{self, AcceptList, Slot, SlotStatus};
 use crate::store::{self, Cleanup, Inspected, StagedFile, Store, WriterLock};
 use crate::units::Lifetime;
+use crate::urls;
 use crate::{Error, Result, ids, names, settings};
 
 /// Where links point when no base URL was ever set and no server has run.
@@ -584,8 +585,8 @@ impl Vault {
 
     fn link_info(&self, link: Link, file: &FileRecord, base: &str, now: i64) -> LinkInfo {
         let sig = self.signer.sign(Purpose::Link, &link.id);
-        let url = format!("{base}/d/{}/{sig}/{}", link.id, names::url_segment(&file.name));
-        let page_url = format!("{base}/l/{}/{sig}", link.id);
+        let url = urls::link_file(base, &link.id, &sig, &file.name);
+        let page_url = urls::landing(base, &link.id, &sig);
         let status = link.status(now);
         LinkInfo { link, url, page_url, status }
     }
@@ -713,7 +714,7 @@ impl Vault {
 
     fn slot_info(&self, slot: Slot, received: u64, base: &str, now: i64) -> SlotInfo {
         let sig = self.signer.sign(Purpose::Slot, &slot.id);
-        let url = format!("{base}/u/{}?sig={sig}", slot.id);
+        let url = urls::slot(base, &slot.id, &sig);
         let status = slot.status(now);
         SlotInfo { slot, url, status, received }
     }
@@ -1006,7 +1007,7 @@ pub fn normalise_base_url(url: &str) -> Result<String> {
 
 /// Where a public file is served without a token.
 pub fn public_url(base: &str, file: &FileRecord) -> String {
-    format!("{base}/p/{}/{}", file.id, names::url_segment(&file.name))
+    urls::public_file(base, &file.id, &file.name)
 }
 
 fn content_type_of(name: &str) -> String {

@@ -31,6 +31,7 @@ use super::{AppState, pages};
 use crate::files::FileRecord;
 use crate::links::{Link, LinkStatus};
 use crate::signing::Purpose;
+use crate::urls::{self, pattern};
 use crate::{names, time};
 use axum::Extension;
 
@@ -69,10 +70,9 @@ pub(super) async fn link_download(
     if link.max_downloads.is_some() && req.method() == Method::GET && is_link_preview(req.headers()) {
         // A chat app's crawler unfurling a pasted link: it gets the landing page's preview, not
         // the bytes, so it can neither use up nor eat into a limited link.
-        let depth = req.uri().path().matches('/').count().saturating_sub(1);
-        let up = "../".repeat(depth);
+        let assets = urls::assets_from(req.uri().path());
         let href = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
-        return Ok(page(pages::landing(&file, &link, &href, &format!("{up}assets/"), time::now())));
+        return Ok(page(pages::landing(&file, &link, &href, &assets, time::now())));
     }
     let limited = link.max_downloads.is_some();
     let counting = (req.method() == Method::GET).then(|| match link.max_downloads {
@@ -134,9 +134,8 @@ pub(super) async fn landing(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let (link, file) = resolve(&app, &p, peer.map(|e| e.0), &headers).await?;
-    // Relative to /l/{link}/{sig}: keeps working behind a path prefix.
-    let href = format!("../../d/{}/{}/{}", link.id, p.sig, names::url_segment(&file.name));
-    Ok(page(pages::landing(&file, &link, &href, "../../assets/", time::now())))
+    let href = urls::link_file_from_landing(&link.id, &p.sig, &file.name);
+    Ok(page(pages::landing(&file, &link, &href, &urls::assets_from(pattern::LANDING), time::now())))
 }
 
 /// Checks the signature first (no database work for forged URLs), then the link's state.

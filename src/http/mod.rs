@@ -11,7 +11,8 @@
 //! | `PUT /u/{slot}/{name}?sig=` | raw upload into the slot (`curl -T`) |
 //! | `GET /assets/{style.css,upload.js,icon.svg}` | the pages' stylesheet, script and icon |
 //!
-//! URL paths never become file system paths: every route looks files up by generated id.
+//! The shapes themselves (builders, router patterns, log redaction) live in [`crate::urls`]. URL
+//! paths never become file system paths: every route looks files up by generated id.
 
 mod body;
 pub mod connection;
@@ -44,6 +45,7 @@ pub use error::HttpError;
 
 use crate::Vault;
 use crate::store::WriterLock;
+use crate::urls::{self, pattern};
 
 /// Handing the bytes of a download to the web server in front (see [`crate::nginx`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,22 +152,22 @@ pub fn router(vault: Arc<Vault>, config: ServerConfig) -> Router {
 
 fn app(state: AppState) -> Router {
     let tokenised = Router::new()
-        .route("/d/{link}/{sig}", get(download::link_download))
-        .route("/d/{link}/{sig}/{*name}", get(download::link_download))
-        .route("/l/{link}/{sig}", get(download::landing))
-        .route("/u/{slot}", get(upload::page_for_slot).post(upload::post))
-        .route("/u/{slot}/{*name}", axum::routing::put(upload::put))
+        .route(pattern::LINK_FILE, get(download::link_download))
+        .route(pattern::LINK_FILE_NAMED, get(download::link_download))
+        .route(pattern::LANDING, get(download::landing))
+        .route(pattern::SLOT, get(upload::page_for_slot).post(upload::post))
+        .route(pattern::SLOT_FILE, axum::routing::put(upload::put))
         // Uploads enforce their own limits while streaming; no blanket body limit.
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::map_response(private_headers));
     let public = Router::new()
-        .route("/p/{file}", get(download::public))
-        .route("/p/{file}/{*name}", get(download::public))
+        .route(pattern::PUBLIC_FILE, get(download::public))
+        .route(pattern::PUBLIC_FILE_NAMED, get(download::public))
         .layer(middleware::map_response(public_headers));
     Router::new()
         .merge(tokenised)
         .merge(public)
-        .route("/assets/{name}", get(asset))
+        .route(pattern::ASSET, get(asset))
         .route("/", get(|| async { "Sharelock\n" }))
         .fallback(|| async { HttpError::NotFound })
         .layer(middleware::from_fn(html_errors))
@@ -359,7 +361,7 @@ pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
 /// Turns a plain-text error into a small page for browsers.
 async fn html_errors(req: Request, next: Next) -> Response {
     let wants_html = accepts_html(req.headers());
-    let depth = req.uri().path().matches('/').count().saturating_sub(1);
+    let assets = urls::assets_from(req.uri().path());
     let response = next.run(req).await;
     if !wants_html {
         return response;
@@ -368,7 +370,7 @@ async fn html_errors(req: Request, next: Next) -> Response {
         return response;
     };
     let (mut parts, _) = response.into_parts();
-    let html = pages::error(parts.status.as_u16(), &message, &format!("{}assets/", "../".repeat(depth)));
+    let html = pages::error(parts.status.as_u16(), &message, &assets);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     parts.headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(pages::CSP));
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -379,20 +381,10 @@ async fn html_errors(req: Request, next: Next) -> Response {
 async fn access_log(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = redact(req.uri().path());
+    let path = urls::redact(req.uri().path());
     let response = next.run(req).await;
     let status = response.status();
     response.map(|b| Body::new(body::Logged::new(b, started, method, path, status)))
-}
-
-/// Hides the signature in `/d/{link}/{sig}/…` and `/l/{link}/{sig}`; query strings (where slot
-/// signatures travel) are never logged at all.
-fn redact(path: &str) -> String {
-    let mut parts: Vec<&str> = path.split('/').collect();
-    if parts.len() > 3 && (parts[1] == "d" || parts[1] == "l") {
-        parts[3] = "…";
-    }
-    parts.join("/")
 }
 
 /// Responses on tokenised URLs: never cached, never leak the URL in a Referer.
@@ -422,17 +414,4 @@ async fn asset(State(_): State<AppState>, axum::extract::Path(name): axum::extra
         _ => return HttpError::NotFound.into_response(),
     };
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_signatures() {
-        assert_eq!(redact("/d/abc/SIGNATURE/file.txt"), "/d/abc/…/file.txt");
-        assert_eq!(redact("/l/abc/SIGNATURE"), "/l/abc/…");
-        assert_eq!(redact("/u/abc"), "/u/abc");
-        assert_eq!(redact("/p/abc/x"), "/p/abc/x");
-    }
 }

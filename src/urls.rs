@@ -1,0 +1,107 @@
+//! The shapes of Sharelock's URLs, in one place: this module builds them, gives the router its
+//! patterns, and hides their signatures for the log. A new route or a changed shape is changed
+//! here, and every builder, pattern and redaction follows.
+//!
+//! | shape | what |
+//! |---|---|
+//! | `/d/{link}/{sig}[/{name}]` | a file through a signed link; the name is cosmetic |
+//! | `/l/{link}/{sig}` | the link's landing page |
+//! | `/p/{file}[/{name}]` | a public file |
+//! | `/u/{slot}?sig=` (and `/u/{slot}/{name}?sig=` for PUT) | a slot's upload page and target |
+//! | `/assets/{name}` | the pages' stylesheet, script and icon |
+//!
+//! Link signatures travel in the path, so the access log replaces them with `…`; slot signatures
+//! travel in the query string, which is never logged.
+
+use crate::names;
+
+/// Router patterns (axum's syntax).
+pub mod pattern {
+    /// A file through a signed link.
+    pub const LINK_FILE: &str = "/d/{link}/{sig}";
+    /// The same, with the cosmetic name `wget` and `curl -O` save under.
+    pub const LINK_FILE_NAMED: &str = "/d/{link}/{sig}/{*name}";
+    /// A link's landing page.
+    pub const LANDING: &str = "/l/{link}/{sig}";
+    /// A public file.
+    pub const PUBLIC_FILE: &str = "/p/{file}";
+    /// The same, with the cosmetic name.
+    pub const PUBLIC_FILE_NAMED: &str = "/p/{file}/{*name}";
+    /// A slot's upload page (GET) and form target (POST).
+    pub const SLOT: &str = "/u/{slot}";
+    /// A raw upload into a slot (PUT).
+    pub const SLOT_FILE: &str = "/u/{slot}/{*name}";
+    /// The pages' assets.
+    pub const ASSET: &str = "/assets/{name}";
+}
+
+/// A file through a signed link: `{base}/d/{link}/{sig}/{name}`.
+pub fn link_file(base: &str, link_id: &str, sig: &str, name: &str) -> String {
+    format!("{base}/d/{link_id}/{sig}/{}", names::url_segment(name))
+}
+
+/// A link's landing page: `{base}/l/{link}/{sig}`.
+pub fn landing(base: &str, link_id: &str, sig: &str) -> String {
+    format!("{base}/l/{link_id}/{sig}")
+}
+
+/// The landing page's Download button: the file's URL relative to the landing page, so it keeps
+/// working behind a path prefix.
+pub fn link_file_from_landing(link_id: &str, sig: &str, name: &str) -> String {
+    link_file("../..", link_id, sig, name)
+}
+
+/// A public file: `{base}/p/{file}/{name}`.
+pub fn public_file(base: &str, file_id: &str, name: &str) -> String {
+    format!("{base}/p/{file_id}/{}", names::url_segment(name))
+}
+
+/// A slot's upload page and target: `{base}/u/{slot}?sig={sig}`.
+pub fn slot(base: &str, slot_id: &str, sig: &str) -> String {
+    format!("{base}/u/{slot_id}?sig={sig}")
+}
+
+/// The way from a page served at `path` to the assets folder, relative (`../../assets/` from
+/// `/l/{link}/{sig}`), so pages keep working behind a path prefix.
+pub fn assets_from(path: &str) -> String {
+    let depth = path.matches('/').count().saturating_sub(1);
+    format!("{}assets/", "../".repeat(depth))
+}
+
+/// `path` as the access log shows it: the signature of `/d/…` and `/l/…` replaced with `…`.
+pub fn redact(path: &str) -> String {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if parts.len() > 3 && (parts[1] == "d" || parts[1] == "l") {
+        parts[3] = "…";
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_each_shape() {
+        assert_eq!(link_file("http://h", "l1", "SIG", "a b.pdf"), "http://h/d/l1/SIG/a%20b.pdf");
+        assert_eq!(landing("http://h/x", "l1", "SIG"), "http://h/x/l/l1/SIG");
+        assert_eq!(link_file_from_landing("l1", "SIG", "a.pdf"), "../../d/l1/SIG/a.pdf");
+        assert_eq!(public_file("http://h", "f1", "a.pdf"), "http://h/p/f1/a.pdf");
+        assert_eq!(slot("http://h", "s1", "SIG"), "http://h/u/s1?sig=SIG");
+    }
+
+    #[test]
+    fn assets_are_reached_relatively() {
+        assert_eq!(assets_from("/l/abc/SIG"), "../../assets/");
+        assert_eq!(assets_from("/d/abc/SIG/name.pdf"), "../../../assets/");
+        assert_eq!(assets_from("/u/abc"), "../assets/");
+    }
+
+    #[test]
+    fn redacts_signatures() {
+        assert_eq!(redact("/d/abc/SIGNATURE/file.txt"), "/d/abc/…/file.txt");
+        assert_eq!(redact("/l/abc/SIGNATURE"), "/l/abc/…");
+        assert_eq!(redact("/u/abc"), "/u/abc");
+        assert_eq!(redact("/p/abc/x"), "/p/abc/x");
+    }
+}

@@ -15,6 +15,7 @@ const state = {
   view: "files",
   defaultExpiry: "7d",
   inboxCount: 0,
+  serving: false,
 };
 
 // ---------- small helpers ----------
@@ -358,6 +359,7 @@ async function revokeLink(link) {
 
 async function createLink(event) {
   event.preventDefault();
+  if (!state.serving) return;
   const file = state.selected;
   try {
     const expires = expiryFromForm($("l-expiry"), $("l-date"));
@@ -456,6 +458,7 @@ async function loadSlots() {
 
 async function createSlot(event) {
   event.preventDefault();
+  if (!state.serving) return;
   try {
     const slot = await invoke("create_slot", { form: {
       expires: $("s-expiry").value, maxSize: $("s-max-size").value, maxFiles: Number($("s-max-files").value),
@@ -534,22 +537,41 @@ async function saveSettings(event) {
   } catch (e) { toast(errorText(e), "error"); }
 }
 
+/** The status bar, and while nothing serves: the banner with the fix, and link and upload-link
+ *  creation turned off with the reason beside it. */
 function renderServer(status) {
+  state.serving = status.running;
+  $("server-banner").hidden = status.running;
+  for (const [button, note] of [["create-link", "l-stopped"], ["create-slot", "s-stopped"]]) {
+    $(button).disabled = !status.running;
+    $(note).hidden = status.running;
+  }
+  if (!status.running) {
+    $("banner-text").textContent = `${status.error ? `${status.error[0].toUpperCase()}${status.error.slice(1)}.` : ""} Links and upload links do not open until it runs again.`;
+    const fix = $("banner-fix");
+    fix.hidden = !status.suggested_port;
+    fix.textContent = `Use port ${status.suggested_port} instead`;
+    fix.onclick = () => usePort(status.suggested_port);
+  }
   $("server-dot").className = `dot ${status.running ? "ok" : "bad"}`;
-  const usePort = $("use-port");
+  const usePortButton = $("use-port");
   if (status.running) {
     const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
     $("server-text").textContent = `Serving at ${status.listen_url}${base}`;
-    usePort.hidden = true;
+    usePortButton.hidden = true;
   } else {
     $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;
-    usePort.hidden = !status.suggested_port;
-    usePort.textContent = `Use port ${status.suggested_port} instead`;
-    usePort.onclick = async () => {
-      $("set-port").value = status.suggested_port;
-      await saveSettings(new Event("submit"));
-    };
+    usePortButton.hidden = !status.suggested_port;
+    usePortButton.textContent = `Use port ${status.suggested_port} instead`;
+    usePortButton.onclick = () => usePort(status.suggested_port);
   }
+}
+
+/** The one-click fix for a taken port: save the free port and restart the server on it. */
+async function usePort(port) {
+  await loadSettings();
+  $("set-port").value = port;
+  await saveSettings(new Event("submit"));
 }
 
 async function rotateSecret() {
@@ -585,6 +607,7 @@ async function start() {
   $("d-copy-public").addEventListener("click", () => copy($("d-public-url").textContent, "Public link"));
   $("d-remove").addEventListener("click", removeFile);
   $("l-expiry").addEventListener("change", () => { $("l-date-row").hidden = $("l-expiry").value !== "custom"; });
+  $("banner-settings").addEventListener("click", () => show("settings"));
   $("link-form").addEventListener("submit", createLink);
   $("slot-form").addEventListener("submit", createSlot);
   $("settings-form").addEventListener("submit", saveSettings);

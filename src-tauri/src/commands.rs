@@ -116,6 +116,7 @@ pub async fn create_link(
     max_downloads: Option<u64>,
     label: Option<String>,
 ) -> Result<LinkInfo> {
+    desktop.server.check_serving()?;
     let new = NewLink { lifetime: Some(lifetime(&expires)?), max_downloads, label };
     desktop.run(move |v| v.create_link(&file_id, new, now(), None)).await
 }
@@ -158,6 +159,7 @@ pub struct SlotForm {
 
 #[tauri::command]
 pub async fn create_slot(desktop: State<'_, Desktop>, form: SlotForm) -> Result<SlotInfo> {
+    desktop.server.check_serving()?;
     let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let new = NewSlot {
         lifetime: lifetime(&form.expires)?,

@@ -294,24 +294,57 @@ async function renderDetails() {
   const links = await invoke("list_links", { fileId: file.id });
   $("d-no-links").hidden = links.length > 0;
   $("d-links").replaceChildren(...links.map((l) => linkItem(l)));
+  const inactive = links.filter((l) => l.status !== "active").length;
+  $("d-clear-inactive").hidden = inactive === 0;
+  $("d-clear-inactive").textContent = `Clear inactive (${inactive})`;
+}
+
+/** What a link's state is and since when. A dead link says why and when it died, and offers no
+ *  copy or QR code: a link handed out now would only say "gone". */
+function linkState(link, downloads) {
+  switch (link.status) {
+    case "revoked": return `Revoked ${formatDate(link.revoked_at)} · ${downloads}`;
+    case "expired": return `Expired ${formatDate(link.expires_at)} · ${downloads}`;
+    case "used_up": return `Used up: ${downloads} · ${link.expires_at ? `would expire ${formatDate(link.expires_at)}` : "no expiry"}`;
+    default: return `${downloads} · ${expiryText(link.expires_at)}`;
+  }
 }
 
 function linkItem(link) {
   const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
   const active = link.status === "active";
-  return el("li", { class: "link", dataset: { id: link.id, status: link.status } },
+  const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
+  return el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
       el("span", { class: "title" }, link.label || "Link")),
-    el("div", { class: "item-meta" }, `${downloads} · ${expiryText(link.expires_at)}`),
-    el("code", { class: "url link-url", title: link.url }, link.url),
+    el("div", { class: "item-meta" }, linkState(link, downloads)),
+    active && el("code", { class: "url link-url", title: link.url }, link.url),
     el("div", { class: "item-actions" },
-      el("button", { type: "button", onclick: () => copy(link.url, "Link") }, "Copy link"),
-      el("button", { type: "button", onclick: () => copy(link.page_url, "Page link") }, "Copy page link"),
-      el("button", { type: "button", onclick: () => showQr("Scan to download", link.url) }, "QR code"),
-      link.status !== "revoked" && el("button", { type: "button", onclick: () => extendLink(link) }, "Expiry…"),
-      link.status !== "revoked" && el("button", { type: "button", onclick: () => limitLink(link) }, "Limit…"),
-      link.status !== "revoked" && el("button", { type: "button", class: "danger", onclick: () => revokeLink(link) }, active ? "Revoke" : "Revoke")));
+      active && button("Copy link", () => copy(link.url, "Link")),
+      active && button("Copy page link", () => copy(link.page_url, "Page link")),
+      active && button("QR code", () => showQr("Scan to download", link.url)),
+      // An expired or used-up link comes back with a later expiry or a higher limit, same URL.
+      link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
+      link.status !== "revoked" && button("Limit…", () => limitLink(link)),
+      active && button("Revoke", () => revokeLink(link), "danger"),
+      !active && button("Remove from list", () => deleteLink(link))));
+}
+
+async function deleteLink(link) {
+  try {
+    await invoke("delete_link", { id: link.id });
+    toast("Link removed from the list");
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function clearInactiveLinks() {
+  try {
+    const removed = await invoke("delete_inactive_links", { fileId: state.selected });
+    toast(`Removed ${removed} inactive link${removed === 1 ? "" : "s"} from the list`);
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
 }
 
 function expiryChoice(seconds) {
@@ -445,15 +478,25 @@ async function loadSlots() {
       el("span", { class: `status ${s.status}` }, s.status),
       el("span", { class: "title" }, s.label || "Upload link")),
     el("div", { class: "item-meta" },
-      `${s.received} of ${s.max_files} files received · up to ${formatSize(s.max_size)} each · ${s.status === "active" ? `open until ${formatDate(s.expires_at)}` : expiryText(s.expires_at)}`
+      `${slotState(s)} · ${s.received} of ${s.max_files} files received · up to ${formatSize(s.max_size)} each`
       + (s.accept ? ` · ${s.accept.join(", ")}` : "")),
-    el("code", { class: "url slot-url", title: s.url }, s.url),
+    s.status === "active" && el("code", { class: "url slot-url", title: s.url }, s.url),
     el("div", { class: "item-actions" },
-      el("button", { type: "button", onclick: () => copy(s.url, "Upload link") }, "Copy link"),
-      el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
+      s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link") }, "Copy link"),
+      s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
   ));
+}
+
+/** Since when an upload link is in its state; a closed or expired one offers nothing to send. */
+function slotState(slot) {
+  switch (slot.status) {
+    case "active": return `Open until ${formatDate(slot.expires_at)}`;
+    case "closed": return `Closed ${formatDate(slot.closed_at)}`;
+    case "expired": return `Expired ${formatDate(slot.expires_at)}`;
+    default: return `Full: takes no more files (open until ${formatDate(slot.expires_at)})`;
+  }
 }
 
 async function createSlot(event) {
@@ -607,6 +650,7 @@ async function start() {
   $("d-copy-public").addEventListener("click", () => copy($("d-public-url").textContent, "Public link"));
   $("d-remove").addEventListener("click", removeFile);
   $("l-expiry").addEventListener("change", () => { $("l-date-row").hidden = $("l-expiry").value !== "custom"; });
+  $("d-clear-inactive").addEventListener("click", clearInactiveLinks);
   $("banner-settings").addEventListener("click", () => show("settings"));
   $("link-form").addEventListener("submit", createLink);
   $("slot-form").addEventListener("submit", createSlot);

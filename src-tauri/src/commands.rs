@@ -140,6 +140,18 @@ pub async fn revoke_link(desktop: State<'_, Desktop>, id: String) -> Result<Link
     desktop.run(move |v| v.revoke_link(&id, now())).await
 }
 
+/// Removes a link that no longer works from the list; an active one is refused.
+#[tauri::command]
+pub async fn delete_link(desktop: State<'_, Desktop>, id: String) -> Result<()> {
+    desktop.run(move |v| v.delete_link(&id, now())).await
+}
+
+/// Removes every link of a file that no longer works; returns how many went.
+#[tauri::command]
+pub async fn delete_inactive_links(desktop: State<'_, Desktop>, file_id: String) -> Result<usize> {
+    desktop.run(move |v| v.delete_inactive_links(&file_id, now())).await
+}
+
 #[tauri::command]
 pub async fn list_slots(desktop: State<'_, Desktop>) -> Result<Vec<SlotInfo>> {
     desktop.run(|v| v.slots(now())).await

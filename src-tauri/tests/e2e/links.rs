@@ -1,7 +1,11 @@
-//! Links and upload links in daily use: none is made while nothing serves.
+//! Links and upload links in daily use: none is made while nothing serves, and dead ones say
+//! when they died and can be cleared.
 
 use fantoccini::Locator;
 use serde_json::json;
+use sharelock::links::LinkStatus;
+use sharelock::units::Lifetime;
+use sharelock::vault::NewLink;
 
 use crate::support::Window;
 
@@ -58,5 +62,93 @@ async fn a_taken_port_stops_link_making_until_the_banner_moves_the_server() {
     window.toast("Link copied to the clipboard").await;
     assert_eq!(window.status_of(&url).await, 200);
     drop(taken);
+    window.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn dead_links_say_when_they_died_offer_no_copy_and_can_be_cleared() {
+    let window = Window::open().await;
+    let file = window.add_file("Lease.pdf", 20_000).await;
+    let active_url = window.create_link().await;
+    let vault = window.vault();
+    let revoked = vault.create_link(&file, NewLink::default(), now(), None).unwrap();
+    vault.revoke_link(&revoked.link.id, now()).unwrap();
+    let expired = vault
+        .create_link(
+            &file,
+            NewLink { lifetime: Some(Lifetime::For(std::time::Duration::from_secs(60))), ..Default::default() },
+            now() - 3600,
+            None,
+        )
+        .unwrap();
+    let used_up =
+        vault.create_link(&file, NewLink { max_downloads: Some(1), ..Default::default() }, now(), None).unwrap();
+    assert_eq!(window.status_of(&used_up.url).await, 200);
+    // The window follows the data dir by itself.
+    window.read_until("#d-links li[data-status=used_up] .item-meta", None, |m| m.starts_with("Used up")).await;
+
+    // This year, as the window's dates name it.
+    let year = window.run("return String(new Date().getFullYear())", vec![]).await.as_str().unwrap().to_owned();
+    let revoked_meta =
+        window.read_until(&format!("#d-links li[data-id='{}'] .item-meta", revoked.link.id), None, |_| true).await;
+    assert!(revoked_meta.starts_with("Revoked ") && revoked_meta.contains(&year), "{revoked_meta}");
+    let expired_meta =
+        window.read_until(&format!("#d-links li[data-id='{}'] .item-meta", expired.link.id), None, |_| true).await;
+    assert!(expired_meta.starts_with("Expired ") && expired_meta.contains(&year), "{expired_meta}");
+    let used_meta =
+        window.read_until(&format!("#d-links li[data-id='{}'] .item-meta", used_up.link.id), None, |_| true).await;
+    assert!(used_meta.starts_with("Used up: 1 of 1 downloads"), "{used_meta}");
+    for meta in [&revoked_meta, &expired_meta, &used_meta] {
+        assert!(!meta.contains("expires in"), "a dead link does not promise a future: {meta}");
+    }
+    for dead in [&revoked, &expired, &used_up] {
+        let buttons = window.link_buttons(&dead.link.id).await;
+        for offer in ["Copy link", "Copy page link", "QR code", "Revoke"] {
+            assert!(!buttons.iter().any(|b| b == offer), "{:?} offers {offer}: {buttons:?}", dead.status);
+        }
+        assert!(buttons.iter().any(|b| b == "Remove from list"), "{buttons:?}");
+        assert!(!window.is_shown(&format!("#d-links li[data-id='{}'] .link-url", dead.link.id)).await);
+    }
+    let active_id = vault.links(Some(&file), now()).unwrap().into_iter().find(|l| l.url == active_url).unwrap().link.id;
+    let buttons = window.link_buttons(&active_id).await;
+    assert_eq!(buttons, ["Copy link", "Copy page link", "QR code", "Expiry…", "Limit…", "Revoke"]);
+    window.screen("dead-links");
+
+    // One removed from the list, then the rest in one go; the active link stays and works.
+    let remove = format!("//li[@data-id='{}']//button[text()='Remove from list']", revoked.link.id);
+    window.click(Locator::XPath(&remove)).await;
+    window.toast("Link removed from the list").await;
+    let left = |w: &Window| w.vault().links(Some(&file), now()).unwrap();
+    assert_eq!(left(&window).len(), 3);
+    assert!(left(&window).iter().all(|l| l.link.id != revoked.link.id));
+    window.read_until("#d-clear-inactive", None, |t| t == "Clear inactive (2)").await;
+    window.click(Locator::Css("#d-clear-inactive")).await;
+    window.toast("Removed 2 inactive links from the list").await;
+    let left = left(&window);
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].link.id.as_str(), left[0].status), (active_id.as_str(), LinkStatus::Active));
+    // The list shows only the active link again, and then nothing is left to clear.
+    window
+        .read_until("#d-links", None, |t| t.contains("active") && !t.contains("Used up") && !t.contains("Expired"))
+        .await;
+    assert!(!window.is_shown("#d-clear-inactive").await, "nothing left to clear");
+    assert_eq!(window.status_of(&active_url).await, 200);
+    for dead in [&revoked, &expired, &used_up] {
+        assert_ne!(window.status_of(&dead.url).await, 200, "a removed link stays dead");
+    }
+
+    // A closed upload link says when it closed and offers nothing to send.
+    window.click(Locator::Css(r#".nav-item[data-view="receive"]"#)).await;
+    window.click(Locator::Css("#create-slot")).await;
+    window.read_until("#slots .slot .slot-url", Some("title"), |u| u.contains("/u/")).await;
+    let slot = vault.slots(now()).unwrap().remove(0).slot.id;
+    vault.close_slot(&slot, now()).unwrap();
+    let meta = window.read_until("#slots li[data-status=closed] .item-meta", None, |m| m.starts_with("Closed ")).await;
+    assert!(meta.contains(&year), "{meta}");
+    let offers =
+        window.run("return [...document.querySelectorAll('#slots li button')].map(b => b.textContent)", vec![]).await;
+    assert_eq!(offers, json!([]), "a closed upload link offers no copy, QR code or close");
+    assert!(!window.is_shown("#slots li .slot-url").await);
     window.close().await;
 }

@@ -276,6 +276,13 @@ impl Window {
         self.run(script, vec![json!(css)]).await == json!(true)
     }
 
+    /// The texts of the buttons of the link with `id` in the details panel.
+    pub async fn link_buttons(&self, id: &str) -> Vec<String> {
+        let script = "return [...document.querySelectorAll(`#d-links li[data-id='${arguments[0]}'] button`)].map(b => b.textContent);";
+        let texts = self.run(script, vec![json!(id)]).await;
+        texts.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
+    }
+
     /// Opens the shared confirm dialog with what `opener` finds, checks its title, and starts
     /// watching for its close; end the turn with [`Window::dialog_settled`].
     pub async fn open_dialog(&self, opener: Locator<'_>, title: &str) {

@@ -260,6 +260,7 @@ function moveSelection(index) {
 }
 
 async function select(id) {
+  if (id !== state.selected) resetLinkForm();
   state.selected = id;
   $("details").hidden = false;
   renderRows();
@@ -267,7 +268,16 @@ async function select(id) {
   await renderDetails();
 }
 
+/** The new-link form as Settings has it: what was typed for one file never carries over to the
+ *  next. */
+function resetLinkForm() {
+  $("link-form").reset();
+  $("l-expiry").value = state.defaultExpiry;
+  $("l-date-row").hidden = true;
+}
+
 function closeDetails() {
+  resetLinkForm();
   state.selected = null;
   $("details").hidden = true;
   document.querySelector(".files-layout").classList.remove("with-details");
@@ -564,7 +574,7 @@ async function loadSettings() {
   $("set-expiry").value = s.defaultLinkExpiry;
   $("set-data-dir").textContent = s.dataDir;
   state.defaultExpiry = s.defaultLinkExpiry;
-  $("l-expiry").value = s.defaultLinkExpiry;
+  resetLinkForm();
 }
 
 async function saveSettings(event) {

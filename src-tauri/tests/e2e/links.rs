@@ -1,5 +1,5 @@
-//! Links and upload links in daily use: none is made while nothing serves, and dead ones say
-//! when they died and can be cleared.
+//! Links and upload links in daily use: none is made while nothing serves, dead ones say when
+//! they died and can be cleared, and the new-link form starts afresh for each file.
 
 use fantoccini::Locator;
 use serde_json::json;
@@ -150,5 +150,42 @@ async fn dead_links_say_when_they_died_offer_no_copy_and_can_be_cleared() {
         window.run("return [...document.querySelectorAll('#slots li button')].map(b => b.textContent)", vec![]).await;
     assert_eq!(offers, json!([]), "a closed upload link offers no copy, QR code or close");
     assert!(!window.is_shown("#slots li .slot-url").await);
+    window.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn the_new_link_form_starts_from_the_settings_for_each_file() {
+    let window = Window::open().await;
+    // The default expiry in Settings: 1 day.
+    window.click(Locator::Css(r#".nav-item[data-view="settings"]"#)).await;
+    window.click(Locator::Css(r#"#set-expiry option[value="1d"]"#)).await;
+    window.click(Locator::Css("#save-settings")).await;
+    window.toast("Settings saved; the server restarted").await;
+
+    let first = window.add_file("For Dana.pdf", 10_000).await;
+    assert_eq!(window.run("return document.getElementById('l-expiry').value", vec![]).await, json!("1d"));
+    window.type_into("#l-limit", "3").await;
+    window.type_into("#l-label", "Dana").await;
+    window.click(Locator::Css(r#"#l-expiry option[value="30d"]"#)).await;
+
+    // Another file: the form is back to the settings' defaults, and so is the link it makes.
+    let second = window.add_file("For everyone.pdf", 10_000).await;
+    let form = "return ['l-expiry', 'l-limit', 'l-label'].map(id => document.getElementById(id).value)";
+    assert_eq!(window.run(form, vec![]).await, json!(["1d", "", ""]));
+    window.screen("form-after-switch");
+    window.create_link().await;
+    let link = window.vault().links(Some(&second), now()).unwrap().remove(0).link;
+    assert_eq!(link.max_downloads, None, "no limit carried over");
+    assert_eq!(link.label, None, "no label carried over");
+    let in_a_day = now() + 86_400;
+    assert!((in_a_day - 60..=in_a_day).contains(&link.expires_at.unwrap()), "expires in a day");
+
+    // Back to the first file by clicking its row: the defaults again.
+    window.type_into("#l-limit", "5").await;
+    window.click(Locator::Css(&format!(r#".file-row[data-id="{first}"]"#))).await;
+    window.wait_for(&format!(r#".file-row.selected[data-id="{first}"]"#)).await;
+    assert_eq!(window.run(form, vec![]).await, json!(["1d", "", ""]));
+    assert!(window.vault().links(Some(&first), now()).unwrap().is_empty());
     window.close().await;
 }

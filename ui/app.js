@@ -273,7 +273,7 @@ async function select(id) {
 function resetLinkForm() {
   $("link-form").reset();
   $("l-expiry").value = state.defaultExpiry;
-  $("l-date-row").hidden = true;
+  showDateField($("l-expiry"), $("l-date"), $("l-date-row"));
 }
 
 function closeDetails() {
@@ -369,12 +369,48 @@ function expiryFromForm(select, dateInput) {
   return expiryChoice(seconds);
 }
 
+/** A date as a `datetime-local` field holds it: local time, to the minute. */
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** Shows the date field only for "on a date…". It refuses the past itself (`min`), and starts at
+ *  this time tomorrow unless it already holds a later date. Hidden, it is disabled, so a stale
+ *  date in it can never block the form. */
+function showDateField(select, input, row) {
+  const custom = select.value === "custom";
+  row.hidden = !custom;
+  input.disabled = !custom;
+  if (!custom) return;
+  input.min = localInput(new Date(Date.now() + 60_000));
+  if (!input.value || input.value < input.min) input.value = localInput(new Date(Date.now() + 86_400_000));
+}
+
+/** The expiry choices of the new-link form, for the dialog that changes one. */
+function expiryOptions() {
+  return [...$("l-expiry").options].map((o) => el("option", { value: o.value }, o.textContent));
+}
+
 async function extendLink(link) {
-  const select = el("select", { id: "extend-choice", "aria-label": "New expiry" },
-    ["1h", "1d", "7d", "30d", "never"].map((v) => el("option", { value: v }, v === "never" ? "never expires" : `expires in ${v.replace("h", " hour").replace("d", " days").replace("1 days", "1 day")}`)));
-  if (!(await dialog({ title: "Change the expiry", body: [el("p", { class: "muted" }, "The link's address stays the same."), select], ok: "Save" }))) return;
+  const select = el("select", { id: "extend-choice", "aria-label": "New expiry" }, expiryOptions());
+  const date = el("input", { type: "datetime-local", id: "extend-date", "aria-label": "Expiry date" });
+  const row = el("label", {}, "Expiry date ", date);
+  // It opens on what the link has now, so Save without a change changes nothing.
+  const current = link.expires_at ? new Date(link.expires_at) : null;
+  if (!current) select.value = "never";
+  else if (current > new Date()) { select.value = "custom"; date.value = localInput(current); }
+  else select.value = state.defaultExpiry;
+  const unchanged = { choice: select.value, date: date.value };
+  showDateField(select, date, row);
+  select.addEventListener("change", () => showDateField(select, date, row));
+  const now = current && current > new Date() ? `Now ${expiryText(link.expires_at)} (${formatDate(link.expires_at)}).`
+    : current ? `It expired ${formatDate(link.expires_at)}.` : "Now it never expires.";
+  const body = [el("p", { class: "muted" }, `${now} The link's address stays the same.`), el("label", {}, "Expires ", select), row];
+  if (!(await dialog({ title: "Change the expiry", body, ok: "Save" }))) return;
+  if (select.value === unchanged.choice && date.value === unchanged.date && (select.value === "custom" || select.value === "never")) return;
   try {
-    await invoke("edit_link", { id: link.id, expires: select.value });
+    await invoke("edit_link", { id: link.id, expires: expiryFromForm(select, date) });
     toast("Expiry changed");
     await renderDetails();
   } catch (e) { toast(errorText(e), "error"); }
@@ -659,7 +695,7 @@ async function start() {
   $("d-public").addEventListener("change", setPublic);
   $("d-copy-public").addEventListener("click", () => copy($("d-public-url").textContent, "Public link"));
   $("d-remove").addEventListener("click", removeFile);
-  $("l-expiry").addEventListener("change", () => { $("l-date-row").hidden = $("l-expiry").value !== "custom"; });
+  $("l-expiry").addEventListener("change", () => showDateField($("l-expiry"), $("l-date"), $("l-date-row")));
   $("d-clear-inactive").addEventListener("click", clearInactiveLinks);
   $("banner-settings").addEventListener("click", () => show("settings"));
   $("link-form").addEventListener("submit", createLink);

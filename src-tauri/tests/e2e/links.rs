@@ -1,7 +1,9 @@
 //! Links and upload links in daily use: none is made while nothing serves, dead ones say when
-//! they died and can be cleared, and the new-link form starts afresh for each file.
+//! they died and can be cleared, the new-link form starts afresh for each file, and changing an
+//! expiry starts from the one the link has.
 
 use fantoccini::Locator;
+use fantoccini::key::Key;
 use serde_json::json;
 use sharelock::links::LinkStatus;
 use sharelock::units::Lifetime;
@@ -187,5 +189,78 @@ async fn the_new_link_form_starts_from_the_settings_for_each_file() {
     window.wait_for(&format!(r#".file-row.selected[data-id="{first}"]"#)).await;
     assert_eq!(window.run(form, vec![]).await, json!(["1d", "", ""]));
     assert!(window.vault().links(Some(&first), now()).unwrap().is_empty());
+    window.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn change_expiry_opens_on_the_current_one_and_refuses_past_dates() {
+    let window = Window::open().await;
+    let file = window.add_file("Contract.pdf", 10_000).await;
+    // The date picker of the new-link form starts at tomorrow and refuses the past.
+    window.click(Locator::Css(r#"#l-expiry option[value="custom"]"#)).await;
+    let field = "const date = document.getElementById(arguments[0]);
+        const tomorrow = new Date(Date.now() + 86400000);
+        return [date.min >= localInput(new Date()), date.value.slice(0, 10) === localInput(tomorrow).slice(0, 10)];";
+    assert_eq!(window.run(field, vec![json!("l-date")]).await, json!([true, true]));
+    window.click(Locator::Css(r#"#l-expiry option[value="30d"]"#)).await;
+    window.create_link().await;
+    let only = |w: &Window| w.vault().links(Some(&file), now()).unwrap().remove(0).link;
+    let expires_at = only(&window).expires_at.unwrap();
+
+    // It opens on the link's own expiry; Save unchanged changes nothing.
+    let expiry = "//ul[@id='d-links']//button[text()='Expiry…']";
+    window.open_dialog(Locator::XPath(expiry), "Change the expiry").await;
+    let shown = window
+        .run(
+            "const choice = document.getElementById('extend-choice'), date = document.getElementById('extend-date');
+             return [choice.value, date.value === localInput(new Date(arguments[0] * 1000)),
+                     [...choice.options].map(o => o.value)];",
+            vec![json!(expires_at)],
+        )
+        .await;
+    assert_eq!(shown, json!(["custom", true, ["1h", "1d", "7d", "30d", "custom", "never"]]));
+    window.screen("change-expiry");
+    window.click(Locator::Css("#dialog-ok")).await;
+    window.dialog_settled().await;
+    assert_eq!(only(&window).expires_at, Some(expires_at), "Save unchanged kept the expiry to the second");
+
+    // A past date is refused by the field itself: the dialog stays open and nothing changes.
+    window.open_dialog(Locator::XPath(expiry), "Change the expiry").await;
+    window.click(Locator::Css(r#"#extend-choice option[value="1h"]"#)).await;
+    assert!(!window.is_shown("#extend-date").await, "no date field unless a date is chosen");
+    window.click(Locator::Css(r#"#extend-choice option[value="custom"]"#)).await;
+    let min = "return document.getElementById('extend-date').min >= localInput(new Date())";
+    assert_eq!(window.run(min, vec![]).await, json!(true), "the picker refuses the past");
+    let underflow = window
+        .run(
+            "const date = document.getElementById('extend-date');
+             date.value = localInput(new Date(Date.now() - 86400000));
+             return date.validity.rangeUnderflow;",
+            vec![],
+        )
+        .await;
+    assert_eq!(underflow, json!(true));
+    window.click(Locator::Css("#dialog-ok")).await;
+    assert!(window.is_shown("#dialog[open]").await, "a past date does not save");
+    window.press(Key::Escape).await;
+    window.dialog_settled().await;
+    assert_eq!(only(&window).expires_at, Some(expires_at));
+
+    // A later date saves.
+    window.open_dialog(Locator::XPath(expiry), "Change the expiry").await;
+    window
+        .run(
+            "const choice = document.getElementById('extend-choice');
+             choice.value = 'custom'; choice.dispatchEvent(new Event('change'));
+             document.getElementById('extend-date').value = localInput(new Date(Date.now() + 3 * 86400000));",
+            vec![],
+        )
+        .await;
+    window.click(Locator::Css("#dialog-ok")).await;
+    window.dialog_settled().await;
+    let in_3_days = now() + 3 * 86_400;
+    let saved = only(&window).expires_at.unwrap();
+    assert!((in_3_days - 120..=in_3_days).contains(&saved), "expires in 3 days, not at {saved}");
     window.close().await;
 }

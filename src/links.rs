@@ -173,6 +173,12 @@ pub fn revoke(conn: &Connection, id: &str, now: i64) -> Result<bool> {
         == 1)
 }
 
+/// Deletes the link's record; false if there is no such link. Callers decide whether it may go
+/// (see `Vault::delete_link`): this only removes the row.
+pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn.prepare_cached("DELETE FROM links WHERE id = ?1")?.execute([id])? == 1)
+}
+
 /// Counts one complete download, atomically and only while the limit allows it. False means the
 /// limit was reached by someone else meanwhile (or the link is gone): the download must not
 /// complete.

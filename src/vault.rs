@@ -538,6 +538,41 @@ impl Vault {
         self.link(id, now)
     }
 
+    /// Removes a link that no longer works (revoked, expired or used up) from the list. An active
+    /// link is refused: it still works for whoever has it, so it must be revoked first, on
+    /// purpose. Its URL keeps failing afterwards, now as an unknown link.
+    pub fn delete_link(&self, id: &str, now: i64) -> Result<()> {
+        self.write(|c| {
+            let tx = write_transaction(c)?;
+            let link = links::get(&tx, id)?.ok_or_else(|| not_found("link", id))?;
+            if link.status(now) == LinkStatus::Active {
+                return Err(Error::InvalidInput("this link still works: revoke it before removing it".into()));
+            }
+            links::delete(&tx, id)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Removes every link of a file (which must exist) that no longer works; active links stay.
+    /// Returns how many went.
+    pub fn delete_inactive_links(&self, file_id: &str, now: i64) -> Result<usize> {
+        self.write(|c| {
+            let tx = write_transaction(c)?;
+            if !files::exists(&tx, file_id)? {
+                return Err(not_found("file", file_id));
+            }
+            let mut removed = 0;
+            for link in links::list(&tx, Some(file_id))? {
+                if link.status(now) != LinkStatus::Active && links::delete(&tx, &link.id)? {
+                    removed += 1;
+                }
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+    }
+
     /// One link.
     pub fn link(&self, id: &str, now: i64) -> Result<LinkInfo> {
         let (link, file) = self.resolve_link(id)?.ok_or_else(|| not_found("link", id))?;

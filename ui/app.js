@@ -15,6 +15,7 @@ const state = {
   view: "files",
   defaultExpiry: "7d",
   inboxCount: 0,
+  serving: false,
 };
 
 // ---------- small helpers ----------
@@ -259,6 +260,7 @@ function moveSelection(index) {
 }
 
 async function select(id) {
+  if (id !== state.selected) resetLinkForm();
   state.selected = id;
   $("details").hidden = false;
   renderRows();
@@ -266,7 +268,16 @@ async function select(id) {
   await renderDetails();
 }
 
+/** The new-link form as Settings has it: what was typed for one file never carries over to the
+ *  next. */
+function resetLinkForm() {
+  $("link-form").reset();
+  $("l-expiry").value = state.defaultExpiry;
+  showDateField($("l-expiry"), $("l-date"), $("l-date-row"));
+}
+
 function closeDetails() {
+  resetLinkForm();
   state.selected = null;
   $("details").hidden = true;
   document.querySelector(".files-layout").classList.remove("with-details");
@@ -293,24 +304,57 @@ async function renderDetails() {
   const links = await invoke("list_links", { fileId: file.id });
   $("d-no-links").hidden = links.length > 0;
   $("d-links").replaceChildren(...links.map((l) => linkItem(l)));
+  const inactive = links.filter((l) => l.status !== "active").length;
+  $("d-clear-inactive").hidden = inactive === 0;
+  $("d-clear-inactive").textContent = `Clear inactive (${inactive})`;
+}
+
+/** What a link's state is and since when. A dead link says why and when it died, and offers no
+ *  copy or QR code: a link handed out now would only say "gone". */
+function linkState(link, downloads) {
+  switch (link.status) {
+    case "revoked": return `Revoked ${formatDate(link.revoked_at)} · ${downloads}`;
+    case "expired": return `Expired ${formatDate(link.expires_at)} · ${downloads}`;
+    case "used_up": return `Used up: ${downloads} · ${link.expires_at ? `would expire ${formatDate(link.expires_at)}` : "no expiry"}`;
+    default: return `${downloads} · ${expiryText(link.expires_at)}`;
+  }
 }
 
 function linkItem(link) {
   const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
   const active = link.status === "active";
-  return el("li", { class: "link", dataset: { id: link.id, status: link.status } },
+  const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
+  return el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
       el("span", { class: "title" }, link.label || "Link")),
-    el("div", { class: "item-meta" }, `${downloads} · ${expiryText(link.expires_at)}`),
-    el("code", { class: "url link-url", title: link.url }, link.url),
+    el("div", { class: "item-meta" }, linkState(link, downloads)),
+    active && el("code", { class: "url link-url", title: link.url }, link.url),
     el("div", { class: "item-actions" },
-      el("button", { type: "button", onclick: () => copy(link.url, "Link") }, "Copy link"),
-      el("button", { type: "button", onclick: () => copy(link.page_url, "Page link") }, "Copy page link"),
-      el("button", { type: "button", onclick: () => showQr("Scan to download", link.url) }, "QR code"),
-      link.status !== "revoked" && el("button", { type: "button", onclick: () => extendLink(link) }, "Expiry…"),
-      link.status !== "revoked" && el("button", { type: "button", onclick: () => limitLink(link) }, "Limit…"),
-      link.status !== "revoked" && el("button", { type: "button", class: "danger", onclick: () => revokeLink(link) }, active ? "Revoke" : "Revoke")));
+      active && button("Copy link", () => copy(link.url, "Link")),
+      active && button("Copy page link", () => copy(link.page_url, "Page link")),
+      active && button("QR code", () => showQr("Scan to download", link.url)),
+      // An expired or used-up link comes back with a later expiry or a higher limit, same URL.
+      link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
+      link.status !== "revoked" && button("Limit…", () => limitLink(link)),
+      active && button("Revoke", () => revokeLink(link), "danger"),
+      !active && button("Remove from list", () => deleteLink(link))));
+}
+
+async function deleteLink(link) {
+  try {
+    await invoke("delete_link", { id: link.id });
+    toast("Link removed from the list");
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function clearInactiveLinks() {
+  try {
+    const removed = await invoke("delete_inactive_links", { fileId: state.selected });
+    toast(`Removed ${removed} inactive link${removed === 1 ? "" : "s"} from the list`);
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
 }
 
 function expiryChoice(seconds) {
@@ -325,12 +369,48 @@ function expiryFromForm(select, dateInput) {
   return expiryChoice(seconds);
 }
 
+/** A date as a `datetime-local` field holds it: local time, to the minute. */
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** Shows the date field only for "on a date…". It refuses the past itself (`min`), and starts at
+ *  this time tomorrow unless it already holds a later date. Hidden, it is disabled, so a stale
+ *  date in it can never block the form. */
+function showDateField(select, input, row) {
+  const custom = select.value === "custom";
+  row.hidden = !custom;
+  input.disabled = !custom;
+  if (!custom) return;
+  input.min = localInput(new Date(Date.now() + 60_000));
+  if (!input.value || input.value < input.min) input.value = localInput(new Date(Date.now() + 86_400_000));
+}
+
+/** The expiry choices of the new-link form, for the dialog that changes one. */
+function expiryOptions() {
+  return [...$("l-expiry").options].map((o) => el("option", { value: o.value }, o.textContent));
+}
+
 async function extendLink(link) {
-  const select = el("select", { id: "extend-choice", "aria-label": "New expiry" },
-    ["1h", "1d", "7d", "30d", "never"].map((v) => el("option", { value: v }, v === "never" ? "never expires" : `expires in ${v.replace("h", " hour").replace("d", " days").replace("1 days", "1 day")}`)));
-  if (!(await dialog({ title: "Change the expiry", body: [el("p", { class: "muted" }, "The link's address stays the same."), select], ok: "Save" }))) return;
+  const select = el("select", { id: "extend-choice", "aria-label": "New expiry" }, expiryOptions());
+  const date = el("input", { type: "datetime-local", id: "extend-date", "aria-label": "Expiry date" });
+  const row = el("label", {}, "Expiry date ", date);
+  // It opens on what the link has now, so Save without a change changes nothing.
+  const current = link.expires_at ? new Date(link.expires_at) : null;
+  if (!current) select.value = "never";
+  else if (current > new Date()) { select.value = "custom"; date.value = localInput(current); }
+  else select.value = state.defaultExpiry;
+  const unchanged = { choice: select.value, date: date.value };
+  showDateField(select, date, row);
+  select.addEventListener("change", () => showDateField(select, date, row));
+  const now = current && current > new Date() ? `Now ${expiryText(link.expires_at)} (${formatDate(link.expires_at)}).`
+    : current ? `It expired ${formatDate(link.expires_at)}.` : "Now it never expires.";
+  const body = [el("p", { class: "muted" }, `${now} The link's address stays the same.`), el("label", {}, "Expires ", select), row];
+  if (!(await dialog({ title: "Change the expiry", body, ok: "Save" }))) return;
+  if (select.value === unchanged.choice && date.value === unchanged.date && (select.value === "custom" || select.value === "never")) return;
   try {
-    await invoke("edit_link", { id: link.id, expires: select.value });
+    await invoke("edit_link", { id: link.id, expires: expiryFromForm(select, date) });
     toast("Expiry changed");
     await renderDetails();
   } catch (e) { toast(errorText(e), "error"); }
@@ -358,6 +438,7 @@ async function revokeLink(link) {
 
 async function createLink(event) {
   event.preventDefault();
+  if (!state.serving) return;
   const file = state.selected;
   try {
     const expires = expiryFromForm($("l-expiry"), $("l-date"));
@@ -443,19 +524,30 @@ async function loadSlots() {
       el("span", { class: `status ${s.status}` }, s.status),
       el("span", { class: "title" }, s.label || "Upload link")),
     el("div", { class: "item-meta" },
-      `${s.received} of ${s.max_files} files received · up to ${formatSize(s.max_size)} each · ${s.status === "active" ? `open until ${formatDate(s.expires_at)}` : expiryText(s.expires_at)}`
+      `${slotState(s)} · ${s.received} of ${s.max_files} files received · up to ${formatSize(s.max_size)} each`
       + (s.accept ? ` · ${s.accept.join(", ")}` : "")),
-    el("code", { class: "url slot-url", title: s.url }, s.url),
+    s.status === "active" && el("code", { class: "url slot-url", title: s.url }, s.url),
     el("div", { class: "item-actions" },
-      el("button", { type: "button", onclick: () => copy(s.url, "Upload link") }, "Copy link"),
-      el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
+      s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link") }, "Copy link"),
+      s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
   ));
 }
 
+/** Since when an upload link is in its state; a closed or expired one offers nothing to send. */
+function slotState(slot) {
+  switch (slot.status) {
+    case "active": return `Open until ${formatDate(slot.expires_at)}`;
+    case "closed": return `Closed ${formatDate(slot.closed_at)}`;
+    case "expired": return `Expired ${formatDate(slot.expires_at)}`;
+    default: return `Full: takes no more files (open until ${formatDate(slot.expires_at)})`;
+  }
+}
+
 async function createSlot(event) {
   event.preventDefault();
+  if (!state.serving) return;
   try {
     const slot = await invoke("create_slot", { form: {
       expires: $("s-expiry").value, maxSize: $("s-max-size").value, maxFiles: Number($("s-max-files").value),
@@ -518,7 +610,7 @@ async function loadSettings() {
   $("set-expiry").value = s.defaultLinkExpiry;
   $("set-data-dir").textContent = s.dataDir;
   state.defaultExpiry = s.defaultLinkExpiry;
-  $("l-expiry").value = s.defaultLinkExpiry;
+  resetLinkForm();
 }
 
 async function saveSettings(event) {
@@ -534,22 +626,41 @@ async function saveSettings(event) {
   } catch (e) { toast(errorText(e), "error"); }
 }
 
+/** The status bar, and while nothing serves: the banner with the fix, and link and upload-link
+ *  creation turned off with the reason beside it. */
 function renderServer(status) {
+  state.serving = status.running;
+  $("server-banner").hidden = status.running;
+  for (const [button, note] of [["create-link", "l-stopped"], ["create-slot", "s-stopped"]]) {
+    $(button).disabled = !status.running;
+    $(note).hidden = status.running;
+  }
+  if (!status.running) {
+    $("banner-text").textContent = `${status.error ? `${status.error[0].toUpperCase()}${status.error.slice(1)}.` : ""} Links and upload links do not open until it runs again.`;
+    const fix = $("banner-fix");
+    fix.hidden = !status.suggested_port;
+    fix.textContent = `Use port ${status.suggested_port} instead`;
+    fix.onclick = () => usePort(status.suggested_port);
+  }
   $("server-dot").className = `dot ${status.running ? "ok" : "bad"}`;
-  const usePort = $("use-port");
+  const usePortButton = $("use-port");
   if (status.running) {
     const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
     $("server-text").textContent = `Serving at ${status.listen_url}${base}`;
-    usePort.hidden = true;
+    usePortButton.hidden = true;
   } else {
     $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;
-    usePort.hidden = !status.suggested_port;
-    usePort.textContent = `Use port ${status.suggested_port} instead`;
-    usePort.onclick = async () => {
-      $("set-port").value = status.suggested_port;
-      await saveSettings(new Event("submit"));
-    };
+    usePortButton.hidden = !status.suggested_port;
+    usePortButton.textContent = `Use port ${status.suggested_port} instead`;
+    usePortButton.onclick = () => usePort(status.suggested_port);
   }
+}
+
+/** The one-click fix for a taken port: save the free port and restart the server on it. */
+async function usePort(port) {
+  await loadSettings();
+  $("set-port").value = port;
+  await saveSettings(new Event("submit"));
 }
 
 async function rotateSecret() {
@@ -584,7 +695,9 @@ async function start() {
   $("d-public").addEventListener("change", setPublic);
   $("d-copy-public").addEventListener("click", () => copy($("d-public-url").textContent, "Public link"));
   $("d-remove").addEventListener("click", removeFile);
-  $("l-expiry").addEventListener("change", () => { $("l-date-row").hidden = $("l-expiry").value !== "custom"; });
+  $("l-expiry").addEventListener("change", () => showDateField($("l-expiry"), $("l-date"), $("l-date-row")));
+  $("d-clear-inactive").addEventListener("click", clearInactiveLinks);
+  $("banner-settings").addEventListener("click", () => show("settings"));
   $("link-form").addEventListener("submit", createLink);
   $("slot-form").addEventListener("submit", createSlot);
   $("settings-form").addEventListener("submit", saveSettings);

@@ -116,6 +116,7 @@ pub async fn create_link(
     max_downloads: Option<u64>,
     label: Option<String>,
 ) -> Result<LinkInfo> {
+    desktop.server.check_serving()?;
     let new = NewLink { lifetime: Some(lifetime(&expires)?), max_downloads, label };
     desktop.run(move |v| v.create_link(&file_id, new, now(), None)).await
 }
@@ -139,6 +140,18 @@ pub async fn revoke_link(desktop: State<'_, Desktop>, id: String) -> Result<Link
     desktop.run(move |v| v.revoke_link(&id, now())).await
 }
 
+/// Removes a link that no longer works from the list; an active one is refused.
+#[tauri::command]
+pub async fn delete_link(desktop: State<'_, Desktop>, id: String) -> Result<()> {
+    desktop.run(move |v| v.delete_link(&id, now())).await
+}
+
+/// Removes every link of a file that no longer works; returns how many went.
+#[tauri::command]
+pub async fn delete_inactive_links(desktop: State<'_, Desktop>, file_id: String) -> Result<usize> {
+    desktop.run(move |v| v.delete_inactive_links(&file_id, now())).await
+}
+
 #[tauri::command]
 pub async fn list_slots(desktop: State<'_, Desktop>) -> Result<Vec<SlotInfo>> {
     desktop.run(|v| v.slots(now())).await
@@ -158,6 +171,7 @@ pub struct SlotForm {
 
 #[tauri::command]
 pub async fn create_slot(desktop: State<'_, Desktop>, form: SlotForm) -> Result<SlotInfo> {
+    desktop.server.check_serving()?;
     let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let new = NewSlot {
         lifetime: lifetime(&form.expires)?,

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// A command's failure.
 #[derive(Debug, Serialize)]
 pub struct CommandError {
-    /// `not_found`, `invalid_input`, `disk_full`, `io`, `database` or `internal`.
+    /// `not_found`, `invalid_input`, `disk_full`, `io`, `database`, `server_stopped` or `internal`.
     pub code: &'static str,
     /// One sentence for people.
     pub message: String,

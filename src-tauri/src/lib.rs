@@ -65,6 +65,8 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::create_link,
             commands::edit_link,
             commands::revoke_link,
+            commands::delete_link,
+            commands::delete_inactive_links,
             commands::list_slots,
             commands::create_slot,
             commands::close_slot,

@@ -16,6 +16,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::oneshot;
 
 use crate::Desktop;
+use crate::error::CommandError;
 
 /// The port the app listens on unless told otherwise (the same as `sharelock serve`).
 pub const DEFAULT_PORT: u16 = 7420;
@@ -87,6 +88,21 @@ impl Server {
     /// The current status.
     pub fn status(&self) -> ServerStatus {
         self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Refuses, with the reason, while the server is not serving: a link or upload link made
+    /// then would carry an address nothing answers at, and one made on the old port would not
+    /// open once the server moves to a free one.
+    pub fn check_serving(&self) -> Result<(), CommandError> {
+        let status = self.status();
+        if status.running {
+            return Ok(());
+        }
+        let why = status.error.unwrap_or_else(|| "it is not running".into());
+        Err(CommandError {
+            code: "server_stopped",
+            message: format!("Sharelock's server is not running ({why}), so a new link would not open"),
+        })
     }
 
     /// Starts the server from synchronous code (the app's setup), outside the async runtime.

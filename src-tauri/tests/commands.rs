@@ -222,6 +222,19 @@ fn settings_round_trip_and_a_taken_port_is_reported_with_a_free_one() {
     assert!(status["error"].as_str().unwrap().contains("in use"), "{status}");
     let free = status["suggested_port"].as_u64().unwrap();
     assert_ne!(free, u64::from(port));
+    // Nothing serves: links and upload links are refused with the reason, and none is stored.
+    let path = shell.write("a.txt", b"a");
+    let added: Vec<Value> = shell.ok("add_files", json!({ "paths": [path], "public": false }));
+    let err = shell.call::<Value>("create_link", json!({ "fileId": added[0]["id"], "expires": "1d" })).unwrap_err();
+    assert_eq!(err["code"], "server_stopped", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("in use"), "{err}");
+    let err = shell
+        .call::<Value>("create_slot", json!({ "form": { "expires": "1d", "maxSize": "1M", "maxFiles": 1 } }))
+        .unwrap_err();
+    assert_eq!(err["code"], "server_stopped", "{err}");
+    let vault = sharelock::Vault::open(&shell.dir.path().join("data")).unwrap();
+    assert!(vault.links(None, sharelock::time::now()).unwrap().is_empty());
+    assert!(vault.slots(sharelock::time::now()).unwrap().is_empty());
     let saved: Value = shell.ok("get_settings", json!({}));
     assert_eq!(saved["baseUrl"], "https://files.example.org");
     assert_eq!(saved["defaultLinkExpiry"], "30d");

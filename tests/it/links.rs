@@ -337,3 +337,49 @@ async fn downloads_of_unlimited_links_are_counted_in_batches_and_at_shutdown() {
     assert_eq!(vault.link(&link.link.id, 0).unwrap().link.downloads, 4);
     drop(dir);
 }
+
+#[tokio::test]
+async fn dead_links_can_be_removed_from_the_list_and_active_ones_cannot() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"hello");
+    let id = &file.file.id;
+    let now = sharelock::time::now();
+    let active = server.link(id);
+    let revoked = server.link(id);
+    server.vault.revoke_link(&revoked.link.id, now).unwrap();
+    let expired = server
+        .vault
+        .create_link(id, NewLink { lifetime: lifetime(60), ..Default::default() }, now - 3600, None)
+        .unwrap();
+    let used_up = server.link_with(id, NewLink { max_downloads: Some(1), ..Default::default() });
+    // Its one download, counted as the server counts a complete one (a download over HTTP settles
+    // only once the client has acknowledged the bytes, a moment after it has them).
+    assert!(server.vault.claim_download(&used_up.link.id).unwrap());
+    assert_eq!(server.vault.link(&used_up.link.id, now).unwrap().status, sharelock::links::LinkStatus::UsedUp);
+
+    // An active link is refused, singly or in a clear-out, and keeps working.
+    let err = server.vault.delete_link(&active.link.id, now).unwrap_err();
+    assert!(matches!(err, sharelock::Error::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("revoke it"), "{err}");
+    assert!(matches!(server.vault.delete_link("nosuchlink000000", now), Err(sharelock::Error::NotFound { .. })));
+
+    server.vault.delete_link(&revoked.link.id, now).unwrap();
+    let left: Vec<String> = server.vault.links(Some(id), now).unwrap().into_iter().map(|l| l.link.id).collect();
+    assert_eq!(left.len(), 3);
+    assert!(!left.contains(&revoked.link.id));
+
+    assert_eq!(server.vault.delete_inactive_links(id, now).unwrap(), 2);
+    let left: Vec<String> = server.vault.links(Some(id), now).unwrap().into_iter().map(|l| l.link.id).collect();
+    assert_eq!(left, std::slice::from_ref(&active.link.id));
+    assert_eq!(server.vault.delete_inactive_links(id, now).unwrap(), 0, "nothing left to clear");
+    assert!(matches!(
+        server.vault.delete_inactive_links("nosuchfile000000", now),
+        Err(sharelock::Error::NotFound { .. })
+    ));
+
+    // Removing a dead link never brings it back: its URLs still fail; the active one still works.
+    for dead in [&revoked, &expired, &used_up] {
+        assert_eq!(client().get(&dead.url).send().await.unwrap().status(), StatusCode::GONE, "{}", dead.url);
+    }
+    assert_eq!(client().get(&active.url).send().await.unwrap().status(), StatusCode::OK);
+}

@@ -7,8 +7,10 @@
 //!
 //! - [`support`]: the driver, the session and the ways to act on the window.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
+//! - [`links`]: making, changing and clearing links and upload links in daily use.
 
 mod dialogs;
+mod links;
 mod support;
 
 use fantoccini::Locator;

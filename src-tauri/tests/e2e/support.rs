@@ -36,17 +36,21 @@ fn free_port() -> u16 {
 struct Driver(Child);
 
 impl Driver {
-    fn start(data_dir: &Path, app_port: u16) -> Driver {
+    /// `app_port`, if given, overrides the app's port setting.
+    fn start(data_dir: &Path, app_port: Option<u16>) -> Driver {
         assert!(
             !port_open(DRIVER_PORT) && !port_open(NATIVE_PORT),
             "ports {DRIVER_PORT} and {NATIVE_PORT} must be free"
         );
-        let child = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()))
+        let mut command = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()));
+        command
             .args(["--port", &DRIVER_PORT.to_string(), "--native-port", &NATIVE_PORT.to_string()])
-            .env("SHARELOCK_DATA_DIR", data_dir)
-            .env("SHARELOCK_PORT", app_port.to_string())
-            .spawn()
-            .expect("tauri-driver on PATH (cargo install tauri-driver --locked --version '^2')");
+            .env("SHARELOCK_DATA_DIR", data_dir);
+        match app_port {
+            Some(port) => command.env("SHARELOCK_PORT", port.to_string()),
+            None => command.env_remove("SHARELOCK_PORT"),
+        };
+        let child = command.spawn().expect("tauri-driver on PATH (cargo install tauri-driver --locked --version '^2')");
         // tauri-driver listens before the WebKitWebDriver it starts does: wait for both.
         let started = Instant::now();
         while !(port_open(DRIVER_PORT) && port_open(NATIVE_PORT)) {
@@ -85,7 +89,28 @@ impl Window {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let app_port = free_port();
-        let driver = Driver::start(&data_dir, app_port);
+        let driver = Driver::start(&data_dir, Some(app_port));
+        Window::connect(data_dir, app_port, driver, dir, turn).await
+    }
+
+    /// Starts the app with `port` in its settings (no override, so its Settings can move it, as
+    /// for anyone using the app) and waits until its window is ready.
+    pub async fn open_on_port(port: u16) -> Window {
+        let turn = ONE_WINDOW.lock().await;
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        Vault::open(&data_dir).unwrap().set_setting(sharelock::settings::PORT, Some(&port.to_string())).unwrap();
+        let driver = Driver::start(&data_dir, None);
+        Window::connect(data_dir, port, driver, dir, turn).await
+    }
+
+    async fn connect(
+        data_dir: PathBuf,
+        app_port: u16,
+        driver: Driver,
+        dir: tempfile::TempDir,
+        turn: tokio::sync::MutexGuard<'static, ()>,
+    ) -> Window {
         let caps = json!({ "browserName": "wry", "tauri:options": { "application": env!("CARGO_BIN_EXE_sharelock-desktop") } });
         let caps = caps.as_object().unwrap().clone();
         let client = tokio::time::timeout(
@@ -234,6 +259,28 @@ impl Window {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Saves the whole screen under the target dir, as `import` from ImageMagick sees it: unlike
+    /// [`Window::screenshot`], it shows open `<dialog>`s. For people to look at; a display without
+    /// `import` just has no picture.
+    pub fn screen(&self, name: &str) {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = Command::new("import").args(["-window", "root"]).arg(dir.join(format!("{name}-screen.png"))).status();
+    }
+
+    /// Whether the element matching `css` is rendered (has a box on the page).
+    pub async fn is_shown(&self, css: &str) -> bool {
+        let script = "const e = document.querySelector(arguments[0]); return !!e && e.getClientRects().length > 0;";
+        self.run(script, vec![json!(css)]).await == json!(true)
+    }
+
+    /// The texts of the buttons of the link with `id` in the details panel.
+    pub async fn link_buttons(&self, id: &str) -> Vec<String> {
+        let script = "return [...document.querySelectorAll(`#d-links li[data-id='${arguments[0]}'] button`)].map(b => b.textContent);";
+        let texts = self.run(script, vec![json!(id)]).await;
+        texts.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
     }
 
     /// Opens the shared confirm dialog with what `opener` finds, checks its title, and starts

@@ -1,0 +1,210 @@
+//! Stored files: adding, listing, exporting and removing them, and making them public.
+
+use super::*;
+
+/// A file as listed: its record, its public URL when public, and its link totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileInfo {
+    /// The record.
+    #[serde(flatten)]
+    pub file: FileRecord,
+    /// Where it is served without a token, when public.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// How many links it has.
+    pub links: u64,
+    /// Complete downloads through all its links.
+    pub downloads: u64,
+}
+
+/// What identifies one version of a file being added: if any of it differs after the copy,
+/// the file changed meanwhile.
+#[derive(Debug, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Version {
+    fn of(meta: &std::fs::Metadata) -> Version {
+        use std::os::unix::fs::MetadataExt;
+        Version {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
+impl Vault {
+    /// Copies the file at `path` into the store (hashing in the same pass) and records it.
+    /// `progress` gets the bytes copied so far.
+    pub fn add_file(&self, path: &Path, public: bool, now: i64, progress: &mut dyn FnMut(u64)) -> Result<FileInfo> {
+        let ctx = |e| Error::io(format!("cannot read {}", path.display()), e);
+        let mut source = File::open(path).map_err(ctx)?;
+        let meta = source.metadata().map_err(ctx)?;
+        if !meta.is_file() {
+            return Err(Error::InvalidInput(format!("{} is not a regular file", path.display())));
+        }
+        let raw_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = names::sanitize(&raw_name);
+        let _lock = self.writer_lock()?;
+        let before = Version::of(&meta);
+        // Exactly the bytes there were at open: a file growing meanwhile is noticed by the read
+        // past them below, not copied on and on.
+        let staged = self.store.stage_from(&mut (&mut source).take(meta.len()), progress).map_err(|e| {
+            let what =
+                if crate::error::is_disk_full(&e) { "the store's disk is full" } else { "cannot copy into the store" };
+            Error::io(format!("{what} while adding {}", path.display()), e)
+        })?;
+        // A file written to during the copy would be stored as a mix of old and new bytes that
+        // never existed together. Its size, times and inode tell; the staged copy is dropped
+        // (and its temp file deleted) on the way out.
+        let changed =
+            || Error::InvalidInput(format!("{} changed while it was being added; nothing was stored", path.display()));
+        let mut past_end = [0u8; 1];
+        let grew = loop {
+            match source.read(&mut past_end) {
+                Ok(n) => break n > 0,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ctx(e)),
+            }
+        };
+        let after = Version::of(&source.metadata().map_err(ctx)?);
+        // The path too: a file replaced by a rename leaves the open one unchanged.
+        let at_path = std::fs::metadata(path).map(|m| Version::of(&m)).map_err(|_| changed())?;
+        if grew || staged.size != meta.len() || after != before || at_path != before {
+            return Err(changed());
+        }
+        let record = FileRecord {
+            id: ids::generate(),
+            content_type: content_type_of(&name),
+            name,
+            size: staged.size,
+            sha256: staged.sha256.clone(),
+            created_at: now,
+            public,
+            slot_id: None,
+            uploader_name: None,
+            uploader_message: None,
+        };
+        let mut stored = self.commit_files(vec![(staged, record)], |_| Ok(true))?.unwrap_or_default();
+        let file = stored.pop().expect("one file committed");
+        self.file_info(file, 0, 0, None)
+    }
+
+    /// Every file, received ones included, newest first.
+    pub fn files(&self) -> Result<Vec<FileInfo>> {
+        let (list, counts, base) =
+            self.db.with(|c| Ok((files::list(c)?, links::counts_by_file(c)?, base_url(c, None)?)))?;
+        list.into_iter()
+            .map(|f| {
+                let (links, downloads) = counts.get(&f.id).copied().unwrap_or_default();
+                self.file_info(f, links, downloads, Some(&base))
+            })
+            .collect()
+    }
+
+    /// One file.
+    pub fn file(&self, id: &str) -> Result<FileInfo> {
+        let (file, counts) = self.db.with(|c| Ok((files::get(c, id)?, links::counts_by_file(c)?)))?;
+        let file = file.ok_or_else(|| not_found("file", id))?;
+        let (links, downloads) = counts.get(&file.id).copied().unwrap_or_default();
+        self.file_info(file, links, downloads, None)
+    }
+
+    /// Removes a file: its row and links first (so nothing serves it), then its bytes.
+    pub fn remove_file(&self, id: &str) -> Result<()> {
+        if !self.write(|c| files::delete(c, id))? {
+            return Err(not_found("file", id));
+        }
+        self.store.remove(id).map_err(|e| Error::io("cannot delete the stored file", e))
+    }
+
+    /// Files received through slots, newest first.
+    pub fn inbox(&self) -> Result<Vec<FileInfo>> {
+        Ok(self.files()?.into_iter().filter(|f| f.file.slot_id.is_some()).collect())
+    }
+
+    /// Copies a stored file to `dest` (a "Save as…" export): written beside `dest` and renamed
+    /// into place, so `dest` is either untouched or complete.
+    pub fn export_file(&self, id: &str, dest: &Path) -> Result<()> {
+        self.file(id)?;
+        let mut source = File::open(self.store.path_of(id)).map_err(|e| Error::io("the stored file is missing", e))?;
+        atomic::write(dest, false, Existing::Replace, |f| std::io::copy(&mut source, f).map(drop))
+            .map_err(|e| Error::io(format!("cannot save to {}", dest.display()), e))
+    }
+
+    /// Where a stored file lives on disk (for "Show in folder").
+    pub fn stored_path(&self, id: &str) -> Result<std::path::PathBuf> {
+        self.file(id)?;
+        Ok(self.store.path_of(id))
+    }
+
+    /// Makes a file public (served without a token) or private.
+    pub fn set_public(&self, id: &str, public: bool) -> Result<FileInfo> {
+        if !self.write(|c| files::set_public(c, id, public))? {
+            return Err(not_found("file", id));
+        }
+        self.file(id)
+    }
+
+    /// A public file by id; `None` if there is none or it is private.
+    pub fn public_file(&self, id: &str) -> Result<Option<FileRecord>> {
+        Ok(self.db.with(|c| files::get(c, id))?.filter(|f| f.public))
+    }
+
+    fn file_info(&self, file: FileRecord, links: u64, downloads: u64, base: Option<&str>) -> Result<FileInfo> {
+        let public_url = if file.public {
+            let base = match base {
+                Some(b) => b.to_string(),
+                None => self.base_url(None)?,
+            };
+            Some(public_url(&base, &file))
+        } else {
+            None
+        };
+        Ok(FileInfo { file, public_url, links, downloads })
+    }
+}
+
+/// The files to add for `paths`: files as they are, folders as every regular file inside them
+/// (recursively, in name order; symbolic links are not followed into other folders).
+pub fn expand_paths(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+        let ctx = |e| Error::io(format!("cannot read the folder {}", dir.display()), e);
+        let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(ctx)?.collect::<std::io::Result<_>>().map_err(ctx)?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let kind = entry.file_type().map_err(ctx)?;
+            if kind.is_dir() {
+                walk(&entry.path(), out)?;
+            } else if kind.is_file() || (kind.is_symlink() && entry.path().is_file()) {
+                out.push(entry.path());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        if meta.is_dir() {
+            walk(path, &mut out)?;
+        } else if meta.is_file() {
+            out.push(path.clone());
+        } else {
+            return Err(Error::InvalidInput(format!("{} is not a regular file", path.display())));
+        }
+    }
+    Ok(out)
+}
+
+/// Where a public file is served without a token.
+pub fn public_url(base: &str, file: &FileRecord) -> String {
+    urls::public_file(base, &file.id, &file.name)
+}

@@ -29,6 +29,9 @@ pub enum Error {
     /// The database schema could not be brought up to date.
     #[error("database migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// A slot refused an upload or one of its files (see `vault::Upload`).
+    #[error(transparent)]
+    Refused(#[from] crate::vault::Refusal),
 }
 
 impl Error {

@@ -27,6 +27,7 @@ impl From<sharelock::Error> for CommandError {
             sharelock::Error::InvalidInput(_) => "invalid_input",
             sharelock::Error::Io { .. } => "io",
             sharelock::Error::Db(_) | sharelock::Error::Migration(_) => "database",
+            sharelock::Error::Refused(_) => "refused",
         };
         CommandError { code, message: e.to_string() }
     }

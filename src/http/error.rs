@@ -80,8 +80,26 @@ impl From<crate::Error> for HttpError {
         match e {
             _ if e.is_storage_full() => HttpError::StorageFull,
             crate::Error::NotFound { .. } => HttpError::NotFound,
+            crate::Error::Refused(refusal) => HttpError::from(refusal),
             crate::Error::InvalidInput(why) => HttpError::BadRequest(why),
             other => HttpError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A slot's refusal: 410 for a slot that takes nothing more, 413 for a limit, 415 for a type.
+impl From<crate::vault::Refusal> for HttpError {
+    fn from(refusal: crate::vault::Refusal) -> Self {
+        use crate::vault::Refusal;
+        match refusal {
+            Refusal::Gone => HttpError::Gone("this upload link no longer exists"),
+            Refusal::Expired => HttpError::Gone("this upload link has expired"),
+            Refusal::Closed => HttpError::Gone("this upload link was closed"),
+            Refusal::Full => HttpError::Gone("this upload link has received all the files it accepts"),
+            Refusal::TooMany(_) | Refusal::TooLarge(_) | Refusal::TotalExceeded => {
+                HttpError::TooLarge(refusal.to_string())
+            }
+            Refusal::WrongName(_) | Refusal::WrongContent(_) => HttpError::UnsupportedType(refusal.to_string()),
         }
     }
 }

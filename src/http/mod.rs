@@ -44,7 +44,6 @@ use tokio::net::TcpListener;
 pub use error::HttpError;
 
 use crate::Vault;
-use crate::store::WriterLock;
 use crate::urls::{self, pattern};
 
 /// Handing the bytes of a download to the web server in front (see [`crate::nginx`]).
@@ -136,10 +135,6 @@ impl AppState {
             .await
             .map_err(|e| HttpError::Internal(e.to_string()))?
             .map_err(HttpError::from)
-    }
-
-    async fn writer_lock(&self) -> Result<WriterLock, HttpError> {
-        self.blocking(|v| v.writer_lock()).await
     }
 }
 

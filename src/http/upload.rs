@@ -8,8 +8,6 @@
 
 mod form;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -25,10 +23,10 @@ use super::limit::Peer;
 use super::{AppState, pages};
 use crate::files::FileRecord;
 use crate::signing::Purpose;
-use crate::slots::{self, Slot, SlotStatus};
+use crate::slots::SlotStatus;
 use crate::store::StagedFile;
-use crate::vault::{Received, Uploader};
-use crate::{Vault, names, time};
+use crate::vault::{FileLimit, Refusal, Upload, Uploader};
+use crate::{names, time};
 
 const MAX_UPLOADER_NAME: usize = 200;
 const MAX_MESSAGE: usize = 2000;
@@ -75,15 +73,6 @@ fn verify(
     }
 }
 
-fn refusal(status: SlotStatus) -> HttpError {
-    match status {
-        SlotStatus::Expired => HttpError::Gone("this upload link has expired"),
-        SlotStatus::Closed => HttpError::Gone("this upload link was closed"),
-        SlotStatus::Full => HttpError::Gone("this upload link has received all the files it accepts"),
-        SlotStatus::Active => HttpError::Internal("an active slot refused a claim".into()),
-    }
-}
-
 /// `GET /u/{slot}?sig=…`: the upload page.
 pub(super) async fn page_for_slot(
     State(app): State<AppState>,
@@ -94,100 +83,40 @@ pub(super) async fn page_for_slot(
 ) -> Result<Response, HttpError> {
     verify(&app, &slot_id, &query, peer, &headers)?;
     let id = slot_id.clone();
-    let slot =
-        app.blocking(move |v| v.slot_record(&id)).await?.ok_or(HttpError::Gone("this upload link no longer exists"))?;
+    let slot = app.blocking(move |v| v.slot_record(&id)).await?.ok_or(Refusal::Gone)?;
     let now = time::now();
     match slot.status(now) {
         SlotStatus::Active => {}
-        other => return Err(refusal(other)),
+        other => return Err(Refusal::of_status(other).into()),
     }
     let sig = query.map(|q| q.0.sig).unwrap_or_default();
     Ok(page(pages::upload(&slot, &format!("?sig={sig}"), now)))
 }
 
-/// Gives back the slot claims of an upload that did not finish, whatever way it ended.
-struct Claims {
-    vault: Arc<Vault>,
-    slot_id: String,
-    count: usize,
+/// Starts an upload into `slot_id` (see `vault::Upload`), off the async workers.
+async fn begin(app: &AppState, slot_id: &str) -> Result<Upload, HttpError> {
+    let (vault, id) = (app.vault.clone(), slot_id.to_string());
+    tokio::task::spawn_blocking(move || vault.begin_upload(&id, time::now()))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))?
+        .map_err(HttpError::from)
 }
 
-impl Claims {
-    fn new(vault: Arc<Vault>, slot_id: &str) -> Claims {
-        Claims { vault, slot_id: slot_id.to_string(), count: 0 }
-    }
-
-    /// Claims one more file; the slot as it is now, for its limits.
-    async fn claim(&mut self, app: &AppState) -> Result<Slot, HttpError> {
-        let id = self.slot_id.clone();
-        let claimed = app.blocking(move |v| v.claim_slot_file(&id, time::now())).await.map_err(|e| match e {
-            HttpError::NotFound => HttpError::Gone("this upload link no longer exists"),
-            other => other,
-        })?;
-        match claimed {
-            Ok(slot) => {
-                self.count += 1;
-                Ok(slot)
-            }
-            Err(SlotStatus::Full) if self.count > 0 => {
-                Err(HttpError::TooLarge(format!("too many files: this upload link accepts {} more", self.count)))
-            }
-            Err(status) => Err(refusal(status)),
-        }
-    }
-
-    /// Gives back the last claim at once (its part turned out to hold no file).
-    async fn give_back_one(&mut self, app: &AppState) -> Result<(), HttpError> {
-        self.count -= 1;
-        let id = self.slot_id.clone();
-        app.blocking(move |v| v.release_slot_files(&id, 1)).await
-    }
-
-    fn keep(mut self) {
-        self.count = 0;
-    }
+/// Runs one blocking step of `upload` off the async workers, and hands the upload back. If the
+/// step fails, the upload is dropped with it (its claims are given back); if the request is
+/// dropped meanwhile, the upload goes when the step ends.
+async fn step<T: Send + 'static>(
+    mut upload: Upload,
+    f: impl FnOnce(&mut Upload) -> crate::Result<T> + Send + 'static,
+) -> Result<(Upload, T), HttpError> {
+    tokio::task::spawn_blocking(move || f(&mut upload).map(|t| (upload, t)))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))?
+        .map_err(HttpError::from)
 }
 
-impl Drop for Claims {
-    fn drop(&mut self) {
-        if self.count > 0 {
-            let (vault, id, count) = (self.vault.clone(), self.slot_id.clone(), self.count);
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = vault.release_slot_files(&id, count) {
-                    tracing::error!("cannot release {count} claim(s) of slot {id}: {e}");
-                }
-            });
-        }
-    }
-}
-
-/// Limits for the file being received.
-struct Limits {
-    /// Largest this file may be.
-    max: u64,
-    /// Which limit `max` is, for the message.
-    what: String,
-}
-
-fn limits(slot: &Slot, already: u64) -> Limits {
-    let per_file = Limits {
-        max: slot.max_size,
-        what: format!("files may be at most {}", crate::units::format_size(slot.max_size)),
-    };
-    match slot.total_left() {
-        Some(left) if left.saturating_sub(already) < slot.max_size => Limits {
-            max: left.saturating_sub(already),
-            what: format!(
-                "this upload link has {} of space left",
-                crate::units::format_size(left.saturating_sub(already))
-            ),
-        },
-        _ => per_file,
-    }
-}
-
-/// Streams `body` into a staged file, enforcing `limits` on every chunk.
-async fn receive<S>(app: &AppState, mut body: S, limits: &Limits) -> Result<StagedFile, HttpError>
+/// Streams `body` into a staged file, enforcing `limit` on every chunk.
+async fn receive<S>(app: &AppState, mut body: S, limit: &FileLimit) -> Result<StagedFile, HttpError>
 where
     S: Stream<Item = Result<Bytes, HttpError>> + Unpin,
 {
@@ -200,8 +129,8 @@ where
             None => break,
             Some(Err(e)) => return Err(e),
             Some(Ok(chunk)) => {
-                if incoming.size() + chunk.len() as u64 > limits.max {
-                    return Err(HttpError::TooLarge(format!("too large: {}", limits.what)));
+                if incoming.size() + chunk.len() as u64 > limit.max {
+                    return Err(limit.refusal().into());
                 }
                 incoming.write(&chunk).await.map_err(io_error)?;
             }
@@ -222,45 +151,12 @@ fn io_error(e: std::io::Error) -> HttpError {
     if crate::error::is_disk_full(&e) { HttpError::StorageFull } else { HttpError::Internal(format!("store: {e}")) }
 }
 
-fn check_name(slot: &Slot, name: &str) -> Result<(), HttpError> {
-    if let Some(accept) = &slot.accept {
-        let mime = mime_guess::from_path(name).first_or_octet_stream();
-        if !accept.accepts_name(name, mime.essence_str()) {
-            return Err(HttpError::UnsupportedType(format!(
-                "this upload link accepts only {}",
-                accept.entries().join(", ")
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_content(slot: &Slot, name: &str, staged: &StagedFile) -> Result<(), HttpError> {
-    let Some(accept) = &slot.accept else { return Ok(()) };
-    let sniffed = slots::sniff(&staged.head);
-    if accept.accepts_content(name, sniffed) {
-        return Ok(());
-    }
-    Err(HttpError::UnsupportedType(match sniffed {
-        Some((mime, _)) => {
-            format!("the file's contents are {mime}, not of an accepted type ({})", accept.entries().join(", "))
-        }
-        None => {
-            let ext = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
-            format!("the file's contents are not what its name says: they lack the .{ext} signature")
-        }
-    }))
-}
-
-async fn store(
-    app: &AppState,
-    slot_id: &str,
-    received: Vec<Received>,
-    uploader: Uploader,
-) -> Result<Vec<FileRecord>, HttpError> {
-    let id = slot_id.to_string();
-    let stored = app.blocking(move |v| v.store_received(&id, received, &uploader, time::now())).await?;
-    stored.ok_or_else(|| HttpError::TooLarge("too large: this upload link's total size limit would be exceeded".into()))
+/// Stores the upload's files, all or none.
+async fn commit(upload: Upload, uploader: Uploader) -> Result<Vec<FileRecord>, HttpError> {
+    tokio::task::spawn_blocking(move || upload.commit(&uploader, time::now()))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))?
+        .map_err(HttpError::from)
 }
 
 fn created(files: Vec<FileRecord>, html: bool) -> Response {
@@ -285,21 +181,18 @@ pub(super) async fn put(
 ) -> Result<Response, HttpError> {
     verify(&app, &slot_id, &query, peer, &headers)?;
     let name = names::sanitize(&raw_name);
-    let _lock = app.writer_lock().await?;
-    let mut claims = Claims::new(app.vault.clone(), &slot_id);
-    let slot = claims.claim(&app).await?;
-    check_name(&slot, &name)?;
-    let limits = limits(&slot, 0);
+    let upload = begin(&app, &slot_id).await?;
+    let claimed_name = name.clone();
+    let (mut upload, limit) = step(upload, move |u| u.claim(&claimed_name, time::now())).await?;
     // A declared length over the limit is refused before reading a byte.
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limits.max) {
-        return Err(HttpError::TooLarge(format!("too large: {}", limits.what)));
+    if declared.is_some_and(|len| len > limit.max) {
+        return Err(limit.refusal().into());
     }
     let body = body.into_data_stream().map_err(|e| HttpError::BadRequest(format!("the upload was interrupted: {e}")));
-    let staged = receive(&app, body, &limits).await?;
-    check_content(&slot, &name, &staged)?;
-    let files = store(&app, &slot_id, vec![Received { staged, name }], Uploader::default()).await?;
-    claims.keep();
+    let staged = receive(&app, body, &limit).await?;
+    upload.accept(name, staged)?;
+    let files = commit(upload, Uploader::default()).await?;
     Ok(created(files, false))
 }
 
@@ -316,31 +209,22 @@ pub(super) async fn post(
     verify(&app, &slot_id, &query, peer, &headers)?;
     let boundary = form::boundary(&headers)?;
     let wants_html = super::accepts_html(&headers);
-    let _lock = app.writer_lock().await?;
-    let id = slot_id.clone();
-    let slot =
-        app.blocking(move |v| v.slot_record(&id)).await?.ok_or(HttpError::Gone("this upload link no longer exists"))?;
-    match slot.status(time::now()) {
-        SlotStatus::Active => {}
-        other => return Err(refusal(other)),
-    }
+    let mut upload = begin(&app, &slot_id).await?;
     // Every byte of the form counts against what the slot can still take.
-    let budget = form::budget(&slot);
+    let budget = form::budget(upload.slot());
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > budget) {
         return Err(form::error(multer::Error::StreamSizeExceeded { limit: budget }));
     }
     let text_limits = [("name", (MAX_UPLOADER_NAME * MAX_UTF8) as u64), ("message", (MAX_MESSAGE * MAX_UTF8) as u64)];
     // Unknown fields are read and dropped, within the same limits as a message.
-    let constraints = form::constraints(&slot, &text_limits, (MAX_MESSAGE * MAX_UTF8) as u64);
+    let constraints = form::constraints(upload.slot(), &text_limits, (MAX_MESSAGE * MAX_UTF8) as u64);
     let mut multipart = multer::Multipart::with_constraints(
         form::Framing::new(body.into_data_stream(), &boundary),
         boundary,
         constraints,
     );
-    let mut claims = Claims::new(app.vault.clone(), &slot_id);
     let mut uploader = Uploader::default();
-    let mut received: Vec<Received> = Vec::new();
     loop {
         let next = tokio::time::timeout(app.config.body_idle_timeout, multipart.next_field())
             .await
@@ -352,29 +236,27 @@ pub(super) async fn post(
             Some("message") => uploader.message = text_field(&app, field, MAX_MESSAGE).await?,
             Some("file") => {
                 let raw_name = form_file_name(field.file_name().unwrap_or_default());
-                let slot = claims.claim(&app).await?;
                 let name = names::sanitize(&raw_name);
-                check_name(&slot, &name)?;
-                let already: u64 = received.iter().map(|r| r.staged.size).sum();
-                let staged = receive(&app, field.map_err(form::error), &limits(&slot, already)).await?;
+                let claimed_name = name.clone();
+                let (claimed, limit) = step(upload, move |u| u.claim(&claimed_name, time::now())).await?;
+                upload = claimed;
+                let staged = receive(&app, field.map_err(form::error), &limit).await?;
                 // A browser sends an empty, nameless part when no file was chosen.
                 if raw_name.is_empty() && staged.size == 0 {
-                    claims.give_back_one(&app).await?;
+                    upload = step(upload, Upload::give_back_last).await?.0;
                     continue;
                 }
-                check_content(&slot, &name, &staged)?;
-                received.push(Received { staged, name });
+                upload.accept(name, staged)?;
             }
             _ => {
                 text_field(&app, field, MAX_MESSAGE).await?;
             }
         }
     }
-    if received.is_empty() {
+    if upload.files() == 0 {
         return Err(HttpError::BadRequest("no file in the request: send one or more `file` fields".into()));
     }
-    let files = store(&app, &slot_id, received, uploader).await?;
-    claims.keep();
+    let files = commit(upload, uploader).await?;
     Ok(created(files, wants_html))
 }
 

@@ -20,15 +20,17 @@ use crate::links::{self, Link, LinkStatus};
 use crate::signing::{self, Purpose, Signer};
 use crate::slots::{self, AcceptList, Slot, SlotStatus};
 use crate::store::{self, Cleanup, Inspected, StagedFile, Store, WriterLock};
-use crate::units::Lifetime;
+use crate::units::{Lifetime, format_size};
 use crate::urls;
 use crate::{Error, Result, ids, names, settings};
 
+mod intake;
 mod receiving;
 mod recovery;
 mod sharing;
 mod stored;
 
+pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};
 pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo};
@@ -117,7 +119,7 @@ impl Vault {
     }
 
     /// Takes the store's writer lock, held from the first byte written until rows are committed.
-    pub fn writer_lock(&self) -> Result<WriterLock> {
+    fn writer_lock(&self) -> Result<WriterLock> {
         self.check_writable()?;
         self.store.writer_lock().map_err(|e| Error::io("cannot lock the store", e))
     }

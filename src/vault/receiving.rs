@@ -118,19 +118,9 @@ impl Vault {
         self.slot(id, now)
     }
 
-    /// Claims room for one file in a slot (see [`slots::claim_file`]).
-    pub fn claim_slot_file(&self, id: &str, now: i64) -> Result<std::result::Result<Slot, SlotStatus>> {
-        self.write(|c| slots::claim_file(c, id, now))
-    }
-
-    /// Gives back `count` claims whose uploads failed.
-    pub fn release_slot_files(&self, id: &str, count: usize) -> Result<()> {
-        self.write(|c| (0..count).try_for_each(|_| slots::release_file(c, id)))
-    }
-
     /// Stores files received through a slot, all or none. `None` when the slot's total limit
     /// would be crossed (nothing is stored then).
-    pub fn store_received(
+    pub(super) fn store_received(
         &self,
         slot_id: &str,
         received: Vec<Received>,

@@ -24,49 +24,26 @@ use super::body::{Budgeted, Counted, Counting, Watched};
 use super::connection::ConnectionHandle;
 use super::delivery::{Check, Socket};
 use super::error::HttpError;
-use super::limit::Peer;
 use super::range::Requested;
+use super::signed::{SignedLink, plain_segment};
 use super::transfers::Grant;
 use super::{AppState, pages};
 use crate::files::FileRecord;
-use crate::links::{Link, LinkStatus};
-use crate::signing::Purpose;
+use crate::links::Link;
 use crate::urls::{self, pattern};
 use crate::{names, time};
-use axum::Extension;
 
 /// Read size for streaming files: large reads keep the syscall count low on big downloads.
 const CHUNK: usize = 256 * 1024;
 /// Files up to this size are answered from one read instead of a stream (see [`small_file`]).
 const SMALL_FILE: u64 = 64 * 1024;
 
-#[derive(Deserialize)]
-pub(super) struct LinkPath {
-    link: String,
-    sig: String,
-    /// The file name at the end of a URL: cosmetic (for `wget` and `curl -O`), never used to
-    /// find a file, but it must still be one plain path segment.
-    name: Option<String>,
-}
-
-/// Refuses a cosmetic name with traversal in it (`..`, `/`, `\`, NUL), even though the file is
-/// found by id alone: such a URL was not made by us, and is answered as not found.
-fn plain_segment(name: Option<&str>) -> Result<(), HttpError> {
-    match name {
-        Some(n) if n.is_empty() || n == "." || n == ".." || n.contains(['/', '\\', '\0']) => Err(HttpError::NotFound),
-        _ => Ok(()),
-    }
-}
-
 /// `GET|HEAD /d/{link}/{sig}[/{name}]`: the file itself.
 pub(super) async fn link_download(
     State(app): State<AppState>,
-    Path(p): Path<LinkPath>,
+    SignedLink { link, file, sig }: SignedLink,
     req: Request,
 ) -> Result<Response, HttpError> {
-    plain_segment(p.name.as_deref())?;
-    let peer = req.extensions().get::<Peer>().copied();
-    let (link, file) = resolve(&app, &p, peer, req.headers()).await?;
     if link.max_downloads.is_some() && req.method() == Method::GET && is_link_preview(req.headers()) {
         // A chat app's crawler unfurling a pasted link: it gets the landing page's preview, not
         // the bytes, so it can neither use up nor eat into a limited link.
@@ -79,11 +56,8 @@ pub(super) async fn link_download(
         Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id.clone(), claimed: Arc::default() },
         None => Counting::Tally { counts: app.counts.clone(), link_id: link.id.clone() },
     });
-    let delivery = Delivery {
-        grant: Grant::Link { id: link.id.clone(), sig: p.sig.clone() },
-        counting,
-        budget: limited.then_some(&link),
-    };
+    let delivery =
+        Delivery { grant: Grant::Link { id: link.id.clone(), sig }, counting, budget: limited.then_some(&link) };
     serve(&app, req, &file, delivery).await
 }
 
@@ -127,39 +101,9 @@ struct Delivery<'a> {
 }
 
 /// `GET /l/{link}/{sig}`: the landing page.
-pub(super) async fn landing(
-    State(app): State<AppState>,
-    Path(p): Path<LinkPath>,
-    peer: Option<Extension<Peer>>,
-    headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    let (link, file) = resolve(&app, &p, peer.map(|e| e.0), &headers).await?;
-    let href = urls::link_file_from_landing(&link.id, &p.sig, &file.name);
+pub(super) async fn landing(SignedLink { link, file, sig }: SignedLink) -> Result<Response, HttpError> {
+    let href = urls::link_file_from_landing(&link.id, &sig, &file.name);
     Ok(page(pages::landing(&file, &link, &href, &urls::assets_from(pattern::LANDING), time::now())))
-}
-
-/// Checks the signature first (no database work for forged URLs), then the link's state.
-async fn resolve(
-    app: &AppState,
-    p: &LinkPath,
-    peer: Option<Peer>,
-    headers: &HeaderMap,
-) -> Result<(crate::links::Link, FileRecord), HttpError> {
-    if !app.vault.signer().verify(Purpose::Link, &p.link, &p.sig) {
-        return Err(app.bad_signature(peer, headers));
-    }
-    // Read inline, not on the blocking pool: in WAL mode a reader never waits for the write lock,
-    // and this primary-key lookup in SQLite's page cache takes microseconds, less than the
-    // thread handoff of spawn_blocking costs (measured: BENCHMARKS.md, small GETs).
-    let found = app.vault.resolve_link(&p.link)?;
-    // A valid signature without a row: the link's file was removed (and its links with it).
-    let (link, file) = found.ok_or(HttpError::Gone("this file was removed"))?;
-    match link.status(time::now()) {
-        LinkStatus::Active => Ok((link, file)),
-        LinkStatus::Expired => Err(HttpError::Gone("this link has expired")),
-        LinkStatus::Revoked => Err(HttpError::Gone("this link was revoked")),
-        LinkStatus::UsedUp => Err(HttpError::Gone("this link has been used up")),
-    }
 }
 
 /// `GET|HEAD /p/{file}[/{name}]`: a public file, no token. Private or unknown: 404.
@@ -181,7 +125,7 @@ pub(super) async fn public(
     if !crate::ids::is_valid(&id) {
         return Err(HttpError::NotFound);
     }
-    // Inline for the same reason as in `resolve`.
+    // Inline, as a link's lookup is (see `signed`).
     let file = app.vault.public_file(&id)?.ok_or(HttpError::NotFound)?;
     let delivery = Delivery { grant: Grant::Public { file_id: file.id.clone() }, counting: None, budget: None };
     serve(&app, req, &file, delivery).await

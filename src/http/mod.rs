@@ -23,6 +23,7 @@ mod error;
 pub mod limit;
 pub mod pages;
 mod range;
+mod signed;
 pub mod transfers;
 mod upload;
 

@@ -8,21 +8,20 @@
 
 mod form;
 
+use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderMap, StatusCode, header};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::download::page;
 use super::error::HttpError;
-use super::limit::Peer;
+use super::signed::SignedSlot;
 use super::{AppState, pages};
 use crate::files::FileRecord;
-use crate::signing::Purpose;
 use crate::slots::SlotStatus;
 use crate::store::StagedFile;
 use crate::vault::{FileLimit, Refusal, Upload, Uploader};
@@ -32,11 +31,6 @@ const MAX_UPLOADER_NAME: usize = 200;
 const MAX_MESSAGE: usize = 2000;
 /// Text fields are limited in characters; UTF-8 takes up to four bytes for one.
 const MAX_UTF8: usize = 4;
-
-#[derive(Deserialize)]
-pub(super) struct SigQuery {
-    sig: String,
-}
 
 #[derive(Serialize)]
 struct StoredFiles {
@@ -58,39 +52,16 @@ impl From<FileRecord> for StoredFile {
     }
 }
 
-type SigResult = Result<Query<SigQuery>, axum::extract::rejection::QueryRejection>;
-
-fn verify(
-    app: &AppState,
-    slot_id: &str,
-    query: &SigResult,
-    peer: Option<Extension<Peer>>,
-    headers: &HeaderMap,
-) -> Result<(), HttpError> {
-    match query {
-        Ok(q) if app.vault.signer().verify(Purpose::Slot, slot_id, &q.sig) => Ok(()),
-        _ => Err(app.bad_signature(peer.map(|e| e.0), headers)),
-    }
-}
-
 /// `GET /u/{slot}?sig=…`: the upload page.
-pub(super) async fn page_for_slot(
-    State(app): State<AppState>,
-    Path(slot_id): Path<String>,
-    query: SigResult,
-    peer: Option<Extension<Peer>>,
-    headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    verify(&app, &slot_id, &query, peer, &headers)?;
-    let id = slot_id.clone();
-    let slot = app.blocking(move |v| v.slot_record(&id)).await?.ok_or(Refusal::Gone)?;
+pub(super) async fn page_for_slot(State(app): State<AppState>, slot: SignedSlot) -> Result<Response, HttpError> {
+    let id = slot.id.clone();
+    let record = app.blocking(move |v| v.slot_record(&id)).await?.ok_or(Refusal::Gone)?;
     let now = time::now();
-    match slot.status(now) {
+    match record.status(now) {
         SlotStatus::Active => {}
         other => return Err(Refusal::of_status(other).into()),
     }
-    let sig = query.map(|q| q.0.sig).unwrap_or_default();
-    Ok(page(pages::upload(&slot, &format!("?sig={sig}"), now)))
+    Ok(page(pages::upload(&record, &format!("?sig={}", slot.sig), now)))
 }
 
 /// Starts an upload into `slot_id` (see `vault::Upload`), off the async workers.
@@ -173,15 +144,13 @@ fn created(files: Vec<FileRecord>, html: bool) -> Response {
 /// `PUT /u/{slot}/{name}?sig=…`: one file, the raw body.
 pub(super) async fn put(
     State(app): State<AppState>,
-    Path((slot_id, raw_name)): Path<(String, String)>,
-    query: SigResult,
-    peer: Option<Extension<Peer>>,
+    slot: SignedSlot,
+    Path((_, raw_name)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    verify(&app, &slot_id, &query, peer, &headers)?;
     let name = names::sanitize(&raw_name);
-    let upload = begin(&app, &slot_id).await?;
+    let upload = begin(&app, &slot.id).await?;
     let claimed_name = name.clone();
     let (mut upload, limit) = step(upload, move |u| u.claim(&claimed_name, time::now())).await?;
     // A declared length over the limit is refused before reading a byte.
@@ -200,16 +169,13 @@ pub(super) async fn put(
 /// `name` and `message` fields.
 pub(super) async fn post(
     State(app): State<AppState>,
-    Path(slot_id): Path<String>,
-    query: SigResult,
-    peer: Option<Extension<Peer>>,
+    slot: SignedSlot,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    verify(&app, &slot_id, &query, peer, &headers)?;
     let boundary = form::boundary(&headers)?;
     let wants_html = super::accepts_html(&headers);
-    let mut upload = begin(&app, &slot_id).await?;
+    let mut upload = begin(&app, &slot.id).await?;
     // Every byte of the form counts against what the slot can still take.
     let budget = form::budget(upload.slot());
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());

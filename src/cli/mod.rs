@@ -2,6 +2,10 @@
 //! text for people or as JSON (`--json`) for scripts. Errors go to stderr with exit code 1
 //! (argument errors: 2, from clap).
 
+mod output;
+
+use output::{Output, emit, link_text, progress_printer, slot_text, verify_text};
+
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -392,52 +396,6 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn verify_text(
-    report: &crate::vault::VerifyReport,
-    adopted: Option<&[crate::vault::Adopted]>,
-    quarantine: &std::path::Path,
-) -> String {
-    let mut text = String::new();
-    for a in adopted.unwrap_or_default() {
-        let how = if a.restored { "restored to its record" } else { "added" };
-        text.push_str(&format!(
-            "{how}: {}  {}  {}  (from {})\n",
-            a.file.id,
-            format_size(a.file.size),
-            a.file.name,
-            a.from.display()
-        ));
-    }
-    text.push_str(&format!("checked {} file(s): ", report.checked));
-    if report.problems.is_empty() && report.database.is_empty() {
-        text.push_str("all intact");
-    }
-    for line in &report.database {
-        text.push_str(&format!("\ndatabase: {line}"));
-    }
-    for p in &report.problems {
-        text.push_str(&format!("\n{}  {}: {}", p.id, p.name, p.problem));
-    }
-    for (files, title) in [
-        (&report.quarantined, format!("in the quarantine ({}), without a record:", quarantine.display())),
-        (&report.unrecorded, "in the store, without a record:".to_string()),
-    ] {
-        if !files.is_empty() {
-            text.push_str(&format!("\n{title}"));
-        }
-        for f in files {
-            text.push_str(&format!(
-                "\n  {}  {}  {}  sha256 {}",
-                f.file,
-                format_size(f.size),
-                time::rfc3339(f.modified),
-                f.sha256
-            ));
-        }
-    }
-    text
-}
-
 fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>, config: ServerConfig) -> Result<()> {
     crate::logs::init();
     if let Some(url) = &base_url {
@@ -464,157 +422,4 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-}
-
-/// Shows progress on a terminal for files large enough to wait for.
-fn progress_printer(path: &std::path::Path, size: u64) -> impl FnMut(u64) {
-    let show = std::io::stderr().is_terminal() && size >= 64 << 20;
-    let name = path.display().to_string();
-    let mut last = 0;
-    move |done: u64| {
-        if !show {
-            return;
-        }
-        let percent = done * 100 / size.max(1);
-        if percent != last {
-            last = percent;
-            eprint!("\r{name}: {percent}%");
-            if done >= size {
-                eprintln!();
-            }
-        }
-    }
-}
-
-/// Writes to stdout. A reader that went away (`sharelock ls | head`) ends the output quietly, as
-/// it does for other command-line tools, where `println!` would panic on the broken pipe.
-fn emit(text: &str) {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("sharelock: cannot write the output: {e}");
-    }
-}
-
-fn link_text(link: &LinkInfo, now: i64) -> String {
-    let expires = match link.link.expires_at {
-        Some(t) => format!("expires {} ({})", time::relative(t, now), time::rfc3339(t)),
-        None => "never expires".into(),
-    };
-    let limit = match link.link.max_downloads {
-        Some(n) => format!(", {} of {n} downloads used", link.link.downloads),
-        None => String::new(),
-    };
-    // Fetches that did not reach their client and were not counted (see `links::give_back`).
-    let limit = match link.link.undelivered {
-        0 => limit,
-        n => format!("{limit} ({n} not delivered, not counted)"),
-    };
-    format!("{}\npage: {}\nlink {}: {}, {expires}{limit}", link.url, link.page_url, link.link.id, link.status.as_str())
-}
-
-fn slot_text(slot: &SlotInfo, now: i64) -> String {
-    format!(
-        "{}\nslot {}: {}, up to {} file(s) of at most {} each, open until {} ({})",
-        slot.url,
-        slot.slot.id,
-        slot.status.as_str(),
-        slot.slot.max_files,
-        format_size(slot.slot.max_size),
-        time::rfc3339(slot.slot.expires_at),
-        time::relative(slot.slot.expires_at, now)
-    )
-}
-
-struct Output {
-    json: bool,
-}
-
-impl Output {
-    fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<()> {
-        if self.json {
-            return self.json_value(value);
-        }
-        emit(&format!("{}\n", text()));
-        Ok(())
-    }
-
-    fn json_value<T: Serialize>(&self, value: &T) -> Result<()> {
-        if self.json {
-            let text = serde_json::to_string_pretty(value).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            emit(&format!("{text}\n"));
-        }
-        Ok(())
-    }
-
-    fn files(&self, files: &[FileInfo]) -> Result<()> {
-        self.print(&files, || {
-            let mut text =
-                format!("{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  NAME", "ID", "SIZE", "ADDED", "ACCESS", "LINKS");
-            for f in files {
-                let access = if f.file.public {
-                    "public"
-                } else if f.file.slot_id.is_some() {
-                    "inbox"
-                } else {
-                    "private"
-                };
-                text.push_str(&format!(
-                    "\n{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  {}",
-                    f.file.id,
-                    format_size(f.file.size),
-                    time::rfc3339(f.file.created_at),
-                    access,
-                    f.links,
-                    f.file.name
-                ));
-            }
-            text
-        })
-    }
-
-    fn links(&self, links: &[LinkInfo], now: i64) -> Result<()> {
-        self.print(&links, || {
-            let mut text =
-                format!("{:<16}  {:<16}  {:<8}  {:>9}  {:<18}  URL", "ID", "FILE", "STATUS", "DOWNLOADS", "EXPIRES");
-            for l in links {
-                let downloads = match l.link.max_downloads {
-                    Some(max) => format!("{}/{max}", l.link.downloads),
-                    None => l.link.downloads.to_string(),
-                };
-                let expires = l.link.expires_at.map(|t| time::relative(t, now)).unwrap_or_else(|| "never".into());
-                text.push_str(&format!(
-                    "\n{:<16}  {:<16}  {:<8}  {:>9}  {:<18}  {}",
-                    l.link.id,
-                    l.link.file_id,
-                    l.status.as_str(),
-                    downloads,
-                    expires,
-                    l.url
-                ));
-            }
-            text
-        })
-    }
-
-    fn slots(&self, slots: &[SlotInfo], now: i64) -> Result<()> {
-        self.print(&slots, || {
-            let mut text =
-                format!("{:<16}  {:<8}  {:>8}  {:<18}  {:<16}  URL", "ID", "STATUS", "RECEIVED", "EXPIRES", "LABEL");
-            for s in slots {
-                text.push_str(&format!(
-                    "\n{:<16}  {:<8}  {:>8}  {:<18}  {:<16}  {}",
-                    s.slot.id,
-                    s.status.as_str(),
-                    format!("{}/{}", s.received, s.slot.max_files),
-                    time::relative(s.slot.expires_at, now),
-                    s.slot.label.as_deref().unwrap_or("-"),
-                    s.url
-                ));
-            }
-            text
-        })
-    }
 }

@@ -41,7 +41,7 @@ pub struct Link {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkStatus {
-    /// Works.
+    /// Works: not revoked, not expired, downloads left.
     Active,
     /// Past its expiry.
     Expired,

@@ -36,7 +36,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The commands.
+/// What `sharelock` can do: one subcommand each.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server that serves links, public files and upload slots.

@@ -20,9 +20,9 @@ use crate::time;
 /// An active link, its signature checked: from `/d/{link}/{sig}[/{name}]` and `/l/{link}/{sig}`.
 #[derive(Debug)]
 pub struct SignedLink {
-    /// The link.
+    /// The link, active.
     pub link: Link,
-    /// Its file.
+    /// The file it grants.
     pub file: FileRecord,
     /// The signature the URL carried (to build the landing page's button, and so a download in
     /// flight can be re-checked when the secret changes).

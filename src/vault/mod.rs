@@ -90,12 +90,12 @@ impl Vault {
         self.dir.root()
     }
 
-    /// The store.
+    /// The stored files' folder: paths by id, staged writes and the writer lock.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// The signer.
+    /// Signs and checks link and slot URLs with this data dir's secret.
     pub fn signer(&self) -> &Signer {
         &self.signer
     }

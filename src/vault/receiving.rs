@@ -5,7 +5,7 @@ use super::*;
 /// A slot with its URL, status and what it received.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotInfo {
-    /// The record.
+    /// What the database holds about the slot.
     #[serde(flatten)]
     pub slot: Slot,
     /// The upload URL (page for browsers, POST and PUT target).

@@ -6,7 +6,7 @@ use super::*;
 /// A link with its URLs and status.
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkInfo {
-    /// The record.
+    /// What the database holds about the link.
     #[serde(flatten)]
     pub link: Link,
     /// Direct download, for browsers, curl and wget.

@@ -5,7 +5,7 @@ use super::*;
 /// A file as listed: its record, its public URL when public, and its link totals.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileInfo {
-    /// The record.
+    /// What the database holds about the file.
     #[serde(flatten)]
     pub file: FileRecord,
     /// Where it is served without a token, when public.

@@ -19,11 +19,15 @@
 //!   (link status and download claims, slot claims and accept lists).
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
 //! - [`urls`]: the shapes of Sharelock's URLs: built, routed and redacted in one place.
-//! - [`vault`]: one open data dir and every operation the CLI, server and app share.
+//! - [`vault`]: one open data dir and every operation the CLI, server and app share, one file
+//!   per noun (stored files, sharing links, receiving through slots, recovery), and the upload
+//!   intake (`vault::Upload`: the lock, the claims, the limits and the accept checks of one
+//!   upload into a slot).
 //! - [`qr`]: QR codes of URLs, as SVG, for the desktop app.
 //! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
 //! - [`http`]: the embedded server: start-up (`http::Listening`), connections and their bounds,
-//!   downloads (and the delivery check of limited ones), landing and upload pages, uploads.
+//!   signed URLs checked before handlers run, downloads (and the delivery check of limited
+//!   ones), landing and upload pages, and the framing of uploads (raw and multipart).
 //! - [`cli`]: the `sharelock` command line.
 //!
 //! Nothing below [`http`] and [`cli`] knows about HTTP or terminals.

@@ -301,7 +301,7 @@ async function renderDetails() {
   $("d-public").checked = file.public;
   $("d-public-row").hidden = !file.public;
   $("d-public-url").textContent = file.public_url || "";
-  const links = await invoke("list_links", { fileId: file.id });
+  const links = await invoke("list_links", { file_id: file.id });
   $("d-no-links").hidden = links.length > 0;
   $("d-links").replaceChildren(...links.map((l) => linkItem(l)));
   const inactive = links.filter((l) => l.status !== "active").length;
@@ -351,7 +351,7 @@ async function deleteLink(link) {
 
 async function clearInactiveLinks() {
   try {
-    const removed = await invoke("delete_inactive_links", { fileId: state.selected });
+    const removed = await invoke("delete_inactive_links", { file_id: state.selected });
     toast(`Removed ${removed} inactive link${removed === 1 ? "" : "s"} from the list`);
     await loadFiles();
   } catch (e) { toast(errorText(e), "error"); }
@@ -421,7 +421,7 @@ async function limitLink(link) {
   if (!(await dialog({ title: "Download limit", body: [el("p", { class: "muted" }, `${link.downloads} used so far. Leave empty for no limit.`), input], ok: "Save" }))) return;
   try {
     const value = input.value.trim();
-    await invoke("edit_link", value ? { id: link.id, maxDownloads: Number(value) } : { id: link.id, unlimited: true });
+    await invoke("edit_link", value ? { id: link.id, max_downloads: Number(value) } : { id: link.id, unlimited: true });
     toast("Limit changed");
     await renderDetails();
   } catch (e) { toast(errorText(e), "error"); }
@@ -444,7 +444,7 @@ async function createLink(event) {
     const expires = expiryFromForm($("l-expiry"), $("l-date"));
     const limit = $("l-limit").value.trim();
     const link = await invoke("create_link", {
-      fileId: file, expires, maxDownloads: limit ? Number(limit) : null, label: $("l-label").value.trim() || null,
+      file_id: file, expires, max_downloads: limit ? Number(limit) : null, label: $("l-label").value.trim() || null,
     });
     await copy(link.url, "Link");
     $("l-label").value = "";
@@ -550,8 +550,8 @@ async function createSlot(event) {
   if (!state.serving) return;
   try {
     const slot = await invoke("create_slot", { form: {
-      expires: $("s-expiry").value, maxSize: $("s-max-size").value, maxFiles: Number($("s-max-files").value),
-      maxTotal: $("s-max-total").value || null, accept: $("s-accept").value || null, label: $("s-label").value || null,
+      expires: $("s-expiry").value, max_size: $("s-max-size").value, max_files: Number($("s-max-files").value),
+      max_total: $("s-max-total").value || null, accept: $("s-accept").value || null, label: $("s-label").value || null,
     } });
     await copy(slot.url, "Upload link");
     $("s-label").value = "";
@@ -603,13 +603,13 @@ let suggestedBaseUrl = null;
 
 async function loadSettings() {
   const s = await invoke("get_settings");
-  suggestedBaseUrl = s.suggestedBaseUrl;
+  suggestedBaseUrl = s.suggested_base_url;
   for (const radio of document.querySelectorAll("input[name=listen]")) radio.checked = radio.value === s.listen;
   $("set-port").value = s.port;
-  $("set-base-url").value = s.baseUrl;
-  $("set-expiry").value = s.defaultLinkExpiry;
-  $("set-data-dir").textContent = s.dataDir;
-  state.defaultExpiry = s.defaultLinkExpiry;
+  $("set-base-url").value = s.base_url;
+  $("set-expiry").value = s.default_link_expiry;
+  $("set-data-dir").textContent = s.data_dir;
+  state.defaultExpiry = s.default_link_expiry;
   resetLinkForm();
 }
 
@@ -618,7 +618,7 @@ async function saveSettings(event) {
   const listen = document.querySelector("input[name=listen]:checked")?.value || "local";
   try {
     const status = await invoke("save_settings", { settings: {
-      listen, port: Number($("set-port").value), baseUrl: $("set-base-url").value, defaultLinkExpiry: $("set-expiry").value,
+      listen, port: Number($("set-port").value), base_url: $("set-base-url").value, default_link_expiry: $("set-expiry").value,
     } });
     renderServer(status);
     await loadSettings();

@@ -34,7 +34,7 @@ pub struct AppInfo {
     default_link_expiry: String,
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn app_info(desktop: State<'_, Desktop>) -> Result<AppInfo> {
     let expiry = desktop.run(|v| v.setting(settings::DEFAULT_LINK_EXPIRY)).await?;
     Ok(AppInfo {
@@ -45,7 +45,7 @@ pub async fn app_info(desktop: State<'_, Desktop>) -> Result<AppInfo> {
     })
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn list_files(desktop: State<'_, Desktop>) -> Result<Vec<FileInfo>> {
     desktop.run(|v| v.files()).await
 }
@@ -62,7 +62,7 @@ struct AddProgress {
 
 /// Adds files, and every file inside folders. Each file is added whole or not at all; the first
 /// failure stops the batch and says which file and why.
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn add_files<R: Runtime>(
     app: AppHandle<R>,
     desktop: State<'_, Desktop>,
@@ -93,22 +93,22 @@ pub async fn add_files<R: Runtime>(
         .await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn remove_file(desktop: State<'_, Desktop>, id: String) -> Result<()> {
     desktop.run(move |v| v.remove_file(&id)).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn set_public(desktop: State<'_, Desktop>, id: String, public: bool) -> Result<FileInfo> {
     desktop.run(move |v| v.set_public(&id, public)).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn list_links(desktop: State<'_, Desktop>, file_id: String) -> Result<Vec<LinkInfo>> {
     desktop.run(move |v| v.links(Some(&file_id), now())).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn create_link(
     desktop: State<'_, Desktop>,
     file_id: String,
@@ -122,7 +122,7 @@ pub async fn create_link(
 }
 
 /// `expires` sets a new lifetime from now; `max_downloads` a new limit; `unlimited` removes it.
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn edit_link(
     desktop: State<'_, Desktop>,
     id: String,
@@ -135,31 +135,30 @@ pub async fn edit_link(
     desktop.run(move |v| v.edit_link(&id, edit, now())).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn revoke_link(desktop: State<'_, Desktop>, id: String) -> Result<LinkInfo> {
     desktop.run(move |v| v.revoke_link(&id, now())).await
 }
 
 /// Removes a link that no longer works from the list; an active one is refused.
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn delete_link(desktop: State<'_, Desktop>, id: String) -> Result<()> {
     desktop.run(move |v| v.delete_link(&id, now())).await
 }
 
 /// Removes every link of a file that no longer works; returns how many went.
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn delete_inactive_links(desktop: State<'_, Desktop>, file_id: String) -> Result<usize> {
     desktop.run(move |v| v.delete_inactive_links(&file_id, now())).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn list_slots(desktop: State<'_, Desktop>) -> Result<Vec<SlotInfo>> {
     desktop.run(|v| v.slots(now())).await
 }
 
 /// A new slot as the UI's form describes it; sizes as typed (`100M`), the accept list as typed.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct SlotForm {
     expires: String,
     max_size: String,
@@ -169,7 +168,7 @@ pub struct SlotForm {
     label: Option<String>,
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn create_slot(desktop: State<'_, Desktop>, form: SlotForm) -> Result<SlotInfo> {
     desktop.server.check_serving()?;
     let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
@@ -184,36 +183,35 @@ pub async fn create_slot(desktop: State<'_, Desktop>, form: SlotForm) -> Result<
     desktop.run(move |v| v.create_slot(new, now(), None)).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn close_slot(desktop: State<'_, Desktop>, id: String) -> Result<SlotInfo> {
     desktop.run(move |v| v.close_slot(&id, now())).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn inbox(desktop: State<'_, Desktop>) -> Result<Vec<FileInfo>> {
     desktop.run(|v| v.inbox()).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn export_file(desktop: State<'_, Desktop>, id: String, destination: String) -> Result<()> {
     desktop.run(move |v| v.export_file(&id, std::path::Path::new(&destination))).await
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn show_in_folder<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, id: String) -> Result<()> {
     use tauri_plugin_opener::OpenerExt;
     let path = desktop.run(move |v| v.stored_path(&id)).await?;
     app.opener().reveal_item_in_dir(path).map_err(CommandError::internal)
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub fn qr_code(text: String) -> Result<String> {
     Ok(sharelock::qr::svg(&text)?)
 }
 
 /// The Settings view.
 #[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Settings {
     listen: Scope,
     port: u16,
@@ -228,7 +226,7 @@ pub struct Settings {
     suggested_base_url: Option<String>,
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn get_settings(desktop: State<'_, Desktop>) -> Result<Settings> {
     desktop
         .run(|v| {
@@ -247,7 +245,7 @@ pub async fn get_settings(desktop: State<'_, Desktop>) -> Result<Settings> {
 }
 
 /// Saves the settings and restarts the server with them.
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn save_settings<R: Runtime>(
     app: AppHandle<R>,
     desktop: State<'_, Desktop>,
@@ -279,7 +277,7 @@ pub async fn save_settings<R: Runtime>(
     Ok(status)
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn rotate_secret(desktop: State<'_, Desktop>) -> Result<()> {
     desktop.run(|v| v.rotate_secret()).await
 }

@@ -113,13 +113,13 @@ fn add_files_link_and_download_through_the_commands() {
 
     let id = added[0]["id"].as_str().unwrap();
     let link: Value =
-        shell.ok("create_link", json!({ "fileId": id, "expires": "1d", "maxDownloads": 1, "label": "for Dana" }));
+        shell.ok("create_link", json!({ "file_id": id, "expires": "1d", "max_downloads": 1, "label": "for Dana" }));
     assert_eq!(link["status"], "active");
     assert_eq!(link["label"], "for Dana");
     let url = link["url"].as_str().unwrap();
     assert_eq!(http("GET", url, b""), (200, b"meeting notes".to_vec()));
     assert_eq!(http("GET", url, b"").0, 410);
-    let links: Vec<Value> = shell.ok("list_links", json!({ "fileId": id }));
+    let links: Vec<Value> = shell.ok("list_links", json!({ "file_id": id }));
     assert_eq!(links[0]["downloads"], 1);
     assert_eq!(links[0]["status"], "used_up");
 
@@ -147,13 +147,13 @@ fn errors_cross_as_typed_codes() {
     assert!(err["message"].as_str().unwrap().contains("no file"));
     let path = shell.write("a.txt", b"a");
     let added: Vec<Value> = shell.ok("add_files", json!({ "paths": [path], "public": false }));
-    let err = shell.call::<Value>("create_link", json!({ "fileId": added[0]["id"], "expires": "soon" })).unwrap_err();
+    let err = shell.call::<Value>("create_link", json!({ "file_id": added[0]["id"], "expires": "soon" })).unwrap_err();
     assert_eq!(err["code"], "invalid_input");
     let missing = shell.dir.path().join("missing.txt").to_string_lossy().into_owned();
     let err = shell.call::<Value>("add_files", json!({ "paths": [missing], "public": false })).unwrap_err();
     assert_eq!(err["code"], "io");
     let err = shell
-        .call::<Value>("create_slot", json!({ "form": { "expires": "1d", "maxSize": "lots", "maxFiles": 1 } }))
+        .call::<Value>("create_slot", json!({ "form": { "expires": "1d", "max_size": "lots", "max_files": 1 } }))
         .unwrap_err();
     assert_eq!(err["code"], "invalid_input");
 }
@@ -163,7 +163,7 @@ fn slots_uploads_and_the_inbox() {
     let shell = shell();
     let slot: Value = shell.ok(
         "create_slot",
-        json!({ "form": { "expires": "1d", "maxSize": "1M", "maxFiles": 2, "maxTotal": "", "accept": "txt", "label": "Scans" } }),
+        json!({ "form": { "expires": "1d", "max_size": "1M", "max_files": 2, "max_total": "", "accept": "txt", "label": "Scans" } }),
     );
     assert_eq!(slot["label"], "Scans");
     assert_eq!(slot["accept"], json!([".txt"]));
@@ -211,12 +211,12 @@ fn settings_round_trip_and_a_taken_port_is_reported_with_a_free_one() {
     let shell = shell();
     let settings: Value = shell.ok("get_settings", json!({}));
     assert_eq!(settings["listen"], "local");
-    assert_eq!(settings["defaultLinkExpiry"], "7d");
+    assert_eq!(settings["default_link_expiry"], "7d");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let status: Value = shell.ok(
         "save_settings",
-        json!({ "settings": { "listen": "local", "port": port, "baseUrl": "https://files.example.org/", "defaultLinkExpiry": "30d" } }),
+        json!({ "settings": { "listen": "local", "port": port, "base_url": "https://files.example.org/", "default_link_expiry": "30d" } }),
     );
     assert_eq!(status["running"], false);
     assert!(status["error"].as_str().unwrap().contains("in use"), "{status}");
@@ -225,29 +225,29 @@ fn settings_round_trip_and_a_taken_port_is_reported_with_a_free_one() {
     // Nothing serves: links and upload links are refused with the reason, and none is stored.
     let path = shell.write("a.txt", b"a");
     let added: Vec<Value> = shell.ok("add_files", json!({ "paths": [path], "public": false }));
-    let err = shell.call::<Value>("create_link", json!({ "fileId": added[0]["id"], "expires": "1d" })).unwrap_err();
+    let err = shell.call::<Value>("create_link", json!({ "file_id": added[0]["id"], "expires": "1d" })).unwrap_err();
     assert_eq!(err["code"], "server_stopped", "{err}");
     assert!(err["message"].as_str().unwrap().contains("in use"), "{err}");
     let err = shell
-        .call::<Value>("create_slot", json!({ "form": { "expires": "1d", "maxSize": "1M", "maxFiles": 1 } }))
+        .call::<Value>("create_slot", json!({ "form": { "expires": "1d", "max_size": "1M", "max_files": 1 } }))
         .unwrap_err();
     assert_eq!(err["code"], "server_stopped", "{err}");
     let vault = sharelock::Vault::open(&shell.dir.path().join("data")).unwrap();
     assert!(vault.links(None, sharelock::time::now()).unwrap().is_empty());
     assert!(vault.slots(sharelock::time::now()).unwrap().is_empty());
     let saved: Value = shell.ok("get_settings", json!({}));
-    assert_eq!(saved["baseUrl"], "https://files.example.org");
-    assert_eq!(saved["defaultLinkExpiry"], "30d");
+    assert_eq!(saved["base_url"], "https://files.example.org");
+    assert_eq!(saved["default_link_expiry"], "30d");
     let status: Value = shell.ok(
         "save_settings",
-        json!({ "settings": { "listen": "local", "port": free, "baseUrl": "", "defaultLinkExpiry": "30d" } }),
+        json!({ "settings": { "listen": "local", "port": free, "base_url": "", "default_link_expiry": "30d" } }),
     );
     assert_eq!(status["running"], true, "{status}");
     assert_eq!(status["listen_url"], format!("http://127.0.0.1:{free}"));
     let err = shell
         .call::<Value>(
             "save_settings",
-            json!({ "settings": { "listen": "local", "port": free, "baseUrl": "ftp://x", "defaultLinkExpiry": "7d" } }),
+            json!({ "settings": { "listen": "local", "port": free, "base_url": "ftp://x", "default_link_expiry": "7d" } }),
         )
         .unwrap_err();
     assert_eq!(err["code"], "invalid_input");

@@ -36,7 +36,7 @@ async fn a_taken_port_stops_link_making_until_the_banner_moves_the_server() {
     window.run("document.getElementById('link-form').requestSubmit()", vec![]).await;
     let refused = window
         .run(
-            "return window.__TAURI__.core.invoke('create_link', { fileId: arguments[0], expires: '1d' })
+            "return window.__TAURI__.core.invoke('create_link', { file_id: arguments[0], expires: '1d' })
                 .then(() => 'made', e => e.code)",
             vec![json!(file)],
         )

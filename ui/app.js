@@ -16,6 +16,7 @@ const state = {
   defaultExpiry: "7d",
   inboxCount: 0,
   serving: false,
+  dataDir: "",
 };
 
 // ---------- small helpers ----------
@@ -162,6 +163,10 @@ function debounce(fn, ms) {
 
 // ---------- navigation ----------
 
+/** Where the window remembers how much of the inbox was seen. The page's storage outlives the
+ *  data dir (it is the app's, not the store's), so each data dir keeps its own. */
+function inboxSeenKey() { return `inboxSeen:${state.dataDir}`; }
+
 function show(view) {
   state.view = view;
   for (const button of document.querySelectorAll(".nav-item")) {
@@ -170,7 +175,7 @@ function show(view) {
     if (active) button.setAttribute("aria-current", "page"); else button.removeAttribute("aria-current");
   }
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
-  if (view === "inbox") localStorage.setItem("inboxSeen", String(state.inboxCount));
+  if (view === "inbox") localStorage.setItem(inboxSeenKey(), String(state.inboxCount));
   refresh();
 }
 
@@ -185,11 +190,16 @@ async function refresh() {
   }
 }
 
+/** The sidebar's counts, whichever view shows: a file added by the CLI or received over HTTP
+ *  while Settings is open still counts at once. */
 async function updateCounts() {
-  const inbox = state.view === "files" ? state.files.filter((f) => f.slot_id) : await invoke("inbox");
+  if (state.view !== "files") state.files = await invoke("list_files");
+  $("files-count").textContent = state.files.length ? String(state.files.length) : "";
+  if (state.view !== "receive") showSlotsCount(await invoke("list_slots"));
+  const inbox = state.files.filter((f) => f.slot_id);
   state.inboxCount = inbox.length;
-  if (state.view === "inbox") localStorage.setItem("inboxSeen", String(state.inboxCount));
-  const unseen = state.inboxCount - Number(localStorage.getItem("inboxSeen") || 0);
+  if (state.view === "inbox") localStorage.setItem(inboxSeenKey(), String(state.inboxCount));
+  const unseen = state.inboxCount - Number(localStorage.getItem(inboxSeenKey()) || 0);
   $("inbox-badge").hidden = unseen <= 0;
   $("inbox-badge").textContent = unseen > 0 ? String(unseen) : "";
 }
@@ -215,7 +225,13 @@ function applyFilter() {
     return desc ? -order : order;
   });
   $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
-  $("files-empty").hidden = state.files.length > 0;
+  // With nothing to list, the table (headers too) gives way to a message saying why.
+  const none = state.files.length === 0;
+  const noMatch = !none && state.shown.length === 0;
+  $("files-empty").hidden = !none;
+  $("files-no-match").hidden = !noMatch;
+  if (noMatch) $("no-match-text").textContent = `No file matches “${state.filter.trim()}”`;
+  $("files-table").hidden = none || noMatch;
   renderRows();
 }
 
@@ -517,7 +533,7 @@ function onProgress({ payload }) {
 
 async function loadSlots() {
   const slots = await invoke("list_slots");
-  $("slots-count").textContent = slots.filter((s) => s.status === "active").length || "";
+  showSlotsCount(slots);
   $("no-slots").hidden = slots.length > 0;
   $("slots").replaceChildren(...slots.map((s) => el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
     el("div", { class: "item-head" },
@@ -533,6 +549,11 @@ async function loadSlots() {
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
   ));
+}
+
+/** The sidebar counts the upload links still taking files. */
+function showSlotsCount(slots) {
+  $("slots-count").textContent = slots.filter((s) => s.status === "active").length || "";
 }
 
 /** Since when an upload link is in its state; a closed or expired one offers nothing to send. */
@@ -609,6 +630,7 @@ async function loadSettings() {
   $("set-base-url").value = s.baseUrl;
   $("set-expiry").value = s.defaultLinkExpiry;
   $("set-data-dir").textContent = s.dataDir;
+  state.dataDir = s.dataDir;
   state.defaultExpiry = s.defaultLinkExpiry;
   resetLinkForm();
 }

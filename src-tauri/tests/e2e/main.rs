@@ -6,9 +6,11 @@
 //! runs these with `--run-ignored`. The app under test is the binary cargo built for this test.
 //!
 //! - [`support`]: the driver, the session and the ways to act on the window.
+//! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 
+mod counts;
 mod dialogs;
 mod links;
 mod support;

@@ -150,7 +150,11 @@ async function showQr(title, url) {
     const svg = await invoke("qr_code", { text: url });
     const box = el("div", { class: "qr", id: "qr-image" });
     box.innerHTML = svg; // SVG made by the app from the URL, not user markup
-    await dialog({ title, body: [box, el("p", { class: "muted small" }, url)], ok: "Close", cancel: false });
+    // The whole URL, wrapped, beside a way to copy it: a phone's camera is not always at hand.
+    const address = el("div", { class: "qr-address" },
+      el("code", { class: "qr-url", id: "qr-url" }, url),
+      el("button", { type: "button", id: "qr-copy", onclick: () => copy(url, "Link") }, "Copy"));
+    await dialog({ title, body: [box, address], ok: "Close", cancel: false });
   } catch (e) {
     toast(errorText(e), "error");
   }
@@ -470,9 +474,21 @@ async function createLink(event) {
   }
 }
 
+/** Makes the selected file public or private. Public means no token is asked, so a link's
+ *  download limit and expiry no longer hold anyone back: the user says so first. */
 async function setPublic() {
+  const makePublic = $("d-public").checked;
   try {
-    await invoke("set_public", { id: state.selected, public: $("d-public").checked });
+    if (makePublic) {
+      const links = await invoke("list_links", { fileId: state.selected });
+      const limited = links.filter((l) => l.status === "active" && (l.max_downloads || l.expires_at)).length;
+      const body = el("p", {}, `${limited === 1 ? "1 active link limits" : `${limited} active links limit`} how often or until when it can be downloaded. Once public, anyone with its address can download it, as often as they like, for as long as it stays public: those limits no longer protect it.`);
+      if (limited && !(await dialog({ title: "Make this file public?", body, ok: "Make public", danger: true }))) {
+        $("d-public").checked = false;
+        return;
+      }
+    }
+    await invoke("set_public", { id: state.selected, public: makePublic });
     await loadFiles();
   } catch (e) { toast(errorText(e), "error"); }
 }

@@ -9,10 +9,12 @@
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
+//! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 
 mod counts;
 mod dialogs;
 mod links;
+mod polish;
 mod support;
 
 use fantoccini::Locator;

@@ -219,13 +219,26 @@ async function loadFiles() {
   }
 }
 
+/** Names sort as the user's language sorts them: "apple" before "Émile" before "Zebra", and
+ *  "file2" before "file10". A system on the C locale names no language, and the default
+ *  collator then sorts in POSIX order (capitals first, accents last): it gets English's order,
+ *  which is the common one for Latin letters, like the English of the window. */
+const nameOrder = new Intl.Collator(userLanguages(), { sensitivity: "base", numeric: true });
+function userLanguages() {
+  const languages = navigator.languages.filter((tag) => {
+    if (/^(c|posix)$/i.test(tag)) return false;
+    try { return Intl.getCanonicalLocales(tag).length > 0; } catch { return false; }
+  });
+  return languages.length ? languages : ["en"];
+}
+
 function applyFilter() {
   const needle = state.filter.trim().toLowerCase();
   const { key, desc } = state.sort;
   state.shown = state.files.filter((f) => !needle || f.name.toLowerCase().includes(needle));
   state.shown.sort((a, b) => {
     const x = a[key], y = b[key];
-    const order = typeof x === "string" ? x.localeCompare(y) : (x === y ? 0 : x < y ? -1 : 1);
+    const order = key === "name" ? nameOrder.compare(x, y) : (x === y ? 0 : x < y ? -1 : 1);
     return desc ? -order : order;
   });
   $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
@@ -242,6 +255,8 @@ function applyFilter() {
 /** Renders only the rows in view: the list stays smooth with tens of thousands of files. */
 function renderRows() {
   const rows = $("rows");
+  // Rows are drawn afresh: the focus, if on one, moves to its new self.
+  const focused = document.activeElement?.closest?.(".file-row")?.dataset.id;
   const first = Math.max(0, Math.floor(rows.scrollTop / ROW) - 5);
   const last = Math.min(state.shown.length, first + Math.ceil(rows.clientHeight / ROW) + 10);
   const nodes = [$("rows-spacer")];
@@ -252,7 +267,8 @@ function renderRows() {
     const row = el("div", {
       class: `file-row${f.id === state.selected ? " selected" : ""}`, role: "listitem", tabindex: "0",
       dataset: { id: f.id }, "aria-label": f.name,
-      onclick: () => select(f.id),
+      // A click focuses the row too, so the arrow keys go on from there.
+      onclick: () => select(f.id).then(() => focusRow(f.id)),
       onkeydown: (e) => {
         if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(f.id); }
         if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); moveSelection(i + (e.key === "ArrowDown" ? 1 : -1)); }
@@ -268,6 +284,11 @@ function renderRows() {
     nodes.push(row);
   }
   rows.replaceChildren(...nodes);
+  if (focused) focusRow(focused);
+}
+
+function focusRow(id) {
+  $("rows").querySelector(`.file-row[data-id="${CSS.escape(id)}"]`)?.focus({ preventScroll: true });
 }
 
 function moveSelection(index) {
@@ -276,7 +297,8 @@ function moveSelection(index) {
   const top = index * ROW;
   if (top < rows.scrollTop) rows.scrollTop = top;
   if (top + ROW > rows.scrollTop + rows.clientHeight) rows.scrollTop = top + ROW - rows.clientHeight;
-  select(state.shown[index].id).then(() => rows.querySelector(`[data-id="${state.shown[index].id}"]`)?.focus());
+  const id = state.shown[index].id;
+  select(id).then(() => focusRow(id));
 }
 
 async function select(id) {
@@ -285,6 +307,7 @@ async function select(id) {
   $("details").hidden = false;
   renderRows();
   document.querySelector(".files-layout").classList.add("with-details");
+  showSortColumn();
   await renderDetails();
 }
 
@@ -294,6 +317,12 @@ function resetLinkForm() {
   $("link-form").reset();
   $("l-expiry").value = state.defaultExpiry;
   showDateField($("l-expiry"), $("l-date"), $("l-date-row"));
+}
+
+/** The table keeps the column it is sorted by, with its arrow, even where the details panel
+ *  would drop it (links, downloads). */
+function showSortColumn() {
+  document.querySelector(".files-layout").dataset.sort = state.sort.key;
 }
 
 function closeDetails() {
@@ -502,6 +531,24 @@ async function removeFile() {
     toast(`Removed ${file.name}`);
     closeDetails();
     await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+/** Whether Ctrl+C means "the selected file's link": only when it would copy nothing else (no
+ *  text selected, the focus in no field, no dialog open). */
+function copiesLink() {
+  const focus = document.activeElement;
+  const inField = focus && (focus.matches("input, textarea, select") || focus.isContentEditable);
+  return state.view === "files" && state.selected && !inField && !$("dialog").open && !window.getSelection().toString();
+}
+
+async function copyNewestLink() {
+  try {
+    const links = await invoke("list_links", { fileId: state.selected });
+    const newest = links.filter((l) => l.status === "active")
+      .reduce((a, b) => (!a || b.created_at > a.created_at ? b : a), null);
+    if (newest) await copy(newest.url, "Link");
+    else toast("This file has no active link to copy: create one first");
   } catch (e) { toast(errorText(e), "error"); }
 }
 
@@ -723,9 +770,11 @@ async function start() {
     head.addEventListener("click", () => {
       const key = head.dataset.sort;
       state.sort = { key, desc: state.sort.key === key ? !state.sort.desc : key !== "name" };
-      for (const h of document.querySelectorAll(".table-head .sort")) h.classList.remove("active", "desc");
+      for (const h of document.querySelectorAll(".table-head .sort")) { h.classList.remove("active", "desc"); h.removeAttribute("aria-sort"); }
       head.classList.add("active");
       head.classList.toggle("desc", state.sort.desc);
+      head.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
+      showSortColumn();
       applyFilter();
     });
   }
@@ -749,6 +798,7 @@ async function start() {
     if (e.key === "Escape" && !$("dialog").open && state.selected) closeDetails();
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "o") { e.preventDefault(); pickFiles(); }
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "f") { e.preventDefault(); show("files"); $("filter").focus(); }
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "c" && copiesLink()) { e.preventDefault(); copyNewestLink(); }
   });
 
   await T.event.listen("add-progress", onProgress);

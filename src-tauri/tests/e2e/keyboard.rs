@@ -41,6 +41,7 @@ async fn click_focuses_arrows_move_and_ctrl_c_copies_the_newest_link() {
     let arrow = "const h = document.querySelector('.table-head .sort.active');
         return [h.dataset.sort, h.getClientRects().length > 0, getComputedStyle(h, '::after').content];";
     assert_eq!(window.run(arrow, vec![]).await, json!(["links", true, "\" ▼\""]));
+    window.screen("sorted-by-links");
     window.click(Locator::Css(r#".table-head .sort[data-sort="name"]"#)).await;
     assert_eq!(window.run(arrow, vec![]).await, json!(["name", true, "\" ▲\""]));
 

@@ -16,6 +16,7 @@ const state = {
   defaultExpiry: "7d",
   inboxCount: 0,
   serving: false,
+  dataDir: "",
 };
 
 // ---------- small helpers ----------
@@ -149,7 +150,11 @@ async function showQr(title, url) {
     const svg = await invoke("qr_code", { text: url });
     const box = el("div", { class: "qr", id: "qr-image" });
     box.innerHTML = svg; // SVG made by the app from the URL, not user markup
-    await dialog({ title, body: [box, el("p", { class: "muted small" }, url)], ok: "Close", cancel: false });
+    // The whole URL, wrapped, beside a way to copy it: a phone's camera is not always at hand.
+    const address = el("div", { class: "qr-address" },
+      el("code", { class: "qr-url", id: "qr-url" }, url),
+      el("button", { type: "button", id: "qr-copy", onclick: () => copy(url, "Link") }, "Copy"));
+    await dialog({ title, body: [box, address], ok: "Close", cancel: false });
   } catch (e) {
     toast(errorText(e), "error");
   }
@@ -162,6 +167,10 @@ function debounce(fn, ms) {
 
 // ---------- navigation ----------
 
+/** Where the window remembers how much of the inbox was seen. The page's storage outlives the
+ *  data dir (it is the app's, not the store's), so each data dir keeps its own. */
+function inboxSeenKey() { return `inboxSeen:${state.dataDir}`; }
+
 function show(view) {
   state.view = view;
   for (const button of document.querySelectorAll(".nav-item")) {
@@ -170,7 +179,7 @@ function show(view) {
     if (active) button.setAttribute("aria-current", "page"); else button.removeAttribute("aria-current");
   }
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
-  if (view === "inbox") localStorage.setItem("inboxSeen", String(state.inboxCount));
+  if (view === "inbox") localStorage.setItem(inboxSeenKey(), String(state.inboxCount));
   refresh();
 }
 
@@ -185,11 +194,16 @@ async function refresh() {
   }
 }
 
+/** The sidebar's counts, whichever view shows: a file added by the CLI or received over HTTP
+ *  while Settings is open still counts at once. */
 async function updateCounts() {
-  const inbox = state.view === "files" ? state.files.filter((f) => f.slot_id) : await invoke("inbox");
+  if (state.view !== "files") state.files = await invoke("list_files");
+  $("files-count").textContent = state.files.length ? String(state.files.length) : "";
+  if (state.view !== "receive") showSlotsCount(await invoke("list_slots"));
+  const inbox = state.files.filter((f) => f.slot_id);
   state.inboxCount = inbox.length;
-  if (state.view === "inbox") localStorage.setItem("inboxSeen", String(state.inboxCount));
-  const unseen = state.inboxCount - Number(localStorage.getItem("inboxSeen") || 0);
+  if (state.view === "inbox") localStorage.setItem(inboxSeenKey(), String(state.inboxCount));
+  const unseen = state.inboxCount - Number(localStorage.getItem(inboxSeenKey()) || 0);
   $("inbox-badge").hidden = unseen <= 0;
   $("inbox-badge").textContent = unseen > 0 ? String(unseen) : "";
 }
@@ -205,23 +219,44 @@ async function loadFiles() {
   }
 }
 
+/** Names sort as the user's language sorts them: "apple" before "Émile" before "Zebra", and
+ *  "file2" before "file10". A system on the C locale names no language, and the default
+ *  collator then sorts in POSIX order (capitals first, accents last): it gets English's order,
+ *  which is the common one for Latin letters, like the English of the window. */
+const nameOrder = new Intl.Collator(userLanguages(), { sensitivity: "base", numeric: true });
+function userLanguages() {
+  const languages = navigator.languages.filter((tag) => {
+    if (/^(c|posix)$/i.test(tag)) return false;
+    try { return Intl.getCanonicalLocales(tag).length > 0; } catch { return false; }
+  });
+  return languages.length ? languages : ["en"];
+}
+
 function applyFilter() {
   const needle = state.filter.trim().toLowerCase();
   const { key, desc } = state.sort;
   state.shown = state.files.filter((f) => !needle || f.name.toLowerCase().includes(needle));
   state.shown.sort((a, b) => {
     const x = a[key], y = b[key];
-    const order = typeof x === "string" ? x.localeCompare(y) : (x === y ? 0 : x < y ? -1 : 1);
+    const order = key === "name" ? nameOrder.compare(x, y) : (x === y ? 0 : x < y ? -1 : 1);
     return desc ? -order : order;
   });
   $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
-  $("files-empty").hidden = state.files.length > 0;
+  // With nothing to list, the table (headers too) gives way to a message saying why.
+  const none = state.files.length === 0;
+  const noMatch = !none && state.shown.length === 0;
+  $("files-empty").hidden = !none;
+  $("files-no-match").hidden = !noMatch;
+  if (noMatch) $("no-match-text").textContent = `No file matches “${state.filter.trim()}”`;
+  $("files-table").hidden = none || noMatch;
   renderRows();
 }
 
 /** Renders only the rows in view: the list stays smooth with tens of thousands of files. */
 function renderRows() {
   const rows = $("rows");
+  // Rows are drawn afresh: the focus, if on one, moves to its new self.
+  const focused = document.activeElement?.closest?.(".file-row")?.dataset.id;
   const first = Math.max(0, Math.floor(rows.scrollTop / ROW) - 5);
   const last = Math.min(state.shown.length, first + Math.ceil(rows.clientHeight / ROW) + 10);
   const nodes = [$("rows-spacer")];
@@ -232,7 +267,8 @@ function renderRows() {
     const row = el("div", {
       class: `file-row${f.id === state.selected ? " selected" : ""}`, role: "listitem", tabindex: "0",
       dataset: { id: f.id }, "aria-label": f.name,
-      onclick: () => select(f.id),
+      // A click focuses the row too, so the arrow keys go on from there.
+      onclick: () => select(f.id).then(() => focusRow(f.id)),
       onkeydown: (e) => {
         if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(f.id); }
         if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); moveSelection(i + (e.key === "ArrowDown" ? 1 : -1)); }
@@ -248,6 +284,11 @@ function renderRows() {
     nodes.push(row);
   }
   rows.replaceChildren(...nodes);
+  if (focused) focusRow(focused);
+}
+
+function focusRow(id) {
+  $("rows").querySelector(`.file-row[data-id="${CSS.escape(id)}"]`)?.focus({ preventScroll: true });
 }
 
 function moveSelection(index) {
@@ -256,7 +297,8 @@ function moveSelection(index) {
   const top = index * ROW;
   if (top < rows.scrollTop) rows.scrollTop = top;
   if (top + ROW > rows.scrollTop + rows.clientHeight) rows.scrollTop = top + ROW - rows.clientHeight;
-  select(state.shown[index].id).then(() => rows.querySelector(`[data-id="${state.shown[index].id}"]`)?.focus());
+  const id = state.shown[index].id;
+  select(id).then(() => focusRow(id));
 }
 
 async function select(id) {
@@ -265,6 +307,7 @@ async function select(id) {
   $("details").hidden = false;
   renderRows();
   document.querySelector(".files-layout").classList.add("with-details");
+  showSortColumn();
   await renderDetails();
 }
 
@@ -274,6 +317,12 @@ function resetLinkForm() {
   $("link-form").reset();
   $("l-expiry").value = state.defaultExpiry;
   showDateField($("l-expiry"), $("l-date"), $("l-date-row"));
+}
+
+/** The table keeps the column it is sorted by, with its arrow, even where the details panel
+ *  would drop it (links, downloads). */
+function showSortColumn() {
+  document.querySelector(".files-layout").dataset.sort = state.sort.key;
 }
 
 function closeDetails() {
@@ -454,9 +503,21 @@ async function createLink(event) {
   }
 }
 
+/** Makes the selected file public or private. Public means no token is asked, so a link's
+ *  download limit and expiry no longer hold anyone back: the user says so first. */
 async function setPublic() {
+  const makePublic = $("d-public").checked;
   try {
-    await invoke("set_public", { id: state.selected, public: $("d-public").checked });
+    if (makePublic) {
+      const links = await invoke("list_links", { file_id: state.selected });
+      const limited = links.filter((l) => l.status === "active" && (l.max_downloads || l.expires_at)).length;
+      const body = el("p", {}, `${limited === 1 ? "1 active link limits" : `${limited} active links limit`} how often or until when it can be downloaded. Once public, anyone with its address can download it, as often as they like, for as long as it stays public: those limits no longer protect it.`);
+      if (limited && !(await dialog({ title: "Make this file public?", body, ok: "Make public", danger: true }))) {
+        $("d-public").checked = false;
+        return;
+      }
+    }
+    await invoke("set_public", { id: state.selected, public: makePublic });
     await loadFiles();
   } catch (e) { toast(errorText(e), "error"); }
 }
@@ -470,6 +531,24 @@ async function removeFile() {
     toast(`Removed ${file.name}`);
     closeDetails();
     await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+/** Whether Ctrl+C means "the selected file's link": only when it would copy nothing else (no
+ *  text selected, the focus in no field, no dialog open). */
+function copiesLink() {
+  const focus = document.activeElement;
+  const inField = focus && (focus.matches("input, textarea, select") || focus.isContentEditable);
+  return state.view === "files" && state.selected && !inField && !$("dialog").open && !window.getSelection().toString();
+}
+
+async function copyNewestLink() {
+  try {
+    const links = await invoke("list_links", { file_id: state.selected });
+    const newest = links.filter((l) => l.status === "active")
+      .reduce((a, b) => (!a || b.created_at > a.created_at ? b : a), null);
+    if (newest) await copy(newest.url, "Link");
+    else toast("This file has no active link to copy: create one first");
   } catch (e) { toast(errorText(e), "error"); }
 }
 
@@ -517,7 +596,7 @@ function onProgress({ payload }) {
 
 async function loadSlots() {
   const slots = await invoke("list_slots");
-  $("slots-count").textContent = slots.filter((s) => s.status === "active").length || "";
+  showSlotsCount(slots);
   $("no-slots").hidden = slots.length > 0;
   $("slots").replaceChildren(...slots.map((s) => el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
     el("div", { class: "item-head" },
@@ -533,6 +612,11 @@ async function loadSlots() {
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
   ));
+}
+
+/** The sidebar counts the upload links still taking files. */
+function showSlotsCount(slots) {
+  $("slots-count").textContent = slots.filter((s) => s.status === "active").length || "";
 }
 
 /** Since when an upload link is in its state; a closed or expired one offers nothing to send. */
@@ -609,6 +693,7 @@ async function loadSettings() {
   $("set-base-url").value = s.base_url;
   $("set-expiry").value = s.default_link_expiry;
   $("set-data-dir").textContent = s.data_dir;
+  state.dataDir = s.data_dir;
   state.defaultExpiry = s.default_link_expiry;
   resetLinkForm();
 }
@@ -685,9 +770,11 @@ async function start() {
     head.addEventListener("click", () => {
       const key = head.dataset.sort;
       state.sort = { key, desc: state.sort.key === key ? !state.sort.desc : key !== "name" };
-      for (const h of document.querySelectorAll(".table-head .sort")) h.classList.remove("active", "desc");
+      for (const h of document.querySelectorAll(".table-head .sort")) { h.classList.remove("active", "desc"); h.removeAttribute("aria-sort"); }
       head.classList.add("active");
       head.classList.toggle("desc", state.sort.desc);
+      head.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
+      showSortColumn();
       applyFilter();
     });
   }
@@ -711,6 +798,7 @@ async function start() {
     if (e.key === "Escape" && !$("dialog").open && state.selected) closeDetails();
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "o") { e.preventDefault(); pickFiles(); }
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "f") { e.preventDefault(); show("files"); $("filter").focus(); }
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "c" && copiesLink()) { e.preventDefault(); copyNewestLink(); }
   });
 
   await T.event.listen("add-progress", onProgress);

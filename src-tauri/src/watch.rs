@@ -54,7 +54,32 @@ fn notify<R: Runtime>(app: &AppHandle<R>, arrived: &[&FileInfo]) {
         1 => format!("{}{from} ({})", first.name, sharelock::units::format_size(first.size)),
         n => format!("{n} files{from}, starting with {}", first.name),
     };
-    if let Err(e) = notifications.builder().title("Files received").body(body).show() {
+    show(app, &notifications, "Files received", &body);
+}
+
+/// On the free desktops the notification names its sender itself, and the plugin would name the
+/// executable ("sharelock-desktop"): it is sent here with the product name, "Sharelock".
+#[cfg(all(unix, not(target_os = "macos")))]
+fn show<R: Runtime>(app: &AppHandle<R>, _: &tauri_plugin_notification::Notification<R>, title: &str, body: &str) {
+    let mut notification = notify_rust::Notification::new();
+    notification.appname(&app.package_info().name).summary(title).body(body).auto_icon();
+    // Sending waits on D-Bus: never on the watcher's beat.
+    std::thread::spawn(move || {
+        if let Err(e) = notification.show() {
+            tracing::debug!("cannot show a notification: {e}");
+        }
+    });
+}
+
+/// Elsewhere the system names the sender from the app's bundle.
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn show<R: Runtime>(
+    _: &AppHandle<R>,
+    notifications: &tauri_plugin_notification::Notification<R>,
+    title: &str,
+    body: &str,
+) {
+    if let Err(e) = notifications.builder().title(title).body(body).show() {
         tracing::debug!("cannot show a notification: {e}");
     }
 }

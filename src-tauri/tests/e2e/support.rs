@@ -186,6 +186,31 @@ impl Window {
         self.client.release_actions().await.unwrap_or_else(|e| panic!("release {key:?}: {e}"));
     }
 
+    /// Presses Ctrl+`key` and lets go, as a shortcut is typed.
+    pub async fn press_ctrl(&self, key: char) {
+        let control: char = Key::Control.into();
+        let keyboard = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: control })
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key })
+            .then(KeyAction::Up { value: control });
+        self.client.perform_actions(keyboard).await.unwrap_or_else(|e| panic!("press Ctrl+{key}: {e}"));
+        self.client.release_actions().await.unwrap_or_else(|e| panic!("release Ctrl+{key}: {e}"));
+    }
+
+    /// What the system clipboard holds, read back the way a user would: pasted (Ctrl+V) into a
+    /// text field of the window's own, made for the purpose and removed after. Not while a modal
+    /// dialog is open: the page behind it takes no focus.
+    pub async fn clipboard(&self) -> String {
+        let make = "const field = document.createElement('textarea'); field.id = 'e2e-paste';
+            field.style.position = 'fixed'; field.style.top = '0'; field.style.left = '0';
+            document.body.append(field); field.focus();";
+        self.run(make, vec![]).await;
+        self.press_ctrl('v').await;
+        let read = "const field = document.getElementById('e2e-paste'); const text = field.value; field.remove(); return text;";
+        self.run(read, vec![]).await.as_str().unwrap_or_default().to_owned()
+    }
+
     /// Clicks the mouse at `(x, y)` of the viewport, whatever is there.
     pub async fn click_at(&self, x: f64, y: f64) {
         let mouse = MouseActions::new("mouse".into())

@@ -132,11 +132,13 @@ impl AppState {
         f: impl FnOnce(&Vault) -> crate::Result<T> + Send + 'static,
     ) -> Result<T, HttpError> {
         let vault = self.vault.clone();
-        tokio::task::spawn_blocking(move || f(&vault))
-            .await
-            .map_err(|e| HttpError::Internal(e.to_string()))?
-            .map_err(HttpError::from)
+        off_workers(move || f(&vault)).await
     }
+}
+
+/// Runs blocking core work on the blocking pool; its error, or a panic there, as the HTTP error.
+async fn off_workers<T: Send + 'static>(f: impl FnOnce() -> crate::Result<T> + Send + 'static) -> Result<T, HttpError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| HttpError::Internal(e.to_string()))?.map_err(HttpError::from)
 }
 
 /// The router: every route, with its middleware. Tests can drive it without a socket; downloads

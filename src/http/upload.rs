@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::download::page;
 use super::error::HttpError;
 use super::signed::SignedSlot;
-use super::{AppState, pages};
+use super::{AppState, off_workers, pages};
 use crate::files::FileRecord;
 use crate::slots::SlotStatus;
 use crate::store::StagedFile;
@@ -67,10 +67,7 @@ pub(super) async fn page_for_slot(State(app): State<AppState>, slot: SignedSlot)
 /// Starts an upload into `slot_id` (see `vault::Upload`), off the async workers.
 async fn begin(app: &AppState, slot_id: &str) -> Result<Upload, HttpError> {
     let (vault, id) = (app.vault.clone(), slot_id.to_string());
-    tokio::task::spawn_blocking(move || vault.begin_upload(&id, time::now()))
-        .await
-        .map_err(|e| HttpError::Internal(e.to_string()))?
-        .map_err(HttpError::from)
+    off_workers(move || vault.begin_upload(&id, time::now())).await
 }
 
 /// Runs one blocking step of `upload` off the async workers, and hands the upload back. If the
@@ -80,10 +77,7 @@ async fn step<T: Send + 'static>(
     mut upload: Upload,
     f: impl FnOnce(&mut Upload) -> crate::Result<T> + Send + 'static,
 ) -> Result<(Upload, T), HttpError> {
-    tokio::task::spawn_blocking(move || f(&mut upload).map(|t| (upload, t)))
-        .await
-        .map_err(|e| HttpError::Internal(e.to_string()))?
-        .map_err(HttpError::from)
+    off_workers(move || f(&mut upload).map(|t| (upload, t))).await
 }
 
 /// Streams `body` into a staged file, enforcing `limit` on every chunk.
@@ -124,10 +118,7 @@ fn io_error(e: std::io::Error) -> HttpError {
 
 /// Stores the upload's files, all or none.
 async fn commit(upload: Upload, uploader: Uploader) -> Result<Vec<FileRecord>, HttpError> {
-    tokio::task::spawn_blocking(move || upload.commit(&uploader, time::now()))
-        .await
-        .map_err(|e| HttpError::Internal(e.to_string()))?
-        .map_err(HttpError::from)
+    off_workers(move || upload.commit(&uploader, time::now())).await
 }
 
 fn created(files: Vec<FileRecord>, html: bool) -> Response {

@@ -13,14 +13,13 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use sharelock::Vault;
 
-const DRIVER_PORT: u16 = 4444;
-const NATIVE_PORT: u16 = 4445;
 /// How long any one wait on the window may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// One window at a time: tauri-driver and WebKitWebDriver need fixed ports and the app is
-/// single-instance. `cargo test` runs tests on threads and waits here; nextest runs each in a
-/// process of its own and keeps them apart with the `real-window` group in `.config/nextest.toml`.
+/// One window at a time per test process: the app is single-instance (per D-Bus session bus).
+/// `cargo test` runs tests on threads and waits here; nextest runs each in a process of its own
+/// and keeps them apart with the `real-window` group in `.config/nextest.toml`. The driver's ports
+/// are picked free for each window, so suites under separate displays and buses can run at once.
 static ONE_WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn port_open(port: u16) -> bool {
@@ -33,18 +32,19 @@ fn free_port() -> u16 {
 
 /// tauri-driver, stopped with SIGTERM (never SIGKILL: only then does it stop WebKitWebDriver,
 /// whose leftover would make the next run hang).
-struct Driver(Child);
+struct Driver {
+    child: Child,
+    /// Where tauri-driver takes WebDriver sessions.
+    port: u16,
+}
 
 impl Driver {
     /// `app_port`, if given, overrides the app's port setting.
     fn start(data_dir: &Path, app_port: Option<u16>) -> Driver {
-        assert!(
-            !port_open(DRIVER_PORT) && !port_open(NATIVE_PORT),
-            "ports {DRIVER_PORT} and {NATIVE_PORT} must be free"
-        );
+        let (port, native_port) = (free_port(), free_port());
         let mut command = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()));
         command
-            .args(["--port", &DRIVER_PORT.to_string(), "--native-port", &NATIVE_PORT.to_string()])
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("SHARELOCK_DATA_DIR", data_dir);
         match app_port {
             Some(port) => command.env("SHARELOCK_PORT", port.to_string()),
@@ -53,18 +53,18 @@ impl Driver {
         let child = command.spawn().expect("tauri-driver on PATH (cargo install tauri-driver --locked --version '^2')");
         // tauri-driver listens before the WebKitWebDriver it starts does: wait for both.
         let started = Instant::now();
-        while !(port_open(DRIVER_PORT) && port_open(NATIVE_PORT)) {
+        while !(port_open(port) && port_open(native_port)) {
             assert!(started.elapsed() < PATIENCE, "tauri-driver and WebKitWebDriver did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Driver(child)
+        Driver { child, port }
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let _ = self.0.wait();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
     }
 }
 
@@ -115,7 +115,7 @@ impl Window {
         let caps = caps.as_object().unwrap().clone();
         let client = tokio::time::timeout(
             Duration::from_secs(60),
-            ClientBuilder::native().capabilities(caps).connect(&format!("http://127.0.0.1:{DRIVER_PORT}")),
+            ClientBuilder::native().capabilities(caps).connect(&format!("http://127.0.0.1:{}", driver.port)),
         )
         .await
         .expect("a WebDriver session within a minute")

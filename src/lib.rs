@@ -23,6 +23,8 @@
 //!   per noun (stored files, sharing links, receiving through slots, recovery), and the upload
 //!   intake (`vault::Upload`: the lock, the claims, the limits and the accept checks of one
 //!   upload into a slot).
+//! - [`reach`]: who can open a link: this computer's addresses, the mDNS announcement, the
+//!   router port mapping, and the self-check that tells this server from any other.
 //! - [`qr`]: QR codes of URLs, as SVG, for the desktop app.
 //! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
 //! - [`http`]: the embedded server: start-up (`http::Listening`), connections and their bounds,
@@ -47,6 +49,7 @@ pub mod logs;
 pub mod names;
 pub mod nginx;
 pub mod qr;
+pub mod reach;
 pub mod settings;
 pub mod signing;
 pub mod slots;

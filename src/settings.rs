@@ -8,6 +8,12 @@ use crate::Result;
 pub const BASE_URL: &str = "base_url";
 /// The address the server last listened on; the fallback base URL.
 pub const LISTEN_URL: &str = "listen_url";
+/// The socket address the server last bound (e.g. `0.0.0.0:7420`), for `sharelock reach`.
+pub const LISTEN_ADDR: &str = "listen_addr";
+
+/// The router port mapping the server holds (`crate::reach::mapping::Record`, as JSON), or why
+/// it has none; written by the server that asked for it, read by `sharelock reach`.
+pub const PORT_MAPPING: &str = "port_mapping";
 
 /// Where the desktop app's server listens: `local` (this computer) or `network` (all interfaces).
 pub const LISTEN_SCOPE: &str = "listen_scope";

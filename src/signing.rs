@@ -41,6 +41,10 @@ pub enum Purpose {
     Link,
     /// Uploading into a slot.
     Slot,
+    /// Answering a reachability check (`crate::reach::probe`): proof that the server that
+    /// answered holds this data dir's secret. Its own tag keeps the answers, which anyone can
+    /// ask for, from ever passing as a link or slot signature.
+    Reach,
 }
 
 impl Purpose {
@@ -48,6 +52,7 @@ impl Purpose {
         match self {
             Purpose::Link => b"sharelock link\0",
             Purpose::Slot => b"sharelock slot\0",
+            Purpose::Reach => b"sharelock reach\0",
         }
     }
 }

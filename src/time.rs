@@ -1,6 +1,6 @@
 //! Time as the core keeps it (unix seconds) and as people and HTTP read it (RFC 3339, HTTP dates).
 
-use serde::Serializer;
+use serde::{Deserialize, Deserializer, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -20,6 +20,12 @@ pub fn rfc3339(unix: i64) -> String {
 /// Serialises unix seconds as RFC 3339.
 pub fn serialize<S: Serializer>(unix: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*unix))
+}
+
+/// Reads RFC 3339 back into unix seconds (for records kept as JSON).
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let text = String::deserialize(d)?;
+    OffsetDateTime::parse(&text, &Rfc3339).map(|t| t.unix_timestamp()).map_err(serde::de::Error::custom)
 }
 
 /// Serialises optional unix seconds as RFC 3339 or `null`.

@@ -9,6 +9,7 @@
 //! | `/p/{file}[/{name}]` | a public file |
 //! | `/u/{slot}?sig=` (and `/u/{slot}/{name}?sig=` for PUT) | a slot's upload page and target |
 //! | `/assets/{name}` | the pages' stylesheet, script and icon |
+//! | `/.well-known/sharelock-reach/{nonce}` | the answer to a reachability check (`reach::probe`) |
 //!
 //! Link signatures travel in the path, so the access log replaces them with `…`; slot signatures
 //! travel in the query string, which is never logged.
@@ -33,6 +34,13 @@ pub mod pattern {
     pub const SLOT_FILE: &str = "/u/{slot}/{*name}";
     /// The pages' assets.
     pub const ASSET: &str = "/assets/{name}";
+    /// A reachability check's request.
+    pub const REACH: &str = "/.well-known/sharelock-reach/{nonce}";
+}
+
+/// A reachability check's request: `{base}/.well-known/sharelock-reach/{nonce}`.
+pub fn reach(base: &str, nonce: &str) -> String {
+    format!("{base}/.well-known/sharelock-reach/{nonce}")
 }
 
 /// A file through a signed link: `{base}/d/{link}/{sig}/{name}`.
@@ -88,6 +96,7 @@ mod tests {
         assert_eq!(link_file_from_landing("l1", "SIG", "a.pdf"), "../../d/l1/SIG/a.pdf");
         assert_eq!(public_file("http://h", "f1", "a.pdf"), "http://h/p/f1/a.pdf");
         assert_eq!(slot("http://h", "s1", "SIG"), "http://h/u/s1?sig=SIG");
+        assert_eq!(reach("http://h", "n1"), "http://h/.well-known/sharelock-reach/n1");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod output;
 
-use output::{Output, emit, link_text, progress_printer, slot_text, verify_text};
+use output::{Output, emit, link_text, progress_printer, reach_text, slot_text, verify_text};
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use crate::http::{self, ServerConfig};
 use crate::slots::AcceptList;
 use crate::units::{Lifetime, format_size, parse_size};
 use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
-use crate::{Error, Result, Vault, datadir, time};
+use crate::{Error, Result, Vault, datadir, reach, time};
 
 /// Keep private files and hand them out safely.
 #[derive(Debug, Parser)]
@@ -58,7 +58,22 @@ pub enum Command {
         /// repeat for several. Without it the header is ignored.
         #[arg(long = "trusted-proxy", value_name = "IP")]
         trusted_proxies: Vec<std::net::IpAddr>,
+        /// Ask the router for a port mapping (UPnP IGD), so links carry its external address and
+        /// open from the internet; renewed while serving, removed on exit. Needs a --bind on the
+        /// network (e.g. 0.0.0.0:7420).
+        #[arg(long)]
+        expose: bool,
+        /// How long each port mapping lease lasts; it is renewed at half.
+        #[arg(long, value_name = "DURATION", value_parser = parse_lease, default_value = "1h", requires = "expose")]
+        expose_lease: std::time::Duration,
+        /// Do not announce the server on the local network (mDNS, as "Sharelock on HOST").
+        #[arg(long)]
+        no_announce: bool,
     },
+    /// Who can open a link: the addresses, the mDNS name, the port mapping, a check of each
+    /// address against this server, and a verdict for this computer, your network and the
+    /// internet.
+    Reach,
     /// Print a complete nginx configuration for putting nginx in front of this data dir.
     NginxConfig {
         /// Where nginx listens.
@@ -188,6 +203,13 @@ fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
     s.parse::<Lifetime>().map_err(|e| e.to_string())
 }
 
+fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<Lifetime>().map_err(|e| e.to_string())? {
+        Lifetime::For(d) if d.as_secs() >= 2 => Ok(d),
+        _ => Err(format!("invalid lease {s:?}: use a duration of at least 2s, such as 30m or 1h")),
+    }
+}
+
 fn parse_size_arg(s: &str) -> Result<u64, String> {
     parse_size(s).map_err(|e| e.to_string())
 }
@@ -245,7 +267,16 @@ pub fn run(cli: Cli) -> Result<()> {
     let vault = Vault::open(&dir)?;
     let now = time::now();
     match cli.command {
-        Command::Serve { bind, base_url, offload, offload_prefix, trusted_proxies } => {
+        Command::Serve {
+            bind,
+            base_url,
+            offload,
+            offload_prefix,
+            trusted_proxies,
+            expose,
+            expose_lease,
+            no_announce,
+        } => {
             vault.check_writable()?;
             let offload = match offload {
                 Some(OffloadKind::Nginx) => {
@@ -255,7 +286,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(OffloadKind::Sendfile) => Some(http::Offload::Sendfile),
                 None => None,
             };
-            serve(vault, bind, base_url, ServerConfig { offload, trusted_proxies, ..ServerConfig::default() })
+            let exposure = reach::Exposure { announce: !no_announce, map: expose.then_some(expose_lease) };
+            let config = ServerConfig { offload, trusted_proxies, ..ServerConfig::default() };
+            serve(vault, bind, base_url, config, exposure)
+        }
+        Command::Reach => {
+            let report = reach::Report::examine(&vault)?;
+            out.print(&report, || reach_text(&report))
         }
         Command::NginxConfig { listen, upstream, server_name, offload_prefix } => {
             vault.check_writable()?;
@@ -396,21 +433,33 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn serve(vault: Vault, bind: SocketAddr, base_url: Option<String>, config: ServerConfig) -> Result<()> {
+fn serve(
+    vault: Vault,
+    bind: SocketAddr,
+    base_url: Option<String>,
+    config: ServerConfig,
+    exposure: reach::Exposure,
+) -> Result<()> {
     crate::logs::init();
     if let Some(url) = &base_url {
         vault.set_base_url(url)?;
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::io("cannot start the async runtime", e))?;
     runtime.block_on(async move {
-        let listening = http::Listening::bind(Arc::new(vault), bind, None, config).await?;
+        let vault = Arc::new(vault);
+        let listening = http::Listening::bind(vault.clone(), bind, None, config).await?;
         let addr = listening.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
-        if addr.ip().is_unspecified() {
-            tracing::info!("listening on all interfaces: set --base-url to the address others should use");
-        }
+        // Announcing and the router search block for a few seconds at most; the server is bound
+        // (and connections wait in the backlog) meanwhile.
+        let presence = tokio::task::spawn_blocking(move || reach::Presence::start(vault, addr, exposure))
+            .await
+            .map_err(|e| Error::io("cannot start the port mapping", std::io::Error::other(e)))?;
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        listening.serve(shutdown_signal()).await.map_err(|e| Error::io("server failed", e))
+        let served = listening.serve(shutdown_signal()).await.map_err(|e| Error::io("server failed", e));
+        // Dropping the presence withdraws the announcement and removes the mapping (blocking).
+        tokio::task::spawn_blocking(move || drop(presence)).await.ok();
+        served
     })
 }
 

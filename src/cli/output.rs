@@ -202,3 +202,45 @@ impl Output {
         })
     }
 }
+
+/// `sharelock reach` for people: what links carry, where the server listens, and a verdict per
+/// audience with the URLs to use.
+pub(super) fn reach_text(report: &crate::reach::Report) -> String {
+    use crate::reach::mapping::Record;
+    let mut text = format!("Links are built with {} ({}).\n", report.base_url, report.links_reach.words());
+    match report.bind {
+        Some(bind) => text += &format!("The server listens on {bind}.\n"),
+        None => text += "No server has run on this data dir yet.\n",
+    }
+    match report.announced {
+        Some(true) => text += &format!("It is announced on the local network as {}.\n", report.mdns_name),
+        Some(false) => text += &format!("Its announcement as {} was not heard.\n", report.mdns_name),
+        None => {}
+    }
+    let addresses: Vec<String> = report
+        .addresses
+        .iter()
+        .filter(|a| a.kind != crate::reach::network::AddressKind::Loopback)
+        .map(|a| format!("{} {}{}", a.interface, a.ip, if a.default { " (default route)" } else { "" }))
+        .collect();
+    if !addresses.is_empty() {
+        text += &format!("Addresses: {}.\n", addresses.join(", "));
+    }
+    match &report.mapping {
+        Some(Record::Mapped { external_ip, external_port, internal, protocol, .. }) => {
+            text += &format!("Port mapping: {external_ip}:{external_port} forwards to {internal} ({protocol}).\n");
+        }
+        Some(Record::Failed { message, .. }) => text += &format!("Port mapping: none ({message}).\n"),
+        None => {}
+    }
+    text += "Who can open a link:\n";
+    for verdict in &report.verdicts {
+        let answer = if verdict.can_open { "yes" } else { "no" };
+        text += &format!("  {}: {answer}, {}", verdict.audience.words(), verdict.why);
+        if !verdict.urls.is_empty() {
+            text += &format!(" ({})", verdict.urls.join(" or "));
+        }
+        text += "\n";
+    }
+    text.trim_end().to_string()
+}

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -166,6 +166,7 @@ fn app(state: AppState) -> Router {
         .merge(tokenised)
         .merge(public)
         .route(pattern::ASSET, get(asset))
+        .route(pattern::REACH, get(reach_answer))
         .route("/", get(|| async { "Sharelock\n" }))
         .fallback(|| async { HttpError::NotFound })
         .layer(middleware::from_fn(html_errors))
@@ -175,6 +176,15 @@ fn app(state: AppState) -> Router {
         }))
         .layer(middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// Answers a reachability check (`reach::probe`): the nonce signed with this data dir's secret,
+/// which only this server can give.
+async fn reach_answer(State(state): State<AppState>, Path(nonce): Path<String>) -> Response {
+    match crate::reach::probe::answer(&state.vault, &nonce) {
+        Some(proof) => ([(header::CACHE_CONTROL, "no-store")], proof).into_response(),
+        None => HttpError::BadRequest("not a reachability check".into()).into_response(),
+    }
 }
 
 /// Tidies the store before serving (see `Store::cleanup`): removes the temp files of interrupted
@@ -215,8 +225,8 @@ pub struct Listening {
 impl Listening {
     /// Binds `addr`, cleans the store (see `clean_store`), and records where the server is reached
     /// (the base URL of links when none was set), in that order. `advertise` is the host put in
-    /// that address when `addr` is every interface (0.0.0.0): the machine's address on the
-    /// network, say; 127.0.0.1 when `None`.
+    /// that address when `addr` is every interface (0.0.0.0); when `None`, this computer's
+    /// address on the local network (`reach::network::lan_ip`), else 127.0.0.1.
     pub async fn bind(
         vault: Arc<Vault>,
         addr: std::net::SocketAddr,
@@ -228,15 +238,20 @@ impl Listening {
         let bound = listener.local_addr().map_err(|e| crate::Error::io("cannot read the listening address", e))?;
         clean_store(&vault).await;
         let host = match bound.ip() {
-            ip if ip.is_unspecified() => advertise.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            ip if ip.is_unspecified() => {
+                advertise.or_else(crate::reach::network::lan_ip).unwrap_or(std::net::Ipv4Addr::LOCALHOST.into())
+            }
             ip => ip,
         };
-        let listen_url = format!("http://{}", std::net::SocketAddr::new(host, bound.port()));
+        let listen_url = format!("http://{}:{}", crate::reach::network::url_host(host), bound.port());
         let recorder = vault.clone();
         let url = listen_url.clone();
-        tokio::task::spawn_blocking(move || recorder.set_listen_url(&url))
-            .await
-            .map_err(|e| crate::Error::io("cannot record the listening address", std::io::Error::other(e)))??;
+        tokio::task::spawn_blocking(move || {
+            recorder.set_listen_url(&url)?;
+            recorder.set_setting(crate::settings::LISTEN_ADDR, Some(&bound.to_string()))
+        })
+        .await
+        .map_err(|e| crate::Error::io("cannot record the listening address", std::io::Error::other(e)))??;
         Ok(Listening { listener, vault, config, listen_url })
     }
 

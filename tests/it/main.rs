@@ -12,6 +12,7 @@ mod load;
 mod nginx;
 mod public;
 mod range;
+mod reach;
 mod recovery;
 mod store;
 mod support;

@@ -217,6 +217,17 @@ mod tests {
     }
 
     #[test]
+    fn a_reachability_answer_never_passes_as_a_link_or_slot_signature() {
+        // Anyone can ask a server to sign a nonce of their choosing (`reach::probe`): the answer
+        // for an id must not open the link or slot of that id.
+        let (_dir, s) = signer();
+        let answer = s.sign(Purpose::Reach, "abcdefghijklmnop");
+        assert!(s.verify(Purpose::Reach, "abcdefghijklmnop", &answer));
+        assert!(!s.verify(Purpose::Link, "abcdefghijklmnop", &answer));
+        assert!(!s.verify(Purpose::Slot, "abcdefghijklmnop", &answer));
+    }
+
+    #[test]
     fn rejects_wrong_lengths_and_alphabets() {
         let (_dir, s) = signer();
         let sig = s.sign(Purpose::Link, "abc");

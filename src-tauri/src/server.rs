@@ -72,9 +72,10 @@ pub fn listen_settings(vault: &Vault) -> sharelock::Result<(Scope, u16)> {
     Ok((scope, env_port.or(stored_port).unwrap_or(DEFAULT_PORT)))
 }
 
-/// This computer's address on the local network, if it has one.
+/// This computer's address on the local network, if it has one (the core's choice: the
+/// default-route interface's).
 pub fn lan_ip() -> Option<IpAddr> {
-    local_ip_address::local_ip().ok()
+    sharelock::reach::network::lan_ip()
 }
 
 /// Starts the server as the settings say, and tells the UI.
@@ -148,13 +149,25 @@ impl Server {
         let base_url = vault.base_url(None).ok();
 
         let (shutdown, stop) = oneshot::channel::<()>();
+        let bound =
+            listening.local_addr().map_err(|e| failed(format!("cannot read the listening address: {e}"), None))?;
+        let announcer = vault.clone();
         let task = tauri::async_runtime::spawn(async move {
+            // On the network, the server is announced as "Sharelock on HOST" (HOST.local) while it
+            // serves; the announcement is withdrawn when it stops.
+            let exposure = sharelock::reach::Exposure { announce: true, map: None };
+            let presence = tauri::async_runtime::spawn_blocking(move || {
+                sharelock::reach::Presence::start(announcer, bound, exposure)
+            })
+            .await
+            .ok();
             let stopped = async {
                 let _ = stop.await;
             };
             if let Err(e) = listening.serve(stopped).await {
                 tracing::error!("server stopped: {e}");
             }
+            let _ = tauri::async_runtime::spawn_blocking(move || drop(presence)).await;
         });
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running { shutdown, task });
         tracing::info!("listening on {listen_url}");

@@ -110,6 +110,8 @@ enum Rules {
     Allow,
     /// Nothing.
     Deny,
+    /// Ports from 1024 for the home network, with UPnP off: PCP and NAT-PMP only.
+    AllowWithoutUpnp,
 }
 
 impl Home {
@@ -146,15 +148,18 @@ impl Home {
         let mut nft = self.router.command("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().unwrap();
         std::io::Write::write_all(&mut nft.stdin.take().unwrap(), ruleset.as_bytes()).unwrap();
         assert!(nft.wait().unwrap().success(), "nft rules for miniupnpd");
+        let upnp = if matches!(rules, Rules::AllowWithoutUpnp) { "no" } else { "yes" };
         let rules = match rules {
-            Rules::Allow => "allow 1024-65535 192.168.77.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535",
+            Rules::Allow | Rules::AllowWithoutUpnp => {
+                "allow 1024-65535 192.168.77.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535"
+            }
             Rules::Deny => "deny 0-65535 0.0.0.0/0 0-65535",
         };
         let conf = self.dir.path().join("miniupnpd.conf");
         std::fs::write(
             &conf,
             format!(
-                "ext_ifname={wan_if}\nlistening_ip={lan_if}\nhttp_port=0\nenable_upnp=yes\nenable_natpmp=yes\nsecure_mode=yes\nsystem_uptime=yes\nuuid=3ee3b1b2-1f5a-4a8e-9c7a-5ab2c6f1e001\n{rules}\n"
+                "ext_ifname={wan_if}\nlistening_ip={lan_if}\nhttp_port=0\nenable_upnp={upnp}\nenable_natpmp=yes\nsecure_mode=yes\nsystem_uptime=yes\nuuid=3ee3b1b2-1f5a-4a8e-9c7a-5ab2c6f1e001\n{rules}\n"
             ),
         )
         .unwrap();
@@ -172,9 +177,9 @@ impl Home {
             .spawn()
             .unwrap();
         self.upnp = Some(child);
-        // Ready once it listens for SSDP on the home side.
+        // Ready once it listens for NAT-PMP and PCP (the last thing it opens).
         wait_until("miniupnpd listens", || {
-            let out = self.router.command("ss").args(["-Hlun", "sport", "=", ":1900"]).output().unwrap();
+            let out = self.router.command("ss").args(["-Hlun", "sport", "=", ":5351"]).output().unwrap();
             !out.stdout.is_empty()
         });
     }
@@ -334,6 +339,33 @@ fn a_link_opens_from_the_internet_through_the_routers_port_mapping() {
     let report = home.sharelock_json(&data, &["reach"]);
     assert!(report["mapping"].is_null(), "{report:#}");
     assert_eq!(verdict(&report, "this_computer")["can_open"], false);
+}
+
+#[test]
+fn a_router_without_upnp_maps_the_port_over_pcp_or_nat_pmp() {
+    if !can_make_networks("port mapping", &["ip", "nft", "miniupnpd", "curl", "ss"]) {
+        return;
+    }
+    let home = Home::new("192.0.3", Some(Rules::AllowWithoutUpnp));
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = support::bytes(10_000);
+    let (data, file) = data_dir_with_file(dir.path(), &bytes);
+    let serving = home.serve(&data, &["--expose"]);
+
+    let report = home.sharelock_json(&data, &["reach"]);
+    assert_eq!(report["mapping"]["state"], "mapped", "{report:#} {}", home.log("serve.log"));
+    assert!(["PCP", "NAT-PMP"].contains(&report["mapping"]["protocol"].as_str().unwrap()), "{report:#}");
+    assert_eq!(report["mapping"]["gateway"], "192.168.77.1");
+    let link = home.sharelock_json(&data, &["link", &file]);
+    let url = link["url"].as_str().unwrap();
+    let external = format!("http://{}.1:{}/", home.wan_prefix, report["mapping"]["external_port"]);
+    assert!(url.starts_with(&external), "{url}");
+    let (status, body) = home.fetch_from_internet(url);
+    assert_eq!(status, "200");
+    assert!(body == bytes);
+
+    serving.stop();
+    assert!(!home.forwards().contains("dnat"), "removed on exit: {}", home.forwards());
 }
 
 #[test]

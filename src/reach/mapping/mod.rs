@@ -1,11 +1,16 @@
-//! A port mapping on the router (UPnP IGD, through `igd-next`), so links can carry the router's
-//! external address and open from the internet. The mapping is asked for with a lease, renewed
-//! at half the lease, and removed when the server stops; what happened is recorded in the
-//! settings ([`settings::PORT_MAPPING`]) for `sharelock reach` and the app to read.
+//! A port mapping on the router, so links can carry the router's external address and open from
+//! the internet: UPnP IGD first ([`upnp`], through `igd-next`), then PCP with NAT-PMP as its
+//! fallback ([`pcp`], through `crab_nat`) at the default gateway when no UPnP gateway answers.
+//! The mapping is asked for with a lease, renewed at half the lease by the protocol that made it,
+//! and removed when the server stops; what happened is recorded in the settings
+//! ([`settings::PORT_MAPPING`]) for `sharelock reach` and the app to read.
 //!
 //! A failure is one of three, each said plainly: no gateway answered, the gateway refused, or
 //! the gateway's own external address is private or carrier-grade NAT (a second NAT in front,
 //! so a mapping on this router would not reach the internet).
+
+mod pcp;
+mod upnp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,7 +18,6 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use igd_next::{AddPortError, GetExternalIpError, PortMappingProtocol, RequestError, SearchOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::reach::network::{self, AddressKind};
@@ -21,10 +25,6 @@ use crate::{Vault, settings, time};
 
 /// How long a mapping is asked for when not told otherwise; renewed at half.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(3600);
-/// How long to wait for a gateway to answer the search.
-const SEARCH_TIMEOUT: Duration = Duration::from_secs(3);
-/// The description routers list the mapping under.
-const DESCRIPTION: &str = "Sharelock";
 
 /// What was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -124,9 +124,8 @@ impl PortMapping {
     /// Finds the gateway and asks for the mapping (blocking, for up to a few seconds). Either way
     /// the outcome is recorded for `sharelock reach`; a failure comes back as its record.
     pub fn open(vault: Arc<Vault>, request: Request) -> Result<PortMapping, Record> {
-        let outcome = map(&request);
-        let record = match outcome {
-            Ok(record) => record,
+        let (held, record) = match map(&request) {
+            Ok(mapped) => mapped,
             Err(failed) => {
                 failed.save(&vault);
                 return Err(failed);
@@ -138,7 +137,7 @@ impl PortMapping {
             .name("port-mapping".into())
             .spawn({
                 let record = record.clone();
-                move || renew_until_stopped(&vault, &request, record, &stopped)
+                move || renew_until_stopped(&vault, &request, held, record, &stopped)
             })
             .map_err(|e| failure(Problem::Refused, format!("cannot start renewing the mapping: {e}"), None, None))?;
         Ok(PortMapping { record, stop: Some(stop), renewer: Some(renewer) })
@@ -159,87 +158,59 @@ impl Drop for PortMapping {
     }
 }
 
-fn failure(problem: Problem, message: String, gateway: Option<String>, external_ip: Option<IpAddr>) -> Record {
+pub(super) fn failure(
+    problem: Problem,
+    message: String,
+    gateway: Option<String>,
+    external_ip: Option<IpAddr>,
+) -> Record {
     Record::Failed { problem, message, gateway, external_ip, at: time::now() }
 }
 
-fn search(request: &Request) -> Result<igd_next::Gateway, Record> {
-    let mut options = SearchOptions::default();
-    // Search from the address being mapped, so the query leaves by the interface whose router
-    // is wanted when there are several.
-    options.bind_addr = SocketAddr::new(request.internal.ip(), 0);
-    options.timeout = Some(SEARCH_TIMEOUT);
-    options.single_search_timeout = Some(SEARCH_TIMEOUT);
-    igd_next::search_gateway(options).map_err(|e| {
-        failure(
-            Problem::NoGateway,
-            format!("no router answered a UPnP search on the local network within {}s ({e})", SEARCH_TIMEOUT.as_secs()),
-            None,
-            None,
-        )
-    })
+/// The protocol that holds a mapping: it is renewed and removed the way it was made.
+enum Held {
+    Upnp,
+    Pcp(pcp::Pcp),
 }
 
-/// Asks once: the gateway, its external address (refusing a private or CGNAT one), the mapping.
-fn map(request: &Request) -> Result<Record, Record> {
-    let gateway = search(request)?;
-    let at = Some(gateway.addr.to_string());
-    let external_ip = match gateway.get_external_ip() {
-        Ok(ip) => ip,
-        // An answer with no address in it: miniupnpd (and routers built on it) say nothing
-        // rather than hand out an address that is private or carrier-grade NAT.
-        Err(GetExternalIpError::RequestError(RequestError::InvalidResponse(text)))
-            if text.contains("GetExternalIPAddressResponse") =>
-        {
-            return Err(failure(
-                Problem::DoubleNat,
-                "the router has no public address on its internet side (it reports none, as routers behind \
-                 carrier-grade NAT or another router do), so a port mapping on it cannot reach the internet"
-                    .into(),
-                at,
-                None,
-            ));
-        }
-        Err(e) => {
-            return Err(failure(
-                Problem::Refused,
-                format!("the router did not tell its external address ({e})"),
-                at,
-                None,
-            ));
-        }
-    };
-    if let Some(why) = behind_another_nat(external_ip) {
-        return Err(failure(
-            Problem::DoubleNat,
-            format!(
-                "the router's external address {external_ip} is {why}, so a port mapping on it cannot reach the internet"
-            ),
-            at,
-            Some(external_ip),
-        ));
+/// Asks once: UPnP, then PCP/NAT-PMP when no UPnP gateway answered.
+fn map(request: &Request) -> Result<(Held, Record), Record> {
+    match upnp::map(request) {
+        Ok(record) => Ok((Held::Upnp, record)),
+        Err(Record::Failed { problem: Problem::NoGateway, message, .. }) => match pcp::map(request) {
+            Ok((held, record)) => Ok((Held::Pcp(held), record)),
+            Err(Record::Failed { problem: Problem::NoGateway, message: other, gateway, .. }) => {
+                Err(failure(Problem::NoGateway, format!("{message}, and {other}"), gateway, None))
+            }
+            Err(failed) => Err(failed),
+        },
+        Err(failed) => Err(failed),
     }
-    add(&gateway, request).map_err(|e| {
-        failure(
-            Problem::Refused,
-            format!("the router refused to forward port {}: {e}", request.external_port),
-            at.clone(),
-            Some(external_ip),
-        )
-    })?;
-    Ok(Record::Mapped {
-        protocol: "UPnP IGD".into(),
-        gateway: gateway.addr.to_string(),
-        external_ip,
-        external_port: request.external_port,
-        internal: request.internal,
-        lease_seconds: request.lease.as_secs(),
-        renewed_at: time::now(),
-    })
+}
+
+impl Held {
+    /// Asks again before the lease runs out (UPnP searches afresh, so a rebooted router or a
+    /// new one is found; PCP and NAT-PMP renew at the gateway that granted it).
+    fn renew(&mut self, request: &Request) -> Result<Record, Record> {
+        match self {
+            Held::Upnp => upnp::map(request),
+            Held::Pcp(held) => held.renew(request),
+        }
+    }
+
+    fn remove(self, request: &Request) {
+        let removed = match self {
+            Held::Upnp => upnp::remove(request),
+            Held::Pcp(held) => held.remove(),
+        };
+        if let Err(e) = removed {
+            tracing::warn!("cannot remove the port mapping: {e}");
+        }
+    }
 }
 
 /// Why a router with `external_ip` on its internet side sits behind another NAT, if it does.
-fn behind_another_nat(external_ip: IpAddr) -> Option<&'static str> {
+pub(super) fn behind_another_nat(external_ip: IpAddr) -> Option<&'static str> {
     match network::classify(external_ip) {
         AddressKind::Public => None,
         AddressKind::SharedNat => Some(
@@ -249,35 +220,25 @@ fn behind_another_nat(external_ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-fn add(gateway: &igd_next::Gateway, request: &Request) -> Result<(), AddPortError> {
-    let lease = u32::try_from(request.lease.as_secs()).unwrap_or(u32::MAX);
-    let tcp = PortMappingProtocol::TCP;
-    match gateway.add_port(tcp, request.external_port, request.internal, lease, DESCRIPTION) {
-        // Some routers take only permanent leases; it is still removed when the server stops.
-        Err(AddPortError::OnlyPermanentLeasesSupported) => {
-            gateway.add_port(tcp, request.external_port, request.internal, 0, DESCRIPTION)
-        }
-        other => other,
-    }
-}
-
 /// Renews at half the lease until told to stop, then removes the mapping and its record.
-fn renew_until_stopped(vault: &Vault, request: &Request, mut record: Record, stopped: &mpsc::Receiver<()>) {
+fn renew_until_stopped(
+    vault: &Vault,
+    request: &Request,
+    mut held: Held,
+    mut record: Record,
+    stopped: &mpsc::Receiver<()>,
+) {
     let interval = (request.lease / 2).max(Duration::from_secs(1));
     // Until the sender is dropped (or sends): each timeout is a renewal.
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-        let renewed = map(request).unwrap_or_else(|failed| failed);
+        let renewed = held.renew(request).unwrap_or_else(|failed| failed);
         if let (true, Record::Failed { message, .. }) = (renewed != record, &renewed) {
             tracing::warn!("port mapping lost: {message}");
         }
         renewed.save(vault);
         record = renewed;
     }
-    if let Ok(gateway) = search(request)
-        && let Err(e) = gateway.remove_port(PortMappingProtocol::TCP, request.external_port)
-    {
-        tracing::warn!("cannot remove the port mapping: {e}");
-    }
+    held.remove(request);
     if let Err(e) = vault.set_setting(settings::PORT_MAPPING, None) {
         tracing::warn!("cannot clear the port mapping record: {e}");
     }

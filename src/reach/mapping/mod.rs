@@ -170,7 +170,7 @@ pub(super) fn failure(
 /// The protocol that holds a mapping: it is renewed and removed the way it was made.
 enum Held {
     Upnp,
-    Pcp(pcp::Pcp),
+    Pcp(Box<pcp::Pcp>),
 }
 
 /// Asks once: UPnP, then PCP/NAT-PMP when no UPnP gateway answered.
@@ -178,7 +178,7 @@ fn map(request: &Request) -> Result<(Held, Record), Record> {
     match upnp::map(request) {
         Ok(record) => Ok((Held::Upnp, record)),
         Err(Record::Failed { problem: Problem::NoGateway, message, .. }) => match pcp::map(request) {
-            Ok((held, record)) => Ok((Held::Pcp(held), record)),
+            Ok((held, record)) => Ok((Held::Pcp(Box::new(held)), record)),
             Err(Record::Failed { problem: Problem::NoGateway, message: other, gateway, .. }) => {
                 Err(failure(Problem::NoGateway, format!("{message}, and {other}"), gateway, None))
             }

@@ -231,6 +231,18 @@ impl Report {
                 let url = format!("http://{}:{}", network::url_host(lan), bind.port());
                 check(&mut checks, Audience::LocalNetwork, url);
             }
+            // Bound to [::], the server takes IPv6 too: each routable IPv6 address is tried
+            // (link-local ones need a zone in the URL, which browsers do not take; they are listed).
+            if bind.ip() == IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED) {
+                for address in addresses.iter().filter(|a| a.ip.is_ipv6()) {
+                    let audience = match address.kind {
+                        AddressKind::Private => Audience::LocalNetwork,
+                        AddressKind::Public => Audience::Internet,
+                        _ => continue,
+                    };
+                    check(&mut checks, audience, format!("http://{}:{}", network::url_host(address.ip), bind.port()));
+                }
+            }
         }
         if let Some(url) = mapping.as_ref().and_then(Record::external_url) {
             check(&mut checks, Audience::Internet, url);
@@ -347,6 +359,19 @@ fn internet_verdict(report: &Report, running: bool, port: u16) -> Verdict {
         && report.reached(Audience::Internet).iter().any(|c| c.url == report.base_url)
     {
         return verdict(true, vec![report.base_url.clone()], format!("{} comes back to this server", report.base_url));
+    }
+    let over_ipv6: Vec<String> = report
+        .reached(Audience::Internet)
+        .iter()
+        .filter(|c| c.url.starts_with("http://["))
+        .map(|c| c.url.clone())
+        .collect();
+    if !over_ipv6.is_empty() && !matches!(report.mapping, Some(Record::Mapped { .. })) {
+        return verdict(
+            true,
+            over_ipv6,
+            "over IPv6, with no NAT in the way, if your router's IPv6 firewall lets it in (most block incoming connections by default)".into(),
+        );
     }
     match &report.mapping {
         Some(Record::Mapped { external_ip, external_port, .. }) => {

@@ -508,3 +508,75 @@ fn with_no_network_only_this_computer_can_open_a_link() {
     assert_eq!(verdict(&report, "internet")["can_open"], false);
     assert!(report["checks"][0]["result"] == "this_server", "{report:#}");
 }
+
+#[test]
+fn a_server_on_ipv6_is_tried_at_each_ipv6_address_and_opens_there() {
+    if !can_make_networks("IPv6", &["ip", "curl"]) {
+        return;
+    }
+    let (lan, peer) = (Netns::new("lan6"), Netns::new("peer6"));
+    let (lan_if, peer_if) = wire(&lan, "192.168.78.2/24", &peer, "192.168.78.1/24");
+    // A unique local and a global address on each side (`nodad`: usable at once, not after
+    // duplicate address detection), and the default route through the peer.
+    for (ns, iface, host) in [(&lan, &lan_if, "2"), (&peer, &peer_if, "1")] {
+        for prefix in ["fd78::", "2a0a:78::"] {
+            ns.ip(&["-6", "addr", "add", &format!("{prefix}{host}/64"), "dev", iface, "nodad"]);
+        }
+    }
+    lan.ip(&["route", "add", "default", "via", "192.168.78.1"]);
+    lan.ip(&["-6", "route", "add", "default", "via", "2a0a:78::1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = support::bytes(5_000);
+    let (data, file) = data_dir_with_file(dir.path(), &bytes);
+    let mut serving = lan
+        .command(env!("CARGO_BIN_EXE_sharelock"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--bind", &format!("[::]:{PORT}"), "--no-announce"])
+        .env_remove("SHARELOCK_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(serving.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _serving = Serving(serving);
+
+    let out = lan
+        .command(env!("CARGO_BIN_EXE_sharelock"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--json", "reach"])
+        .env_remove("SHARELOCK_DATA_DIR")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reached = |url: &str| {
+        report["checks"].as_array().unwrap().iter().any(|c| c["url"] == url && c["result"] == "this_server")
+    };
+    assert!(reached(&format!("http://[fd78::2]:{PORT}")), "{report:#}");
+    assert!(reached(&format!("http://[2a0a:78::2]:{PORT}")), "{report:#}");
+    let kinds: Vec<_> =
+        report["addresses"].as_array().unwrap().iter().map(|a| (a["ip"].clone(), a["kind"].clone())).collect();
+    assert!(kinds.contains(&("fd78::2".into(), "private".into())), "{kinds:?}");
+    assert!(kinds.contains(&("2a0a:78::2".into(), "public".into())), "{kinds:?}");
+    assert!(kinds.iter().any(|(_, kind)| kind == "link_local"), "link-local addresses are listed: {kinds:?}");
+    assert!(
+        verdict(&report, "local_network")["urls"]
+            .as_array()
+            .unwrap()
+            .contains(&format!("http://[fd78::2]:{PORT}").into())
+    );
+    let internet = verdict(&report, "internet");
+    assert_eq!(internet["can_open"], true, "{report:#}");
+    assert!(internet["why"].as_str().unwrap().contains("IPv6"), "{internet}");
+
+    // A link opens over IPv6 from the other host, and over IPv4 too (one dual-stack socket).
+    let link = sharelock_json(&data, &["link", &file]);
+    let path = link["url"].as_str().unwrap().splitn(4, '/').nth(3).unwrap().to_string();
+    for host in ["[2a0a:78::2]", "192.168.78.2"] {
+        let out =
+            peer.command("curl").args(["-sf", "-m", "5", &format!("http://{host}:{PORT}/{path}")]).output().unwrap();
+        assert!(out.status.success() && out.stdout == bytes, "fetch over {host}");
+    }
+}

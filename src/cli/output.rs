@@ -94,20 +94,37 @@ pub(super) fn link_text(link: &LinkInfo, now: i64) -> String {
         0 => limit,
         n => format!("{limit} ({n} not delivered, not counted)"),
     };
-    format!("{}\npage: {}\nlink {}: {}, {expires}{limit}", link.url, link.page_url, link.link.id, link.status.as_str())
+    format!(
+        "{}\npage: {}\nlink {}: {}, {expires}{limit}; opens for {}",
+        link.url,
+        link.page_url,
+        link.link.id,
+        link.status.as_str(),
+        opens_for(link.reach)
+    )
 }
 
 pub(super) fn slot_text(slot: &SlotInfo, now: i64) -> String {
     format!(
-        "{}\nslot {}: {}, up to {} file(s) of at most {} each, open until {} ({})",
+        "{}\nslot {}: {}, up to {} file(s) of at most {} each, open until {} ({}); opens for {}",
         slot.url,
         slot.slot.id,
         slot.status.as_str(),
         slot.slot.max_files,
         format_size(slot.slot.max_size),
         time::rfc3339(slot.slot.expires_at),
-        time::relative(slot.slot.expires_at, now)
+        time::relative(slot.slot.expires_at, now),
+        opens_for(slot.reach)
     )
+}
+
+/// Who a URL opens for, as the end of a line about a link or slot.
+fn opens_for(reach: crate::reach::Audience) -> &'static str {
+    match reach {
+        crate::reach::Audience::ThisComputer => "this computer only (see `sharelock reach`)",
+        crate::reach::Audience::LocalNetwork => "your network",
+        crate::reach::Audience::Internet => "the internet",
+    }
 }
 
 /// Where results go: text for people, or JSON with `--json`.

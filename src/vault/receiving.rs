@@ -14,6 +14,8 @@ pub struct SlotInfo {
     pub status: SlotStatus,
     /// Files stored through it.
     pub received: u64,
+    /// Who can open it, judged by the address it carries (`reach::audience_of`).
+    pub reach: crate::reach::Audience,
 }
 
 /// What a new slot accepts.
@@ -153,6 +155,7 @@ impl Vault {
         let sig = self.signer.sign(Purpose::Slot, &slot.id);
         let url = urls::slot(base, &slot.id, &sig);
         let status = slot.status(now);
-        SlotInfo { slot, url, status, received }
+        let reach = crate::reach::audience_of(&url);
+        SlotInfo { slot, url, status, received, reach }
     }
 }

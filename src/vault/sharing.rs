@@ -15,6 +15,8 @@ pub struct LinkInfo {
     pub page_url: String,
     /// Status now.
     pub status: LinkStatus,
+    /// Who can open it, judged by the address it carries (`reach::audience_of`).
+    pub reach: crate::reach::Audience,
 }
 
 /// A link nginx checks alone: no id, no count, no revocation, just a URL until it expires.
@@ -218,7 +220,8 @@ impl Vault {
         let url = urls::link_file(base, &link.id, &sig, &file.name);
         let page_url = urls::landing(base, &link.id, &sig);
         let status = link.status(now);
-        LinkInfo { link, url, page_url, status }
+        let reach = crate::reach::audience_of(&url);
+        LinkInfo { link, url, page_url, status, reach }
     }
 
     /// A link nginx checks alone (`secure_link`): see [`crate::nginx`]. It must expire.

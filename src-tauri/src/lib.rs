@@ -71,6 +71,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::create_slot,
             commands::close_slot,
             commands::inbox,
+            commands::open_file,
             commands::export_file,
             commands::show_in_folder,
             commands::qr_code,

@@ -926,11 +926,24 @@ async function start() {
     if (payload.type === "drop") addPaths(payload.paths);
   });
 
+  await T.event.listen("open-requested", takeOpened);
+
   const info = await invoke("app_info");
   renderServer(info.server);
   await loadSettings();
   await refresh();
+  await takeOpened();
   document.body.dataset.ready = "true";
+}
+
+/** `sharelock-desktop FILE…`, at start or from a second launch: the files are added as a drop
+ *  adds them, and each argument that names no file says why in a message. */
+async function takeOpened() {
+  try {
+    const opened = await invoke("take_opened");
+    for (const problem of opened.problems) toast(`Not added: ${problem}`, "error");
+    if (opened.paths.length) await addPaths(opened.paths);
+  } catch (e) { toast(errorText(e), "error"); }
 }
 
 window.sharelockUi = { addPaths, show, select };

@@ -10,6 +10,7 @@
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`inbox`]: received files by upload link and upload; open, delete, share; the Received filter.
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
+//! - [`opening`]: `sharelock-desktop FILE…`, at start and from a second launch.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 
@@ -18,6 +19,7 @@ mod dialogs;
 mod inbox;
 mod keyboard;
 mod links;
+mod opening;
 mod polish;
 mod support;
 

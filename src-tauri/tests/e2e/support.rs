@@ -79,6 +79,43 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
 }
 
+/// A D-Bus session bus of the test's own (`dbus-daemon --session`), stopped when dropped. The
+/// app is single-instance per session bus: windows on this one never meet the machine's others.
+pub struct SessionBus {
+    daemon: Child,
+    /// What `DBUS_SESSION_BUS_ADDRESS` is set to for processes on this bus.
+    pub address: String,
+}
+
+impl SessionBus {
+    /// Starts the bus and waits until it takes connections.
+    pub fn start() -> SessionBus {
+        use std::io::BufRead;
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon (Debian package dbus-daemon)");
+        let mut address = String::new();
+        std::io::BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut address).unwrap();
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon printed {address:?}");
+        SessionBus { daemon, address }
+    }
+
+    /// The variable that puts a process on this bus.
+    pub fn env(&self) -> (String, String) {
+        ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone())
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
 /// The app in a real window on a data dir of its own, with its server on a free port.
 pub struct Window {
     /// The WebDriver session.

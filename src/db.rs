@@ -87,6 +87,9 @@ const MIGRATIONS: &[M<'static>] = &[
     // Downloads a limited link gave back because the client did not get the bytes (see
     // `links::give_back`).
     M::up("ALTER TABLE links ADD COLUMN undelivered INTEGER NOT NULL DEFAULT 0;"),
+    // Which received files came in the same upload (one form, one PUT), so the inbox can show
+    // them together under their one sender and message. Files received before have none.
+    M::up("ALTER TABLE files ADD COLUMN upload_id TEXT;"),
 ];
 
 /// How a database is opened.
@@ -305,6 +308,27 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    #[test]
+    fn files_received_before_upload_ids_have_none_and_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // A database as the version before upload ids left it, with a received file in it.
+        let mut old = Connection::open(&path).unwrap();
+        Migrations::from_slice(&MIGRATIONS[..3]).to_latest(&mut old).unwrap();
+        old.execute_batch(
+            "INSERT INTO slots (id, created_at, expires_at, max_size, max_files) VALUES ('aaaaaaaaaaaaaaaa', 1, 2, 3, 4);
+             INSERT INTO files (id, name, size, sha256, content_type, created_at, slot_id, uploader_name)
+             VALUES ('bbbbbbbbbbbbbbbb', 'old.pdf', 1, printf('%064d', 0), 'application/pdf', 1, 'aaaaaaaaaaaaaaaa', 'Ann');",
+        )
+        .unwrap();
+        drop(old);
+        let db = Db::open(&path, Mode::ReadWrite).unwrap();
+        let files = db.with(|c| crate::files::list(c)).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].uploader_name.as_deref(), Some("Ann"));
+        assert_eq!(files[0].upload_id, None);
     }
 
     #[test]

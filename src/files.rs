@@ -41,11 +41,15 @@ pub struct FileRecord {
     /// For received files: the uploader's message, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uploader_message: Option<String>,
+    /// For received files: the upload they came in, the same for every file of one request
+    /// (one multipart form, one PUT). Files received before Sharelock kept it have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 /// The columns of a record, in the order [`FileRecord::from_row_at`] reads them.
 pub(crate) const COLUMNS: &str =
-    "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message";
+    "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id";
 
 impl FileRecord {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
@@ -73,6 +77,7 @@ impl FileRecord {
             slot_id: row.get(at + 7)?,
             uploader_name: row.get(at + 8)?,
             uploader_message: row.get(at + 9)?,
+            upload_id: row.get(at + 10)?,
         })
     }
 
@@ -189,19 +194,22 @@ pub fn ids_with_contents(conn: &Connection, size: u64, sha256: &str) -> Result<V
 
 /// Inserts a new file row.
 pub fn insert(conn: &Connection, file: &FileRecord) -> Result<()> {
-    conn.prepare_cached(&format!("INSERT INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"))?
-        .execute(params![
-            file.id,
-            file.name,
-            file.size,
-            file.sha256,
-            file.content_type,
-            file.created_at,
-            file.public,
-            file.slot_id,
-            file.uploader_name,
-            file.uploader_message
-        ])?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        file.id,
+        file.name,
+        file.size,
+        file.sha256,
+        file.content_type,
+        file.created_at,
+        file.public,
+        file.slot_id,
+        file.uploader_name,
+        file.uploader_message,
+        file.upload_id
+    ])?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@ const state = {
   shown: [],
   sort: { key: "created_at", desc: true },
   filter: "",
+  /** Which files the list shows: "all", "mine" (added here) or "received" (through upload links). */
+  kind: "all",
   selected: null,
   view: "files",
   defaultExpiry: "7d",
@@ -232,10 +234,15 @@ function userLanguages() {
   return languages.length ? languages : ["en"];
 }
 
+/** Whether `file` is of the kind the list shows. */
+function ofKind(file, kind = state.kind) {
+  return kind === "all" || (kind === "received") === Boolean(file.slot_id);
+}
+
 function applyFilter() {
   const needle = state.filter.trim().toLowerCase();
   const { key, desc } = state.sort;
-  state.shown = state.files.filter((f) => !needle || f.name.toLowerCase().includes(needle));
+  state.shown = state.files.filter((f) => ofKind(f) && (!needle || f.name.toLowerCase().includes(needle)));
   state.shown.sort((a, b) => {
     const x = a[key], y = b[key];
     const order = key === "name" ? nameOrder.compare(x, y) : (x === y ? 0 : x < y ? -1 : 1);
@@ -247,7 +254,13 @@ function applyFilter() {
   const noMatch = !none && state.shown.length === 0;
   $("files-empty").hidden = !none;
   $("files-no-match").hidden = !noMatch;
-  if (noMatch) $("no-match-text").textContent = `No file matches “${state.filter.trim()}”`;
+  if (noMatch) {
+    const what = { all: "file", mine: "file of your own", received: "received file" }[state.kind];
+    $("no-match-text").textContent = needle ? `No ${what} matches “${state.filter.trim()}”` : `No ${what}s yet`;
+    $("no-match-hint").textContent = needle ? "Try fewer letters, or clear the filter to see every file."
+      : state.kind === "received" ? "Files people send you through an upload link show here, and in the Inbox."
+        : "Files you add show here; choose All to see received ones too.";
+  }
   $("files-table").hidden = none || noMatch;
   renderRows();
 }
@@ -289,6 +302,23 @@ function renderRows() {
 
 function focusRow(id) {
   $("rows").querySelector(`.file-row[data-id="${CSS.escape(id)}"]`)?.focus({ preventScroll: true });
+}
+
+/** Brings the file `id` into the list: the filters give way if they hide it, and the list
+ *  scrolls to its row. */
+function revealFile(id) {
+  const file = state.files.find((f) => f.id === id);
+  if (!file) return;
+  if (!ofKind(file)) { state.kind = "all"; $("kind-filter").value = "all"; }
+  if (state.filter.trim() && !file.name.toLowerCase().includes(state.filter.trim().toLowerCase())) {
+    state.filter = ""; $("filter").value = "";
+  }
+  applyFilter();
+  const index = state.shown.findIndex((f) => f.id === id);
+  const rows = $("rows");
+  const top = index * ROW;
+  if (top < rows.scrollTop || top + ROW > rows.scrollTop + rows.clientHeight) rows.scrollTop = Math.max(0, top - ROW);
+  renderRows();
 }
 
 function moveSelection(index) {
@@ -566,7 +596,11 @@ async function addPaths(paths) {
     toast(added.length === 1 ? `Added ${added[0].name}` : `Added ${added.length} files`);
     show("files");
     await loadFiles();
-    if (added.length) await select(added[added.length - 1].id);
+    if (added.length) {
+      const last = added[added.length - 1].id;
+      revealFile(last);
+      await select(last);
+    }
     return added;
   } catch (e) {
     toast(`Not added: ${errorText(e)}`, "error");
@@ -654,18 +688,95 @@ async function closeSlot(slot) {
 // ---------- inbox ----------
 
 async function loadInbox() {
-  const files = await invoke("inbox");
+  const [files, slots] = await Promise.all([invoke("inbox"), invoke("list_slots")]);
   state.inboxCount = files.length;
   $("inbox-empty").hidden = files.length > 0;
-  $("inbox").replaceChildren(...files.map((f) => el("li", { class: "received-file", dataset: { id: f.id } },
-    el("div", { class: "item-head" }, el("span", { class: "title" }, f.name), el("span", { class: "muted" }, formatSize(f.size))),
-    el("div", { class: "item-meta" }, `Received ${formatDate(f.created_at)}${f.uploader_name ? ` from ${f.uploader_name}` : ""}`),
-    f.uploader_message ? el("div", { class: "message" }, f.uploader_message) : null,
+  const slotsById = new Map(slots.map((s) => [s.id, s]));
+  $("inbox").replaceChildren(...groupReceived(files).map(({ slotId, uploads }) => inboxSlot(slotsById.get(slotId), slotId, uploads)));
+}
+
+/** Received files (newest first) by upload link, then by upload: the files one sender sent in
+ *  one go, with one name and one message, in the order they were sent. A file from before
+ *  uploads were recorded stands alone. Links and uploads keep the order of their newest file. */
+function groupReceived(files) {
+  const slots = new Map();
+  for (const file of files) {
+    if (!slots.has(file.slot_id)) slots.set(file.slot_id, new Map());
+    const uploads = slots.get(file.slot_id);
+    const upload = file.upload_id || `file:${file.id}`;
+    if (!uploads.has(upload)) uploads.set(upload, []);
+    uploads.get(upload).unshift(file);
+  }
+  return [...slots].map(([slotId, uploads]) => ({ slotId, uploads: [...uploads.values()] }));
+}
+
+function plural(n, one) { return `${n} ${one}${n === 1 ? "" : "s"}`; }
+
+function inboxSlot(slot, slotId, uploads) {
+  const files = uploads.reduce((n, upload) => n + upload.length, 0);
+  return el("section", { class: "inbox-slot", dataset: { slot: slotId } },
+    el("header", { class: "item-head inbox-slot-head" },
+      el("h2", { class: "title" }, slot?.label || "Upload link"),
+      slot && el("span", { class: `status ${slot.status}` }, slot.status),
+      el("span", { class: "muted" }, `${plural(files, "file")} in ${plural(uploads.length, "upload")}`)),
+    ...uploads.map(inboxUpload));
+}
+
+function inboxUpload(files) {
+  const first = files[0];
+  const size = files.reduce((n, f) => n + f.size, 0);
+  return el("article", { class: "upload", dataset: { upload: first.upload_id || "" } },
+    el("div", { class: "upload-head" },
+      el("span", { class: first.uploader_name ? "sender" : "sender muted" }, first.uploader_name || "No name given"),
+      el("span", { class: "muted" }, `sent ${formatDate(first.created_at)} · ${plural(files.length, "file")}, ${formatSize(size)}`)),
+    first.uploader_message ? el("div", { class: "message" }, first.uploader_message) : null,
+    el("ul", { class: "upload-files" }, ...files.map(receivedFile)));
+}
+
+/** A time that tells apart two files of the same name: "14:03" today, with the day before. */
+function timeOf(iso) {
+  const date = new Date(iso);
+  return date.toDateString() === new Date().toDateString() ? timeOnly.format(date) : shortDate(iso);
+}
+const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+
+function receivedFile(f) {
+  const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
+  return el("li", { class: "received-file", dataset: { id: f.id } },
+    el("div", { class: "received-name" },
+      el("span", { class: "title", title: f.name }, f.name),
+      el("span", { class: "muted file-meta" }, ` · ${formatSize(f.size)} · ${timeOf(f.created_at)}`)),
     el("div", { class: "item-actions" },
-      el("button", { type: "button", onclick: () => saveAs(f) }, "Save as…"),
-      el("button", { type: "button", onclick: () => showInFolder(f) }, "Show in folder"),
-      el("button", { type: "button", onclick: async () => { show("files"); await loadFiles(); await select(f.id); } }, "Share…")),
-  )));
+      button("Open", () => openReceived(f), "open"),
+      button("Save as…", () => saveAs(f)),
+      button("Show in folder", () => showInFolder(f)),
+      button("Share…", () => shareReceived(f), "share"),
+      button("Delete…", () => deleteReceived(f), "danger delete")));
+}
+
+async function openReceived(file) {
+  try { await invoke("open_file", { id: file.id }); } catch (e) { toast(`Could not open ${file.name}: ${errorText(e)}`, "error"); }
+}
+
+/** Share…: the file in Files, selected, with the new-link form ready to fill in. */
+async function shareReceived(file) {
+  show("files");
+  await loadFiles();
+  revealFile(file.id);
+  await select(file.id);
+  $("link-form").scrollIntoView({ block: "nearest" });
+  $("l-expiry").focus();
+}
+
+async function deleteReceived(file) {
+  const links = file.links ? `, and its ${plural(file.links, "link")} stop working` : "";
+  const body = el("p", {}, `“${file.name}” is deleted from Sharelock's store${links}. Save it first if you want to keep a copy.`);
+  if (!(await dialog({ title: "Delete this received file?", body, ok: "Delete", danger: true }))) return;
+  try {
+    await invoke("remove_file", { id: file.id });
+    toast(`Deleted ${file.name}`);
+    await refresh();
+  } catch (e) { toast(errorText(e), "error"); }
 }
 
 async function saveAs(file) {
@@ -764,6 +875,7 @@ async function start() {
   for (const button of document.querySelectorAll(".nav-item")) button.addEventListener("click", () => show(button.dataset.view));
   $("add-files").addEventListener("click", pickFiles);
   $("filter").addEventListener("input", debounce((e) => { state.filter = e.target.value; applyFilter(); }, 80));
+  $("kind-filter").addEventListener("change", (e) => { state.kind = e.target.value; applyFilter(); });
   $("rows").addEventListener("scroll", () => requestAnimationFrame(renderRows), { passive: true });
   window.addEventListener("resize", debounce(renderRows, 50));
   for (const head of document.querySelectorAll(".table-head .sort")) {
@@ -814,11 +926,24 @@ async function start() {
     if (payload.type === "drop") addPaths(payload.paths);
   });
 
+  await T.event.listen("open-requested", takeOpened);
+
   const info = await invoke("app_info");
   renderServer(info.server);
   await loadSettings();
   await refresh();
+  await takeOpened();
   document.body.dataset.ready = "true";
+}
+
+/** `sharelock-desktop FILE…`, at start or from a second launch: the files are added as a drop
+ *  adds them, and each argument that names no file says why in a message. */
+async function takeOpened() {
+  try {
+    const opened = await invoke("take_opened");
+    for (const problem of opened.problems) toast(`Not added: ${problem}`, "error");
+    if (opened.paths.length) await addPaths(opened.paths);
+  } catch (e) { toast(errorText(e), "error"); }
 }
 
 window.sharelockUi = { addPaths, show, select };

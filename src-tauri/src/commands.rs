@@ -193,6 +193,23 @@ pub async fn inbox(desktop: State<'_, Desktop>) -> Result<Vec<FileInfo>> {
     desktop.run(|v| v.inbox()).await
 }
 
+/// Opens a stored file in the system's default app for its type.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn open_file<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, id: String) -> Result<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let path = desktop.run(move |v| v.stored_path(&id)).await?;
+    app.opener()
+        .open_path(path.display().to_string(), None::<&str>)
+        .map_err(|e| CommandError::internal(format!("no app could open it: {e}")))
+}
+
+/// The files `sharelock-desktop FILE…` named (at start or from a second launch) that the window
+/// has not taken yet, and why other arguments were not taken.
+#[tauri::command(rename_all = "snake_case")]
+pub fn take_opened(opening: State<'_, crate::opening::Opening>) -> crate::opening::Opened {
+    opening.take()
+}
+
 #[tauri::command(rename_all = "snake_case")]
 pub async fn export_file(desktop: State<'_, Desktop>, id: String, destination: String) -> Result<()> {
     desktop.run(move |v| v.export_file(&id, std::path::Path::new(&destination))).await

@@ -5,6 +5,8 @@
 //!   ([`error`]).
 //! - [`server`]: the embedded HTTP server (the core's `http::Listening`) on Tauri's async runtime,
 //!   bound from the settings, restarted when they change, shut down gracefully on exit.
+//! - [`opening`]: "Open with Sharelock": files named on the command line, at start or by a
+//!   second launch, waiting for the window to add them.
 //! - [`watch`]: tells the UI when anything changed the data dir (the CLI, an upload, a download)
 //!   and notifies the desktop when a file arrives.
 //!
@@ -13,14 +15,15 @@
 
 pub mod commands;
 pub mod error;
+pub mod opening;
 pub mod server;
 pub mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sharelock::Vault;
-use tauri::{Builder, Manager, RunEvent, Runtime};
+use tauri::{Builder, Emitter, Manager, RunEvent, Runtime};
 
 /// What every command gets: the open vault and the embedded server.
 pub struct Desktop {
@@ -48,6 +51,8 @@ impl Desktop {
 /// mock runtime; [`run`] adds the plugins and the real window.
 pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
     builder
+        // Managed before setup: the command line's files are put here before the loop starts.
+        .manage(opening::Opening::default())
         .setup(move |app| {
             let vault = Arc::new(Vault::open(&data_dir)?);
             app.manage(Desktop { vault, server: server::Server::default() });
@@ -71,6 +76,8 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::create_slot,
             commands::close_slot,
             commands::inbox,
+            commands::open_file,
+            commands::take_opened,
             commands::export_file,
             commands::show_in_folder,
             commands::qr_code,
@@ -92,7 +99,13 @@ pub fn run() {
         }
     };
     let builder = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, args, cwd| {
+            // A second `sharelock-desktop FILE…` (a file manager's "Open with"): this window adds
+            // the files; the second process exits.
+            let opened = opening::Opened::from_args(args.into_iter().skip(1), Path::new(&cwd));
+            if app.state::<opening::Opening>().push(opened) {
+                let _ = app.emit("open-requested", ());
+            }
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.unminimize();
                 let _ = window.set_focus();
@@ -110,6 +123,9 @@ pub fn run() {
             std::process::exit(1);
         }
     };
+    // `sharelock-desktop FILE…`: the window takes them once it is ready.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    app.state::<opening::Opening>().push(opening::Opened::from_args(std::env::args().skip(1), &cwd));
     app.run(|handle, event| {
         if let RunEvent::Exit = event {
             handle.state::<Desktop>().server.stop_and_wait();

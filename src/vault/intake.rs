@@ -76,6 +76,9 @@ impl FileLimit {
 /// One upload into a slot (see the module doc).
 #[derive(Debug)]
 pub struct Upload {
+    /// Names this upload: every file it stores carries it as `upload_id`, so the inbox can
+    /// show one sender's files together.
+    id: String,
     vault: Arc<Vault>,
     slot: Slot,
     claimed: usize,
@@ -93,7 +96,7 @@ impl Vault {
             SlotStatus::Active => {}
             other => return Err(Refusal::of_status(other).into()),
         }
-        Ok(Upload { vault: self.clone(), slot, claimed: 0, received: Vec::new(), _lock: lock })
+        Ok(Upload { id: ids::generate(), vault: self.clone(), slot, claimed: 0, received: Vec::new(), _lock: lock })
     }
 }
 
@@ -181,7 +184,7 @@ impl Upload {
     /// Stores every file received, all or none, and keeps their claims. Blocking.
     pub fn commit(mut self, uploader: &Uploader, now: i64) -> Result<Vec<FileRecord>> {
         let received = std::mem::take(&mut self.received);
-        let stored = self.vault.store_received(&self.slot.id, received, uploader, now)?;
+        let stored = self.vault.store_received(&self.slot.id, &self.id, received, uploader, now)?;
         let stored = stored.ok_or(Error::Refused(Refusal::TotalExceeded))?;
         self.claimed = 0;
         Ok(stored)

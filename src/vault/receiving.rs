@@ -120,11 +120,12 @@ impl Vault {
         self.slot(id, now)
     }
 
-    /// Stores files received through a slot, all or none. `None` when the slot's total limit
-    /// would be crossed (nothing is stored then).
+    /// Stores files received through a slot in the upload `upload_id`, all or none. `None` when
+    /// the slot's total limit would be crossed (nothing is stored then).
     pub(super) fn store_received(
         &self,
         slot_id: &str,
+        upload_id: &str,
         received: Vec<Received>,
         uploader: &Uploader,
         now: i64,
@@ -144,6 +145,7 @@ impl Vault {
                     slot_id: Some(slot_id.to_string()),
                     uploader_name: uploader.name.clone(),
                     uploader_message: uploader.message.clone(),
+                    upload_id: Some(upload_id.to_string()),
                 };
                 (r.staged, record)
             })

@@ -212,6 +212,7 @@ impl Vault {
                 slot_id: None,
                 uploader_name: None,
                 uploader_message: None,
+                upload_id: None,
                 id,
             };
             self.store.take_in(path, &record.id, record.created_at).map_err(moved)?;

@@ -92,6 +92,7 @@ impl Vault {
             slot_id: None,
             uploader_name: None,
             uploader_message: None,
+            upload_id: None,
         };
         let mut stored = self.commit_files(vec![(staged, record)], |_| Ok(true))?.unwrap_or_default();
         let file = stored.pop().expect("one file committed");

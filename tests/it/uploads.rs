@@ -90,6 +90,37 @@ async fn multipart_post_stores_several_files_with_uploader_details() {
 }
 
 #[tokio::test]
+async fn files_of_one_upload_share_an_upload_id_and_separate_requests_do_not() {
+    let server = Server::start().await;
+    let s = server.slot(slot(1 << 20, 10));
+    let form = Form::new()
+        .text("name", "Ann Example")
+        .part("file", Part::bytes(b"first".to_vec()).file_name("one.txt"))
+        .part("file", Part::bytes(b"second".to_vec()).file_name("two.txt"));
+    let res = client().post(&s.url).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let put = |name: &str| client().put(put_url(&s.url, name)).body("x").send();
+    assert_eq!(put("three.txt").await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(put("four.txt").await.unwrap().status(), StatusCode::CREATED);
+    server.add("mine.txt", b"kept by the owner");
+
+    // As scripts read it: `sharelock --json ls` on the same data dir, through real SQLite.
+    let listed = crate::support::sharelock_json(&server.dir.path().join("data"), &["ls"]);
+    let upload_of = |name: &str| {
+        let file = listed.as_array().unwrap().iter().find(|f| f["name"] == name).unwrap();
+        file.get("upload_id").and_then(Value::as_str).map(str::to_owned)
+    };
+    let form_upload = upload_of("one.txt").expect("a received file has an upload id");
+    assert_eq!(upload_of("two.txt").as_deref(), Some(form_upload.as_str()), "one form, one upload");
+    let (three, four) = (upload_of("three.txt").unwrap(), upload_of("four.txt").unwrap());
+    assert_ne!(three, four, "two PUTs are two uploads");
+    assert_ne!(three, form_upload);
+    assert_eq!(upload_of("mine.txt"), None, "a file the owner added came in no upload");
+    let record = server.vault.file(listed[0]["id"].as_str().unwrap()).unwrap().file;
+    assert_eq!(record.upload_id.as_deref(), listed[0].get("upload_id").and_then(Value::as_str));
+}
+
+#[tokio::test]
 async fn multipart_file_names_are_decoded_as_browsers_encode_them() {
     let server = Server::start().await;
     let s = server.slot(slot(1 << 20, 5));

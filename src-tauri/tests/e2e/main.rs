@@ -8,14 +8,18 @@
 //! - [`support`]: the driver, the session and the ways to act on the window.
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
+//! - [`inbox`]: received files by upload link and upload; open, delete, share; the Received filter.
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
+//! - [`opening`]: `sharelock-desktop FILE…`, at start and from a second launch.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 
 mod counts;
 mod dialogs;
+mod inbox;
 mod keyboard;
 mod links;
+mod opening;
 mod polish;
 mod support;
 

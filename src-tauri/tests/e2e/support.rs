@@ -39,13 +39,15 @@ struct Driver {
 }
 
 impl Driver {
-    /// `app_port`, if given, overrides the app's port setting.
-    fn start(data_dir: &Path, app_port: Option<u16>) -> Driver {
+    /// `app_port`, if given, overrides the app's port setting; `env` is added to the
+    /// environment of the driver, and so of the app it starts.
+    fn start(data_dir: &Path, app_port: Option<u16>, env: &[(String, String)]) -> Driver {
         let (port, native_port) = (free_port(), free_port());
         let mut command = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()));
         command
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("SHARELOCK_DATA_DIR", data_dir);
+            .env("SHARELOCK_DATA_DIR", data_dir)
+            .envs(env.iter().map(|(k, v)| (k, v)));
         match app_port {
             Some(port) => command.env("SHARELOCK_PORT", port.to_string()),
             None => command.env_remove("SHARELOCK_PORT"),
@@ -68,6 +70,52 @@ impl Drop for Driver {
     }
 }
 
+/// How to start the app beyond the defaults.
+#[derive(Debug, Default)]
+pub struct Launch {
+    /// Its command-line arguments (`sharelock-desktop FILE…`).
+    pub args: Vec<String>,
+    /// Variables added to its environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// A D-Bus session bus of the test's own (`dbus-daemon --session`), stopped when dropped. The
+/// app is single-instance per session bus: windows on this one never meet the machine's others.
+pub struct SessionBus {
+    daemon: Child,
+    /// What `DBUS_SESSION_BUS_ADDRESS` is set to for processes on this bus.
+    pub address: String,
+}
+
+impl SessionBus {
+    /// Starts the bus and waits until it takes connections.
+    pub fn start() -> SessionBus {
+        use std::io::BufRead;
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon (Debian package dbus-daemon)");
+        let mut address = String::new();
+        std::io::BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut address).unwrap();
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon printed {address:?}");
+        SessionBus { daemon, address }
+    }
+
+    /// The variable that puts a process on this bus.
+    pub fn env(&self) -> (String, String) {
+        ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone())
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
 /// The app in a real window on a data dir of its own, with its server on a free port.
 pub struct Window {
     /// The WebDriver session.
@@ -85,12 +133,17 @@ pub struct Window {
 impl Window {
     /// Starts the app and waits until its window is ready.
     pub async fn open() -> Window {
+        Window::open_with(Launch::default()).await
+    }
+
+    /// Starts the app as `launch` says and waits until its window is ready.
+    pub async fn open_with(launch: Launch) -> Window {
         let turn = ONE_WINDOW.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let app_port = free_port();
-        let driver = Driver::start(&data_dir, Some(app_port));
-        Window::connect(data_dir, app_port, driver, dir, turn).await
+        let driver = Driver::start(&data_dir, Some(app_port), &launch.env);
+        Window::connect(data_dir, app_port, driver, dir, turn, &launch.args).await
     }
 
     /// Starts the app with `port` in its settings (no override, so its Settings can move it, as
@@ -100,8 +153,8 @@ impl Window {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         Vault::open(&data_dir).unwrap().set_setting(sharelock::settings::PORT, Some(&port.to_string())).unwrap();
-        let driver = Driver::start(&data_dir, None);
-        Window::connect(data_dir, port, driver, dir, turn).await
+        let driver = Driver::start(&data_dir, None, &[]);
+        Window::connect(data_dir, port, driver, dir, turn, &[]).await
     }
 
     async fn connect(
@@ -110,8 +163,10 @@ impl Window {
         driver: Driver,
         dir: tempfile::TempDir,
         turn: tokio::sync::MutexGuard<'static, ()>,
+        args: &[String],
     ) -> Window {
-        let caps = json!({ "browserName": "wry", "tauri:options": { "application": env!("CARGO_BIN_EXE_sharelock-desktop") } });
+        let app = env!("CARGO_BIN_EXE_sharelock-desktop");
+        let caps = json!({ "browserName": "wry", "tauri:options": { "application": app, "args": args } });
         let caps = caps.as_object().unwrap().clone();
         let client = tokio::time::timeout(
             Duration::from_secs(60),

@@ -242,6 +242,7 @@ function applyFilter() {
     return desc ? -order : order;
   });
   $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
+  $("files-table").setAttribute("aria-rowcount", String(state.shown.length + 1));
   // With nothing to list, the table (headers too) gives way to a message saying why.
   const none = state.files.length === 0;
   const noMatch = !none && state.shown.length === 0;
@@ -264,27 +265,58 @@ function renderRows() {
     const f = state.shown[i];
     const access = f.public ? el("span", { class: "pill public" }, "public")
       : f.slot_id ? el("span", { class: "pill inbox" }, "received") : el("span", { class: "pill" }, "private");
+    const selected = f.id === state.selected;
     const row = el("div", {
-      class: `file-row${f.id === state.selected ? " selected" : ""}`, role: "listitem", tabindex: "0",
-      dataset: { id: f.id }, "aria-label": f.name,
+      class: `file-row${selected ? " selected" : ""}`, role: "row", tabindex: "0",
+      dataset: { id: f.id }, "aria-label": f.name, "aria-rowindex": String(i + 2), "aria-selected": String(selected),
       // A click focuses the row too, so the arrow keys go on from there.
-      onclick: () => select(f.id).then(() => focusRow(f.id)),
+      onclick: () => openFile(f.id),
       onkeydown: (e) => {
-        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(f.id); }
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openFile(f.id); }
         if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); moveSelection(i + (e.key === "ArrowDown" ? 1 : -1)); }
       },
     },
-    el("span", { class: "col name", title: f.name }, f.name),
-    el("span", { class: "col size" }, formatSize(f.size)),
-    el("span", { class: "col added", title: formatDate(f.created_at) }, shortDate(f.created_at)),
-    el("span", { class: "col access" }, access),
-    el("span", { class: "col links" }, String(f.links)),
-    el("span", { class: "col downloads" }, String(f.downloads)));
+    el("span", { class: "col name", role: "gridcell", title: f.name }, f.name),
+    el("span", { class: "col size", role: "gridcell" }, formatSize(f.size)),
+    el("span", { class: "col added", role: "gridcell", title: formatDate(f.created_at) }, shortDate(f.created_at)),
+    el("span", { class: "col access", role: "gridcell" }, access),
+    el("span", { class: "col links", role: "gridcell" }, String(f.links)),
+    el("span", { class: "col downloads", role: "gridcell" }, String(f.downloads)));
     row.style.top = `${i * ROW}px`;
     nodes.push(row);
   }
   rows.replaceChildren(...nodes);
+  // A scrollbar that takes room narrows the rows; the head follows, so columns stay aligned.
+  $("files-table").style.setProperty("--gutter", `${rows.offsetWidth - rows.clientWidth}px`);
   if (focused) focusRow(focused);
+}
+
+/** Below 1,000 px the window shows one pane: the list, or a file's details in its place. */
+const onePane = window.matchMedia("(max-width: 999.98px)");
+
+/** Selects a file and shows its details (a click, Enter): in one pane, the details take the
+ *  list's place and the focus goes to Back; beside the list, the row keeps the focus. */
+async function openFile(id) {
+  await select(id);
+  if (onePane.matches) $("d-back").focus(); else focusRow(id);
+}
+
+/** Back from the details to the list (one pane): the file stays selected, its row in view and
+ *  focused. */
+function backToList() {
+  document.querySelector(".files-layout").classList.add("showing-list");
+  const index = state.shown.findIndex((f) => f.id === state.selected);
+  if (index >= 0) reveal(index);
+  renderRows();
+  if (state.selected) focusRow(state.selected);
+}
+
+/** Scrolls the list just enough that row `index` shows whole. */
+function reveal(index) {
+  const rows = $("rows");
+  const top = index * ROW;
+  if (top < rows.scrollTop) rows.scrollTop = top;
+  if (top + ROW > rows.scrollTop + rows.clientHeight) rows.scrollTop = top + ROW - rows.clientHeight;
 }
 
 function focusRow(id) {
@@ -293,15 +325,15 @@ function focusRow(id) {
 
 function moveSelection(index) {
   if (index < 0 || index >= state.shown.length) return;
-  const rows = $("rows");
-  const top = index * ROW;
-  if (top < rows.scrollTop) rows.scrollTop = top;
-  if (top + ROW > rows.scrollTop + rows.clientHeight) rows.scrollTop = top + ROW - rows.clientHeight;
+  reveal(index);
   const id = state.shown[index].id;
-  select(id).then(() => focusRow(id));
+  select(id, { keepPane: true }).then(() => focusRow(id));
 }
 
-async function select(id) {
+/** Selects a file and shows its details; `keepPane` keeps the list in view when one pane shows
+ *  the list (the arrow keys move there without leaving it). */
+async function select(id, { keepPane = false } = {}) {
+  if (!keepPane) document.querySelector(".files-layout").classList.remove("showing-list");
   if (id !== state.selected) resetLinkForm();
   state.selected = id;
   $("details").hidden = false;
@@ -326,6 +358,7 @@ function showSortColumn() {
 }
 
 function closeDetails() {
+  document.querySelector(".files-layout").classList.remove("showing-list");
   resetLinkForm();
   state.selected = null;
   $("details").hidden = true;
@@ -770,15 +803,16 @@ async function start() {
     head.addEventListener("click", () => {
       const key = head.dataset.sort;
       state.sort = { key, desc: state.sort.key === key ? !state.sort.desc : key !== "name" };
-      for (const h of document.querySelectorAll(".table-head .sort")) { h.classList.remove("active", "desc"); h.removeAttribute("aria-sort"); }
+      for (const h of document.querySelectorAll(".table-head .sort")) { h.classList.remove("active", "desc"); h.parentElement.removeAttribute("aria-sort"); }
       head.classList.add("active");
       head.classList.toggle("desc", state.sort.desc);
-      head.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
+      head.parentElement.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
       showSortColumn();
       applyFilter();
     });
   }
   $("d-close").addEventListener("click", closeDetails);
+  $("d-back").addEventListener("click", backToList);
   $("d-public").addEventListener("change", setPublic);
   $("d-copy-public").addEventListener("click", () => copy($("d-public-url").textContent, "Public link"));
   $("d-remove").addEventListener("click", removeFile);

@@ -9,12 +9,14 @@
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
+//! - [`layout`]: the files view fits from the minimum width up and folds into one pane.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 
 mod counts;
 mod dialogs;
 mod keyboard;
+mod layout;
 mod links;
 mod polish;
 mod support;

@@ -79,7 +79,7 @@ return problems;
 "#;
 
 /// Resizes the window and waits until the page has the new width and has drawn its rows again.
-async fn resize(window: &Window, width: u32, height: u32) {
+pub(crate) async fn resize(window: &Window, width: u32, height: u32) {
     window.client.set_window_size(width, height).await.unwrap_or_else(|e| panic!("resize to {width}x{height}: {e}"));
     let settled = "return new Promise(done => { const check = (n) => {
             if (window.innerWidth === arguments[0] || n > 100) requestAnimationFrame(() => setTimeout(() => done(window.innerWidth), 120));
@@ -90,7 +90,7 @@ async fn resize(window: &Window, width: u32, height: u32) {
 }
 
 /// Checks the view as it is now, and saves a picture of it named `shot`.
-async fn fits(window: &Window, shot: &str) {
+pub(crate) async fn fits(window: &Window, shot: &str) {
     let problems = window.run(PROBLEMS, vec![]).await;
     // The screen shows what the page drew a moment ago: give it that moment.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -12,6 +12,7 @@
 //! - [`layout`]: the files view fits from the minimum width up and folds into one pane.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
+//! - [`select`]: several files at once: selecting them, and the bulk actions.
 
 mod counts;
 mod dialogs;
@@ -19,6 +20,7 @@ mod keyboard;
 mod layout;
 mod links;
 mod polish;
+mod select;
 mod support;
 
 use fantoccini::Locator;

@@ -245,8 +245,8 @@ function applyFilter() {
     return desc ? -order : order;
   });
   // Rows the filter hides leave the selection, as do files removed elsewhere.
-  const shownIds = new Set(state.shown.map((f) => f.id));
-  for (const id of state.selection) if (!shownIds.has(id)) state.selection.delete(id);
+  const listed = shownIds();
+  for (const id of state.selection) if (!listed.has(id)) state.selection.delete(id);
   syncSelected();
   $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
   $("files-table").setAttribute("aria-rowcount", String(state.shown.length + 1));

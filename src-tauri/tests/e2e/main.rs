@@ -10,17 +10,21 @@
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`inbox`]: received files by upload link and upload; open, delete, share; the Received filter.
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
+//! - [`layout`]: the files view fits from the minimum width up and folds into one pane.
 //! - [`opening`]: `sharelock-desktop FILE…`, at start and from a second launch.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
+//! - [`select`]: several files at once: selecting them, and the bulk actions.
 
 mod counts;
 mod dialogs;
 mod inbox;
 mod keyboard;
+mod layout;
 mod links;
 mod opening;
 mod polish;
+mod select;
 mod support;
 
 use fantoccini::Locator;

@@ -266,6 +266,50 @@ impl Window {
         self.run(read, vec![]).await.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Presses `key` while holding `modifier` (Shift+Down, Ctrl+A), as a person types it.
+    pub async fn press_holding(&self, modifier: Key, key: Key) {
+        let (modifier, key): (char, char) = (modifier.into(), key.into());
+        let keyboard = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: modifier })
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key })
+            .then(KeyAction::Up { value: modifier });
+        self.client.perform_actions(keyboard).await.unwrap_or_else(|e| panic!("press {key:?} with {modifier:?}: {e}"));
+        self.client.release_actions().await.unwrap_or_else(|e| panic!("release {key:?}: {e}"));
+    }
+
+    /// Clicks the element matching `css` with `modifier` (Ctrl, Shift) held down, as a mouse does.
+    /// As in [`Window::click`], an element replaced by a re-render before the click lands is
+    /// looked up afresh; a refused click never reached the page.
+    pub async fn click_holding(&self, modifier: Key, css: &str) {
+        let modifier: char = modifier.into();
+        let pause = Duration::ZERO;
+        let started = Instant::now();
+        loop {
+            let element = self.wait_for(css).await;
+            // One tick at a time across both: the key goes down, the mouse clicks, the key comes up.
+            let keyboard = KeyActions::new("keyboard".into())
+                .then(KeyAction::Down { value: modifier })
+                .then(KeyAction::Pause { duration: pause })
+                .then(KeyAction::Pause { duration: pause })
+                .then(KeyAction::Pause { duration: pause })
+                .then(KeyAction::Up { value: modifier });
+            let mouse = MouseActions::new("mouse".into())
+                .then(PointerAction::Pause { duration: pause })
+                .then(PointerAction::MoveToElement { element, duration: None, x: 0.0, y: 0.0 })
+                .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+                .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT })
+                .then(PointerAction::Pause { duration: pause });
+            let done = self.client.perform_actions(fantoccini::actions::Actions::from(keyboard).and(mouse)).await;
+            self.client.release_actions().await.unwrap_or_else(|e| panic!("release after clicking {css}: {e}"));
+            match done {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > PATIENCE => panic!("click {css} with {modifier:?}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     /// Clicks the mouse at `(x, y)` of the viewport, whatever is there.
     pub async fn click_at(&self, x: f64, y: f64) {
         let mouse = MouseActions::new("mouse".into())
@@ -367,6 +411,12 @@ impl Window {
     /// watching for its close; end the turn with [`Window::dialog_settled`].
     pub async fn open_dialog(&self, opener: Locator<'_>, title: &str) {
         self.click(opener).await;
+        self.dialog_opened(title).await;
+    }
+
+    /// Waits for the shared dialog (opened by a key, say), checks its title, and starts watching
+    /// for its close, as [`Window::open_dialog`] does.
+    pub async fn dialog_opened(&self, title: &str) {
         self.wait_for("#dialog[open]").await;
         assert_eq!(self.wait_for("#dialog-title").await.text().await.unwrap(), title);
         // The app's own close listener was added when the dialog opened, so this one runs after

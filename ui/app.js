@@ -242,6 +242,7 @@ function applyFilter() {
     return desc ? -order : order;
   });
   $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
+  $("files-table").setAttribute("aria-rowcount", String(state.shown.length + 1));
   // With nothing to list, the table (headers too) gives way to a message saying why.
   const none = state.files.length === 0;
   const noMatch = !none && state.shown.length === 0;
@@ -265,8 +266,10 @@ function renderRows() {
     const access = f.public ? el("span", { class: "pill public" }, "public")
       : f.slot_id ? el("span", { class: "pill inbox" }, "received") : el("span", { class: "pill" }, "private");
     const row = el("div", {
-      class: `file-row${f.id === state.selected ? " selected" : ""}`, role: "listitem", tabindex: "0",
+      class: `file-row${f.id === state.selected ? " selected" : ""}`, role: "row", tabindex: "0",
       dataset: { id: f.id }, "aria-label": f.name,
+      // The header is row 1; only the rows in view exist, so each says where it stands.
+      "aria-rowindex": String(i + 2), "aria-selected": String(f.id === state.selected),
       // A click focuses the row too, so the arrow keys go on from there.
       onclick: () => select(f.id).then(() => focusRow(f.id)),
       onkeydown: (e) => {
@@ -274,12 +277,12 @@ function renderRows() {
         if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); moveSelection(i + (e.key === "ArrowDown" ? 1 : -1)); }
       },
     },
-    el("span", { class: "col name", title: f.name }, f.name),
-    el("span", { class: "col size" }, formatSize(f.size)),
-    el("span", { class: "col added", title: formatDate(f.created_at) }, shortDate(f.created_at)),
-    el("span", { class: "col access" }, access),
-    el("span", { class: "col links" }, String(f.links)),
-    el("span", { class: "col downloads" }, String(f.downloads)));
+    el("span", { class: "col name", role: "gridcell", title: f.name }, f.name),
+    el("span", { class: "col size", role: "gridcell" }, formatSize(f.size)),
+    el("span", { class: "col added", role: "gridcell", title: formatDate(f.created_at) }, shortDate(f.created_at)),
+    el("span", { class: "col access", role: "gridcell" }, access),
+    el("span", { class: "col links", role: "gridcell" }, String(f.links)),
+    el("span", { class: "col downloads", role: "gridcell" }, String(f.downloads)));
     row.style.top = `${i * ROW}px`;
     nodes.push(row);
   }
@@ -770,10 +773,10 @@ async function start() {
     head.addEventListener("click", () => {
       const key = head.dataset.sort;
       state.sort = { key, desc: state.sort.key === key ? !state.sort.desc : key !== "name" };
-      for (const h of document.querySelectorAll(".table-head .sort")) { h.classList.remove("active", "desc"); h.removeAttribute("aria-sort"); }
+      for (const h of document.querySelectorAll(".table-head .sort")) { h.classList.remove("active", "desc"); h.parentElement.removeAttribute("aria-sort"); }
       head.classList.add("active");
       head.classList.toggle("desc", state.sort.desc);
-      head.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
+      head.parentElement.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
       showSortColumn();
       applyFilter();
     });

@@ -148,7 +148,8 @@ function dialog({ title, body, ok = "OK", danger = false, cancel = true }) {
 async function showQr(title, url) {
   try {
     const svg = await invoke("qr_code", { text: url });
-    const box = el("div", { class: "qr", id: "qr-image" });
+    // One image to assistive technology, named, not a heap of squares.
+    const box = el("div", { class: "qr", id: "qr-image", role: "img", "aria-label": "QR code of the address below" });
     box.innerHTML = svg; // SVG made by the app from the URL, not user markup
     // The whole URL, wrapped, beside a way to copy it: a phone's camera is not always at hand.
     const address = el("div", { class: "qr-address" },

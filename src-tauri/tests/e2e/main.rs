@@ -6,12 +6,15 @@
 //! runs these with `--run-ignored`. The app under test is the binary cargo built for this test.
 //!
 //! - [`support`]: the driver, the session and the ways to act on the window.
+//! - [`a11y`]: axe-core finds nothing serious on any view, dialog or toast, light or dark; focus
+//!   rings, field edges and placeholders stand out.
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 
+mod a11y;
 mod counts;
 mod dialogs;
 mod keyboard;

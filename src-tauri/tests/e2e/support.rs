@@ -30,6 +30,15 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The colour scheme the window's WebKit reports to the page (`prefers-color-scheme`). WebKitGTK
+/// takes it from the GTK theme, so each window names its theme: a desktop's own setting never
+/// decides what a test sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Light,
+    Dark,
+}
+
 /// tauri-driver, stopped with SIGTERM (never SIGKILL: only then does it stop WebKitWebDriver,
 /// whose leftover would make the next run hang).
 struct Driver {
@@ -40,12 +49,14 @@ struct Driver {
 
 impl Driver {
     /// `app_port`, if given, overrides the app's port setting.
-    fn start(data_dir: &Path, app_port: Option<u16>) -> Driver {
+    fn start(data_dir: &Path, app_port: Option<u16>, scheme: Scheme) -> Driver {
         let (port, native_port) = (free_port(), free_port());
         let mut command = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()));
         command
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("SHARELOCK_DATA_DIR", data_dir);
+            .env("SHARELOCK_DATA_DIR", data_dir)
+            // tauri-driver starts WebKitWebDriver, which starts the app: the environment carries.
+            .env("GTK_THEME", if scheme == Scheme::Dark { "Adwaita:dark" } else { "Adwaita" });
         match app_port {
             Some(port) => command.env("SHARELOCK_PORT", port.to_string()),
             None => command.env_remove("SHARELOCK_PORT"),
@@ -85,22 +96,32 @@ pub struct Window {
 impl Window {
     /// Starts the app and waits until its window is ready.
     pub async fn open() -> Window {
+        Window::open_in(Scheme::Light).await
+    }
+
+    /// Starts the app in `scheme` and waits until its window is ready.
+    pub async fn open_in(scheme: Scheme) -> Window {
         let turn = ONE_WINDOW.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let app_port = free_port();
-        let driver = Driver::start(&data_dir, Some(app_port));
+        let driver = Driver::start(&data_dir, Some(app_port), scheme);
         Window::connect(data_dir, app_port, driver, dir, turn).await
     }
 
     /// Starts the app with `port` in its settings (no override, so its Settings can move it, as
     /// for anyone using the app) and waits until its window is ready.
     pub async fn open_on_port(port: u16) -> Window {
+        Window::open_on_port_in(port, Scheme::Light).await
+    }
+
+    /// [`Window::open_on_port`] in `scheme`.
+    pub async fn open_on_port_in(port: u16, scheme: Scheme) -> Window {
         let turn = ONE_WINDOW.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         Vault::open(&data_dir).unwrap().set_setting(sharelock::settings::PORT, Some(&port.to_string())).unwrap();
-        let driver = Driver::start(&data_dir, None);
+        let driver = Driver::start(&data_dir, None, scheme);
         Window::connect(data_dir, port, driver, dir, turn).await
     }
 

@@ -373,11 +373,21 @@ function linkState(link, downloads) {
   }
 }
 
+/** An item of a list (a link, an upload link, a received file) whose buttons say which item they
+ *  act on: many read alike ("Expiry…", "Copy link"), and a screen reader may read a button on its
+ *  own. */
+function describedByHead(item, id) {
+  const head = item.querySelector(".item-head");
+  head.id = id;
+  for (const button of item.querySelectorAll(".item-actions button")) button.setAttribute("aria-describedby", id);
+  return item;
+}
+
 function linkItem(link) {
   const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
   const active = link.status === "active";
   const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
-  return el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
+  return describedByHead(el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
       el("span", { class: "title" }, link.label || "Link")),
@@ -391,7 +401,7 @@ function linkItem(link) {
       link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
       link.status !== "revoked" && button("Limit…", () => limitLink(link)),
       active && button("Revoke", () => revokeLink(link), "danger"),
-      !active && button("Remove from list", () => deleteLink(link))));
+      !active && button("Remove from list", () => deleteLink(link)))), `link-${link.id}`);
 }
 
 async function deleteLink(link) {
@@ -602,7 +612,7 @@ async function loadSlots() {
   const slots = await invoke("list_slots");
   showSlotsCount(slots);
   $("no-slots").hidden = slots.length > 0;
-  $("slots").replaceChildren(...slots.map((s) => el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
+  $("slots").replaceChildren(...slots.map((s) => describedByHead(el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${s.status}` }, s.status),
       el("span", { class: "title" }, s.label || "Upload link")),
@@ -615,7 +625,7 @@ async function loadSlots() {
       s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
-  ));
+  `slot-${s.id}`)));
 }
 
 /** The sidebar counts the upload links still taking files. */
@@ -661,7 +671,7 @@ async function loadInbox() {
   const files = await invoke("inbox");
   state.inboxCount = files.length;
   $("inbox-empty").hidden = files.length > 0;
-  $("inbox").replaceChildren(...files.map((f) => el("li", { class: "received-file", dataset: { id: f.id } },
+  $("inbox").replaceChildren(...files.map((f) => describedByHead(el("li", { class: "received-file", dataset: { id: f.id } },
     el("div", { class: "item-head" }, el("span", { class: "title" }, f.name), el("span", { class: "muted" }, formatSize(f.size))),
     el("div", { class: "item-meta" }, `Received ${formatDate(f.created_at)}${f.uploader_name ? ` from ${f.uploader_name}` : ""}`),
     f.uploader_message ? el("div", { class: "message" }, f.uploader_message) : null,
@@ -669,7 +679,7 @@ async function loadInbox() {
       el("button", { type: "button", onclick: () => saveAs(f) }, "Save as…"),
       el("button", { type: "button", onclick: () => showInFolder(f) }, "Show in folder"),
       el("button", { type: "button", onclick: async () => { show("files"); await loadFiles(); await select(f.id); } }, "Share…")),
-  )));
+  ), `received-${f.id}`)));
 }
 
 async function saveAs(file) {

@@ -210,6 +210,7 @@ async fn every_view_passes_axe(scheme: Scheme) {
     picture(&window, scheme, "files").await;
     focus_rings(&window, "Files, a selected file with links").await;
     fields_stand_out(&window, "Files, a selected file with links").await;
+    actions_name_their_item(&window, "#d-links").await;
 
     // An info toast, checked while it shows.
     window.click(Locator::XPath("//ul[@id='d-links']//button[text()='Copy link']")).await;
@@ -244,6 +245,10 @@ async fn every_view_passes_axe(scheme: Scheme) {
         }
         window.press(Key::Escape).await;
         window.dialog_settled().await;
+        // The keyboard goes on from where it was: the button that opened the dialog.
+        let focus =
+            "const e = document.activeElement; return e.closest('#d-links li') ? e.textContent : e.id || e.tagName;";
+        assert_eq!(window.run(focus, vec![]).await, json!(button), "{what}: the focus back on its button");
     }
 
     // Receive, with an open and a closed upload link; then an error toast from a bad size.
@@ -253,6 +258,7 @@ async fn every_view_passes_axe(scheme: Scheme) {
     picture(&window, scheme, "receive").await;
     focus_rings(&window, "Receive with upload links").await;
     fields_stand_out(&window, "Receive with upload links").await;
+    actions_name_their_item(&window, "#slots").await;
     window.type_into("#s-max-size", "lots").await;
     window.click(Locator::Css("#create-slot")).await;
     window.find(Locator::Css(".toast.error")).await;
@@ -265,6 +271,7 @@ async fn every_view_passes_axe(scheme: Scheme) {
     check(&window, scheme, Scene::view("Inbox with received files", "inbox")).await;
     picture(&window, scheme, "inbox").await;
     focus_rings(&window, "Inbox with received files").await;
+    actions_name_their_item(&window, "#inbox").await;
 
     // Settings.
     window.click(Locator::Css(r#".nav-item[data-view="settings"]"#)).await;
@@ -384,6 +391,21 @@ fn contrast(a: [u8; 3], b: [u8; 3]) -> f64 {
     };
     let (x, y) = (luminance(a), luminance(b));
     (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+/// Checks that each button of the items in the list `list` (links, upload links, received files)
+/// says which item it acts on, by its description: many read alike ("Expiry…", "Copy link").
+async fn actions_name_their_item(window: &Window, list: &str) {
+    let script = "return [...document.querySelectorAll(arguments[0] + ' .item-actions button')].map(b => {
+            const about = document.getElementById(b.getAttribute('aria-describedby') || '');
+            return [b.textContent, about && b.closest('li').contains(about) ? about.textContent.trim() : null];
+        });";
+    let buttons = window.run(script, vec![json!(list)]).await;
+    let buttons = buttons.as_array().unwrap();
+    assert!(!buttons.is_empty(), "{list}: no buttons");
+    for button in buttons {
+        assert!(button[1].as_str().is_some_and(|d| !d.is_empty()), "{list}: {} says not which item", button[0]);
+    }
 }
 
 /// Walks the view with Tab, from its first stop until the focus comes back round (or leaves the

@@ -155,7 +155,8 @@ function dialog({ title, body, ok = "OK", danger = false, cancel = true }) {
 async function showQr(title, url) {
   try {
     const svg = await invoke("qr_code", { text: url });
-    const box = el("div", { class: "qr", id: "qr-image" });
+    // One image to assistive technology, named, not a heap of squares.
+    const box = el("div", { class: "qr", id: "qr-image", role: "img", "aria-label": "QR code of the address below" });
     box.innerHTML = svg; // SVG made by the app from the URL, not user markup
     // The whole URL, wrapped, beside a way to copy it: a phone's camera is not always at hand.
     const address = el("div", { class: "qr-address" },
@@ -531,11 +532,21 @@ function linkState(link, downloads) {
   }
 }
 
+/** An item of a list (a link, an upload link, a received file) whose buttons say which item they
+ *  act on: many read alike ("Expiry…", "Copy link"), and a screen reader may read a button on its
+ *  own. */
+function describedByHead(item, id) {
+  const head = item.querySelector(".item-head, .received-name");
+  head.id = id;
+  for (const button of item.querySelectorAll(".item-actions button")) button.setAttribute("aria-describedby", id);
+  return item;
+}
+
 function linkItem(link) {
   const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
   const active = link.status === "active";
   const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
-  return el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
+  return describedByHead(el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
       el("span", { class: "title" }, link.label || "Link")),
@@ -549,7 +560,7 @@ function linkItem(link) {
       link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
       link.status !== "revoked" && button("Limit…", () => limitLink(link)),
       active && button("Revoke", () => revokeLink(link), "danger"),
-      !active && button("Remove from list", () => deleteLink(link))));
+      !active && button("Remove from list", () => deleteLink(link)))), `link-${link.id}`);
 }
 
 async function deleteLink(link) {
@@ -849,7 +860,7 @@ async function loadSlots() {
   const slots = await invoke("list_slots");
   showSlotsCount(slots);
   $("no-slots").hidden = slots.length > 0;
-  $("slots").replaceChildren(...slots.map((s) => el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
+  $("slots").replaceChildren(...slots.map((s) => describedByHead(el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${s.status}` }, s.status),
       el("span", { class: "title" }, s.label || "Upload link")),
@@ -862,7 +873,7 @@ async function loadSlots() {
       s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
-  ));
+  `slot-${s.id}`)));
 }
 
 /** The sidebar counts the upload links still taking files. */
@@ -959,7 +970,7 @@ const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "
 
 function receivedFile(f) {
   const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
-  return el("li", { class: "received-file", dataset: { id: f.id } },
+  return describedByHead(el("li", { class: "received-file", dataset: { id: f.id } },
     el("div", { class: "received-name" },
       el("span", { class: "title", title: f.name }, f.name),
       el("span", { class: "muted file-meta" }, ` · ${formatSize(f.size)} · ${timeOf(f.created_at)}`)),
@@ -968,7 +979,7 @@ function receivedFile(f) {
       button("Save as…", () => saveAs(f)),
       button("Show in folder", () => showInFolder(f)),
       button("Share…", () => shareReceived(f), "share"),
-      button("Delete…", () => deleteReceived(f), "danger delete")));
+      button("Delete…", () => deleteReceived(f), "danger delete"))), `received-${f.id}`);
 }
 
 async function openReceived(file) {

@@ -6,6 +6,8 @@
 //! runs these with `--run-ignored`. The app under test is the binary cargo built for this test.
 //!
 //! - [`support`]: the driver, the session and the ways to act on the window.
+//! - [`a11y`]: axe-core finds nothing serious on any view, dialog or toast, light or dark; focus
+//!   rings, field edges and placeholders stand out.
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`inbox`]: received files by upload link and upload; open, delete, share; the Received filter.
@@ -16,6 +18,7 @@
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 //! - [`select`]: several files at once: selecting them, and the bulk actions.
 
+mod a11y;
 mod counts;
 mod dialogs;
 mod inbox;

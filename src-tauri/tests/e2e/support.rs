@@ -30,6 +30,15 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The colour scheme the window's WebKit reports to the page (`prefers-color-scheme`). WebKitGTK
+/// takes it from the GTK theme, so each window names its theme: a desktop's own setting never
+/// decides what a test sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Light,
+    Dark,
+}
+
 /// tauri-driver, stopped with SIGTERM (never SIGKILL: only then does it stop WebKitWebDriver,
 /// whose leftover would make the next run hang).
 struct Driver {
@@ -47,6 +56,9 @@ impl Driver {
         command
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("SHARELOCK_DATA_DIR", data_dir)
+            // tauri-driver starts WebKitWebDriver, which starts the app: the environment carries.
+            // The light theme unless the launch names another (`Launch::in_scheme`).
+            .env("GTK_THEME", "Adwaita")
             .envs(env.iter().map(|(k, v)| (k, v)));
         match app_port {
             Some(port) => command.env("SHARELOCK_PORT", port.to_string()),
@@ -77,6 +89,15 @@ pub struct Launch {
     pub args: Vec<String>,
     /// Variables added to its environment.
     pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// The window in `scheme` (through the GTK theme WebKitGTK reads it from).
+    pub fn in_scheme(mut self, scheme: Scheme) -> Launch {
+        let theme = if scheme == Scheme::Dark { "Adwaita:dark" } else { "Adwaita" };
+        self.env.push(("GTK_THEME".into(), theme.into()));
+        self
+    }
 }
 
 /// A D-Bus session bus of the test's own (`dbus-daemon --session`), stopped when dropped. The
@@ -136,6 +157,11 @@ impl Window {
         Window::open_with(Launch::default()).await
     }
 
+    /// Starts the app in `scheme` and waits until its window is ready.
+    pub async fn open_in(scheme: Scheme) -> Window {
+        Window::open_with(Launch::default().in_scheme(scheme)).await
+    }
+
     /// Starts the app as `launch` says and waits until its window is ready.
     pub async fn open_with(launch: Launch) -> Window {
         let turn = ONE_WINDOW.lock().await;
@@ -149,11 +175,16 @@ impl Window {
     /// Starts the app with `port` in its settings (no override, so its Settings can move it, as
     /// for anyone using the app) and waits until its window is ready.
     pub async fn open_on_port(port: u16) -> Window {
+        Window::open_on_port_in(port, Scheme::Light).await
+    }
+
+    /// [`Window::open_on_port`] in `scheme`.
+    pub async fn open_on_port_in(port: u16, scheme: Scheme) -> Window {
         let turn = ONE_WINDOW.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         Vault::open(&data_dir).unwrap().set_setting(sharelock::settings::PORT, Some(&port.to_string())).unwrap();
-        let driver = Driver::start(&data_dir, None, &[]);
+        let driver = Driver::start(&data_dir, None, &Launch::default().in_scheme(scheme).env);
         Window::connect(data_dir, port, driver, dir, turn, &[]).await
     }
 

@@ -157,11 +157,6 @@ impl Window {
         Window::open_with(Launch::default()).await
     }
 
-    /// Starts the app in `scheme` and waits until its window is ready.
-    pub async fn open_in(scheme: Scheme) -> Window {
-        Window::open_with(Launch::default().in_scheme(scheme)).await
-    }
-
     /// Starts the app as `launch` says and waits until its window is ready.
     pub async fn open_with(launch: Launch) -> Window {
         let turn = ONE_WINDOW.lock().await;

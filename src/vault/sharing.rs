@@ -59,7 +59,7 @@ impl Vault {
     pub fn create_link(&self, file_id: &str, new: NewLink, now: i64, base: Option<&str>) -> Result<LinkInfo> {
         let label = clean_label(new.label)?;
         if new.max_downloads == Some(0) {
-            return Err(Error::InvalidInput("the download limit must be at least 1".into()));
+            return Err(Error::invalid_field("max_downloads", "the download limit must be at least 1"));
         }
         let link = Link {
             id: ids::generate(),
@@ -106,7 +106,7 @@ impl Vault {
     /// Changes a link's expiry or limit; its URL stays the same.
     pub fn edit_link(&self, id: &str, edit: LinkEdit, now: i64) -> Result<LinkInfo> {
         if edit.max_downloads == Some(Some(0)) {
-            return Err(Error::InvalidInput("the download limit must be at least 1".into()));
+            return Err(Error::invalid_field("max_downloads", "the download limit must be at least 1"));
         }
         self.write(|c| {
             let tx = write_transaction(c)?;

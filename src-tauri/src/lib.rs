@@ -73,6 +73,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::inbox,
             commands::export_file,
             commands::show_in_folder,
+            commands::open_data_dir,
             commands::qr_code,
             commands::get_settings,
             commands::save_settings,

@@ -33,7 +33,7 @@ mod stored;
 pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};
-pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo};
+pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo, check_download_limit};
 pub use stored::{FileInfo, expand_paths, public_url};
 
 /// Where links point when no base URL was ever set and no server has run.

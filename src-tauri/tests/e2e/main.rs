@@ -11,13 +11,18 @@
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
+//! - [`settings`]: settings that apply at once, the warning before a new server address, unsaved
+//!   edits, the data folder.
+//! - [`words`]: errors in words, and bad input said at its field.
 
 mod counts;
 mod dialogs;
 mod keyboard;
 mod links;
 mod polish;
+mod settings;
 mod support;
+mod words;
 
 use fantoccini::Locator;
 use serde_json::json;

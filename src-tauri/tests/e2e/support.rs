@@ -1,6 +1,7 @@
 //! The harness every real-window test shares: tauri-driver, a WebDriver session on the app built
 //! for this test, a data dir of its own, and ways to act on the window and read it back.
 
+use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -39,13 +40,15 @@ struct Driver {
 }
 
 impl Driver {
-    /// `app_port`, if given, overrides the app's port setting.
-    fn start(data_dir: &Path, app_port: Option<u16>) -> Driver {
+    /// `app_port`, if given, overrides the app's port setting; `env` is added to the app's
+    /// environment.
+    fn start(data_dir: &Path, app_port: Option<u16>, env: &[(&str, OsString)]) -> Driver {
         let (port, native_port) = (free_port(), free_port());
         let mut command = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()));
         command
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("SHARELOCK_DATA_DIR", data_dir);
+            .env("SHARELOCK_DATA_DIR", data_dir)
+            .envs(env.iter().map(|(k, v)| (k, v)));
         match app_port {
             Some(port) => command.env("SHARELOCK_PORT", port.to_string()),
             None => command.env_remove("SHARELOCK_PORT"),
@@ -85,11 +88,17 @@ pub struct Window {
 impl Window {
     /// Starts the app and waits until its window is ready.
     pub async fn open() -> Window {
+        Window::open_with_env(&[]).await
+    }
+
+    /// [`Window::open`], with `env` added to the app's environment (`PATH`, the D-Bus address: what
+    /// the system around the app offers it).
+    pub async fn open_with_env(env: &[(&str, OsString)]) -> Window {
         let turn = ONE_WINDOW.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let app_port = free_port();
-        let driver = Driver::start(&data_dir, Some(app_port));
+        let driver = Driver::start(&data_dir, Some(app_port), env);
         Window::connect(data_dir, app_port, driver, dir, turn).await
     }
 
@@ -100,7 +109,7 @@ impl Window {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         Vault::open(&data_dir).unwrap().set_setting(sharelock::settings::PORT, Some(&port.to_string())).unwrap();
-        let driver = Driver::start(&data_dir, None);
+        let driver = Driver::start(&data_dir, None, &[]);
         Window::connect(data_dir, port, driver, dir, turn).await
     }
 
@@ -250,8 +259,30 @@ impl Window {
 
     /// Waits until a toast saying exactly `text` shows.
     pub async fn toast(&self, text: &str) {
-        let xpath = format!("//div[contains(@class, 'toast') and text() = '{text}']");
+        // XPath 1.0 has no escapes: a text with an apostrophe goes in double quotes.
+        let quoted = if text.contains('\'') { format!("\"{text}\"") } else { format!("'{text}'") };
+        let xpath = format!("//div[contains(@class, 'toast') and text() = {quoted}]");
         self.find(Locator::XPath(&xpath)).await;
+    }
+
+    /// The texts of the error toasts showing now.
+    pub async fn error_toasts(&self) -> Vec<String> {
+        let texts = self
+            .run("return [...document.querySelectorAll('.toast.error')].map(t => t.firstChild.textContent)", vec![])
+            .await;
+        texts.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Waits until the field matching `css` is marked invalid, and returns the message under it,
+    /// after checking that the field names that message as its description.
+    pub async fn field_error(&self, css: &str) -> String {
+        self.read_until(css, Some("aria-invalid"), |v| v == "true").await;
+        let script = "const f = document.querySelector(arguments[0]);
+            const note = document.getElementById(f.id + '-error');
+            const described = (f.getAttribute('aria-describedby') || '').split(' ').includes(f.id + '-error');
+            return note && described && note.getClientRects().length > 0 ? note.textContent : null;";
+        let text = self.run(script, vec![json!(css)]).await;
+        text.as_str().unwrap_or_else(|| panic!("{css}: no message under the field that describes it")).to_owned()
     }
 
     /// Adds a file of `size` bytes named `name` through `addPaths` (what the drop handler and
@@ -292,6 +323,9 @@ impl Window {
     pub fn screen(&self, name: &str) {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");
         std::fs::create_dir_all(&dir).unwrap();
+        // The screen is painted a moment after the page changes: without a pause, a dialog or a
+        // toast the test just saw may be missing from the picture.
+        std::thread::sleep(Duration::from_millis(400));
         let _ = Command::new("import").args(["-window", "root"]).arg(dir.join(format!("{name}-screen.png"))).status();
     }
 

@@ -563,11 +563,11 @@ async function extendLink(link) {
 }
 
 async function limitLink(link) {
-  const input = el("input", { type: "number", min: "1", id: "limit-choice", value: link.max_downloads || "", placeholder: "no limit", "aria-label": "Download limit" });
+  const input = el("input", { type: "text", inputmode: "numeric", id: "limit-choice", value: link.max_downloads || "", placeholder: "no limit", "aria-label": "Download limit" });
   if (!(await dialog({ title: "Download limit", body: [el("p", { class: "muted" }, `${link.downloads} used so far. Leave empty for no limit.`), input], ok: "Save" }))) return;
   try {
     const value = input.value.trim();
-    await invoke("edit_link", value ? { id: link.id, max_downloads: Number(value) } : { id: link.id, unlimited: true });
+    await invoke("edit_link", value ? { id: link.id, max_downloads: value } : { id: link.id, unlimited: true });
     toast("Limit changed");
     await renderDetails();
   } catch (e) { showError(e); }

@@ -152,9 +152,10 @@ pub async fn edit_link(
     desktop: State<'_, Desktop>,
     id: String,
     expires: Option<String>,
-    max_downloads: Option<u64>,
+    max_downloads: Option<Whole>,
     unlimited: Option<bool>,
 ) -> Result<LinkInfo> {
+    let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
     let limit = if unlimited == Some(true) { Some(None) } else { max_downloads.map(Some) };
     let edit =
         LinkEdit { lifetime: expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?, max_downloads: limit };

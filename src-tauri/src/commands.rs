@@ -323,8 +323,8 @@ pub struct Breaks {
 }
 
 /// Saves the settings. A change of the server's address (scope, port, base URL) restarts the
-/// server, and while active links or upload links carry the old one it is saved only with
-/// `confirm`; anything else applies at once.
+/// server; one that strands links or upload links already sent is saved only with `confirm`.
+/// Anything else applies at once.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn save_settings<R: Runtime>(
     app: AppHandle<R>,
@@ -354,11 +354,15 @@ pub async fn save_settings<R: Runtime>(
     let (changed, breaks) = desktop
         .run(move |v| {
             let (scope, current_port) = server::listen_settings(v)?;
-            let changed = scope != listen || current_port != port || v.setting(settings::BASE_URL)? != base;
+            let moved = current_port != port || v.setting(settings::BASE_URL)? != base;
+            let changed = moved || scope != listen;
+            // Opening the server to the network keeps answering at this computer's addresses;
+            // closing it to this computer, or a new port or base URL, strands what was sent.
+            let breaking = moved || (scope == Scope::Network && listen == Scope::Local);
             let now = now();
             let links = v.links(None, now)?.iter().filter(|l| l.status == LinkStatus::Active).count();
             let upload_links = v.slots(now)?.iter().filter(|s| s.status == SlotStatus::Active).count();
-            let breaks = (changed && !confirmed && links + upload_links > 0)
+            let breaks = (breaking && !confirmed && links + upload_links > 0)
                 .then(|| v.base_url(None).map(|base_url| Breaks { links, upload_links, base_url }))
                 .transpose()?;
             if breaks.is_some() {

@@ -295,6 +295,16 @@ fn a_new_server_address_is_saved_only_once_confirmed_while_links_carry_the_old_o
     let path = shell.write("a.txt", b"a");
     let added: Vec<Value> = shell.ok("add_files", json!({ "paths": [path], "public": false }));
     let _: Value = shell.ok("create_link", json!({ "file_id": added[0]["id"], "expires": "1d" }));
+    // Opening the server to the network strands nothing: saved at once, with a restart.
+    let mut open = settings(port, "2");
+    open["listen"] = json!("network");
+    let saved: Value = shell.ok("save_settings", json!({ "settings": open }));
+    assert_eq!((saved["saved"].clone(), saved["restarted"].clone()), (json!(true), json!(true)), "{saved}");
+    // Closing it again strands links sent to other devices: asked first.
+    let asked: Value = shell.ok("save_settings", json!({ "settings": settings(port, "2") }));
+    assert_eq!(asked["saved"], false, "{asked}");
+    let saved: Value = shell.ok("save_settings", json!({ "settings": settings(port, "2"), "confirm": true }));
+    assert_eq!(saved["saved"], true, "{saved}");
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let asked: Value = shell.ok("save_settings", json!({ "settings": settings(free, "2") }));
     assert_eq!(asked["saved"], false, "{asked}");

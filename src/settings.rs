@@ -21,6 +21,10 @@ pub const LISTEN_SCOPE: &str = "listen_scope";
 pub const PORT: &str = "port";
 /// The lifetime the desktop app preselects for new links (`1h`, `7d`, `never`…).
 pub const DEFAULT_LINK_EXPIRY: &str = "default_link_expiry";
+/// The download limit the desktop app prefills for new links; unset for none.
+pub const DEFAULT_LINK_LIMIT: &str = "default_link_limit";
+/// Whether the desktop app notifies when files arrive: `off`, else on.
+pub const NOTIFY_RECEIVED: &str = "notify_received";
 
 /// The value of `key`, if set.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>> {

@@ -82,6 +82,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::take_opened,
             commands::export_file,
             commands::show_in_folder,
+            commands::open_data_dir,
             commands::qr_code,
             commands::get_settings,
             commands::save_settings,

@@ -100,10 +100,9 @@ impl Server {
             return Ok(());
         }
         let why = status.error.unwrap_or_else(|| "it is not running".into());
-        Err(CommandError {
-            code: "server_stopped",
-            message: format!("Sharelock's server is not running ({why}), so a new link would not open"),
-        })
+        Err(CommandError::server_stopped(format!(
+            "Sharelock's server is not running ({why}), so a new link would not open"
+        )))
     }
 
     /// Starts the server from synchronous code (the app's setup), outside the async runtime.
@@ -142,7 +141,14 @@ impl Server {
                 sharelock::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
                     failed(format!("port {port} is already in use by another program"), free)
                 }
-                _ => failed(format!("cannot listen on port {port}: {e}"), free),
+                sharelock::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                    failed(format!("port {port} is reserved for the system: choose one above 1023"), free)
+                }
+                _ => {
+                    // The system's wording is for the log; the window says what to do.
+                    tracing::warn!("cannot listen on port {port}: {e}");
+                    failed(format!("it cannot listen on port {port}"), free)
+                }
             }
         })?;
         let listen_url = listening.listen_url().to_string();

@@ -33,7 +33,7 @@ mod stored;
 pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};
-pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo};
+pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo, check_download_limit};
 pub use stored::{FileInfo, expand_paths, public_url};
 
 /// Where links point when no base URL was ever set and no server has run.
@@ -225,7 +225,10 @@ pub fn normalise_base_url(url: &str) -> Result<String> {
     if valid {
         Ok(trimmed.to_string())
     } else {
-        Err(Error::InvalidInput(format!("invalid base URL {url:?}: use http://HOST[:PORT][/PATH] or https://…")))
+        Err(Error::invalid_field(
+            "base_url",
+            format!("invalid base URL {url:?}: use http://HOST[:PORT][/PATH] or https://…"),
+        ))
     }
 }
 
@@ -237,7 +240,7 @@ fn clean_label(label: Option<String>) -> Result<Option<String>> {
     let Some(label) = label else { return Ok(None) };
     let label: String = label.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_string();
     if label.chars().count() > MAX_LABEL_CHARS {
-        return Err(Error::InvalidInput(format!("a label may have at most {MAX_LABEL_CHARS} characters")));
+        return Err(Error::invalid_field("label", format!("a label may have at most {MAX_LABEL_CHARS} characters")));
     }
     Ok((!label.is_empty()).then_some(label))
 }

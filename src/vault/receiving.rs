@@ -69,13 +69,19 @@ pub struct Uploader {
 impl Vault {
     /// Creates an upload slot.
     pub fn create_slot(&self, new: NewSlot, now: i64, base: Option<&str>) -> Result<SlotInfo> {
-        if new.max_size == 0 || new.max_files == 0 || new.max_total == Some(0) {
-            return Err(Error::InvalidInput("slot limits must be at least 1".into()));
+        if new.max_size == 0 {
+            return Err(Error::invalid_field("max_size", "the largest file must be at least 1 byte"));
+        }
+        if new.max_files == 0 {
+            return Err(Error::invalid_field("max_files", "an upload link must take at least 1 file"));
+        }
+        if new.max_total == Some(0) {
+            return Err(Error::invalid_field("max_total", "the total size limit must be at least 1 byte"));
         }
         let expires_at = new
             .lifetime
             .expires_at(now)
-            .ok_or_else(|| Error::InvalidInput("an upload slot must expire: give a duration such as 7d".into()))?;
+            .ok_or_else(|| Error::invalid_field("expires", "an upload slot must expire: give a duration such as 7d"))?;
         let slot = Slot {
             id: ids::generate(),
             created_at: now,

@@ -53,6 +53,15 @@ pub struct LinkEdit {
     pub max_downloads: Option<Option<u64>>,
 }
 
+/// A download limit, if given, is at least 1: for new links, changed limits and the desktop app's
+/// default limit alike.
+pub fn check_download_limit(limit: Option<u64>) -> Result<()> {
+    if limit == Some(0) {
+        return Err(Error::invalid_field("max_downloads", "the download limit must be at least 1"));
+    }
+    Ok(())
+}
+
 /// How long a link works when its creator does not say.
 pub const DEFAULT_LINK_LIFETIME: Lifetime = Lifetime::For(std::time::Duration::from_secs(7 * 86_400));
 
@@ -60,9 +69,7 @@ impl Vault {
     /// Creates a link to a file.
     pub fn create_link(&self, file_id: &str, new: NewLink, now: i64, base: Option<&str>) -> Result<LinkInfo> {
         let label = clean_label(new.label)?;
-        if new.max_downloads == Some(0) {
-            return Err(Error::InvalidInput("the download limit must be at least 1".into()));
-        }
+        check_download_limit(new.max_downloads)?;
         let link = Link {
             id: ids::generate(),
             file_id: file_id.to_string(),
@@ -107,9 +114,7 @@ impl Vault {
 
     /// Changes a link's expiry or limit; its URL stays the same.
     pub fn edit_link(&self, id: &str, edit: LinkEdit, now: i64) -> Result<LinkInfo> {
-        if edit.max_downloads == Some(Some(0)) {
-            return Err(Error::InvalidInput("the download limit must be at least 1".into()));
-        }
+        check_download_limit(edit.max_downloads.flatten())?;
         self.write(|c| {
             let tx = write_transaction(c)?;
             if links::get(&tx, id)?.is_none() {

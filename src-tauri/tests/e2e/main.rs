@@ -17,6 +17,9 @@
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 //! - [`select`]: several files at once: selecting them, and the bulk actions.
+//! - [`settings`]: settings that apply at once, the warning before a new server address, unsaved
+//!   edits, the data folder.
+//! - [`words`]: errors in words, and bad input said at its field.
 
 mod a11y;
 mod counts;
@@ -28,7 +31,9 @@ mod links;
 mod opening;
 mod polish;
 mod select;
+mod settings;
 mod support;
+mod words;
 
 use fantoccini::Locator;
 use serde_json::json;

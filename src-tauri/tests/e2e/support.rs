@@ -1,7 +1,6 @@
 //! The harness every real-window test shares: tauri-driver, a WebDriver session on the app built
 //! for this test, a data dir of its own, and ways to act on the window and read it back.
 
-use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

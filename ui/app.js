@@ -842,7 +842,8 @@ function renderServer(status) {
   const usePortButton = $("use-port");
   if (status.running) {
     const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
-    $("server-text").textContent = `Serving at ${status.listen_url}${base}`;
+    const where = status.background ? " · served in the background" : "";
+    $("server-text").textContent = `Serving at ${status.listen_url}${base}${where}`;
     usePortButton.hidden = true;
   } else {
     $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;

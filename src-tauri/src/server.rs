@@ -47,6 +47,9 @@ pub struct ServerStatus {
     pub error: Option<String>,
     /// A free port to offer when the chosen one is taken.
     pub suggested_port: Option<u16>,
+    /// Served by the background service (`sharelock service`), which the app attached to
+    /// instead of starting its own server.
+    pub background: bool,
 }
 
 struct Running {
@@ -76,6 +79,14 @@ pub fn listen_settings(vault: &Vault) -> sharelock::Result<(Scope, u16)> {
 /// default-route interface's).
 pub fn lan_ip() -> Option<IpAddr> {
     sharelock::reach::network::lan_ip()
+}
+
+/// The address of a server for this data dir that answers where a server last listened (the
+/// background service), if one does: only a server holding this data dir's secret passes the
+/// core's check, so another program on that port, or another data dir's server, is not taken for it.
+fn background(vault: &Vault) -> Option<String> {
+    let url = vault.setting(settings::LISTEN_URL).ok().flatten()?;
+    sharelock::reach::probe::probe(vault, &url).reached().then_some(url)
 }
 
 /// Starts the server as the settings say, and tells the UI.
@@ -121,6 +132,20 @@ impl Server {
     }
 
     async fn bind_and_spawn(&self, vault: &Arc<Vault>) -> Result<ServerStatus, ServerStatus> {
+        // A server of this data dir already answering where a server last listened is the
+        // background service: links made here work through it (same database), and a second
+        // server would only find its port taken.
+        let checked = vault.clone();
+        if let Ok(Some(listen_url)) = tauri::async_runtime::spawn_blocking(move || background(&checked)).await {
+            tracing::info!("attached to the background server at {listen_url}");
+            return Ok(ServerStatus {
+                running: true,
+                base_url: vault.base_url(None).ok(),
+                listen_url: Some(listen_url),
+                background: true,
+                ..Default::default()
+            });
+        }
         let failed = |error: String, suggested_port: Option<u16>| ServerStatus {
             error: Some(error),
             suggested_port,
@@ -171,7 +196,7 @@ impl Server {
         });
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running { shutdown, task });
         tracing::info!("listening on {listen_url}");
-        Ok(ServerStatus { running: true, listen_url: Some(listen_url), base_url, error: None, suggested_port: None })
+        Ok(ServerStatus { running: true, listen_url: Some(listen_url), base_url, ..Default::default() })
     }
 
     /// Stops the server (letting requests in flight finish) and starts it again with the

@@ -6,6 +6,7 @@
 //! runs these with `--run-ignored`. The app under test is the binary cargo built for this test.
 //!
 //! - [`support`]: the driver, the session and the ways to act on the window.
+//! - [`background`]: attaching to the background service; its links outlive the window.
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`inbox`]: received files by upload link and upload; open, delete, share; the Received filter.
@@ -14,6 +15,7 @@
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 
+mod background;
 mod counts;
 mod dialogs;
 mod inbox;

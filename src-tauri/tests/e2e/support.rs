@@ -146,6 +146,15 @@ impl Window {
         Window::connect(data_dir, app_port, driver, dir, turn, &launch.args).await
     }
 
+    /// Starts the app on the data dir `dir/data` that the test prepared (or that an earlier window
+    /// left, see [`Window::close_keeping`]), with its server port set to `app_port`.
+    pub async fn open_in(dir: tempfile::TempDir, app_port: u16, launch: Launch) -> Window {
+        let turn = ONE_WINDOW.lock().await;
+        let data_dir = dir.path().join("data");
+        let driver = Driver::start(&data_dir, Some(app_port), &launch.env);
+        Window::connect(data_dir, app_port, driver, dir, turn, &launch.args).await
+    }
+
     /// Starts the app with `port` in its settings (no override, so its Settings can move it, as
     /// for anyone using the app) and waits until its window is ready.
     pub async fn open_on_port(port: u16) -> Window {
@@ -183,6 +192,23 @@ impl Window {
     /// Ends the WebDriver session (the driver and the app stop when `self` drops).
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
+    }
+
+    /// Ends the session and the app, and hands back the folder holding the data dir, for a
+    /// later window ([`Window::open_in`]) to open again.
+    pub async fn close_keeping(self) -> tempfile::TempDir {
+        let Window { client, _driver, dir, _turn, .. } = self;
+        let _ = client.close().await;
+        drop(_driver);
+        // The app exits a moment after its driver: wait, so the next window is not handed to it
+        // as a second launch (the app is single-instance).
+        let data_dir = dir.path().join("data");
+        let started = Instant::now();
+        while app_running(&data_dir) {
+            assert!(started.elapsed() < PATIENCE, "the app on {} did not exit", data_dir.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        dir
     }
 
     /// A scratch folder beside the data dir, for files to add.
@@ -396,6 +422,20 @@ impl Window {
         response.bytes().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
         status
     }
+}
+
+/// Whether an app process (started with `SHARELOCK_DATA_DIR` set to `data_dir`, as the driver
+/// starts it) is still running.
+pub fn app_running(data_dir: &Path) -> bool {
+    let wanted = format!("SHARELOCK_DATA_DIR={}", data_dir.display());
+    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
+    procs.flatten().any(|p| {
+        let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
+        let is_app = exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sharelock-desktop"));
+        is_app
+            && std::fs::read(p.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+    })
 }
 
 /// `size` bytes that are not all alike, so a wrong range or offset shows.

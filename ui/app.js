@@ -929,12 +929,23 @@ async function start() {
 
   await T.event.listen("open-requested", takeOpened);
 
+  await T.event.listen("quit-requested", ({ payload }) => confirmQuit(payload.message));
+
   const info = await invoke("app_info");
   renderServer(info.server);
+  // Without a tray the window is the only way back to the app, so closing it quits.
+  $("tray-note").hidden = info.tray;
   await loadSettings();
   await refresh();
   await takeOpened();
   document.body.dataset.ready = "true";
+}
+
+/** Before links stop with the app (Quit, or closing the window where there is no tray): what
+ *  stops, and Quit or Cancel. */
+async function confirmQuit(message) {
+  const body = el("p", {}, `${message}.`);
+  if (await dialog({ title: "Quit Sharelock?", body, ok: "Quit", danger: true })) await invoke("quit");
 }
 
 /** `sharelock-desktop FILE…`, at start or from a second launch: the files are added as a drop

@@ -32,6 +32,8 @@ pub struct AppInfo {
     version: &'static str,
     server: ServerStatus,
     default_link_expiry: String,
+    /// Whether a tray icon shows; without one the status bar says closing stops the links.
+    tray: bool,
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -42,6 +44,7 @@ pub async fn app_info(desktop: State<'_, Desktop>) -> Result<AppInfo> {
         version: env!("CARGO_PKG_VERSION"),
         server: desktop.server.status(),
         default_link_expiry: expiry.unwrap_or_else(|| "7d".into()),
+        tray: desktop.tray.load(std::sync::atomic::Ordering::SeqCst),
     })
 }
 
@@ -297,4 +300,10 @@ pub async fn save_settings<R: Runtime>(
 #[tauri::command(rename_all = "snake_case")]
 pub async fn rotate_secret(desktop: State<'_, Desktop>) -> Result<()> {
     desktop.run(|v| v.rotate_secret()).await
+}
+
+/// Quits the app, after the window asked (the quit warning).
+#[tauri::command(rename_all = "snake_case")]
+pub fn quit<R: Runtime>(app: AppHandle<R>) {
+    app.exit(0);
 }

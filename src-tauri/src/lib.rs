@@ -7,6 +7,8 @@
 //!   bound from the settings, restarted when they change, shut down gracefully on exit.
 //! - [`opening`]: "Open with Sharelock": files named on the command line, at start or by a
 //!   second launch, waiting for the window to add them.
+//! - [`tray`]: the tray icon, closing to it while links are active, and the warning before they
+//!   stop (Quit, or closing where there is no tray).
 //! - [`watch`]: tells the UI when anything changed the data dir (the CLI, an upload, a download)
 //!   and notifies the desktop when a file arrives.
 //!
@@ -17,6 +19,7 @@ pub mod commands;
 pub mod error;
 pub mod opening;
 pub mod server;
+pub mod tray;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,8 @@ pub struct Desktop {
     pub vault: Arc<Vault>,
     /// The embedded server.
     pub server: server::Server,
+    /// Whether a tray icon shows (a StatusNotifier host runs): closing then hides the window.
+    pub tray: std::sync::atomic::AtomicBool,
 }
 
 impl Desktop {
@@ -55,7 +60,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
         .manage(opening::Opening::default())
         .setup(move |app| {
             let vault = Arc::new(Vault::open(&data_dir)?);
-            app.manage(Desktop { vault, server: server::Server::default() });
+            app.manage(Desktop { vault, server: server::Server::default(), tray: Default::default() });
             server::start(app.handle());
             watch::start(app.handle().clone())?;
             Ok(())
@@ -84,6 +89,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::get_settings,
             commands::save_settings,
             commands::rotate_secret,
+            commands::quit,
         ])
 }
 
@@ -115,7 +121,12 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_opener::init());
+        .plugin(tauri_plugin_opener::init())
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                tray::on_close_requested(window, api);
+            }
+        });
     let app = match app(builder, data_dir).build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(e) => {
@@ -126,9 +137,10 @@ pub fn run() {
     // `sharelock-desktop FILE…`: the window takes them once it is ready.
     let cwd = std::env::current_dir().unwrap_or_default();
     app.state::<opening::Opening>().push(opening::Opened::from_args(std::env::args().skip(1), &cwd));
-    app.run(|handle, event| {
-        if let RunEvent::Exit = event {
-            handle.state::<Desktop>().server.stop_and_wait();
-        }
+    app.run(|handle, event| match event {
+        // After setup: the tray reads the server's status.
+        RunEvent::Ready => tray::start(handle),
+        RunEvent::Exit => handle.state::<Desktop>().server.stop_and_wait(),
+        _ => {}
     });
 }

@@ -62,6 +62,8 @@ struct Running {
 pub struct Server {
     running: Mutex<Option<Running>>,
     status: Mutex<ServerStatus>,
+    /// Stopped from the tray's "Pause serving", until "Resume".
+    paused: Mutex<bool>,
 }
 
 /// The scope and port from the settings (the port from `SHARELOCK_PORT` if set).
@@ -208,6 +210,29 @@ impl Server {
             let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
         }
         self.start_async(vault).await
+    }
+
+    /// Whether serving is paused from the tray.
+    pub fn paused(&self) -> bool {
+        *self.paused.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// "Pause serving" stops the server (requests in flight finish) and says so in the status;
+    /// "Resume" starts it again with the current settings.
+    pub async fn toggle_pause(&self, vault: &Arc<Vault>) -> ServerStatus {
+        let pause = !self.paused();
+        *self.paused.lock().unwrap_or_else(|p| p.into_inner()) = pause;
+        if !pause {
+            return self.restart(vault).await;
+        }
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(running) = running {
+            let _ = running.shutdown.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+        }
+        let status = ServerStatus { error: Some("paused from the tray icon".into()), ..Default::default() };
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status.clone();
+        status
     }
 
     /// Stops the server and waits for it, on exit.

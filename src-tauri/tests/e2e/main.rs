@@ -14,6 +14,7 @@
 //! - [`opening`]: `sharelock-desktop FILE…`, at start and from a second launch.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
+//! - [`tray`]: closing the window while links work, where there is no tray: the quit warning.
 
 mod background;
 mod counts;
@@ -24,6 +25,7 @@ mod links;
 mod opening;
 mod polish;
 mod support;
+mod tray;
 
 use fantoccini::Locator;
 use serde_json::json;

@@ -13,6 +13,11 @@ const state = {
   filter: "",
   /** Which files the list shows: "all", "mine" (added here) or "received" (through upload links). */
   kind: "all",
+  /** The ids of the selected rows; never one the list does not show. */
+  selection: new Set(),
+  /** Where a Shift-click or Shift+arrow range starts: the last row chosen alone or with Ctrl. */
+  anchor: null,
+  /** The one selected file whose details show; null when none or several are selected. */
   selected: null,
   view: "files",
   defaultExpiry: "7d",
@@ -150,7 +155,8 @@ function dialog({ title, body, ok = "OK", danger = false, cancel = true }) {
 async function showQr(title, url) {
   try {
     const svg = await invoke("qr_code", { text: url });
-    const box = el("div", { class: "qr", id: "qr-image" });
+    // One image to assistive technology, named, not a heap of squares.
+    const box = el("div", { class: "qr", id: "qr-image", role: "img", "aria-label": "QR code of the address below" });
     box.innerHTML = svg; // SVG made by the app from the URL, not user markup
     // The whole URL, wrapped, beside a way to copy it: a phone's camera is not always at hand.
     const address = el("div", { class: "qr-address" },
@@ -216,9 +222,7 @@ async function loadFiles() {
   state.files = await invoke("list_files");
   $("files-count").textContent = state.files.length ? String(state.files.length) : "";
   applyFilter();
-  if (state.selected) {
-    if (state.files.some((f) => f.id === state.selected)) await renderDetails(); else closeDetails();
-  }
+  await showSelection();
 }
 
 /** Names sort as the user's language sorts them: "apple" before "Émile" before "Zebra", and
@@ -248,7 +252,12 @@ function applyFilter() {
     const order = key === "name" ? nameOrder.compare(x, y) : (x === y ? 0 : x < y ? -1 : 1);
     return desc ? -order : order;
   });
+  // Rows the filter hides leave the selection, as do files removed elsewhere.
+  const listed = shownIds();
+  for (const id of state.selection) if (!listed.has(id)) state.selection.delete(id);
+  syncSelected();
   $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
+  $("files-table").setAttribute("aria-rowcount", String(state.shown.length + 1));
   // With nothing to list, the table (headers too) gives way to a message saying why.
   const none = state.files.length === 0;
   const noMatch = !none && state.shown.length === 0;
@@ -277,27 +286,115 @@ function renderRows() {
     const f = state.shown[i];
     const access = f.public ? el("span", { class: "pill public" }, "public")
       : f.slot_id ? el("span", { class: "pill inbox" }, "received") : el("span", { class: "pill" }, "private");
+    const selected = state.selection.has(f.id);
     const row = el("div", {
-      class: `file-row${f.id === state.selected ? " selected" : ""}`, role: "listitem", tabindex: "0",
-      dataset: { id: f.id }, "aria-label": f.name,
+      class: `file-row${selected ? " selected" : ""}`, role: "row", tabindex: "0",
+      dataset: { id: f.id }, "aria-label": f.name, "aria-rowindex": String(i + 2), "aria-selected": String(selected),
+      // A Shift-click selects rows, not the text between them.
+      onmousedown: (e) => { if (e.shiftKey) e.preventDefault(); },
       // A click focuses the row too, so the arrow keys go on from there.
-      onclick: () => select(f.id).then(() => focusRow(f.id)),
+      onclick: (e) => clickRow(e, f.id, i),
       onkeydown: (e) => {
-        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(f.id); }
-        if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); moveSelection(i + (e.key === "ArrowDown" ? 1 : -1)); }
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openFile(f.id); }
+        if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+          e.preventDefault();
+          const to = i + (e.key === "ArrowDown" ? 1 : -1);
+          if (!e.shiftKey) return moveSelection(to);
+          if (!shownIds().has(state.anchor)) state.anchor = f.id;
+          extendTo(to);
+        }
       },
     },
-    el("span", { class: "col name", title: f.name }, f.name),
-    el("span", { class: "col size" }, formatSize(f.size)),
-    el("span", { class: "col added", title: formatDate(f.created_at) }, shortDate(f.created_at)),
-    el("span", { class: "col access" }, access),
-    el("span", { class: "col links" }, String(f.links)),
-    el("span", { class: "col downloads" }, String(f.downloads)));
+    el("span", { class: "col name", role: "gridcell", title: f.name }, f.name),
+    el("span", { class: "col size", role: "gridcell" }, formatSize(f.size)),
+    el("span", { class: "col added", role: "gridcell", title: formatDate(f.created_at) }, shortDate(f.created_at)),
+    el("span", { class: "col access", role: "gridcell" }, access),
+    el("span", { class: "col links", role: "gridcell" }, String(f.links)),
+    el("span", { class: "col downloads", role: "gridcell" }, String(f.downloads)));
     row.style.top = `${i * ROW}px`;
     nodes.push(row);
   }
   rows.replaceChildren(...nodes);
+  // A scrollbar that takes room narrows the rows; the head follows, so columns stay aligned.
+  $("files-table").style.setProperty("--gutter", `${rows.offsetWidth - rows.clientWidth}px`);
   if (focused) focusRow(focused);
+}
+
+/** Below 1,000 px the window shows one pane: the list, or a file's details in its place. */
+const onePane = window.matchMedia("(max-width: 999.98px)");
+
+/** Selects a file and shows its details (a click, Enter): in one pane, the details take the
+ *  list's place and the focus goes to Back; beside the list, the row keeps the focus. */
+async function openFile(id) {
+  await select(id);
+  if (onePane.matches) $("d-back").focus(); else focusRow(id);
+}
+
+/** Back from the details to the list (one pane): the files stay selected, the file's row (or
+ *  the anchor's, of several) in view and focused. */
+function backToList() {
+  document.querySelector(".files-layout").classList.add("showing-list");
+  const id = state.selected ?? state.anchor;
+  const index = state.shown.findIndex((f) => f.id === id);
+  if (index >= 0) reveal(index);
+  renderRows();
+  if (index >= 0) focusRow(id);
+}
+
+/** A click on a row. Alone it opens the file. With Ctrl it adds the row to the selection or drops
+ *  it, and the row becomes the anchor. With Shift it selects the rows from the anchor to this one
+ *  (added to the selection, with Ctrl too). */
+function clickRow(e, id, index) {
+  if (e.shiftKey) {
+    const range = rangeTo(index);
+    const ids = e.ctrlKey || e.metaKey ? [...state.selection, ...range] : range;
+    setSelection(ids, { keepList: true }).then(() => focusRow(id));
+  } else if (e.ctrlKey || e.metaKey) {
+    const ids = new Set(state.selection);
+    if (ids.has(id)) ids.delete(id); else ids.add(id);
+    setSelection(ids, { anchor: id, keepList: true }).then(() => focusRow(id));
+  } else {
+    openFile(id);
+  }
+}
+
+function shownIds() {
+  return new Set(state.shown.map((f) => f.id));
+}
+
+/** The ids of the rows from the anchor to row `index`, both included. Without an anchor in the
+ *  list, row `index` becomes it. */
+function rangeTo(index) {
+  let from = state.shown.findIndex((f) => f.id === state.anchor);
+  if (from < 0) {
+    from = index;
+    state.anchor = state.shown[index].id;
+  }
+  const [low, high] = from <= index ? [from, index] : [index, from];
+  return state.shown.slice(low, high + 1).map((f) => f.id);
+}
+
+/** Shift+arrow: the range from the anchor grows or shrinks to row `index`, which takes the focus. */
+function extendTo(index) {
+  if (index < 0 || index >= state.shown.length) return;
+  reveal(index);
+  const id = state.shown[index].id;
+  setSelection(rangeTo(index), { keepList: true }).then(() => focusRow(id));
+}
+
+/** Ctrl+A: every row the filter shows. */
+function selectAll() {
+  if (!state.shown.length) return;
+  const anchor = shownIds().has(state.anchor) ? state.anchor : state.shown[0].id;
+  setSelection(state.shown.map((f) => f.id), { anchor, keepList: true });
+}
+
+/** Scrolls the list just enough that row `index` shows whole. */
+function reveal(index) {
+  const rows = $("rows");
+  const top = index * ROW;
+  if (top < rows.scrollTop) rows.scrollTop = top;
+  if (top + ROW > rows.scrollTop + rows.clientHeight) rows.scrollTop = top + ROW - rows.clientHeight;
 }
 
 function focusRow(id) {
@@ -323,22 +420,47 @@ function revealFile(id) {
 
 function moveSelection(index) {
   if (index < 0 || index >= state.shown.length) return;
-  const rows = $("rows");
-  const top = index * ROW;
-  if (top < rows.scrollTop) rows.scrollTop = top;
-  if (top + ROW > rows.scrollTop + rows.clientHeight) rows.scrollTop = top + ROW - rows.clientHeight;
+  reveal(index);
   const id = state.shown[index].id;
-  select(id).then(() => focusRow(id));
+  select(id, { keepPane: true }).then(() => focusRow(id));
 }
 
-async function select(id) {
-  if (id !== state.selected) resetLinkForm();
-  state.selected = id;
+/** Selects one file and shows its details; `keepPane` keeps the list in view when one pane shows
+ *  the list (the arrow keys move there without leaving it). */
+async function select(id, { keepPane = false } = {}) {
+  await setSelection([id], { anchor: id, keepList: keepPane });
+}
+
+/** Makes `ids` the selection and shows it: one file's details, or for several what can be done
+ *  to all. With `keepList`, a list in view (one pane) stays in view: choosing more rows or moving
+ *  with the arrows does not leave it. */
+async function setSelection(ids, { anchor = state.anchor, keepList = false } = {}) {
+  const layout = document.querySelector(".files-layout");
+  const listInView = !layout.classList.contains("with-details") || layout.classList.contains("showing-list");
+  layout.classList.toggle("showing-list", keepList && listInView);
+  state.selection = new Set(ids);
+  state.anchor = anchor;
+  syncSelected();
+  if (state.selection.size === 0) return closeDetails();
   $("details").hidden = false;
-  renderRows();
-  document.querySelector(".files-layout").classList.add("with-details");
+  layout.classList.add("with-details");
   showSortColumn();
+  renderRows();
   await renderDetails();
+}
+
+/** `state.selected` follows the selection: the file when it is one. What was typed in the
+ *  new-link form for one file never carries over to another. */
+function syncSelected() {
+  const single = state.selection.size === 1 ? state.selection.values().next().value : null;
+  if (single !== state.selected) resetLinkForm();
+  state.selected = single;
+}
+
+/** Shows what is selected after the list changed (the watcher, a filter): the details, or none. */
+async function showSelection() {
+  if (state.selection.size) await renderDetails();
+  else if (!$("details").hidden) closeDetails();
 }
 
 /** The new-link form as Settings has it: what was typed for one file never carries over to the
@@ -355,15 +477,26 @@ function showSortColumn() {
   document.querySelector(".files-layout").dataset.sort = state.sort.key;
 }
 
+/** Clears the selection and closes the details. */
 function closeDetails() {
+  document.querySelector(".files-layout").classList.remove("showing-list");
   resetLinkForm();
+  state.selection = new Set();
   state.selected = null;
   $("details").hidden = true;
+  $("details").classList.remove("bulk");
+  $("d-bulk").hidden = true;
+  $("selection-open").hidden = true;
   document.querySelector(".files-layout").classList.remove("with-details");
   renderRows();
 }
 
 async function renderDetails() {
+  const many = state.selection.size > 1;
+  $("details").classList.toggle("bulk", many);
+  $("d-bulk").hidden = !many;
+  $("selection-open").hidden = !many;
+  if (many) return renderBulk();
   const file = state.files.find((f) => f.id === state.selected);
   if (!file) return closeDetails();
   $("d-name").textContent = file.name;
@@ -399,11 +532,21 @@ function linkState(link, downloads) {
   }
 }
 
+/** An item of a list (a link, an upload link, a received file) whose buttons say which item they
+ *  act on: many read alike ("Expiry…", "Copy link"), and a screen reader may read a button on its
+ *  own. */
+function describedByHead(item, id) {
+  const head = item.querySelector(".item-head, .received-name");
+  head.id = id;
+  for (const button of item.querySelectorAll(".item-actions button")) button.setAttribute("aria-describedby", id);
+  return item;
+}
+
 function linkItem(link) {
   const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
   const active = link.status === "active";
   const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
-  return el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
+  return describedByHead(el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
       el("span", { class: "title" }, link.label || "Link")),
@@ -417,7 +560,7 @@ function linkItem(link) {
       link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
       link.status !== "revoked" && button("Limit…", () => limitLink(link)),
       active && button("Revoke", () => revokeLink(link), "danger"),
-      !active && button("Remove from list", () => deleteLink(link))));
+      !active && button("Remove from list", () => deleteLink(link)))), `link-${link.id}`);
 }
 
 async function deleteLink(link) {
@@ -552,6 +695,91 @@ async function setPublic() {
   } catch (e) { toast(errorText(e), "error"); }
 }
 
+// ---------- several files ----------
+
+function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** The selected files, in the list's order. */
+function selectedFiles() {
+  return state.shown.filter((f) => state.selection.has(f.id));
+}
+
+/** What several selected files are, and the buttons that act on all of them. */
+function renderBulk() {
+  const files = selectedFiles();
+  const count = files.length;
+  const open = files.filter((f) => f.public).length;
+  $("bulk-title").textContent = `${count} files selected`;
+  const access = open === 0 ? "all private" : open === count ? "all public" : `${open} public, ${count - open} private`;
+  $("bulk-meta").textContent = `${formatSize(files.reduce((sum, f) => sum + f.size, 0))} in all · ${access}`;
+  $("bulk-public").disabled = open === count;
+  $("bulk-private").disabled = open === 0;
+  $("bulk-remove").textContent = `Remove ${count} files…`;
+  $("selection-open").textContent = `${count} selected ›`;
+  $("selection-open").setAttribute("aria-label", `Show what to do with the ${count} selected files`);
+}
+
+/** The active links of `files`, from one look at every link. */
+async function activeLinksOf(files) {
+  const ids = new Set(files.map((f) => f.id));
+  const links = await invoke("list_links", {});
+  return links.filter((l) => ids.has(l.file_id) && l.status === "active");
+}
+
+/** Says what a command over several files did. Each file it could not change is named, with the
+ *  reason, in an error that stays longer: a partial failure is never passed over. */
+function reportBatch(batch, files, done, notDone) {
+  const total = files.length;
+  if (batch.failed.length === 0) return toast(`${done(plural(total, "file"))}`);
+  const name = (id) => files.find((f) => f.id === id)?.name ?? id;
+  const why = batch.failed.map((f) =>
+    `“${name(f.id)}”, ${f.code === "not_found" ? "no longer in Sharelock (removed elsewhere)" : f.message}`);
+  toast(`${done(`${batch.done.length} of ${total} files`)}. ${notDone}: ${why.join("; ")}.`, "error");
+}
+
+/** Removes the selected files (the Delete key, or the bulk Remove), after one question that says
+ *  how many files and how many working links go. */
+async function removeSelected() {
+  const files = selectedFiles();
+  if (files.length === 1) return removeFile();
+  if (files.length === 0) return;
+  try {
+    const active = (await activeLinksOf(files)).length;
+    const dying = active === 0 ? "no active link stops working" : `${plural(active, "active link")} stop${active === 1 ? "s" : ""} working`;
+    const body = el("p", {}, `${files.length} files are deleted from Sharelock's store, and ${dying}. The originals you added are not touched.`);
+    if (!(await dialog({ title: `Remove ${files.length} files?`, body, ok: `Remove ${files.length} files`, danger: true }))) return;
+    const batch = await invoke("remove_files", { ids: files.map((f) => f.id) });
+    reportBatch(batch, files, (count) => `Removed ${count}`, "Not removed");
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+/** Makes the selected files public or private. Going public asks first when any of them has
+ *  active links with a limit, as for one file. */
+async function setPublicSelected(makePublic) {
+  const files = selectedFiles();
+  try {
+    if (makePublic) {
+      const limited = (await activeLinksOf(files)).filter((l) => l.max_downloads || l.expires_at);
+      const holders = new Set(limited.map((l) => l.file_id)).size;
+      const body = el("p", {}, `${holders === 1 ? "One of these files has" : `${holders} of these files have`} ${limited.length === 1 ? "an active link that limits" : `${limited.length} active links that limit`} how often or until when ${holders === 1 ? "it" : "they"} can be downloaded. Once public, anyone with a file's address can download it, as often as they like, for as long as it stays public: those limits no longer protect it.`);
+      if (limited.length && !(await dialog({ title: `Make ${files.length} files public?`, body, ok: "Make public", danger: true }))) return;
+    }
+    const batch = await invoke("set_public_many", { ids: files.map((f) => f.id), public: makePublic });
+    reportBatch(batch, files, (count) => `Made ${count} ${makePublic ? "public" : "private"}`, "Not changed");
+    await loadFiles();
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+/** Whether a key in the Files view is the list's: no dialog open, no field being typed in. */
+function listKeys() {
+  const focus = document.activeElement;
+  const inField = focus && (focus.matches("input, textarea, select") || focus.isContentEditable);
+  return state.view === "files" && !inField && !$("dialog").open;
+}
+
 async function removeFile() {
   const file = state.files.find((f) => f.id === state.selected);
   const body = el("p", {}, `“${file.name}” is deleted from Sharelock's store, and its ${file.links} link(s) stop working. The original you added is not touched.`);
@@ -632,7 +860,7 @@ async function loadSlots() {
   const slots = await invoke("list_slots");
   showSlotsCount(slots);
   $("no-slots").hidden = slots.length > 0;
-  $("slots").replaceChildren(...slots.map((s) => el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
+  $("slots").replaceChildren(...slots.map((s) => describedByHead(el("li", { class: "slot", dataset: { id: s.id, status: s.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${s.status}` }, s.status),
       el("span", { class: "title" }, s.label || "Upload link")),
@@ -645,7 +873,7 @@ async function loadSlots() {
       s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
-  ));
+  `slot-${s.id}`)));
 }
 
 /** The sidebar counts the upload links still taking files. */
@@ -742,7 +970,7 @@ const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "
 
 function receivedFile(f) {
   const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
-  return el("li", { class: "received-file", dataset: { id: f.id } },
+  return describedByHead(el("li", { class: "received-file", dataset: { id: f.id } },
     el("div", { class: "received-name" },
       el("span", { class: "title", title: f.name }, f.name),
       el("span", { class: "muted file-meta" }, ` · ${formatSize(f.size)} · ${timeOf(f.created_at)}`)),
@@ -751,7 +979,7 @@ function receivedFile(f) {
       button("Save as…", () => saveAs(f)),
       button("Show in folder", () => showInFolder(f)),
       button("Share…", () => shareReceived(f), "share"),
-      button("Delete…", () => deleteReceived(f), "danger delete")));
+      button("Delete…", () => deleteReceived(f), "danger delete"))), `received-${f.id}`);
 }
 
 async function openReceived(file) {
@@ -875,23 +1103,33 @@ async function rotateSecret() {
 async function start() {
   for (const button of document.querySelectorAll(".nav-item")) button.addEventListener("click", () => show(button.dataset.view));
   $("add-files").addEventListener("click", pickFiles);
-  $("filter").addEventListener("input", debounce((e) => { state.filter = e.target.value; applyFilter(); }, 80));
-  $("kind-filter").addEventListener("change", (e) => { state.kind = e.target.value; applyFilter(); });
+  $("filter").addEventListener("input", debounce((e) => { state.filter = e.target.value; applyFilter(); showSelection(); }, 80));
+  $("kind-filter").addEventListener("change", (e) => { state.kind = e.target.value; applyFilter(); showSelection(); });
   $("rows").addEventListener("scroll", () => requestAnimationFrame(renderRows), { passive: true });
   window.addEventListener("resize", debounce(renderRows, 50));
   for (const head of document.querySelectorAll(".table-head .sort")) {
     head.addEventListener("click", () => {
       const key = head.dataset.sort;
       state.sort = { key, desc: state.sort.key === key ? !state.sort.desc : key !== "name" };
-      for (const h of document.querySelectorAll(".table-head .sort")) { h.classList.remove("active", "desc"); h.removeAttribute("aria-sort"); }
+      for (const h of document.querySelectorAll(".table-head .sort")) { h.classList.remove("active", "desc"); h.parentElement.removeAttribute("aria-sort"); }
       head.classList.add("active");
       head.classList.toggle("desc", state.sort.desc);
-      head.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
+      head.parentElement.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
       showSortColumn();
       applyFilter();
     });
   }
   $("d-close").addEventListener("click", closeDetails);
+  $("d-back").addEventListener("click", backToList);
+  $("bulk-back").addEventListener("click", backToList);
+  $("bulk-clear").addEventListener("click", closeDetails);
+  $("bulk-public").addEventListener("click", () => setPublicSelected(true));
+  $("bulk-private").addEventListener("click", () => setPublicSelected(false));
+  $("bulk-remove").addEventListener("click", removeSelected);
+  $("selection-open").addEventListener("click", () => {
+    document.querySelector(".files-layout").classList.remove("showing-list");
+    $("bulk-back").focus();
+  });
   $("d-public").addEventListener("change", setPublic);
   $("d-copy-public").addEventListener("click", () => copy($("d-public-url").textContent, "Public link"));
   $("d-remove").addEventListener("click", removeFile);
@@ -908,7 +1146,9 @@ async function start() {
   }
   $("rotate-secret").addEventListener("click", rotateSecret);
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !$("dialog").open && state.selected) closeDetails();
+    if (e.key === "Escape" && !$("dialog").open && state.selection.size) closeDetails();
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a" && listKeys()) { e.preventDefault(); selectAll(); }
+    if (e.key === "Delete" && listKeys() && state.selection.size) { e.preventDefault(); removeSelected(); }
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "o") { e.preventDefault(); pickFiles(); }
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "f") { e.preventDefault(); show("files"); $("filter").focus(); }
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "c" && copiesLink()) { e.preventDefault(); copyNewestLink(); }

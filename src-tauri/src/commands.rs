@@ -106,9 +106,55 @@ pub async fn set_public(desktop: State<'_, Desktop>, id: String, public: bool) -
     desktop.run(move |v| v.set_public(&id, public)).await
 }
 
+/// What a command over many files did: the ids it changed and, for each of the others, why not.
+/// One file failing (removed elsewhere meanwhile, a disk error) does not stop the rest.
+#[derive(Debug, Serialize)]
+pub struct Batch {
+    /// The files the command changed.
+    done: Vec<String>,
+    /// The files it could not change.
+    failed: Vec<BatchFailure>,
+}
+
+/// One file a [`Batch`] could not change.
+#[derive(Debug, Serialize)]
+pub struct BatchFailure {
+    id: String,
+    #[serde(flatten)]
+    error: CommandError,
+}
+
+impl Batch {
+    /// Runs `work` on each file in turn, through to the last.
+    fn each<T>(ids: Vec<String>, mut work: impl FnMut(&str) -> sharelock::Result<T>) -> Batch {
+        let mut batch = Batch { done: Vec::with_capacity(ids.len()), failed: Vec::new() };
+        for id in ids {
+            match work(&id) {
+                Ok(_) => batch.done.push(id),
+                Err(e) => batch.failed.push(BatchFailure { id, error: e.into() }),
+            }
+        }
+        batch
+    }
+}
+
+/// Removes each of the files (the multi-selection's Remove).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn list_links(desktop: State<'_, Desktop>, file_id: String) -> Result<Vec<LinkInfo>> {
-    desktop.run(move |v| v.links(Some(&file_id), now())).await
+pub async fn remove_files(desktop: State<'_, Desktop>, ids: Vec<String>) -> Result<Batch> {
+    desktop.run(move |v| Ok(Batch::each(ids, |id| v.remove_file(id)))).await
+}
+
+/// Makes each of the files public or private (the multi-selection's Make public / private).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_public_many(desktop: State<'_, Desktop>, ids: Vec<String>, public: bool) -> Result<Batch> {
+    desktop.run(move |v| Ok(Batch::each(ids, |id| v.set_public(id, public)))).await
+}
+
+/// The links of one file, or of every file when `file_id` is absent (what a multi-selection's
+/// confirm dialogs count).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn list_links(desktop: State<'_, Desktop>, file_id: Option<String>) -> Result<Vec<LinkInfo>> {
+    desktop.run(move |v| v.links(file_id.as_deref(), now())).await
 }
 
 #[tauri::command(rename_all = "snake_case")]

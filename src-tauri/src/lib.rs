@@ -71,6 +71,8 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::add_files,
             commands::remove_file,
             commands::set_public,
+            commands::remove_files,
+            commands::set_public_many,
             commands::list_links,
             commands::create_link,
             commands::edit_link,

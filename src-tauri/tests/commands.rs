@@ -159,6 +159,37 @@ fn errors_cross_as_typed_codes() {
 }
 
 #[test]
+fn commands_over_many_files_do_each_and_report_the_ones_that_failed() {
+    let shell = shell();
+    let paths: Vec<String> = ["a.txt", "b.txt", "c.txt"].iter().map(|n| shell.write(n, n.as_bytes())).collect();
+    let added: Vec<Value> = shell.ok("add_files", json!({ "paths": paths, "public": false }));
+    let ids: Vec<&str> = added.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    let link: Value = shell.ok("create_link", json!({ "file_id": ids[0], "expires": "1d" }));
+    // Removed by another process (the CLI) between the user's choice and the command.
+    let cli = sharelock::Vault::open(&shell.dir.path().join("data")).unwrap();
+    cli.remove_file(ids[1]).unwrap();
+    let all: Vec<Value> = shell.ok("list_links", json!({}));
+    assert_eq!(all.len(), 1, "no file_id: the links of every file");
+
+    let made: Value = shell.ok("set_public_many", json!({ "ids": ids, "public": true }));
+    assert_eq!(made["done"], json!([ids[0], ids[2]]));
+    assert_eq!(made["failed"][0]["id"], ids[1]);
+    assert_eq!(made["failed"][0]["code"], "not_found");
+    assert!(cli.file(ids[0]).unwrap().file.public && cli.file(ids[2]).unwrap().file.public);
+    let made: Value = shell.ok("set_public_many", json!({ "ids": [ids[0]], "public": false }));
+    assert_eq!(made["done"], json!([ids[0]]));
+    assert!(!cli.file(ids[0]).unwrap().file.public);
+
+    let removed: Value = shell.ok("remove_files", json!({ "ids": ids }));
+    assert_eq!(removed["done"], json!([ids[0], ids[2]]));
+    assert_eq!(removed["failed"].as_array().unwrap().len(), 1);
+    assert_eq!(removed["failed"][0]["code"], "not_found");
+    assert!(removed["failed"][0]["message"].as_str().unwrap().contains(ids[1]));
+    assert!(cli.files().unwrap().is_empty(), "every file that was there is gone");
+    assert_eq!(http("GET", link["url"].as_str().unwrap(), b"").0, 410, "and its link with it");
+}
+
+#[test]
 fn slots_uploads_and_the_inbox() {
     let shell = shell();
     let slot: Value = shell.ok(

@@ -52,13 +52,7 @@ impl Audience {
 /// Who a link on `base_url` can reach, judged by its host: an address by its range, `localhost`
 /// and `*.local` by their meaning, any other name as the internet (a name in public DNS).
 pub fn audience_of(base_url: &str) -> Audience {
-    let host = base_url.split("://").nth(1).unwrap_or(base_url);
-    let host = host.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default().split('%').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
+    let host = host_of(base_url);
     if let Ok(ip) = host.parse::<IpAddr>() {
         return match network::classify(ip) {
             AddressKind::Loopback => Audience::ThisComputer,
@@ -76,6 +70,58 @@ pub fn audience_of(base_url: &str) -> Audience {
     } else {
         Audience::Internet
     }
+}
+
+/// The host of a URL: the address or name between `://` and the port or path, without brackets.
+fn host_of(url: &str) -> &str {
+    let host = url.split("://").nth(1).unwrap_or(url);
+    let host = host.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default().split('%').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    }
+}
+
+/// Why a link on `url` will not open for the person it is sent to, if it will not: said before
+/// it is copied or shown as a QR code.
+pub fn warning(url: &str) -> Option<String> {
+    let host = host_of(url);
+    let ip: IpAddr = match host.parse() {
+        Ok(ip) => ip,
+        Err(_) if audience_of(url) == Audience::ThisComputer => {
+            return Some(format!("Only this computer can open it: {host} is this computer's own name."));
+        }
+        Err(_) => return None,
+    };
+    match network::classify(ip) {
+        AddressKind::Loopback => Some(format!(
+            "Only this computer can open it: {ip} is this computer's own address, so anyone else gets \"connection refused\"."
+        )),
+        AddressKind::SharedNat => Some(format!(
+            "It may open only inside your provider's network or a VPN: {ip} is a carrier-grade NAT address (100.64.0.0/10), not one the internet reaches."
+        )),
+        AddressKind::Special => Some(format!("No one may be able to open it: {ip} is a reserved address.")),
+        _ => None,
+    }
+}
+
+/// `url` with its host replaced by this computer's mDNS name (`http://laptop.local:7420/…`), when
+/// it carries one of this computer's addresses on the local network: the same link by name, which
+/// keeps working when DHCP hands out another address.
+pub fn by_name(url: &str) -> Option<String> {
+    let ip: IpAddr = host_of(url).parse().ok()?;
+    if !matches!(network::classify(ip), AddressKind::Private | AddressKind::LinkLocal) {
+        return None;
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let port = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && port.chars().all(|c| c.is_ascii_digit()) => format!(":{port}"),
+        _ => String::new(),
+    };
+    Some(format!("{scheme}://{}{port}{tail}", network::mdns_host()))
 }
 
 /// What a server does on the network once bound.
@@ -433,5 +479,26 @@ mod tests {
         assert_eq!(audience_of("https://files.example.org/share"), Audience::Internet);
         assert_eq!(audience_of("http://[2a01:4f8::1]:7420"), Audience::Internet);
         assert_eq!(audience_of("http://8.8.8.8"), Audience::Internet);
+    }
+
+    #[test]
+    fn links_no_one_else_can_open_are_warned_about() {
+        assert!(warning("http://127.0.0.1:7420/d/x/y").unwrap().contains("Only this computer"));
+        assert!(warning("http://localhost:7420/d/x/y").unwrap().contains("Only this computer"));
+        assert!(warning("http://[::1]:7420/d/x/y").unwrap().contains("Only this computer"));
+        assert!(warning("http://100.72.3.4:7420/d/x/y").unwrap().contains("carrier-grade NAT"));
+        assert_eq!(warning("http://192.168.1.20:7420/d/x/y"), None);
+        assert_eq!(warning("https://files.example.org/d/x/y"), None);
+        assert_eq!(warning("http://81.2.69.160:7420/d/x/y"), None);
+    }
+
+    #[test]
+    fn a_link_on_a_local_address_has_a_twin_by_name() {
+        let name = network::mdns_host();
+        assert_eq!(by_name("http://192.168.1.20:7420/d/a/b/x.pdf"), Some(format!("http://{name}:7420/d/a/b/x.pdf")));
+        assert_eq!(by_name("http://10.0.0.5/u/s?sig=z"), Some(format!("http://{name}/u/s?sig=z")));
+        assert_eq!(by_name("http://127.0.0.1:7420/d/a/b"), None);
+        assert_eq!(by_name("https://files.example.org/d/a/b"), None);
+        assert_eq!(by_name("http://81.2.69.160:7420/d/a/b"), None);
     }
 }

@@ -6,24 +6,31 @@
 //! runs these with `--run-ignored`. The app under test is the binary cargo built for this test.
 //!
 //! - [`support`]: the driver, the session and the ways to act on the window.
+//! - [`a11y`]: axe-core finds nothing serious on any view, dialog or toast, light or dark; focus
+//!   rings, field edges and placeholders stand out.
 //! - [`background`]: attaching to the background service; its links outlive the window.
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`inbox`]: received files by upload link and upload; open, delete, share; the Received filter.
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
+//! - [`layout`]: the files view fits from the minimum width up and folds into one pane.
 //! - [`opening`]: `sharelock-desktop FILE…`, at start and from a second launch.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
+//! - [`select`]: several files at once: selecting them, and the bulk actions.
 //! - [`tray`]: closing the window while links work, where there is no tray: the quit warning.
 
+mod a11y;
 mod background;
 mod counts;
 mod dialogs;
 mod inbox;
 mod keyboard;
+mod layout;
 mod links;
 mod opening;
 mod polish;
+mod select;
 mod support;
 mod tray;
 

@@ -30,6 +30,15 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The colour scheme the window's WebKit reports to the page (`prefers-color-scheme`). WebKitGTK
+/// takes it from the GTK theme, so each window names its theme: a desktop's own setting never
+/// decides what a test sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Light,
+    Dark,
+}
+
 /// tauri-driver, stopped with SIGTERM (never SIGKILL: only then does it stop WebKitWebDriver,
 /// whose leftover would make the next run hang).
 struct Driver {
@@ -47,6 +56,9 @@ impl Driver {
         command
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("SHARELOCK_DATA_DIR", data_dir)
+            // tauri-driver starts WebKitWebDriver, which starts the app: the environment carries.
+            // The light theme unless the launch names another (`Launch::in_scheme`).
+            .env("GTK_THEME", "Adwaita")
             .envs(env.iter().map(|(k, v)| (k, v)));
         match app_port {
             Some(port) => command.env("SHARELOCK_PORT", port.to_string()),
@@ -77,6 +89,15 @@ pub struct Launch {
     pub args: Vec<String>,
     /// Variables added to its environment.
     pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// The window in `scheme` (through the GTK theme WebKitGTK reads it from).
+    pub fn in_scheme(mut self, scheme: Scheme) -> Launch {
+        let theme = if scheme == Scheme::Dark { "Adwaita:dark" } else { "Adwaita" };
+        self.env.push(("GTK_THEME".into(), theme.into()));
+        self
+    }
 }
 
 /// A D-Bus session bus of the test's own (`dbus-daemon --session`), stopped when dropped. The
@@ -158,11 +179,16 @@ impl Window {
     /// Starts the app with `port` in its settings (no override, so its Settings can move it, as
     /// for anyone using the app) and waits until its window is ready.
     pub async fn open_on_port(port: u16) -> Window {
+        Window::open_on_port_in(port, Scheme::Light).await
+    }
+
+    /// [`Window::open_on_port`] in `scheme`.
+    pub async fn open_on_port_in(port: u16, scheme: Scheme) -> Window {
         let turn = ONE_WINDOW.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         Vault::open(&data_dir).unwrap().set_setting(sharelock::settings::PORT, Some(&port.to_string())).unwrap();
-        let driver = Driver::start(&data_dir, None, &[]);
+        let driver = Driver::start(&data_dir, None, &Launch::default().in_scheme(scheme).env);
         Window::connect(data_dir, port, driver, dir, turn, &[]).await
     }
 
@@ -292,6 +318,50 @@ impl Window {
         self.run(read, vec![]).await.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Presses `key` while holding `modifier` (Shift+Down, Ctrl+A), as a person types it.
+    pub async fn press_holding(&self, modifier: Key, key: Key) {
+        let (modifier, key): (char, char) = (modifier.into(), key.into());
+        let keyboard = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: modifier })
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key })
+            .then(KeyAction::Up { value: modifier });
+        self.client.perform_actions(keyboard).await.unwrap_or_else(|e| panic!("press {key:?} with {modifier:?}: {e}"));
+        self.client.release_actions().await.unwrap_or_else(|e| panic!("release {key:?}: {e}"));
+    }
+
+    /// Clicks the element matching `css` with `modifier` (Ctrl, Shift) held down, as a mouse does.
+    /// As in [`Window::click`], an element replaced by a re-render before the click lands is
+    /// looked up afresh; a refused click never reached the page.
+    pub async fn click_holding(&self, modifier: Key, css: &str) {
+        let modifier: char = modifier.into();
+        let pause = Duration::ZERO;
+        let started = Instant::now();
+        loop {
+            let element = self.wait_for(css).await;
+            // One tick at a time across both: the key goes down, the mouse clicks, the key comes up.
+            let keyboard = KeyActions::new("keyboard".into())
+                .then(KeyAction::Down { value: modifier })
+                .then(KeyAction::Pause { duration: pause })
+                .then(KeyAction::Pause { duration: pause })
+                .then(KeyAction::Pause { duration: pause })
+                .then(KeyAction::Up { value: modifier });
+            let mouse = MouseActions::new("mouse".into())
+                .then(PointerAction::Pause { duration: pause })
+                .then(PointerAction::MoveToElement { element, duration: None, x: 0.0, y: 0.0 })
+                .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+                .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT })
+                .then(PointerAction::Pause { duration: pause });
+            let done = self.client.perform_actions(fantoccini::actions::Actions::from(keyboard).and(mouse)).await;
+            self.client.release_actions().await.unwrap_or_else(|e| panic!("release after clicking {css}: {e}"));
+            match done {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > PATIENCE => panic!("click {css} with {modifier:?}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     /// Clicks the mouse at `(x, y)` of the viewport, whatever is there.
     pub async fn click_at(&self, x: f64, y: f64) {
         let mouse = MouseActions::new("mouse".into())
@@ -393,6 +463,12 @@ impl Window {
     /// watching for its close; end the turn with [`Window::dialog_settled`].
     pub async fn open_dialog(&self, opener: Locator<'_>, title: &str) {
         self.click(opener).await;
+        self.dialog_opened(title).await;
+    }
+
+    /// Waits for the shared dialog (opened by a key, say), checks its title, and starts watching
+    /// for its close, as [`Window::open_dialog`] does.
+    pub async fn dialog_opened(&self, title: &str) {
         self.wait_for("#dialog[open]").await;
         assert_eq!(self.wait_for("#dialog-title").await.text().await.unwrap(), title);
         // The app's own close listener was added when the dialog opened, so this one runs after

@@ -1145,6 +1145,8 @@ async function start() {
     });
   }
   $("rotate-secret").addEventListener("click", rotateSecret);
+  $("set-autostart").addEventListener("change", (e) => setBackground("set_autostart", e.target));
+  $("set-keep-serving").addEventListener("change", (e) => setBackground("set_keep_serving", e.target));
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !$("dialog").open && state.selection.size) closeDetails();
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a" && listKeys()) { e.preventDefault(); selectAll(); }
@@ -1176,9 +1178,34 @@ async function start() {
   // Without a tray the window is the only way back to the app, so closing it quits.
   $("tray-note").hidden = info.tray;
   await loadSettings();
+  await loadBackground();
   await refresh();
   await takeOpened();
   document.body.dataset.ready = "true";
+}
+
+/** The "When Sharelock is closed" switches: each acts at once, and says what it did or why not. */
+function renderBackground(state) {
+  $("set-autostart").checked = state.autostart;
+  $("set-keep-serving").checked = state.keep_serving;
+  $("background-note").hidden = !state.note;
+  $("background-note").textContent = state.note || "";
+}
+
+async function loadBackground() {
+  try { renderBackground(await invoke("get_background")); } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function setBackground(command, input) {
+  input.disabled = true;
+  try {
+    const state = await invoke(command, { on: input.checked });
+    renderBackground(state);
+    renderServer(state.server);
+  } catch (e) {
+    input.checked = !input.checked;
+    toast(errorText(e), "error");
+  } finally { input.disabled = false; }
 }
 
 /** Before links stop with the app (Quit, or closing the window where there is no tray): what

@@ -12,6 +12,7 @@ use sharelock::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo,
 use tauri::{AppHandle, Emitter, Runtime, State};
 
 use crate::Desktop;
+use crate::background::{self, Background};
 use crate::error::CommandError;
 use crate::server::{self, Scope, ServerStatus};
 
@@ -352,4 +353,29 @@ pub async fn rotate_secret(desktop: State<'_, Desktop>) -> Result<()> {
 #[tauri::command(rename_all = "snake_case")]
 pub fn quit<R: Runtime>(app: AppHandle<R>) {
     app.exit(0);
+}
+
+/// The Settings' "When Sharelock is closed" switches.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn get_background<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>) -> Result<Background> {
+    background::read(&app, desktop.server.status())
+}
+
+/// "Start Sharelock when I log in".
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_autostart<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, on: bool) -> Result<Background> {
+    background::set_autostart(&app, on)?;
+    background::read(&app, desktop.server.status())
+}
+
+/// "Keep links working when Sharelock is closed": installs or removes the background service.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_keep_serving<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+    on: bool,
+) -> Result<Background> {
+    let (note, status) = background::set_keep_serving(&desktop.vault, &desktop.server, on).await?;
+    let _ = app.emit("server-status", &status);
+    Ok(Background { note, ..background::read(&app, status)? })
 }

@@ -1,6 +1,8 @@
 //! Sharelock's desktop shell: it adapts the `sharelock` core to a window and changes nothing
 //! of its rules.
 //!
+//! - [`background`]: the Settings' switches for starting at login and keeping links working
+//!   with the window closed (the core's background service).
 //! - [`commands`]: one-line Tauri commands over [`sharelock::Vault`]; errors cross as typed codes
 //!   ([`error`]).
 //! - [`server`]: the embedded HTTP server (the core's `http::Listening`) on Tauri's async runtime,
@@ -15,6 +17,7 @@
 //! The app opens the same data dir as the CLI: `SHARELOCK_DATA_DIR`, else
 //! `~/.local/share/sharelock`.
 
+pub mod background;
 pub mod commands;
 pub mod error;
 pub mod opening;
@@ -92,6 +95,9 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::save_settings,
             commands::rotate_secret,
             commands::quit,
+            commands::get_background,
+            commands::set_autostart,
+            commands::set_keep_serving,
         ])
 }
 
@@ -124,6 +130,7 @@ pub fn run() {
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, None))
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::CloseRequested { api, .. } = event {
                 tray::on_close_requested(window, api);

@@ -212,6 +212,26 @@ impl Server {
         self.start_async(vault).await
     }
 
+    /// Stops the app's own server and starts again, attaching to the background service if it
+    /// answers: with `wait`, for as long as systemd takes to (re)start it on the freed port.
+    pub async fn hand_over(&self, vault: &Arc<Vault>, wait: bool) -> ServerStatus {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(running) = running {
+            let _ = running.shutdown.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+        }
+        // The unit restarts a failed start after 5 s (it found the port taken).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(if wait { 12 } else { 0 });
+        while tokio::time::Instant::now() < deadline {
+            let checked = vault.clone();
+            if let Ok(Some(_)) = tauri::async_runtime::spawn_blocking(move || background(&checked)).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        self.start_async(vault).await
+    }
+
     /// Whether serving is paused from the tray.
     pub fn paused(&self) -> bool {
         *self.paused.lock().unwrap_or_else(|p| p.into_inner())

@@ -121,3 +121,67 @@ async fn window_attaches_to_the_background_service_and_its_links_outlive_the_win
     assert_eq!(curl(&url), None);
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn settings_switches_add_and_remove_the_login_entry_and_the_background_service() {
+    // A home of its own: the login entry goes to ~/.config/autostart, the unit to
+    // $XDG_CONFIG_HOME/systemd/user. No systemd user manager runs here.
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join(".config");
+    std::fs::create_dir_all(&config).unwrap();
+    let env = vec![
+        ("HOME".to_string(), home.path().display().to_string()),
+        ("XDG_CONFIG_HOME".to_string(), config.display().to_string()),
+    ];
+    let window = Window::open_with(Launch { env, ..Launch::default() }).await;
+    window.click(fantoccini::Locator::Css(r#".nav-item[data-view="settings"]"#)).await;
+    let autostart = window.wait_for("#set-autostart").await;
+    let keep = window.wait_for("#set-keep-serving").await;
+    assert!(!autostart.is_selected().await.unwrap());
+    assert!(!keep.is_selected().await.unwrap());
+
+    let entry = config.join("autostart/Sharelock.desktop");
+    window.click(fantoccini::Locator::Css("#set-autostart")).await;
+    let started = Instant::now();
+    while !entry.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no {}", entry.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(text.contains(&format!("Exec={}", env!("CARGO_BIN_EXE_sharelock-desktop"))), "{text}");
+    window.click(fantoccini::Locator::Css("#set-autostart")).await;
+    window.read_until("#set-autostart:not([disabled])", None, |_| true).await;
+    assert!(!entry.exists());
+    assert!(!window.wait_for("#set-autostart").await.is_selected().await.unwrap());
+
+    // Keep links working: the unit for this data dir, on the app's address, and in words why it
+    // is not running yet.
+    window.click(fantoccini::Locator::Css("#set-keep-serving")).await;
+    let note = window.read_until("#background-note", None, |t| t.contains("not started")).await;
+    let unit = config.join("systemd/user/sharelock.service");
+    assert_eq!(
+        note,
+        format!(
+            "Installed ({}), but not started: no systemd user manager answers in this session. \
+             Until one starts it, the app serves while it runs.",
+            unit.display()
+        )
+    );
+    let words = exec_start_words(&std::fs::read_to_string(&unit).unwrap()).unwrap();
+    let data_dir = window.data_dir.display().to_string();
+    let bind = format!("127.0.0.1:{}", window.app_port);
+    assert_eq!(words, [cli().display().to_string().as_str(), "--data-dir", &data_dir, "serve", "--bind", &bind]);
+    assert!(window.wait_for("#set-keep-serving").await.is_selected().await.unwrap());
+    window.screenshot("settings-background").await;
+    // The app still serves meanwhile.
+    window.read_until("#server-text", None, |t| t == format!("Serving at http://{bind}")).await;
+
+    window.click(fantoccini::Locator::Css("#set-keep-serving")).await;
+    window
+        .read_until("#background-note", None, |t| t == "Background service removed: links stop when the app quits.")
+        .await;
+    assert!(!unit.exists());
+    assert!(!window.wait_for("#set-keep-serving").await.is_selected().await.unwrap());
+    window.close().await;
+}

@@ -137,6 +137,122 @@ impl Drop for SessionBus {
     }
 }
 
+/// A desktop panel with a tray (Xfce's `xfce4-panel`, whose systray plugin is a StatusNotifier
+/// host) on `bus` and the test's display, with a configuration folder of its own; stopped when
+/// dropped. The app's tray icon registers with it, and its menu is read and clicked over D-Bus,
+/// as the panel itself does.
+pub struct TrayHost {
+    panel: Child,
+    bus: String,
+    _config: tempfile::TempDir,
+}
+
+impl TrayHost {
+    /// Starts the panel (Xfce's default layout) and waits until it hosts tray icons.
+    pub fn start(bus: &SessionBus) -> TrayHost {
+        let config = tempfile::tempdir().unwrap();
+        let channel = config.path().join("xfce4/xfconf/xfce-perchannel-xml");
+        std::fs::create_dir_all(&channel).unwrap();
+        std::fs::copy("/etc/xdg/xfce4/panel/default.xml", channel.join("xfce4-panel.xml"))
+            .expect("xfce4-panel's default layout (Debian package xfce4-panel)");
+        let panel = Command::new("xfce4-panel")
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .env("XDG_CONFIG_HOME", config.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("xfce4-panel (Debian package xfce4-panel)");
+        let host = TrayHost { panel, bus: bus.address.clone(), _config: config };
+        let started = Instant::now();
+        while !host
+            .call(
+                "org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                &["org.kde.StatusNotifierWatcher"],
+            )
+            .contains("true")
+        {
+            assert!(started.elapsed() < Duration::from_secs(40), "xfce4-panel hosts no tray");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        host
+    }
+
+    /// `gdbus call` on the bus; the answer as GVariant text, or empty on an error.
+    fn call(&self, dest: &str, path: &str, method: &str, args: &[&str]) -> String {
+        let out = Command::new("gdbus")
+            .args(["call", "--address", &self.bus, "--dest", dest, "--object-path", path, "--method", method, "--"])
+            .args(args)
+            .output()
+            .expect("gdbus (Debian package libglib2.0-bin)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The registered tray icon's D-Bus name and its menu's object path.
+    fn menu_address(&self) -> Option<(String, String)> {
+        let items = self.call(
+            "org.kde.StatusNotifierWatcher",
+            "/StatusNotifierWatcher",
+            "org.freedesktop.DBus.Properties.Get",
+            &["org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems"],
+        );
+        let item = items.split('\'').nth(1)?;
+        let (service, path) = item.split_at(item.find('/')?);
+        let menu =
+            self.call(service, path, "org.freedesktop.DBus.Properties.Get", &["org.kde.StatusNotifierItem", "Menu"]);
+        let menu = menu.split('\'').nth(1)?.to_owned();
+        Some((service.to_owned(), menu))
+    }
+
+    /// The tray menu's items, `(id, label)`, once an icon is registered.
+    pub fn menu(&self) -> Vec<(u32, String)> {
+        let Some((service, menu)) = self.menu_address() else { return Vec::new() };
+        let layout = self.call(&service, &menu, "com.canonical.dbusmenu.GetLayout", &["0", "-1", "@as []"]);
+        // Each item reads `<(ID, {... 'label': <'TEXT'>...}, @av [])>`.
+        layout
+            .split("<(")
+            .skip(1)
+            .filter_map(|item| {
+                let id = item.split(',').next()?.trim().parse().ok()?;
+                let label = item.split("'label': <'").nth(1)?.split("'>").next()?.to_owned();
+                Some((id, label))
+            })
+            .collect()
+    }
+
+    /// Waits until the tray menu has an item `accept` likes; its label.
+    pub fn wait_for_item(&self, accept: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let items = self.menu();
+            if let Some((_, label)) = items.iter().find(|(_, l)| accept(l)) {
+                return label.clone();
+            }
+            assert!(started.elapsed() < PATIENCE, "no such tray menu item; it has {items:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Clicks the tray menu item labelled `label`, as the panel does.
+    pub fn click(&self, label: &str) {
+        let (service, menu) = self.menu_address().expect("a tray icon");
+        let (id, _) = self
+            .menu()
+            .into_iter()
+            .find(|(_, l)| l == label)
+            .unwrap_or_else(|| panic!("no {label:?} in the tray menu"));
+        self.call(&service, &menu, "com.canonical.dbusmenu.Event", &[&id.to_string(), "clicked", "<0>", "0"]);
+    }
+}
+
+impl Drop for TrayHost {
+    fn drop(&mut self) {
+        let _ = self.panel.kill();
+        let _ = self.panel.wait();
+    }
+}
+
 /// The app in a real window on a data dir of its own, with its server on a free port.
 pub struct Window {
     /// The WebDriver session.

@@ -25,6 +25,8 @@
 //!   upload into a slot).
 //! - [`reach`]: who can open a link: this computer's addresses, the mDNS announcement, the
 //!   router port mapping, and the self-check that tells this server from any other.
+//! - [`service`]: the background service (a systemd user unit, and the macOS and Windows
+//!   equivalents as text) that runs `sharelock serve` while no window is open.
 //! - [`qr`]: QR codes of URLs, as SVG, for the desktop app.
 //! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
 //! - [`http`]: the embedded server: start-up (`http::Listening`), connections and their bounds,
@@ -50,6 +52,7 @@ pub mod names;
 pub mod nginx;
 pub mod qr;
 pub mod reach;
+pub mod service;
 pub mod settings;
 pub mod signing;
 pub mod slots;

@@ -1240,7 +1240,8 @@ function renderServer(status) {
   const usePortButton = $("use-port");
   if (status.running) {
     const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
-    $("server-text").textContent = `Serving at ${status.listen_url}${base}`;
+    const where = status.background ? " · served in the background" : "";
+    $("server-text").textContent = `Serving at ${status.listen_url}${base}${where}`;
     usePortButton.hidden = true;
   } else {
     $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;
@@ -1323,6 +1324,8 @@ async function start() {
     });
   }
   $("rotate-secret").addEventListener("click", rotateSecret);
+  $("set-autostart").addEventListener("change", (e) => setBackground("set_autostart", e.target));
+  $("set-keep-serving").addEventListener("change", (e) => setBackground("set_keep_serving", e.target));
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !$("dialog").open && state.selection.size) closeDetails();
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a" && listKeys()) { e.preventDefault(); selectAll(); }
@@ -1347,12 +1350,48 @@ async function start() {
 
   await T.event.listen("open-requested", takeOpened);
 
+  await T.event.listen("quit-requested", ({ payload }) => confirmQuit(payload.message));
+
   const info = await invoke("app_info");
   renderServer(info.server);
+  // Without a tray the window is the only way back to the app, so closing it quits.
+  $("tray-note").hidden = info.tray;
   await loadSettings();
+  await loadBackground();
   await refresh();
   await takeOpened();
   document.body.dataset.ready = "true";
+}
+
+/** The "When Sharelock is closed" switches: each acts at once, and says what it did or why not. */
+function renderBackground(state) {
+  $("set-autostart").checked = state.autostart;
+  $("set-keep-serving").checked = state.keep_serving;
+  $("background-note").hidden = !state.note;
+  $("background-note").textContent = state.note || "";
+}
+
+async function loadBackground() {
+  try { renderBackground(await invoke("get_background")); } catch (e) { toast(errorText(e), "error"); }
+}
+
+async function setBackground(command, input) {
+  input.disabled = true;
+  try {
+    const state = await invoke(command, { on: input.checked });
+    renderBackground(state);
+    renderServer(state.server);
+  } catch (e) {
+    input.checked = !input.checked;
+    toast(errorText(e), "error");
+  } finally { input.disabled = false; }
+}
+
+/** Before links stop with the app (Quit, or closing the window where there is no tray): what
+ *  stops, and Quit or Cancel. */
+async function confirmQuit(message) {
+  const body = el("p", {}, `${message}.`);
+  if (await dialog({ title: "Quit Sharelock?", body, ok: "Quit", danger: true })) await invoke("quit");
 }
 
 /** `sharelock-desktop FILE…`, at start or from a second launch: the files are added as a drop

@@ -13,6 +13,7 @@ use sharelock::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo,
 use tauri::{AppHandle, Emitter, Runtime, State};
 
 use crate::Desktop;
+use crate::background::{self, Background};
 use crate::error::CommandError;
 use crate::server::{self, Scope, ServerStatus};
 
@@ -56,6 +57,8 @@ pub struct AppInfo {
     version: &'static str,
     server: ServerStatus,
     default_link_expiry: String,
+    /// Whether a tray icon shows; without one the status bar says closing stops the links.
+    tray: bool,
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -66,6 +69,7 @@ pub async fn app_info(desktop: State<'_, Desktop>) -> Result<AppInfo> {
         version: env!("CARGO_PKG_VERSION"),
         server: desktop.server.status(),
         default_link_expiry: expiry.unwrap_or_else(|| "7d".into()),
+        tray: desktop.tray.load(std::sync::atomic::Ordering::SeqCst),
     })
 }
 
@@ -461,4 +465,35 @@ pub async fn save_settings<R: Runtime>(
 #[tauri::command(rename_all = "snake_case")]
 pub async fn rotate_secret(desktop: State<'_, Desktop>) -> Result<()> {
     desktop.run(|v| v.rotate_secret()).await
+}
+
+/// Quits the app, after the window asked (the quit warning).
+#[tauri::command(rename_all = "snake_case")]
+pub fn quit<R: Runtime>(app: AppHandle<R>) {
+    app.exit(0);
+}
+
+/// The Settings' "When Sharelock is closed" switches.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn get_background<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>) -> Result<Background> {
+    background::read(&app, desktop.server.status())
+}
+
+/// "Start Sharelock when I log in".
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_autostart<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, on: bool) -> Result<Background> {
+    background::set_autostart(&app, on)?;
+    background::read(&app, desktop.server.status())
+}
+
+/// "Keep links working when Sharelock is closed": installs or removes the background service.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_keep_serving<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+    on: bool,
+) -> Result<Background> {
+    let (note, status) = background::set_keep_serving(&desktop.vault, &desktop.server, on).await?;
+    let _ = app.emit("server-status", &status);
+    Ok(Background { note, ..background::read(&app, status)? })
 }

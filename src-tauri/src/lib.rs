@@ -1,22 +1,28 @@
 //! Sharelock's desktop shell: it adapts the `sharelock` core to a window and changes nothing
 //! of its rules.
 //!
+//! - [`background`]: the Settings' switches for starting at login and keeping links working
+//!   with the window closed (the core's background service).
 //! - [`commands`]: one-line Tauri commands over [`sharelock::Vault`]; errors cross as typed codes
 //!   ([`error`]).
 //! - [`server`]: the embedded HTTP server (the core's `http::Listening`) on Tauri's async runtime,
 //!   bound from the settings, restarted when they change, shut down gracefully on exit.
 //! - [`opening`]: "Open with Sharelock": files named on the command line, at start or by a
 //!   second launch, waiting for the window to add them.
+//! - [`tray`]: the tray icon, closing to it while links are active, and the warning before they
+//!   stop (Quit, or closing where there is no tray).
 //! - [`watch`]: tells the UI when anything changed the data dir (the CLI, an upload, a download)
 //!   and notifies the desktop when a file arrives.
 //!
 //! The app opens the same data dir as the CLI: `SHARELOCK_DATA_DIR`, else
 //! `~/.local/share/sharelock`.
 
+pub mod background;
 pub mod commands;
 pub mod error;
 pub mod opening;
 pub mod server;
+pub mod tray;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +37,8 @@ pub struct Desktop {
     pub vault: Arc<Vault>,
     /// The embedded server.
     pub server: server::Server,
+    /// Whether a tray icon shows (a StatusNotifier host runs): closing then hides the window.
+    pub tray: std::sync::atomic::AtomicBool,
 }
 
 impl Desktop {
@@ -55,7 +63,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
         .manage(opening::Opening::default())
         .setup(move |app| {
             let vault = Arc::new(Vault::open(&data_dir)?);
-            app.manage(Desktop { vault, server: server::Server::default() });
+            app.manage(Desktop { vault, server: server::Server::default(), tray: Default::default() });
             server::start(app.handle());
             watch::start(app.handle().clone())?;
             Ok(())
@@ -87,6 +95,10 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::get_settings,
             commands::save_settings,
             commands::rotate_secret,
+            commands::quit,
+            commands::get_background,
+            commands::set_autostart,
+            commands::set_keep_serving,
         ])
 }
 
@@ -118,7 +130,13 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_opener::init());
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, None))
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                tray::on_close_requested(window, api);
+            }
+        });
     let app = match app(builder, data_dir).build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(e) => {
@@ -129,9 +147,10 @@ pub fn run() {
     // `sharelock-desktop FILE…`: the window takes them once it is ready.
     let cwd = std::env::current_dir().unwrap_or_default();
     app.state::<opening::Opening>().push(opening::Opened::from_args(std::env::args().skip(1), &cwd));
-    app.run(|handle, event| {
-        if let RunEvent::Exit = event {
-            handle.state::<Desktop>().server.stop_and_wait();
-        }
+    app.run(|handle, event| match event {
+        // After setup: the tray reads the server's status.
+        RunEvent::Ready => tray::start(handle),
+        RunEvent::Exit => handle.state::<Desktop>().server.stop_and_wait(),
+        _ => {}
     });
 }

@@ -47,6 +47,9 @@ pub struct ServerStatus {
     pub error: Option<String>,
     /// A free port to offer when the chosen one is taken.
     pub suggested_port: Option<u16>,
+    /// Served by the background service (`sharelock service`), which the app attached to
+    /// instead of starting its own server.
+    pub background: bool,
 }
 
 struct Running {
@@ -59,6 +62,8 @@ struct Running {
 pub struct Server {
     running: Mutex<Option<Running>>,
     status: Mutex<ServerStatus>,
+    /// Stopped from the tray's "Pause serving", until "Resume".
+    paused: Mutex<bool>,
 }
 
 /// The scope and port from the settings (the port from `SHARELOCK_PORT` if set).
@@ -76,6 +81,14 @@ pub fn listen_settings(vault: &Vault) -> sharelock::Result<(Scope, u16)> {
 /// default-route interface's).
 pub fn lan_ip() -> Option<IpAddr> {
     sharelock::reach::network::lan_ip()
+}
+
+/// The address of a server for this data dir that answers where a server last listened (the
+/// background service), if one does: only a server holding this data dir's secret passes the
+/// core's check, so another program on that port, or another data dir's server, is not taken for it.
+fn background(vault: &Vault) -> Option<String> {
+    let url = vault.setting(settings::LISTEN_URL).ok().flatten()?;
+    sharelock::reach::probe::probe(vault, &url).reached().then_some(url)
 }
 
 /// Starts the server as the settings say, and tells the UI.
@@ -120,6 +133,20 @@ impl Server {
     }
 
     async fn bind_and_spawn(&self, vault: &Arc<Vault>) -> Result<ServerStatus, ServerStatus> {
+        // A server of this data dir already answering where a server last listened is the
+        // background service: links made here work through it (same database), and a second
+        // server would only find its port taken.
+        let checked = vault.clone();
+        if let Ok(Some(listen_url)) = tauri::async_runtime::spawn_blocking(move || background(&checked)).await {
+            tracing::info!("attached to the background server at {listen_url}");
+            return Ok(ServerStatus {
+                running: true,
+                base_url: vault.base_url(None).ok(),
+                listen_url: Some(listen_url),
+                background: true,
+                ..Default::default()
+            });
+        }
         let failed = |error: String, suggested_port: Option<u16>| ServerStatus {
             error: Some(error),
             suggested_port,
@@ -177,7 +204,7 @@ impl Server {
         });
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running { shutdown, task });
         tracing::info!("listening on {listen_url}");
-        Ok(ServerStatus { running: true, listen_url: Some(listen_url), base_url, error: None, suggested_port: None })
+        Ok(ServerStatus { running: true, listen_url: Some(listen_url), base_url, ..Default::default() })
     }
 
     /// Stops the server (letting requests in flight finish) and starts it again with the
@@ -189,6 +216,49 @@ impl Server {
             let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
         }
         self.start_async(vault).await
+    }
+
+    /// Stops the app's own server and starts again, attaching to the background service if it
+    /// answers: with `wait`, for as long as systemd takes to (re)start it on the freed port.
+    pub async fn hand_over(&self, vault: &Arc<Vault>, wait: bool) -> ServerStatus {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(running) = running {
+            let _ = running.shutdown.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+        }
+        // The unit restarts a failed start after 5 s (it found the port taken).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(if wait { 12 } else { 0 });
+        while tokio::time::Instant::now() < deadline {
+            let checked = vault.clone();
+            if let Ok(Some(_)) = tauri::async_runtime::spawn_blocking(move || background(&checked)).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        self.start_async(vault).await
+    }
+
+    /// Whether serving is paused from the tray.
+    pub fn paused(&self) -> bool {
+        *self.paused.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// "Pause serving" stops the server (requests in flight finish) and says so in the status;
+    /// "Resume" starts it again with the current settings.
+    pub async fn toggle_pause(&self, vault: &Arc<Vault>) -> ServerStatus {
+        let pause = !self.paused();
+        *self.paused.lock().unwrap_or_else(|p| p.into_inner()) = pause;
+        if !pause {
+            return self.restart(vault).await;
+        }
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(running) = running {
+            let _ = running.shutdown.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+        }
+        let status = ServerStatus { error: Some("paused from the tray icon".into()), ..Default::default() };
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status.clone();
+        status
     }
 
     /// Stops the server and waits for it, on exit.

@@ -60,6 +60,12 @@ fn notify<R: Runtime>(app: &AppHandle<R>, arrived: &[&FileInfo]) {
     show(app, &notifications, "Files received", &body);
 }
 
+/// A one-line desktop notification from the app (the first close to the tray).
+pub fn notice<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
+    let Some(notifications) = app.try_state::<tauri_plugin_notification::Notification<R>>() else { return };
+    show(app, &notifications, title, body);
+}
+
 /// On the free desktops the notification names its sender itself, and the plugin would name the
 /// executable ("sharelock-desktop"): it is sent here with the product name, "Sharelock".
 #[cfg(all(unix, not(target_os = "macos")))]

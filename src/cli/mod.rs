@@ -70,6 +70,14 @@ pub enum Command {
         #[arg(long)]
         no_announce: bool,
     },
+    /// Run `sharelock serve` on this data dir in the background, started at login by systemd's
+    /// user manager (`~/.config/systemd/user/sharelock.service`), so links keep working while the
+    /// desktop app is closed.
+    Service {
+        /// What to do with the background service.
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// Who can open a link: the addresses, the mDNS name, the port mapping, a check of each
     /// address against this server, and a verdict for this computer, your network and the
     /// internet.
@@ -218,6 +226,22 @@ fn parse_accept(s: &str) -> Result<AcceptList, String> {
     AcceptList::parse(s).map_err(|e| e.to_string())
 }
 
+/// `sharelock service …`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Write the user unit and, when a user manager runs, enable and start it.
+    Install {
+        /// Where it listens. Default: where the desktop app listens (its settings), else
+        /// 127.0.0.1:7420.
+        #[arg(long, value_name = "ADDR:PORT")]
+        bind: Option<SocketAddr>,
+    },
+    /// Stop and disable the unit, and remove its file.
+    Uninstall,
+    /// Whether the unit is installed, what it runs, and what systemd says of it.
+    Status,
+}
+
 /// Who sends the bytes of downloads when a web server is in front.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum OffloadKind {
@@ -289,6 +313,26 @@ pub fn run(cli: Cli) -> Result<()> {
             let exposure = reach::Exposure { announce: !no_announce, map: expose.then_some(expose_lease) };
             let config = ServerConfig { offload, trusted_proxies, ..ServerConfig::default() };
             serve(vault, bind, base_url, config, exposure)
+        }
+        Command::Service { action } => {
+            let report = match action {
+                ServiceAction::Install { bind } => {
+                    vault.check_writable()?;
+                    let bind = match bind {
+                        Some(bind) => bind,
+                        None => crate::service::app_listen_addr(&vault)?,
+                    };
+                    let exe = std::env::current_exe().map_err(|e| Error::io("cannot tell where sharelock is", e))?;
+                    // The service starts elsewhere than here: the unit names the data dir in full.
+                    let data_dir = std::path::absolute(vault.data_dir())
+                        .map_err(|e| Error::io("cannot resolve the data dir", e))?;
+                    let unit = crate::service::Unit { exe, data_dir, bind };
+                    crate::service::install(&unit)?
+                }
+                ServiceAction::Uninstall => crate::service::uninstall()?,
+                ServiceAction::Status => crate::service::status()?,
+            };
+            out.print(&report, || report.text())
         }
         Command::Reach => {
             let report = reach::Report::examine(&vault)?;

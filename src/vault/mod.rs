@@ -36,6 +36,32 @@ pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};
 pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo, check_download_limit};
 pub use stored::{FileInfo, expand_paths, public_url};
 
+/// What stops working while no server serves this data dir: links that still open, and upload
+/// links that still accept files. The desktop app asks before it stops serving them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Active {
+    /// Active links.
+    pub links: usize,
+    /// Upload links that accept files.
+    pub slots: usize,
+}
+
+impl Active {
+    /// Whether anything would stop working.
+    pub fn any(&self) -> bool {
+        self.links + self.slots > 0
+    }
+}
+
+impl Vault {
+    /// The links and upload links that work at `now`.
+    pub fn active(&self, now: i64) -> Result<Active> {
+        let links = self.links(None, now)?.iter().filter(|l| l.status == LinkStatus::Active).count();
+        let slots = self.slots(now)?.iter().filter(|s| s.status == SlotStatus::Active).count();
+        Ok(Active { links, slots })
+    }
+}
+
 /// Where links point when no base URL was ever set and no server has run.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:7420";
 

@@ -8,6 +8,7 @@
 //! - [`support`]: the driver, the session and the ways to act on the window.
 //! - [`a11y`]: axe-core finds nothing serious on any view, dialog or toast, light or dark; focus
 //!   rings, field edges and placeholders stand out.
+//! - [`background`]: attaching to the background service; its links outlive the window.
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
 //! - [`inbox`]: received files by upload link and upload; open, delete, share; the Received filter.
@@ -20,8 +21,10 @@
 //! - [`settings`]: settings that apply at once, the warning before a new server address, unsaved
 //!   edits, the data folder.
 //! - [`words`]: errors in words, and bad input said at its field.
+//! - [`tray`]: closing the window while links work, where there is no tray: the quit warning.
 
 mod a11y;
+mod background;
 mod counts;
 mod dialogs;
 mod inbox;
@@ -33,6 +36,7 @@ mod polish;
 mod select;
 mod settings;
 mod support;
+mod tray;
 mod words;
 
 use fantoccini::Locator;

@@ -137,6 +137,122 @@ impl Drop for SessionBus {
     }
 }
 
+/// A desktop panel with a tray (Xfce's `xfce4-panel`, whose systray plugin is a StatusNotifier
+/// host) on `bus` and the test's display, with a configuration folder of its own; stopped when
+/// dropped. The app's tray icon registers with it, and its menu is read and clicked over D-Bus,
+/// as the panel itself does.
+pub struct TrayHost {
+    panel: Child,
+    bus: String,
+    _config: tempfile::TempDir,
+}
+
+impl TrayHost {
+    /// Starts the panel (Xfce's default layout) and waits until it hosts tray icons.
+    pub fn start(bus: &SessionBus) -> TrayHost {
+        let config = tempfile::tempdir().unwrap();
+        let channel = config.path().join("xfce4/xfconf/xfce-perchannel-xml");
+        std::fs::create_dir_all(&channel).unwrap();
+        std::fs::copy("/etc/xdg/xfce4/panel/default.xml", channel.join("xfce4-panel.xml"))
+            .expect("xfce4-panel's default layout (Debian package xfce4-panel)");
+        let panel = Command::new("xfce4-panel")
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .env("XDG_CONFIG_HOME", config.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("xfce4-panel (Debian package xfce4-panel)");
+        let host = TrayHost { panel, bus: bus.address.clone(), _config: config };
+        let started = Instant::now();
+        while !host
+            .call(
+                "org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                &["org.kde.StatusNotifierWatcher"],
+            )
+            .contains("true")
+        {
+            assert!(started.elapsed() < Duration::from_secs(40), "xfce4-panel hosts no tray");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        host
+    }
+
+    /// `gdbus call` on the bus; the answer as GVariant text, or empty on an error.
+    fn call(&self, dest: &str, path: &str, method: &str, args: &[&str]) -> String {
+        let out = Command::new("gdbus")
+            .args(["call", "--address", &self.bus, "--dest", dest, "--object-path", path, "--method", method, "--"])
+            .args(args)
+            .output()
+            .expect("gdbus (Debian package libglib2.0-bin)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The registered tray icon's D-Bus name and its menu's object path.
+    fn menu_address(&self) -> Option<(String, String)> {
+        let items = self.call(
+            "org.kde.StatusNotifierWatcher",
+            "/StatusNotifierWatcher",
+            "org.freedesktop.DBus.Properties.Get",
+            &["org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems"],
+        );
+        let item = items.split('\'').nth(1)?;
+        let (service, path) = item.split_at(item.find('/')?);
+        let menu =
+            self.call(service, path, "org.freedesktop.DBus.Properties.Get", &["org.kde.StatusNotifierItem", "Menu"]);
+        let menu = menu.split('\'').nth(1)?.to_owned();
+        Some((service.to_owned(), menu))
+    }
+
+    /// The tray menu's items, `(id, label)`, once an icon is registered.
+    pub fn menu(&self) -> Vec<(u32, String)> {
+        let Some((service, menu)) = self.menu_address() else { return Vec::new() };
+        let layout = self.call(&service, &menu, "com.canonical.dbusmenu.GetLayout", &["0", "-1", "@as []"]);
+        // Each item reads `<(ID, {... 'label': <'TEXT'>...}, @av [])>`.
+        layout
+            .split("<(")
+            .skip(1)
+            .filter_map(|item| {
+                let id = item.split(',').next()?.trim().parse().ok()?;
+                let label = item.split("'label': <'").nth(1)?.split("'>").next()?.to_owned();
+                Some((id, label))
+            })
+            .collect()
+    }
+
+    /// Waits until the tray menu has an item `accept` likes; its label.
+    pub fn wait_for_item(&self, accept: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let items = self.menu();
+            if let Some((_, label)) = items.iter().find(|(_, l)| accept(l)) {
+                return label.clone();
+            }
+            assert!(started.elapsed() < PATIENCE, "no such tray menu item; it has {items:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Clicks the tray menu item labelled `label`, as the panel does.
+    pub fn click(&self, label: &str) {
+        let (service, menu) = self.menu_address().expect("a tray icon");
+        let (id, _) = self
+            .menu()
+            .into_iter()
+            .find(|(_, l)| l == label)
+            .unwrap_or_else(|| panic!("no {label:?} in the tray menu"));
+        self.call(&service, &menu, "com.canonical.dbusmenu.Event", &[&id.to_string(), "clicked", "<0>", "0"]);
+    }
+}
+
+impl Drop for TrayHost {
+    fn drop(&mut self) {
+        let _ = self.panel.kill();
+        let _ = self.panel.wait();
+    }
+}
+
 /// The app in a real window on a data dir of its own, with its server on a free port.
 pub struct Window {
     /// The WebDriver session.
@@ -170,6 +286,15 @@ impl Window {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let app_port = free_port();
+        let driver = Driver::start(&data_dir, Some(app_port), &launch.env);
+        Window::connect(data_dir, app_port, driver, dir, turn, &launch.args).await
+    }
+
+    /// Starts the app on the data dir `dir/data` that the test prepared (or that an earlier window
+    /// left, see [`Window::close_keeping`]), with its server port set to `app_port`.
+    pub async fn open_in(dir: tempfile::TempDir, app_port: u16, launch: Launch) -> Window {
+        let turn = ONE_WINDOW.lock().await;
+        let data_dir = dir.path().join("data");
         let driver = Driver::start(&data_dir, Some(app_port), &launch.env);
         Window::connect(data_dir, app_port, driver, dir, turn, &launch.args).await
     }
@@ -216,6 +341,23 @@ impl Window {
     /// Ends the WebDriver session (the driver and the app stop when `self` drops).
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
+    }
+
+    /// Ends the session and the app, and hands back the folder holding the data dir, for a
+    /// later window ([`Window::open_in`]) to open again.
+    pub async fn close_keeping(self) -> tempfile::TempDir {
+        let Window { client, _driver, dir, _turn, .. } = self;
+        let _ = client.close().await;
+        drop(_driver);
+        // The app exits a moment after its driver: wait, so the next window is not handed to it
+        // as a second launch (the app is single-instance).
+        let data_dir = dir.path().join("data");
+        let started = Instant::now();
+        while app_running(&data_dir) {
+            assert!(started.elapsed() < PATIENCE, "the app on {} did not exit", data_dir.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        dir
     }
 
     /// A scratch folder beside the data dir, for files to add.
@@ -504,6 +646,20 @@ impl Window {
         response.bytes().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
         status
     }
+}
+
+/// Whether an app process (started with `SHARELOCK_DATA_DIR` set to `data_dir`, as the driver
+/// starts it) is still running.
+pub fn app_running(data_dir: &Path) -> bool {
+    let wanted = format!("SHARELOCK_DATA_DIR={}", data_dir.display());
+    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
+    procs.flatten().any(|p| {
+        let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
+        let is_app = exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sharelock-desktop"));
+        is_app
+            && std::fs::read(p.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+    })
 }
 
 /// `size` bytes that are not all alike, so a wrong range or offset shows.

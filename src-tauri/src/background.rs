@@ -27,7 +27,7 @@ pub struct Background {
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> CommandError {
-    CommandError { code: "background", message: format!("{what}: {e}") }
+    CommandError::refused(format!("{what}: {e}"))
 }
 
 fn autostart<R: Runtime>(app: &AppHandle<R>) -> bool {
@@ -55,12 +55,11 @@ pub fn set_autostart<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), Com
 /// address, so the app finds the service where it would listen and attaches.
 fn unit(vault: &Vault) -> Result<service::Unit, CommandError> {
     let app = std::env::current_exe().map_err(|e| failed("cannot tell where Sharelock is installed", e))?;
-    let exe = service::cli_beside(&app).ok_or_else(|| CommandError {
-        code: "background",
-        message: format!(
+    let exe = service::cli_beside(&app).ok_or_else(|| {
+        CommandError::refused(format!(
             "the sharelock command is not installed beside the app (in {})",
             app.with_file_name("").display()
-        ),
+        ))
     })?;
     let (scope, port) = server::listen_settings(vault)?;
     let ip: IpAddr = match scope {

@@ -44,6 +44,11 @@ impl CommandError {
         CommandError { field: Some(field), ..CommandError::new("invalid_input", message.into()) }
     }
 
+    /// Something the app will not do, with the reason written for people (shown as it is).
+    pub fn refused(message: String) -> Self {
+        CommandError::new("refused", message)
+    }
+
     /// Refused because the server is not serving.
     pub fn server_stopped(message: String) -> Self {
         CommandError::new("server_stopped", message)

@@ -423,9 +423,10 @@ pub async fn save_settings<R: Runtime>(
             let (scope, current_port) = server::listen_settings(v)?;
             let moved = current_port != port || v.setting(settings::BASE_URL)? != base;
             let changed = moved || scope != listen;
-            // Opening the server to the network keeps answering at this computer's addresses;
-            // closing it to this computer, or a new port or base URL, strands what was sent.
-            let breaking = moved || (scope == Scope::Network && listen == Scope::Local);
+            // Opening the server wider keeps answering at the addresses links carry; narrowing it
+            // (the internet to the network, the network to this computer), or a new port or base
+            // URL, strands what was sent.
+            let breaking = moved || listen < scope;
             let now = now();
             let links = v.links(None, now)?.iter().filter(|l| l.status == LinkStatus::Active).count();
             let upload_links = v.slots(now)?.iter().filter(|s| s.status == SlotStatus::Active).count();
@@ -439,11 +440,7 @@ pub async fn save_settings<R: Runtime>(
                 Some(base) => v.set_setting(settings::BASE_URL, Some(base))?,
                 None => v.set_setting(settings::BASE_URL, None)?,
             }
-            let scope = match listen {
-                Scope::Local => "local",
-                Scope::Network => "network",
-            };
-            v.set_setting(settings::LISTEN_SCOPE, Some(scope))?;
+            v.set_setting(settings::LISTEN_SCOPE, Some(listen.as_setting()))?;
             v.set_setting(settings::PORT, Some(&port.to_string()))?;
             v.set_setting(settings::DEFAULT_LINK_EXPIRY, Some(&settings.default_link_expiry))?;
             v.set_setting(settings::DEFAULT_LINK_LIMIT, (!limit.is_empty()).then_some(limit.as_str()))?;
@@ -460,6 +457,12 @@ pub async fn save_settings<R: Runtime>(
     let status = desktop.server.restart(&desktop.vault).await;
     let _ = app.emit("server-status", &status);
     Ok(Saved { saved: true, restarted: true, breaks: None, server: status })
+}
+
+/// Who can open a link, checked now (`sharelock reach`): a few seconds at most.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn reach_report(desktop: State<'_, Desktop>) -> Result<sharelock::reach::Report> {
+    desktop.run(sharelock::reach::Report::examine).await
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -94,6 +94,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::qr_code,
             commands::get_settings,
             commands::save_settings,
+            commands::reach_report,
             commands::rotate_secret,
             commands::quit,
             commands::get_background,

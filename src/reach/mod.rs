@@ -200,6 +200,11 @@ impl Presence {
         presence
     }
 
+    /// Whether the server is announced on the local network.
+    pub fn announced(&self) -> bool {
+        self.announcement.is_some()
+    }
+
     /// The mapping in force, if any.
     pub fn mapping(&self) -> Option<&Record> {
         self.mapping.as_ref().map(PortMapping::record)

@@ -131,6 +131,11 @@ impl Vault {
         self.db.watcher()
     }
 
+    /// The desktop app's listen scope and port, as saved (the background service binds the same).
+    pub fn app_listen(&self) -> Result<(settings::ListenScope, u16)> {
+        self.db.with(|c| settings::app_listen(c))
+    }
+
     /// A setting's value, if set.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         self.db.with(|c| settings::get(c, key))

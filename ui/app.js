@@ -191,10 +191,11 @@ function toast(message, kind = "info", action = null) {
   setTimeout(() => node.remove(), kind === "error" ? (action ? 15000 : 8000) : 3500);
 }
 
-async function copy(text, what) {
+async function copy(text, what, warning = null) {
   try {
     await T.clipboardManager.writeText(text);
-    toast(`${what} copied to the clipboard`);
+    // Who could not open it was said before the copy (the forms' and rows' notes); said again.
+    toast(warning ? `${what} copied to the clipboard. ${warning}` : `${what} copied to the clipboard`);
   } catch (e) {
     console.warn("sharelock: copy:", e);
     toast("Couldn't copy to the clipboard. Select the text and copy it by hand.", "error");
@@ -246,7 +247,7 @@ function dialog({ title, body, ok = "OK", danger = false, cancel = true }) {
   });
 }
 
-async function showQr(title, url) {
+async function showQr(title, url, warning = null) {
   try {
     const svg = await invoke("qr_code", { text: url });
     // One image to assistive technology, named, not a heap of squares.
@@ -256,7 +257,8 @@ async function showQr(title, url) {
     const address = el("div", { class: "qr-address" },
       el("code", { class: "qr-url", id: "qr-url" }, url),
       el("button", { type: "button", id: "qr-copy", onclick: () => copy(url, "Link") }, "Copy"));
-    await dialog({ title, body: [box, address], ok: "Close", cancel: false });
+    const caution = warning && el("p", { class: "reach-note", id: "qr-reach" }, warning);
+    await dialog({ title, body: [caution, box, address].filter(Boolean), ok: "Close", cancel: false });
   } catch (e) {
     showError(e);
   }
@@ -275,6 +277,8 @@ function inboxSeenKey() { return `inboxSeen:${state.dataDir}`; }
 
 function show(view) {
   state.view = view;
+  // Settings says who can open a link from the start: the check runs once when first shown.
+  if (view === "settings" && !$("reach-verdicts").children.length && !$("reach-check").disabled) checkReach();
   for (const button of document.querySelectorAll(".nav-item")) {
     const active = button.dataset.view === view;
     button.classList.toggle("active", active);
@@ -638,6 +642,17 @@ function describedByHead(item, id) {
   return item;
 }
 
+/** Who can open a link or upload link, in words, from the address it carries (the core's
+ *  `reach` and `reach_warning`). */
+const REACH_WORDS = { this_computer: "this computer only", local_network: "devices on your network", internet: "anyone on the internet" };
+function reachLine(item) {
+  return el("div", { class: `reach-line${item.reach_warning ? " warn" : ""}`, title: item.reach_warning || "" },
+    `Opens for ${REACH_WORDS[item.reach] || item.reach}`);
+}
+
+/** Whether to offer the link by this computer's mDNS name: only while the server is announced. */
+function byName(item) { return Boolean(item.url_by_name && state.server?.announced_as); }
+
 function linkItem(link) {
   const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
   const active = link.status === "active";
@@ -648,10 +663,12 @@ function linkItem(link) {
       el("span", { class: "title" }, link.label || "Link")),
     el("div", { class: "item-meta" }, linkState(link, downloads)),
     active && el("code", { class: "url link-url", title: link.url }, link.url),
+    active && reachLine(link),
     el("div", { class: "item-actions" },
-      active && button("Copy link", () => copy(link.url, "Link")),
-      active && button("Copy page link", () => copy(link.page_url, "Page link")),
-      active && button("QR code", () => showQr("Scan to download", link.url)),
+      active && button("Copy link", () => copy(link.url, "Link", link.reach_warning)),
+      active && byName(link) && button("Copy by name", () => copy(link.url_by_name, "Link by name")),
+      active && button("Copy page link", () => copy(link.page_url, "Page link", link.reach_warning)),
+      active && button("QR code", () => showQr("Scan to download", byName(link) ? link.url_by_name : link.url, link.reach_warning)),
       // An expired or used-up link comes back with a later expiry or a higher limit, same URL.
       link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
       link.status !== "revoked" && button("Limit…", () => limitLink(link)),
@@ -767,7 +784,7 @@ async function createLink(event) {
     const link = await invoke("create_link", {
       file_id: file, expires, max_downloads: limit || null, label: $("l-label").value.trim() || null,
     });
-    await copy(link.url, "Link");
+    await copy(link.url, "Link", link.reach_warning);
     $("l-label").value = "";
     await loadFiles();
   } catch (e) {
@@ -967,9 +984,11 @@ async function loadSlots() {
       `${slotState(s)} · ${s.received} of ${s.max_files} files received · up to ${formatSize(s.max_size)} each`
       + (s.accept ? ` · ${s.accept.join(", ")}` : "")),
     s.status === "active" && el("code", { class: "url slot-url", title: s.url }, s.url),
+    s.status === "active" && reachLine(s),
     el("div", { class: "item-actions" },
-      s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link") }, "Copy link"),
-      s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
+      s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link", s.reach_warning) }, "Copy link"),
+      s.status === "active" && byName(s) && el("button", { type: "button", onclick: () => copy(s.url_by_name, "Upload link by name") }, "Copy by name"),
+      s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", byName(s) ? s.url_by_name : s.url, s.reach_warning) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
   `slot-${s.id}`)));
@@ -1224,6 +1243,12 @@ async function openDataDir() {
  *  creation turned off with the reason beside it. */
 function renderServer(status) {
   state.serving = status.running;
+  state.server = status;
+  // Before a link is made and copied: who could not open it, and where to change that.
+  for (const id of ["l-reach", "s-reach"]) {
+    $(id).hidden = !(status.running && status.reach_warning);
+    $(id).querySelector(".reach-text").textContent = status.reach_warning || "";
+  }
   $("server-banner").hidden = status.running;
   for (const [button, note] of [["create-link", "l-stopped"], ["create-slot", "s-stopped"]]) {
     $(button).disabled = !status.running;
@@ -1241,13 +1266,46 @@ function renderServer(status) {
   if (status.running) {
     const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
     const where = status.background ? " · served in the background" : "";
-    $("server-text").textContent = `Serving at ${status.listen_url}${base}${where}`;
+    const reach = status.links_reach ? ` · links open for ${REACH_WORDS[status.links_reach]}` : "";
+    const name = status.announced_as ? ` (also as ${status.announced_as})` : "";
+    const mapping = status.mapping?.state === "failed" ? " · no port mapping (see Settings)" : "";
+    $("server-text").textContent = `Serving at ${status.listen_url}${base}${where}${reach}${name}${mapping}`;
     usePortButton.hidden = true;
   } else {
     $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;
     usePortButton.hidden = !status.suggested_port;
     usePortButton.textContent = `Use port ${status.suggested_port} instead`;
     usePortButton.onclick = () => usePort(status.suggested_port);
+  }
+}
+
+/** Settings' "Who can open my links?": the core's check (`sharelock reach`), a verdict per audience. */
+async function checkReach() {
+  const button = $("reach-check");
+  button.disabled = true;
+  button.textContent = "Checking…";
+  try {
+    const report = await invoke("reach_report");
+    $("reach-verdicts").replaceChildren(...report.verdicts.map((v) => el("li", { class: `verdict ${v.can_open ? "yes" : "no"}`, dataset: { audience: v.audience } },
+      el("strong", {}, `${v.can_open ? "✓" : "✗"} ${{ this_computer: "This computer", local_network: "Your network", internet: "The internet" }[v.audience]}: `),
+      `${v.can_open ? "yes" : "no"}, ${v.why}`,
+      ...v.urls.map((u) => el("code", { class: "url verdict-url" }, u)))));
+    const mapping = report.mapping;
+    $("reach-mapping").hidden = !mapping;
+    if (mapping) {
+      $("reach-mapping").textContent = mapping.state === "mapped"
+        ? `Port mapping: ${mapping.external_ip}:${mapping.external_port} on the router forwards to ${mapping.internal} (${mapping.protocol}).`
+        : `No port mapping: ${mapping.message}.`;
+    }
+    const kinds = { loopback: "this computer", link_local: "link-local", private: "local network", shared_nat: "carrier-grade NAT", special: "reserved", public: "public" };
+    $("reach-addresses").replaceChildren(...report.addresses.map((a) => el("li", {},
+      `${a.interface} `, el("code", {}, a.ip), ` (${kinds[a.kind] || a.kind}${a.default ? ", default route" : ""})`)));
+    $("reach-details").hidden = report.addresses.length === 0;
+  } catch (e) {
+    showError(e);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Check now";
   }
 }
 
@@ -1313,6 +1371,10 @@ async function start() {
   $("settings-form").addEventListener("change", showUnsaved);
   $("discard-settings").addEventListener("click", discardSettings);
   $("open-data-dir").addEventListener("click", openDataDir);
+  $("reach-check").addEventListener("click", checkReach);
+  for (const button of document.querySelectorAll(".reach-settings")) {
+    button.addEventListener("click", () => { show("settings"); $("reach-card").scrollIntoView({ block: "start" }); checkReach(); });
+  }
   // A field's error goes once it is edited.
   for (const form of ["link-form", "slot-form", "settings-form"]) {
     $(form).addEventListener("input", (e) => { if (e.target.getAttribute?.("aria-invalid") === "true") clearFieldError(e.target); });

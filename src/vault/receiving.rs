@@ -16,6 +16,12 @@ pub struct SlotInfo {
     pub received: u64,
     /// Who can open it, judged by the address it carries (`reach::audience_of`).
     pub reach: crate::reach::Audience,
+    /// Why no one it is sent to may be able to open it, if so (`reach::warning`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach_warning: Option<String>,
+    /// The same upload link by this computer's mDNS name (`reach::by_name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_by_name: Option<String>,
 }
 
 /// What a new slot accepts.
@@ -163,7 +169,8 @@ impl Vault {
         let sig = self.signer.sign(Purpose::Slot, &slot.id);
         let url = urls::slot(base, &slot.id, &sig);
         let status = slot.status(now);
-        let reach = crate::reach::audience_of(&url);
-        SlotInfo { slot, url, status, received, reach }
+        let (reach, reach_warning, url_by_name) =
+            (crate::reach::audience_of(&url), crate::reach::warning(&url), crate::reach::by_name(&url));
+        SlotInfo { slot, url, status, received, reach, reach_warning, url_by_name }
     }
 }

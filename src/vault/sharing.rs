@@ -17,6 +17,13 @@ pub struct LinkInfo {
     pub status: LinkStatus,
     /// Who can open it, judged by the address it carries (`reach::audience_of`).
     pub reach: crate::reach::Audience,
+    /// Why no one it is sent to may be able to open it, if so (`reach::warning`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach_warning: Option<String>,
+    /// The same link by this computer's mDNS name, when it carries a local network address
+    /// (`reach::by_name`): it opens while the server is announced, whatever address DHCP gives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_by_name: Option<String>,
 }
 
 /// A link nginx checks alone: no id, no count, no revocation, just a URL until it expires.
@@ -225,8 +232,9 @@ impl Vault {
         let url = urls::link_file(base, &link.id, &sig, &file.name);
         let page_url = urls::landing(base, &link.id, &sig);
         let status = link.status(now);
-        let reach = crate::reach::audience_of(&url);
-        LinkInfo { link, url, page_url, status, reach }
+        let (reach, reach_warning, url_by_name) =
+            (crate::reach::audience_of(&url), crate::reach::warning(&url), crate::reach::by_name(&url));
+        LinkInfo { link, url, page_url, status, reach, reach_warning, url_by_name }
     }
 
     /// A link nginx checks alone (`secure_link`): see [`crate::nginx`]. It must expire.

@@ -17,6 +17,7 @@
 //! - [`opening`]: `sharelock-desktop FILE…`, at start and from a second launch.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
+//! - [`reach`]: who can open a link, said before it is made, on it, in its QR code and in Settings.
 //! - [`select`]: several files at once: selecting them, and the bulk actions.
 //! - [`settings`]: settings that apply at once, the warning before a new server address, unsaved
 //!   edits, the data folder.
@@ -33,6 +34,7 @@ mod layout;
 mod links;
 mod opening;
 mod polish;
+mod reach;
 mod select;
 mod settings;
 mod support;

@@ -668,7 +668,8 @@ function linkItem(link) {
       active && button("Copy link", () => copy(link.url, "Link", link.reach_warning)),
       active && byName(link) && button("Copy by name", () => copy(link.url_by_name, "Link by name")),
       active && button("Copy page link", () => copy(link.page_url, "Page link", link.reach_warning)),
-      active && button("QR code", () => showQr("Scan to download", byName(link) ? link.url_by_name : link.url, link.reach_warning)),
+      // The QR code carries the address, not the name: many phones do not resolve `.local` names.
+      active && button("QR code", () => showQr("Scan to download", link.url, link.reach_warning)),
       // An expired or used-up link comes back with a later expiry or a higher limit, same URL.
       link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
       link.status !== "revoked" && button("Limit…", () => limitLink(link)),
@@ -988,7 +989,7 @@ async function loadSlots() {
     el("div", { class: "item-actions" },
       s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link", s.reach_warning) }, "Copy link"),
       s.status === "active" && byName(s) && el("button", { type: "button", onclick: () => copy(s.url_by_name, "Upload link by name") }, "Copy by name"),
-      s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", byName(s) ? s.url_by_name : s.url, s.reach_warning) }, "QR code"),
+      s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url, s.reach_warning) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
   `slot-${s.id}`)));

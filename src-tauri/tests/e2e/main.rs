@@ -18,6 +18,7 @@
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 //! - [`reach`]: who can open a link, said before it is made, on it, in its QR code and in Settings.
+//! - [`readme`]: the README's picture, of the window as a user has it after a while.
 //! - [`select`]: several files at once: selecting them, and the bulk actions.
 //! - [`settings`]: settings that apply at once, the warning before a new server address, unsaved
 //!   edits, the data folder.
@@ -35,6 +36,7 @@ mod links;
 mod opening;
 mod polish;
 mod reach;
+mod readme;
 mod select;
 mod settings;
 mod support;

@@ -574,7 +574,7 @@ impl Window {
     }
 
     /// Saves a screenshot of the page under the target dir for people to look at (the README's
-    /// picture is taken the same way, see `./dev screenshot`).
+    /// picture is taken the same way: `./dev screenshot`, see `readme.rs`).
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");

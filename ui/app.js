@@ -1267,13 +1267,15 @@ function renderServer(status) {
   if (status.running) {
     const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
     const where = status.background ? " · served in the background" : "";
-    const reach = status.links_reach ? ` · links open for ${REACH_WORDS[status.links_reach]}` : "";
+    $("server-text").textContent = `Serving at ${status.listen_url}${base}${where}`;
+    const reach = status.links_reach ? `links open for ${REACH_WORDS[status.links_reach]}` : "";
     const name = status.announced_as ? ` (also as ${status.announced_as})` : "";
     const mapping = status.mapping?.state === "failed" ? " · no port mapping (see Settings)" : "";
-    $("server-text").textContent = `Serving at ${status.listen_url}${base}${where}${reach}${name}${mapping}`;
+    $("server-reach").textContent = reach && `· ${reach}${name}${mapping}`;
     usePortButton.hidden = true;
   } else {
     $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;
+    $("server-reach").textContent = "";
     usePortButton.hidden = !status.suggested_port;
     usePortButton.textContent = `Use port ${status.suggested_port} instead`;
     usePortButton.onclick = () => usePort(status.suggested_port);

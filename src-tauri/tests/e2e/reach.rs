@@ -72,7 +72,7 @@ async fn on_the_local_network_links_say_so_and_come_by_name_too() {
     window.click(Locator::Css("#save-settings")).await;
     // Announced on the network: the status bar says under which name.
     let name = reach::network::mdns_host();
-    window.read_until("#server-text", None, |t| t.contains(&format!("(also as {name})"))).await;
+    window.read_until("#server-reach", None, |t| t.contains(&format!("(also as {name})"))).await;
 
     window.click(Locator::Css(r#".nav-item[data-view="files"]"#)).await;
     window.add_file("Plan.pdf", 2_000).await;

@@ -68,7 +68,7 @@ fn unit(vault: &Vault) -> Result<service::Unit, CommandError> {
         Scope::Network => Ipv4Addr::UNSPECIFIED.into(),
     };
     let data_dir = std::path::absolute(vault.data_dir()).map_err(|e| failed("cannot resolve the data dir", e))?;
-    Ok(service::Unit { exe, data_dir, bind: SocketAddr::new(ip, port) })
+    Ok(service::Unit { exe, data_dir: Some(data_dir), bind: SocketAddr::new(ip, port) })
 }
 
 /// Installs or removes the background service. Once systemd runs it, the app hands it its port

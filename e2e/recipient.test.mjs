@@ -162,7 +162,26 @@ test("a tampered link shows a readable error page", async () => {
   const response = await page.goto(tampered);
   assert.equal(response.status(), 403);
   assert.equal(await page.textContent("h1"), "This link is not valid");
-  assert.equal(await page.textContent("#reason"), "invalid or missing signature");
+  assert.equal(await page.textContent("#status"), "Error 403 · invalid or missing signature");
   await page.screenshot({ path: join(shots, "error-page.png") });
   assert.deepEqual(page.problems.filter((p) => !p.includes("403")), []);
+});
+
+test("a revoked link's page leads with the sentence, the status in small print", async () => {
+  const source = join(work, "y.txt");
+  writeFileSync(source, "y");
+  const [file] = cli("add", source);
+  const link = cli("link", file.id);
+  cli("revoke", link.id);
+  const page = await watchedPage();
+  const response = await page.goto(link.page_url);
+  assert.equal(response.status(), 410);
+  assert.equal(await page.textContent("h1"), "This link was revoked");
+  assert.equal(await page.textContent("#next"), "Ask the person who sent it for a new one.");
+  assert.equal(await page.textContent("#status"), "Error 410");
+  // The sentence is the largest text on the page; the status is smaller than the body text.
+  const sizes = await page.evaluate(() => ["h1", "#next", "#status"].map((s) => parseFloat(getComputedStyle(document.querySelector(s)).fontSize)));
+  assert.ok(sizes[0] > sizes[1] && sizes[2] < sizes[1], `font sizes ${sizes}`);
+  await page.screenshot({ path: join(shots, "error-page-revoked.png") });
+  assert.deepEqual(page.problems.filter((p) => !p.includes("410")), []);
 });

@@ -7,6 +7,16 @@ pub enum Error {
     /// Input a person typed or sent that cannot be used as it is.
     #[error("{0}")]
     InvalidInput(String),
+    /// Input in one named field of a form that cannot be used: a UI shows the reason at that
+    /// field, not in a general alert.
+    #[error("{reason}")]
+    InvalidField {
+        /// The field as the core's input types name it: `label`, `max_downloads`, `max_size`,
+        /// `max_files`, `max_total`, `expires`, `base_url`.
+        field: &'static str,
+        /// Why it cannot be used, for people.
+        reason: String,
+    },
     /// No file, link or slot has this id.
     #[error("no {kind} with id {id:?}")]
     NotFound {
@@ -38,6 +48,11 @@ impl Error {
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
+    }
+
+    /// Input in the field named `field` that cannot be used (see [`Error::InvalidField`]).
+    pub fn invalid_field(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidField { field, reason: reason.into() }
     }
 
     /// The error of a command that would change a data dir opened read-only.

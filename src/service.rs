@@ -9,20 +9,17 @@
 //! Both the CLI (`sharelock service`) and the desktop app's setting go through [`install`] and
 //! [`uninstall`], so they write the same file and say the same things.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::Serialize;
 
-use crate::{Error, Result, Vault, settings};
+use crate::{Error, Result, Vault};
 
 /// The unit's file name, in the user's systemd folder.
 pub const UNIT_NAME: &str = "sharelock.service";
-/// The port `sharelock serve` and the desktop app listen on unless told otherwise.
-pub const DEFAULT_PORT: u16 = 7420;
-
-/// What the background service runs: `EXE --data-dir DATA_DIR serve --bind BIND`.
+/// What the background service runs: `EXE --data-dir DATA_DIR serve --bind BIND [--expose]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unit {
     /// The `sharelock` CLI to run.
@@ -32,6 +29,8 @@ pub struct Unit {
     pub data_dir: Option<PathBuf>,
     /// Where it listens: the desktop app's listen address, so links made by either work.
     pub bind: SocketAddr,
+    /// Whether it asks the router for a port mapping (`serve --expose`).
+    pub expose: bool,
 }
 
 impl Unit {
@@ -42,6 +41,9 @@ impl Unit {
             args.extend(["--data-dir".into(), dir.display().to_string()]);
         }
         args.extend(["serve".into(), "--bind".into(), self.bind.to_string()]);
+        if self.expose {
+            args.push("--expose".into());
+        }
         args
     }
 
@@ -181,15 +183,12 @@ fn windows_quote(word: &str) -> String {
     if word.contains([' ', '\t', '"']) { format!("\"{}\"", word.replace('"', "\\\"")) } else { word.to_string() }
 }
 
-/// Where the desktop app listens, from its settings (this computer or the network, and the
-/// port): the address the background service binds, so the app finds it there and attaches.
-pub fn app_listen_addr(vault: &Vault) -> Result<SocketAddr> {
-    let ip = match vault.setting(settings::LISTEN_SCOPE)?.as_deref() {
-        Some("network") => Ipv4Addr::UNSPECIFIED,
-        _ => Ipv4Addr::LOCALHOST,
-    };
-    let port = vault.setting(settings::PORT)?.and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PORT);
-    Ok(SocketAddr::new(ip.into(), port))
+/// Where the desktop app listens, from its settings (see [`settings::ListenScope`]): the address
+/// the background service binds, so the app finds it there and attaches; and whether it asks the
+/// router for a port mapping, as the app would.
+pub fn app_listen_addr(vault: &Vault) -> Result<(SocketAddr, bool)> {
+    let (scope, port) = vault.app_listen()?;
+    Ok((scope.bind(port), scope.exposure().map.is_some()))
 }
 
 /// The user's systemd unit folder: `$XDG_CONFIG_HOME/systemd/user`, else `~/.config/systemd/user`.
@@ -380,6 +379,7 @@ mod tests {
             exe: "/usr/bin/sharelock".into(),
             data_dir: Some(data_dir.into()),
             bind: "127.0.0.1:7420".parse().expect("an address"),
+            expose: false,
         }
     }
 

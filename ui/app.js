@@ -21,6 +21,7 @@ const state = {
   selected: null,
   view: "files",
   defaultExpiry: "7d",
+  defaultLimit: "",
   inboxCount: 0,
   serving: false,
   dataDir: "",
@@ -90,20 +91,114 @@ function expiryText(iso) {
   return new Date(iso) > new Date() ? `expires ${relative(iso)}` : `expired ${relative(iso)}`;
 }
 
-function errorText(e) { return (e && e.message) || String(e); }
+// ---------- errors in words ----------
 
-function toast(message, kind = "info") {
-  const node = el("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, message);
-  $("toasts").append(node);
-  setTimeout(() => node.remove(), kind === "error" ? 7000 : 3500);
+const NOUNS = { file: "file", link: "link", slot: "upload link" };
+
+/** A message the core wrote for people, as a sentence. */
+function sentence(text) {
+  const t = String(text || "").trim();
+  return t ? `${t[0].toUpperCase()}${t.slice(1)}${/[.!?…]$/.test(t) ? "" : "."}` : "";
 }
 
-async function copy(text, what) {
+/**
+ * The one place a command's failure is put into words: its code (`src-tauri/src/error.rs`)
+ * gives a sentence and, where there is one, a next step. Only `invalid_input` and `refused` show
+ * the core's own message, which it writes for people; every other detail goes to the log.
+ */
+const ERROR_WORDS = {
+  not_found: (e) => `That ${NOUNS[e.kind] || "item"} is no longer in Sharelock. It may have been removed in another window or from the command line.`,
+  invalid_input: (e) => sentence(e.message),
+  refused: (e) => sentence(e.message),
+  server_stopped: () => "Sharelock's server is not running, so a new link would not open. Fix it in the banner above.",
+  disk_full: () => "The disk is full, so nothing was changed. Free some space, then try again.",
+  io: (e) => ({
+    missing: "That file or folder is not there any more. Check where it is, then try again.",
+    denied: "Sharelock may not read or write there. Check the permissions, then try again.",
+    read_only: "Sharelock's data folder is read-only, so nothing can be changed in it.",
+  })[e.kind] || "Sharelock could not read or write a file. Try again; the details are in the log.",
+  database: () => "Sharelock's database could not be read or written. Try again; if it keeps failing, run “sharelock verify”.",
+  open_failed: (e) => ({
+    text: e.kind === "file" ? `Couldn't open the folder. The file is at ${e.path}` : `Couldn't open the folder. It is at ${e.path}`,
+    action: { label: "Copy path", run: () => copy(e.path, "Path") },
+  }),
+  internal: () => "Something went wrong inside Sharelock. Try again; the details are in the log.",
+};
+
+/** What to tell the user about `e`: `{ text, action }`. Anything that is not a command's error
+ *  (a plugin's, the page's own) is an internal one. */
+function words(e) {
+  const worded = (e && ERROR_WORDS[e.code]) ? ERROR_WORDS[e.code](e) : ERROR_WORDS.internal(e);
+  return typeof worded === "string" ? { text: worded } : worded;
+}
+
+/** Says what went wrong: at the field it concerns when `form` has that field, else in a toast
+ *  (after `prefix`, e.g. "Not added."). The raw detail goes to the log. */
+function showError(e, { form = null, prefix = "" } = {}) {
+  console.warn("sharelock:", e && e.code ? `${e.code}: ${e.message}` : e);
+  const input = form && e && e.code === "invalid_input" ? fieldInput(form, e.field) : null;
+  if (input) return setFieldError(input, e.message);
+  const { text, action } = words(e);
+  toast(prefix ? `${prefix} ${text}` : text, "error", action);
+}
+
+/** The fields of each form, by the names commands give them. */
+const FIELDS = {
+  "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label" },
+  "slot-form": { expires: "s-expiry", max_size: "s-max-size", max_files: "s-max-files", max_total: "s-max-total", accept: "s-accept", label: "s-label" },
+  "settings-form": { port: "set-port", base_url: "set-base-url", default_link_expiry: "set-expiry", default_link_limit: "set-limit" },
+};
+
+function fieldInput(form, field) {
+  if (form.id === "link-form" && field === "expires" && $("l-expiry").value === "custom") return $("l-date");
+  const id = FIELDS[form.id]?.[field];
+  return id ? $(id) : null;
+}
+
+/** Marks `input` invalid and says why under it; the focus goes there. */
+function setFieldError(input, message) {
+  const id = `${input.id}-error`;
+  let note = $(id);
+  if (!note) {
+    note = el("span", { class: "field-error", id });
+    input.after(note);
+  }
+  note.textContent = sentence(message);
+  input.setAttribute("aria-invalid", "true");
+  const described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+  if (!described.includes(id)) input.setAttribute("aria-describedby", [...described, id].join(" "));
+  input.focus();
+}
+
+function clearFieldError(input) {
+  const id = `${input.id}-error`;
+  $(id)?.remove();
+  input.removeAttribute("aria-invalid");
+  const described = (input.getAttribute("aria-describedby") || "").split(" ").filter((d) => d && d !== id);
+  if (described.length) input.setAttribute("aria-describedby", described.join(" ")); else input.removeAttribute("aria-describedby");
+}
+
+function clearFieldErrors(form) {
+  for (const input of form.querySelectorAll("[aria-invalid=true]")) clearFieldError(input);
+}
+
+/** A toast; an error's stays longer, and may offer one action (a button). */
+function toast(message, kind = "info", action = null) {
+  const node = el("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" },
+    message,
+    action && el("button", { type: "button", class: "toast-action", onclick: () => { action.run(); node.remove(); } }, action.label));
+  $("toasts").append(node);
+  setTimeout(() => node.remove(), kind === "error" ? (action ? 15000 : 8000) : 3500);
+}
+
+async function copy(text, what, warning = null) {
   try {
     await T.clipboardManager.writeText(text);
-    toast(`${what} copied to the clipboard`);
+    // Who could not open it was said before the copy (the forms' and rows' notes); said again.
+    toast(warning ? `${what} copied to the clipboard. ${warning}` : `${what} copied to the clipboard`);
   } catch (e) {
-    toast(`Could not copy: ${errorText(e)}`, "error");
+    console.warn("sharelock: copy:", e);
+    toast("Couldn't copy to the clipboard. Select the text and copy it by hand.", "error");
   }
 }
 
@@ -152,7 +247,7 @@ function dialog({ title, body, ok = "OK", danger = false, cancel = true }) {
   });
 }
 
-async function showQr(title, url) {
+async function showQr(title, url, warning = null) {
   try {
     const svg = await invoke("qr_code", { text: url });
     // One image to assistive technology, named, not a heap of squares.
@@ -162,9 +257,10 @@ async function showQr(title, url) {
     const address = el("div", { class: "qr-address" },
       el("code", { class: "qr-url", id: "qr-url" }, url),
       el("button", { type: "button", id: "qr-copy", onclick: () => copy(url, "Link") }, "Copy"));
-    await dialog({ title, body: [box, address], ok: "Close", cancel: false });
+    const caution = warning && el("p", { class: "reach-note", id: "qr-reach" }, warning);
+    await dialog({ title, body: [caution, box, address].filter(Boolean), ok: "Close", cancel: false });
   } catch (e) {
-    toast(errorText(e), "error");
+    showError(e);
   }
 }
 
@@ -181,6 +277,8 @@ function inboxSeenKey() { return `inboxSeen:${state.dataDir}`; }
 
 function show(view) {
   state.view = view;
+  // Settings says who can open a link from the start: the check runs once when first shown.
+  if (view === "settings" && !$("reach-verdicts").children.length && !$("reach-check").disabled) checkReach();
   for (const button of document.querySelectorAll(".nav-item")) {
     const active = button.dataset.view === view;
     button.classList.toggle("active", active);
@@ -198,7 +296,7 @@ async function refresh() {
     else if (state.view === "inbox") await loadInbox();
     await updateCounts();
   } catch (e) {
-    toast(errorText(e), "error");
+    showError(e);
   }
 }
 
@@ -467,7 +565,9 @@ async function showSelection() {
  *  next. */
 function resetLinkForm() {
   $("link-form").reset();
+  clearFieldErrors($("link-form"));
   $("l-expiry").value = state.defaultExpiry;
+  $("l-limit").value = state.defaultLimit;
   showDateField($("l-expiry"), $("l-date"), $("l-date-row"));
 }
 
@@ -542,6 +642,17 @@ function describedByHead(item, id) {
   return item;
 }
 
+/** Who can open a link or upload link, in words, from the address it carries (the core's
+ *  `reach` and `reach_warning`). */
+const REACH_WORDS = { this_computer: "this computer only", local_network: "devices on your network", internet: "anyone on the internet" };
+function reachLine(item) {
+  return el("div", { class: `reach-line${item.reach_warning ? " warn" : ""}`, title: item.reach_warning || "" },
+    `Opens for ${REACH_WORDS[item.reach] || item.reach}`);
+}
+
+/** Whether to offer the link by this computer's mDNS name: only while the server is announced. */
+function byName(item) { return Boolean(item.url_by_name && state.server?.announced_as); }
+
 function linkItem(link) {
   const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
   const active = link.status === "active";
@@ -552,10 +663,13 @@ function linkItem(link) {
       el("span", { class: "title" }, link.label || "Link")),
     el("div", { class: "item-meta" }, linkState(link, downloads)),
     active && el("code", { class: "url link-url", title: link.url }, link.url),
+    active && reachLine(link),
     el("div", { class: "item-actions" },
-      active && button("Copy link", () => copy(link.url, "Link")),
-      active && button("Copy page link", () => copy(link.page_url, "Page link")),
-      active && button("QR code", () => showQr("Scan to download", link.url)),
+      active && button("Copy link", () => copy(link.url, "Link", link.reach_warning)),
+      active && byName(link) && button("Copy by name", () => copy(link.url_by_name, "Link by name")),
+      active && button("Copy page link", () => copy(link.page_url, "Page link", link.reach_warning)),
+      // The QR code carries the address, not the name: many phones do not resolve `.local` names.
+      active && button("QR code", () => showQr("Scan to download", link.url, link.reach_warning)),
       // An expired or used-up link comes back with a later expiry or a higher limit, same URL.
       link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
       link.status !== "revoked" && button("Limit…", () => limitLink(link)),
@@ -568,7 +682,7 @@ async function deleteLink(link) {
     await invoke("delete_link", { id: link.id });
     toast("Link removed from the list");
     await loadFiles();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 async function clearInactiveLinks() {
@@ -576,7 +690,7 @@ async function clearInactiveLinks() {
     const removed = await invoke("delete_inactive_links", { file_id: state.selected });
     toast(`Removed ${removed} inactive link${removed === 1 ? "" : "s"} from the list`);
     await loadFiles();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 function expiryChoice(seconds) {
@@ -585,9 +699,10 @@ function expiryChoice(seconds) {
 
 function expiryFromForm(select, dateInput) {
   if (select.value !== "custom") return select.value;
-  if (!dateInput.value) throw new Error("choose the expiry date");
+  const invalid = (message) => ({ code: "invalid_input", field: "expires", message });
+  if (!dateInput.value) throw invalid("choose the expiry date");
   const seconds = (new Date(dateInput.value) - Date.now()) / 1000;
-  if (seconds < 60) throw new Error("the expiry date must be in the future");
+  if (seconds < 60) throw invalid("the expiry date must be in the future");
   return expiryChoice(seconds);
 }
 
@@ -635,18 +750,18 @@ async function extendLink(link) {
     await invoke("edit_link", { id: link.id, expires: expiryFromForm(select, date) });
     toast("Expiry changed");
     await renderDetails();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 async function limitLink(link) {
-  const input = el("input", { type: "number", min: "1", id: "limit-choice", value: link.max_downloads || "", placeholder: "no limit", "aria-label": "Download limit" });
+  const input = el("input", { type: "text", inputmode: "numeric", id: "limit-choice", value: link.max_downloads || "", placeholder: "no limit", "aria-label": "Download limit" });
   if (!(await dialog({ title: "Download limit", body: [el("p", { class: "muted" }, `${link.downloads} used so far. Leave empty for no limit.`), input], ok: "Save" }))) return;
   try {
     const value = input.value.trim();
-    await invoke("edit_link", value ? { id: link.id, max_downloads: Number(value) } : { id: link.id, unlimited: true });
+    await invoke("edit_link", value ? { id: link.id, max_downloads: value } : { id: link.id, unlimited: true });
     toast("Limit changed");
     await renderDetails();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 async function revokeLink(link) {
@@ -655,24 +770,26 @@ async function revokeLink(link) {
     await invoke("revoke_link", { id: link.id });
     toast("Link revoked");
     await loadFiles();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 async function createLink(event) {
   event.preventDefault();
   if (!state.serving) return;
   const file = state.selected;
+  clearFieldErrors($("link-form"));
   try {
     const expires = expiryFromForm($("l-expiry"), $("l-date"));
+    // The limit goes as typed: the command reads it and says at the field what is wrong.
     const limit = $("l-limit").value.trim();
     const link = await invoke("create_link", {
-      file_id: file, expires, max_downloads: limit ? Number(limit) : null, label: $("l-label").value.trim() || null,
+      file_id: file, expires, max_downloads: limit || null, label: $("l-label").value.trim() || null,
     });
-    await copy(link.url, "Link");
+    await copy(link.url, "Link", link.reach_warning);
     $("l-label").value = "";
     await loadFiles();
   } catch (e) {
-    toast(errorText(e), "error");
+    showError(e, { form: $("link-form") });
   }
 }
 
@@ -692,7 +809,7 @@ async function setPublic() {
     }
     await invoke("set_public", { id: state.selected, public: makePublic });
     await loadFiles();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 // ---------- several files ----------
@@ -789,7 +906,7 @@ async function removeFile() {
     toast(`Removed ${file.name}`);
     closeDetails();
     await loadFiles();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 /** Whether Ctrl+C means "the selected file's link": only when it would copy nothing else (no
@@ -807,7 +924,7 @@ async function copyNewestLink() {
       .reduce((a, b) => (!a || b.created_at > a.created_at ? b : a), null);
     if (newest) await copy(newest.url, "Link");
     else toast("This file has no active link to copy: create one first");
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 // ---------- adding files ----------
@@ -831,7 +948,7 @@ async function addPaths(paths) {
     }
     return added;
   } catch (e) {
-    toast(`Not added: ${errorText(e)}`, "error");
+    showError(e, { prefix: "Not added." });
     await loadFiles();
     return [];
   } finally {
@@ -844,7 +961,7 @@ async function pickFiles() {
   try {
     const picked = await T.dialog.open({ multiple: true, title: "Add files to Sharelock" });
     if (picked) await addPaths(Array.isArray(picked) ? picked : [picked]);
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 function onProgress({ payload }) {
@@ -868,9 +985,11 @@ async function loadSlots() {
       `${slotState(s)} · ${s.received} of ${s.max_files} files received · up to ${formatSize(s.max_size)} each`
       + (s.accept ? ` · ${s.accept.join(", ")}` : "")),
     s.status === "active" && el("code", { class: "url slot-url", title: s.url }, s.url),
+    s.status === "active" && reachLine(s),
     el("div", { class: "item-actions" },
-      s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link") }, "Copy link"),
-      s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url) }, "QR code"),
+      s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link", s.reach_warning) }, "Copy link"),
+      s.status === "active" && byName(s) && el("button", { type: "button", onclick: () => copy(s.url_by_name, "Upload link by name") }, "Copy by name"),
+      s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url, s.reach_warning) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),
       s.status === "active" && el("button", { type: "button", class: "danger", onclick: () => closeSlot(s) }, "Close"))),
   `slot-${s.id}`)));
@@ -894,15 +1013,16 @@ function slotState(slot) {
 async function createSlot(event) {
   event.preventDefault();
   if (!state.serving) return;
+  clearFieldErrors($("slot-form"));
   try {
     const slot = await invoke("create_slot", { form: {
-      expires: $("s-expiry").value, max_size: $("s-max-size").value, max_files: Number($("s-max-files").value),
+      expires: $("s-expiry").value, max_size: $("s-max-size").value, max_files: $("s-max-files").value,
       max_total: $("s-max-total").value || null, accept: $("s-accept").value || null, label: $("s-label").value || null,
     } });
     await copy(slot.url, "Upload link");
     $("s-label").value = "";
     await loadSlots();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e, { form: $("slot-form") }); }
 }
 
 async function closeSlot(slot) {
@@ -910,7 +1030,7 @@ async function closeSlot(slot) {
   try {
     await invoke("close_slot", { id: slot.id });
     await loadSlots();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 // ---------- inbox ----------
@@ -1013,16 +1133,56 @@ async function saveAs(file) {
     if (!destination) return;
     await invoke("export_file", { id: file.id, destination });
     toast(`Saved ${file.name}`);
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 async function showInFolder(file) {
-  try { await invoke("show_in_folder", { id: file.id }); } catch (e) { toast(errorText(e), "error"); }
+  try { await invoke("show_in_folder", { id: file.id }); } catch (e) { showError(e); }
 }
 
 // ---------- settings and server ----------
 
 let suggestedBaseUrl = null;
+/** The settings as last loaded or saved: what the form is compared with to know it has unsaved
+ *  edits. */
+let savedSettings = null;
+
+/** The Settings form's values, as `save_settings` takes them. Numbers go as typed: the command
+ *  reads them and says at the field what is wrong. */
+function settingsForm() {
+  return {
+    listen: document.querySelector("input[name=listen]:checked")?.value || "local",
+    port: $("set-port").value.trim(),
+    base_url: $("set-base-url").value.trim(),
+    default_link_expiry: $("set-expiry").value,
+    default_link_limit: $("set-limit").value.trim(),
+    notify_received: $("set-notify").checked,
+  };
+}
+
+const SERVER_SETTINGS = ["listen", "port", "base_url"];
+
+/** Which settings differ from the saved ones. */
+function changedSettings() {
+  if (!savedSettings) return [];
+  const now = settingsForm();
+  return Object.keys(now).filter((key) => String(now[key]) !== String(savedSettings[key]));
+}
+
+/** Marks unsaved edits: the note, the Save/Discard pair, the dot in the sidebar, and what Save
+ *  will do (restart the server, or apply at once). */
+function showUnsaved() {
+  const changed = changedSettings();
+  const dirty = changed.length > 0;
+  $("settings-unsaved").hidden = !dirty;
+  $("settings-dirty").hidden = !dirty;
+  $("save-settings").disabled = !dirty;
+  $("discard-settings").disabled = !dirty;
+  // Only a real change of words touches the button: replacing its text under a press that is
+  // under way (the field's change event fires on that press) would lose the click.
+  const label = changed.some((key) => SERVER_SETTINGS.includes(key)) ? "Save and restart server" : "Save";
+  if ($("save-settings").textContent !== label) $("save-settings").textContent = label;
+}
 
 async function loadSettings() {
   const s = await invoke("get_settings");
@@ -1031,29 +1191,65 @@ async function loadSettings() {
   $("set-port").value = s.port;
   $("set-base-url").value = s.base_url;
   $("set-expiry").value = s.default_link_expiry;
+  $("set-limit").value = s.default_link_limit;
+  $("set-notify").checked = s.notify_received;
   $("set-data-dir").textContent = s.data_dir;
+  clearFieldErrors($("settings-form"));
+  savedSettings = settingsForm();
+  showUnsaved();
   state.dataDir = s.data_dir;
   state.defaultExpiry = s.default_link_expiry;
+  state.defaultLimit = s.default_link_limit;
   resetLinkForm();
 }
 
-async function saveSettings(event) {
-  event.preventDefault();
-  const listen = document.querySelector("input[name=listen]:checked")?.value || "local";
+/** "12 active links and 2 upload links were sent with http://…:7420; they will stop working." */
+function breaksText({ links, upload_links: uploads, base_url: base }) {
+  const what = [];
+  if (links) what.push(`${links} active link${links === 1 ? "" : "s"}`);
+  if (uploads) what.push(`${uploads} upload link${uploads === 1 ? "" : "s"}`);
+  const one = links + uploads === 1;
+  return `${what.join(" and ")} ${one ? "was" : "were"} sent with ${base}; ${one ? "it" : "they"} will stop working.`;
+}
+
+/** Saves the settings. A new server address that would break links already sent is saved only
+ *  once the user has read how many and confirmed; Cancel saves nothing and keeps the edits. */
+async function saveSettings(event, confirm = false) {
+  event?.preventDefault();
+  clearFieldErrors($("settings-form"));
   try {
-    const status = await invoke("save_settings", { settings: {
-      listen, port: Number($("set-port").value), base_url: $("set-base-url").value, default_link_expiry: $("set-expiry").value,
-    } });
-    renderServer(status);
+    const result = await invoke("save_settings", { settings: settingsForm(), confirm });
+    if (!result.saved) {
+      const body = [el("p", { id: "breaks-text" }, breaksText(result.breaks)),
+        el("p", { class: "muted" }, "Recipients would need new ones. Cancel keeps the server as it is, with your edits unsaved.")];
+      if (await dialog({ title: "Change the server's address?", body, ok: "Save and restart", danger: true })) await saveSettings(null, true);
+      return;
+    }
+    renderServer(result);
     await loadSettings();
-    toast(status.running ? "Settings saved; the server restarted" : "Settings saved, but the server could not start", status.running ? "info" : "error");
-  } catch (e) { toast(errorText(e), "error"); }
+    if (!result.restarted) toast("Settings saved: they apply at once");
+    else toast(result.running ? "Settings saved; the server restarted" : "Settings saved, but the server could not start", result.running ? "info" : "error");
+  } catch (e) { showError(e, { form: $("settings-form") }); }
+}
+
+async function discardSettings() {
+  try { await loadSettings(); } catch (e) { showError(e); }
+}
+
+async function openDataDir() {
+  try { await invoke("open_data_dir"); } catch (e) { showError(e); }
 }
 
 /** The status bar, and while nothing serves: the banner with the fix, and link and upload-link
  *  creation turned off with the reason beside it. */
 function renderServer(status) {
   state.serving = status.running;
+  state.server = status;
+  // Before a link is made and copied: who could not open it, and where to change that.
+  for (const id of ["l-reach", "s-reach"]) {
+    $(id).hidden = !(status.running && status.reach_warning);
+    $(id).querySelector(".reach-text").textContent = status.reach_warning || "";
+  }
   $("server-banner").hidden = status.running;
   for (const [button, note] of [["create-link", "l-stopped"], ["create-slot", "s-stopped"]]) {
     $(button).disabled = !status.running;
@@ -1071,13 +1267,46 @@ function renderServer(status) {
   if (status.running) {
     const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
     const where = status.background ? " · served in the background" : "";
-    $("server-text").textContent = `Serving at ${status.listen_url}${base}${where}`;
+    const reach = status.links_reach ? ` · links open for ${REACH_WORDS[status.links_reach]}` : "";
+    const name = status.announced_as ? ` (also as ${status.announced_as})` : "";
+    const mapping = status.mapping?.state === "failed" ? " · no port mapping (see Settings)" : "";
+    $("server-text").textContent = `Serving at ${status.listen_url}${base}${where}${reach}${name}${mapping}`;
     usePortButton.hidden = true;
   } else {
     $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;
     usePortButton.hidden = !status.suggested_port;
     usePortButton.textContent = `Use port ${status.suggested_port} instead`;
     usePortButton.onclick = () => usePort(status.suggested_port);
+  }
+}
+
+/** Settings' "Who can open my links?": the core's check (`sharelock reach`), a verdict per audience. */
+async function checkReach() {
+  const button = $("reach-check");
+  button.disabled = true;
+  button.textContent = "Checking…";
+  try {
+    const report = await invoke("reach_report");
+    $("reach-verdicts").replaceChildren(...report.verdicts.map((v) => el("li", { class: `verdict ${v.can_open ? "yes" : "no"}`, dataset: { audience: v.audience } },
+      el("strong", {}, `${v.can_open ? "✓" : "✗"} ${{ this_computer: "This computer", local_network: "Your network", internet: "The internet" }[v.audience]}: `),
+      `${v.can_open ? "yes" : "no"}, ${v.why}`,
+      ...v.urls.map((u) => el("code", { class: "url verdict-url" }, u)))));
+    const mapping = report.mapping;
+    $("reach-mapping").hidden = !mapping;
+    if (mapping) {
+      $("reach-mapping").textContent = mapping.state === "mapped"
+        ? `Port mapping: ${mapping.external_ip}:${mapping.external_port} on the router forwards to ${mapping.internal} (${mapping.protocol}).`
+        : `No port mapping: ${mapping.message}.`;
+    }
+    const kinds = { loopback: "this computer", link_local: "link-local", private: "local network", shared_nat: "carrier-grade NAT", special: "reserved", public: "public" };
+    $("reach-addresses").replaceChildren(...report.addresses.map((a) => el("li", {},
+      `${a.interface} `, el("code", {}, a.ip), ` (${kinds[a.kind] || a.kind}${a.default ? ", default route" : ""})`)));
+    $("reach-details").hidden = report.addresses.length === 0;
+  } catch (e) {
+    showError(e);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Check now";
   }
 }
 
@@ -1095,7 +1324,7 @@ async function rotateSecret() {
     await invoke("rotate_secret");
     toast("New secret in place: all earlier links are dead");
     await refresh();
-  } catch (e) { toast(errorText(e), "error"); }
+  } catch (e) { showError(e); }
 }
 
 // ---------- start ----------
@@ -1139,9 +1368,22 @@ async function start() {
   $("link-form").addEventListener("submit", createLink);
   $("slot-form").addEventListener("submit", createSlot);
   $("settings-form").addEventListener("submit", saveSettings);
+  $("settings-form").addEventListener("input", showUnsaved);
+  $("settings-form").addEventListener("change", showUnsaved);
+  $("discard-settings").addEventListener("click", discardSettings);
+  $("open-data-dir").addEventListener("click", openDataDir);
+  $("reach-check").addEventListener("click", checkReach);
+  for (const button of document.querySelectorAll(".reach-settings")) {
+    button.addEventListener("click", () => { show("settings"); $("reach-card").scrollIntoView({ block: "start" }); checkReach(); });
+  }
+  // A field's error goes once it is edited.
+  for (const form of ["link-form", "slot-form", "settings-form"]) {
+    $(form).addEventListener("input", (e) => { if (e.target.getAttribute?.("aria-invalid") === "true") clearFieldError(e.target); });
+  }
   for (const radio of document.querySelectorAll("input[name=listen]")) {
     radio.addEventListener("change", () => {
       if (radio.value === "network" && radio.checked && !$("set-base-url").value && suggestedBaseUrl) $("set-base-url").value = suggestedBaseUrl;
+      showUnsaved();
     });
   }
   $("rotate-secret").addEventListener("click", rotateSecret);
@@ -1226,4 +1468,4 @@ async function takeOpened() {
 }
 
 window.sharelockUi = { addPaths, show, select };
-start().catch((e) => toast(`Sharelock could not start: ${errorText(e)}`, "error"));
+start().catch((e) => showError(e, { prefix: "Sharelock could not start." }));

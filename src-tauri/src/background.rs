@@ -2,7 +2,6 @@
 //! plugin's entry in `~/.config/autostart`), and keep links working with the window closed (the
 //! core's background service, the same unit `sharelock service install` writes).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -11,7 +10,7 @@ use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::AutoLaunchManager;
 
 use crate::error::CommandError;
-use crate::server::{self, Scope, ServerStatus};
+use crate::server::{self, ServerStatus};
 
 /// What the two switches show.
 #[derive(Debug, Clone, Serialize)]
@@ -27,7 +26,7 @@ pub struct Background {
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> CommandError {
-    CommandError { code: "background", message: format!("{what}: {e}") }
+    CommandError::refused(format!("{what}: {e}"))
 }
 
 fn autostart<R: Runtime>(app: &AppHandle<R>) -> bool {
@@ -55,20 +54,15 @@ pub fn set_autostart<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), Com
 /// address, so the app finds the service where it would listen and attaches.
 fn unit(vault: &Vault) -> Result<service::Unit, CommandError> {
     let app = std::env::current_exe().map_err(|e| failed("cannot tell where Sharelock is installed", e))?;
-    let exe = service::cli_beside(&app).ok_or_else(|| CommandError {
-        code: "background",
-        message: format!(
+    let exe = service::cli_beside(&app).ok_or_else(|| {
+        CommandError::refused(format!(
             "the sharelock command is not installed beside the app (in {})",
             app.with_file_name("").display()
-        ),
+        ))
     })?;
     let (scope, port) = server::listen_settings(vault)?;
-    let ip: IpAddr = match scope {
-        Scope::Local => Ipv4Addr::LOCALHOST.into(),
-        Scope::Network => Ipv4Addr::UNSPECIFIED.into(),
-    };
     let data_dir = std::path::absolute(vault.data_dir()).map_err(|e| failed("cannot resolve the data dir", e))?;
-    Ok(service::Unit { exe, data_dir: Some(data_dir), bind: SocketAddr::new(ip, port) })
+    Ok(service::Unit { exe, data_dir: Some(data_dir), bind: scope.bind(port), expose: scope.exposure().map.is_some() })
 }
 
 /// Installs or removes the background service. Once systemd runs it, the app hands it its port

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use sharelock::links::LinkStatus;
 use sharelock::settings;
-use sharelock::slots::AcceptList;
+use sharelock::slots::{AcceptList, SlotStatus};
 use sharelock::units::{Lifetime, parse_size};
 use sharelock::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo, expand_paths};
 use tauri::{AppHandle, Emitter, Runtime, State};
@@ -22,8 +23,31 @@ fn now() -> i64 {
     sharelock::time::now()
 }
 
-fn lifetime(text: &str) -> Result<Lifetime> {
-    Ok(text.parse::<Lifetime>()?)
+/// A lifetime typed in the form field `field`.
+fn lifetime(text: &str, field: &'static str) -> Result<Lifetime> {
+    text.parse::<Lifetime>().map_err(|e| CommandError::from(e).at(field))
+}
+
+/// A whole number as a form field gives it: a JSON number, or the text typed when it is not one
+/// (`1.5`, `-2`), so that the field, not the IPC layer, says what is wrong.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Whole {
+    /// A number.
+    Number(serde_json::Number),
+    /// Text, as typed.
+    Text(String),
+}
+
+impl Whole {
+    /// The number, or an error at `field` saying what to type.
+    fn get(&self, field: &'static str, what: &str) -> Result<u64> {
+        let number = match self {
+            Whole::Number(n) => n.as_u64(),
+            Whole::Text(t) => t.trim().parse().ok(),
+        };
+        number.ok_or_else(|| CommandError::invalid(field, format!("give {what} as a whole number, such as 10")))
+    }
 }
 
 /// What the window shows before anything else.
@@ -163,11 +187,12 @@ pub async fn create_link(
     desktop: State<'_, Desktop>,
     file_id: String,
     expires: String,
-    max_downloads: Option<u64>,
+    max_downloads: Option<Whole>,
     label: Option<String>,
 ) -> Result<LinkInfo> {
     desktop.server.check_serving()?;
-    let new = NewLink { lifetime: Some(lifetime(&expires)?), max_downloads, label };
+    let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
+    let new = NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label };
     desktop.run(move |v| v.create_link(&file_id, new, now(), None)).await
 }
 
@@ -177,11 +202,13 @@ pub async fn edit_link(
     desktop: State<'_, Desktop>,
     id: String,
     expires: Option<String>,
-    max_downloads: Option<u64>,
+    max_downloads: Option<Whole>,
     unlimited: Option<bool>,
 ) -> Result<LinkInfo> {
+    let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
     let limit = if unlimited == Some(true) { Some(None) } else { max_downloads.map(Some) };
-    let edit = LinkEdit { lifetime: expires.as_deref().map(lifetime).transpose()?, max_downloads: limit };
+    let edit =
+        LinkEdit { lifetime: expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?, max_downloads: limit };
     desktop.run(move |v| v.edit_link(&id, edit, now())).await
 }
 
@@ -212,7 +239,7 @@ pub async fn list_slots(desktop: State<'_, Desktop>) -> Result<Vec<SlotInfo>> {
 pub struct SlotForm {
     expires: String,
     max_size: String,
-    max_files: u64,
+    max_files: Whole,
     max_total: Option<String>,
     accept: Option<String>,
     label: Option<String>,
@@ -222,12 +249,13 @@ pub struct SlotForm {
 pub async fn create_slot(desktop: State<'_, Desktop>, form: SlotForm) -> Result<SlotInfo> {
     desktop.server.check_serving()?;
     let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let at = |field| move |e: sharelock::Error| CommandError::from(e).at(field);
     let new = NewSlot {
-        lifetime: lifetime(&form.expires)?,
-        max_size: parse_size(&form.max_size)?,
-        max_files: form.max_files,
-        max_total: blank(&form.max_total).map(|s| parse_size(&s)).transpose()?,
-        accept: blank(&form.accept).map(|s| AcceptList::parse(&s)).transpose()?,
+        lifetime: lifetime(&form.expires, "expires")?,
+        max_size: parse_size(&form.max_size).map_err(at("max_size"))?,
+        max_files: form.max_files.get("max_files", "the number of files")?,
+        max_total: blank(&form.max_total).map(|s| parse_size(&s)).transpose().map_err(at("max_total"))?,
+        accept: blank(&form.accept).map(|s| AcceptList::parse(&s)).transpose().map_err(at("accept"))?,
         label: blank(&form.label),
     };
     desktop.run(move |v| v.create_slot(new, now(), None)).await
@@ -269,7 +297,21 @@ pub async fn export_file(desktop: State<'_, Desktop>, id: String, destination: S
 pub async fn show_in_folder<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, id: String) -> Result<()> {
     use tauri_plugin_opener::OpenerExt;
     let path = desktop.run(move |v| v.stored_path(&id)).await?;
-    app.opener().reveal_item_in_dir(path).map_err(CommandError::internal)
+    app.opener().reveal_item_in_dir(&path).map_err(|e| CommandError::open_failed("file", &path, e))
+}
+
+/// Opens the data folder in the file manager.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn open_data_dir<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>) -> Result<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let dir = desktop.vault.data_dir().to_path_buf();
+    tracing::info!("opening {} in the file manager", dir.display());
+    // The opener hands any path to the desktop's launcher, which may fail later and unseen: a
+    // folder that is not there is said here.
+    std::fs::metadata(&dir).map_err(|e| CommandError::open_failed("folder", &dir, e))?;
+    app.opener()
+        .open_path(dir.display().to_string(), None::<&str>)
+        .map_err(|e| CommandError::open_failed("folder", &dir, e))
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -277,20 +319,31 @@ pub fn qr_code(text: String) -> Result<String> {
     Ok(sharelock::qr::svg(&text)?)
 }
 
-/// The Settings view.
+/// The Settings view. The server's settings (`listen`, `port`, `base_url`) take effect by
+/// restarting the server; the others apply at once.
 #[derive(Serialize, Deserialize)]
 pub struct Settings {
     listen: Scope,
-    port: u16,
+    port: Whole,
     /// Empty: links use the address the server listens on.
     base_url: String,
     default_link_expiry: String,
+    /// Empty: new links have no download limit unless one is typed.
+    #[serde(default)]
+    default_link_limit: String,
+    /// Whether a desktop notification says that files arrived.
+    #[serde(default = "on")]
+    notify_received: bool,
     /// Read only: shown, not saved.
     #[serde(default)]
     data_dir: String,
     /// Read only: the LAN address to prefill the base URL with when listening on the network.
     #[serde(default)]
     suggested_base_url: Option<String>,
+}
+
+fn on() -> bool {
+    true
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -300,9 +353,11 @@ pub async fn get_settings(desktop: State<'_, Desktop>) -> Result<Settings> {
             let (listen, port) = server::listen_settings(v)?;
             Ok(Settings {
                 listen,
-                port,
+                port: Whole::Number(port.into()),
                 base_url: v.setting(settings::BASE_URL)?.unwrap_or_default(),
                 default_link_expiry: v.setting(settings::DEFAULT_LINK_EXPIRY)?.unwrap_or_else(|| "7d".into()),
+                default_link_limit: v.setting(settings::DEFAULT_LINK_LIMIT)?.unwrap_or_default(),
+                notify_received: v.setting(settings::NOTIFY_RECEIVED)?.as_deref() != Some("off"),
                 data_dir: v.data_dir().display().to_string(),
                 suggested_base_url: server::lan_ip()
                     .map(|ip| format!("http://{}", std::net::SocketAddr::new(ip, port))),
@@ -311,37 +366,103 @@ pub async fn get_settings(desktop: State<'_, Desktop>) -> Result<Settings> {
         .await
 }
 
-/// Saves the settings and restarts the server with them.
+/// What saving the settings did.
+#[derive(Serialize)]
+pub struct Saved {
+    /// Whether they were saved; not when `breaks` asks first.
+    saved: bool,
+    /// Whether the server restarted (only a change of its address restarts it).
+    restarted: bool,
+    /// Not saved, because the change would break links already sent: confirm to save.
+    breaks: Option<Breaks>,
+    /// The server now.
+    #[serde(flatten)]
+    server: ServerStatus,
+}
+
+/// The links and upload links that stop working when the server's address changes.
+#[derive(Serialize)]
+pub struct Breaks {
+    links: usize,
+    upload_links: usize,
+    /// The address they were sent with.
+    base_url: String,
+}
+
+/// Saves the settings. A change of the server's address (scope, port, base URL) restarts the
+/// server; one that strands links or upload links already sent is saved only with `confirm`.
+/// Anything else applies at once.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn save_settings<R: Runtime>(
     app: AppHandle<R>,
     desktop: State<'_, Desktop>,
     settings: Settings,
-) -> Result<ServerStatus> {
-    lifetime(&settings.default_link_expiry)?;
-    if settings.port == 0 {
-        return Err(CommandError { code: "invalid_input", message: "choose a port from 1 to 65535".into() });
+    confirm: Option<bool>,
+) -> Result<Saved> {
+    lifetime(&settings.default_link_expiry, "default_link_expiry")?;
+    let port = settings
+        .port
+        .get("port", "the port")
+        .ok()
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .ok_or_else(|| CommandError::invalid("port", "choose a port from 1 to 65535"))?;
+    let limit = settings.default_link_limit.trim().to_string();
+    if !limit.is_empty() {
+        let n = Whole::Text(limit.clone()).get("default_link_limit", "the download limit")?;
+        // The rule of a link's limit, said at the field of the default.
+        sharelock::vault::check_download_limit(Some(n))
+            .map_err(|e| CommandError { field: Some("default_link_limit"), ..CommandError::from(e) })?;
     }
-    desktop
+    let base = settings.base_url.trim();
+    let base = (!base.is_empty()).then(|| sharelock::vault::normalise_base_url(base)).transpose()?;
+    let confirmed = confirm == Some(true);
+    let listen = settings.listen;
+    let (changed, breaks) = desktop
         .run(move |v| {
-            let base = settings.base_url.trim();
-            if base.is_empty() {
-                v.set_setting(settings::BASE_URL, None)?;
-            } else {
-                v.set_base_url(base)?;
+            let (scope, current_port) = server::listen_settings(v)?;
+            let moved = current_port != port || v.setting(settings::BASE_URL)? != base;
+            let changed = moved || scope != listen;
+            // Opening the server wider keeps answering at the addresses links carry; narrowing it
+            // (the internet to the network, the network to this computer), or a new port or base
+            // URL, strands what was sent.
+            let breaking = moved || listen < scope;
+            let now = now();
+            let links = v.links(None, now)?.iter().filter(|l| l.status == LinkStatus::Active).count();
+            let upload_links = v.slots(now)?.iter().filter(|s| s.status == SlotStatus::Active).count();
+            let breaks = (breaking && !confirmed && links + upload_links > 0)
+                .then(|| v.base_url(None).map(|base_url| Breaks { links, upload_links, base_url }))
+                .transpose()?;
+            if breaks.is_some() {
+                return Ok((changed, breaks));
             }
-            let scope = match settings.listen {
-                Scope::Local => "local",
-                Scope::Network => "network",
-            };
-            v.set_setting(settings::LISTEN_SCOPE, Some(scope))?;
-            v.set_setting(settings::PORT, Some(&settings.port.to_string()))?;
-            v.set_setting(settings::DEFAULT_LINK_EXPIRY, Some(&settings.default_link_expiry))
+            match &base {
+                Some(base) => v.set_setting(settings::BASE_URL, Some(base))?,
+                None => v.set_setting(settings::BASE_URL, None)?,
+            }
+            v.set_setting(settings::LISTEN_SCOPE, Some(listen.as_setting()))?;
+            v.set_setting(settings::PORT, Some(&port.to_string()))?;
+            v.set_setting(settings::DEFAULT_LINK_EXPIRY, Some(&settings.default_link_expiry))?;
+            v.set_setting(settings::DEFAULT_LINK_LIMIT, (!limit.is_empty()).then_some(limit.as_str()))?;
+            v.set_setting(settings::NOTIFY_RECEIVED, Some(if settings.notify_received { "on" } else { "off" }))?;
+            Ok((changed, None))
         })
         .await?;
+    if breaks.is_some() {
+        return Ok(Saved { saved: false, restarted: false, breaks, server: desktop.server.status() });
+    }
+    if !changed {
+        return Ok(Saved { saved: true, restarted: false, breaks: None, server: desktop.server.status() });
+    }
     let status = desktop.server.restart(&desktop.vault).await;
     let _ = app.emit("server-status", &status);
-    Ok(status)
+    Ok(Saved { saved: true, restarted: true, breaks: None, server: status })
+}
+
+/// Who can open a link, checked now (`sharelock reach`): a few seconds at most.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn reach_report(desktop: State<'_, Desktop>) -> Result<sharelock::reach::Report> {
+    desktop.run(sharelock::reach::Report::examine).await
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -4,7 +4,7 @@
 //! reports its state to the UI. A taken port is not an error dialog but a status with a free
 //! port to offer instead.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,20 +19,13 @@ use crate::Desktop;
 use crate::error::CommandError;
 
 /// The port the app listens on unless told otherwise (the same as `sharelock serve`).
-pub const DEFAULT_PORT: u16 = 7420;
+pub use sharelock::settings::DEFAULT_PORT;
 /// Overrides the port setting (for tests and for running two copies side by side); `0` picks a
 /// free port.
 pub const PORT_ENV: &str = "SHARELOCK_PORT";
 
-/// Where the server listens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// 127.0.0.1: only this computer can connect.
-    Local,
-    /// 0.0.0.0: other devices on the network can connect.
-    Network,
-}
+/// Where the server listens: the core's rule, shared with the background service.
+pub use sharelock::settings::ListenScope as Scope;
 
 /// What the UI shows in its status bar.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -50,6 +43,30 @@ pub struct ServerStatus {
     /// Served by the background service (`sharelock service`), which the app attached to
     /// instead of starting its own server.
     pub background: bool,
+    /// Who links built now can open (`reach::audience_of` the base URL).
+    pub links_reach: Option<sharelock::reach::Audience>,
+    /// Why a link is not to be sent to anyone else as it is, when it is not (`reach::warning`).
+    pub reach_warning: Option<String>,
+    /// The mDNS name the server is announced under on the local network, e.g. `laptop.local`.
+    pub announced_as: Option<String>,
+    /// The router's port mapping, or why there is none, when one was asked for.
+    pub mapping: Option<sharelock::reach::mapping::Record>,
+}
+
+impl ServerStatus {
+    /// A running server's status, with what its base URL says about who can open its links.
+    fn serving(listen_url: String, base_url: Option<String>) -> ServerStatus {
+        let links_reach = base_url.as_deref().map(sharelock::reach::audience_of);
+        let reach_warning = base_url.as_deref().and_then(sharelock::reach::warning);
+        ServerStatus {
+            running: true,
+            listen_url: Some(listen_url),
+            base_url,
+            links_reach,
+            reach_warning,
+            ..Default::default()
+        }
+    }
 }
 
 struct Running {
@@ -68,13 +85,9 @@ pub struct Server {
 
 /// The scope and port from the settings (the port from `SHARELOCK_PORT` if set).
 pub fn listen_settings(vault: &Vault) -> sharelock::Result<(Scope, u16)> {
-    let scope = match vault.setting(settings::LISTEN_SCOPE)?.as_deref() {
-        Some("network") => Scope::Network,
-        _ => Scope::Local,
-    };
+    let (scope, port) = vault.app_listen()?;
     let env_port = std::env::var(PORT_ENV).ok().and_then(|p| p.parse().ok());
-    let stored_port = vault.setting(settings::PORT)?.and_then(|p| p.parse().ok());
-    Ok((scope, env_port.or(stored_port).unwrap_or(DEFAULT_PORT)))
+    Ok((scope, env_port.unwrap_or(port)))
 }
 
 /// This computer's address on the local network, if it has one (the core's choice: the
@@ -113,10 +126,9 @@ impl Server {
             return Ok(());
         }
         let why = status.error.unwrap_or_else(|| "it is not running".into());
-        Err(CommandError {
-            code: "server_stopped",
-            message: format!("Sharelock's server is not running ({why}), so a new link would not open"),
-        })
+        Err(CommandError::server_stopped(format!(
+            "Sharelock's server is not running ({why}), so a new link would not open"
+        )))
     }
 
     /// Starts the server from synchronous code (the app's setup), outside the async runtime.
@@ -141,11 +153,8 @@ impl Server {
         if let Ok(Some(listen_url)) = tauri::async_runtime::spawn_blocking(move || background(&checked)).await {
             tracing::info!("attached to the background server at {listen_url}");
             return Ok(ServerStatus {
-                running: true,
-                base_url: vault.base_url(None).ok(),
-                listen_url: Some(listen_url),
                 background: true,
-                ..Default::default()
+                ..ServerStatus::serving(listen_url, vault.base_url(None).ok())
             });
         }
         let failed = |error: String, suggested_port: Option<u16>| ServerStatus {
@@ -154,10 +163,7 @@ impl Server {
             ..Default::default()
         };
         let (scope, port) = listen_settings(vault).map_err(|e| failed(e.to_string(), None))?;
-        let ip: IpAddr = match scope {
-            Scope::Local => Ipv4Addr::LOCALHOST.into(),
-            Scope::Network => Ipv4Addr::UNSPECIFIED.into(),
-        };
+        let ip = scope.bind(port).ip();
         // The core binds, cleans the store and records the address, in that order; only then is
         // the server announced (logged, shown, used for links).
         let config = ServerConfig::default();
@@ -169,25 +175,37 @@ impl Server {
                 sharelock::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
                     failed(format!("port {port} is already in use by another program"), free)
                 }
-                _ => failed(format!("cannot listen on port {port}: {e}"), free),
+                sharelock::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                    failed(format!("port {port} is reserved for the system: choose one above 1023"), free)
+                }
+                _ => {
+                    // The system's wording is for the log; the window says what to do.
+                    tracing::warn!("cannot listen on port {port}: {e}");
+                    failed(format!("it cannot listen on port {port}"), free)
+                }
             }
         })?;
         let listen_url = listening.listen_url().to_string();
-        let base_url = vault.base_url(None).ok();
-
-        let (shutdown, stop) = oneshot::channel::<()>();
         let bound =
             listening.local_addr().map_err(|e| failed(format!("cannot read the listening address: {e}"), None))?;
+        // On the network the server is announced as "Sharelock on HOST" (HOST.local); for the
+        // internet the router is asked for a port mapping too (the scope's `exposure`), whose external address links then
+        // carry. Both are settled before the status is told, so no link is made with an address
+        // about to change; both are withdrawn when the server stops.
+        let exposure = scope.exposure();
         let announcer = vault.clone();
+        let presence =
+            tauri::async_runtime::spawn_blocking(move || sharelock::reach::Presence::start(announcer, bound, exposure))
+                .await
+                .unwrap_or_default();
+        let status = ServerStatus {
+            announced_as: presence.announced().then(sharelock::reach::network::mdns_host),
+            mapping: presence.mapping().or(presence.mapping_failure.as_ref()).cloned(),
+            ..ServerStatus::serving(listen_url.clone(), vault.base_url(None).ok())
+        };
+
+        let (shutdown, stop) = oneshot::channel::<()>();
         let task = tauri::async_runtime::spawn(async move {
-            // On the network, the server is announced as "Sharelock on HOST" (HOST.local) while it
-            // serves; the announcement is withdrawn when it stops.
-            let exposure = sharelock::reach::Exposure { announce: true, map: None };
-            let presence = tauri::async_runtime::spawn_blocking(move || {
-                sharelock::reach::Presence::start(announcer, bound, exposure)
-            })
-            .await
-            .ok();
             let stopped = async {
                 let _ = stop.await;
             };
@@ -198,7 +216,7 @@ impl Server {
         });
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running { shutdown, task });
         tracing::info!("listening on {listen_url}");
-        Ok(ServerStatus { running: true, listen_url: Some(listen_url), base_url, ..Default::default() })
+        Ok(status)
     }
 
     /// Stops the server (letting requests in flight finish) and starts it again with the

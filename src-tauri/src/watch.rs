@@ -35,7 +35,10 @@ pub fn start<R: Runtime>(app: AppHandle<R>) -> sharelock::Result<()> {
                 let Ok(inbox) = vault.inbox() else { continue };
                 let arrived: Vec<&FileInfo> = inbox.iter().filter(|f| !known.contains(&f.file.id)).collect();
                 if !arrived.is_empty() {
-                    notify(&app, &arrived);
+                    // Read on each arrival, so a change in Settings applies at once.
+                    if vault.setting(sharelock::settings::NOTIFY_RECEIVED).ok().flatten().as_deref() != Some("off") {
+                        notify(&app, &arrived);
+                    }
                     let _ = app.emit("files-received", &arrived);
                 }
                 known = inbox.iter().map(|f| f.file.id.clone()).collect();

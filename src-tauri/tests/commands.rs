@@ -156,6 +156,25 @@ fn errors_cross_as_typed_codes() {
         .call::<Value>("create_slot", json!({ "form": { "expires": "1d", "max_size": "lots", "max_files": 1 } }))
         .unwrap_err();
     assert_eq!(err["code"], "invalid_input");
+    assert_eq!(err["field"], "max_size");
+    // Each form field's error names its field, whether a parser or the core's rule refused it.
+    let link = |args: Value| shell.call::<Value>("create_link", args).unwrap_err();
+    let id = &added[0]["id"];
+    assert_eq!(link(json!({ "file_id": id, "expires": "soon" }))["field"], "expires");
+    assert_eq!(link(json!({ "file_id": id, "expires": "1d", "max_downloads": 0 }))["field"], "max_downloads");
+    assert_eq!(link(json!({ "file_id": id, "expires": "1d", "max_downloads": "1.5" }))["field"], "max_downloads");
+    assert_eq!(link(json!({ "file_id": id, "expires": "1d", "label": "x".repeat(201) }))["field"], "label");
+    let slot = |form: Value| shell.call::<Value>("create_slot", json!({ "form": form })).unwrap_err();
+    assert_eq!(slot(json!({ "expires": "1d", "max_size": "1M", "max_files": "0" }))["field"], "max_files");
+    assert_eq!(slot(json!({ "expires": "1d", "max_size": "1M", "max_files": 1, "accept": "???" }))["field"], "accept");
+    assert_eq!(
+        slot(json!({ "expires": "1d", "max_size": "1M", "max_files": 1, "max_total": "0" }))["field"],
+        "max_total"
+    );
+    // Not found says what is not there; a file manager that cannot open says where the file is.
+    let err = shell.call::<()>("remove_file", json!({ "id": "nosuchfile000000" })).unwrap_err();
+    assert_eq!(err["kind"], "file");
+    assert!(shell.ok::<Vec<Value>>("list_links", json!({ "file_id": id })).is_empty(), "no link was made");
 }
 
 #[test]
@@ -282,6 +301,54 @@ fn settings_round_trip_and_a_taken_port_is_reported_with_a_free_one() {
         )
         .unwrap_err();
     assert_eq!(err["code"], "invalid_input");
+    assert_eq!(err["field"], "base_url");
+    let bad_port = |port: Value| {
+        let settings = json!({ "listen": "local", "port": port, "base_url": "", "default_link_expiry": "7d" });
+        shell.call::<Value>("save_settings", json!({ "settings": settings })).unwrap_err()
+    };
+    for port in [json!(0), json!(70000), json!("http"), json!("")] {
+        assert_eq!(bad_port(port.clone())["field"], "port", "{port}");
+    }
+}
+
+#[test]
+fn a_new_server_address_is_saved_only_once_confirmed_while_links_carry_the_old_one() {
+    let shell = shell();
+    let settings = |port: u16, limit: &str| json!({ "listen": "local", "port": port, "base_url": "", "default_link_expiry": "1d", "default_link_limit": limit });
+    let info: Value = shell.ok("app_info", json!({}));
+    let port: u16 = info["server"]["listen_url"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    // No link yet: saved at once (the port the server took, free when started, is kept).
+    let saved: Value = shell.ok("save_settings", json!({ "settings": settings(port, "") }));
+    assert_eq!(saved["saved"], true, "{saved}");
+    // Only the limit changed: no restart.
+    let saved: Value = shell.ok("save_settings", json!({ "settings": settings(port, "2") }));
+    assert_eq!((saved["saved"].clone(), saved["restarted"].clone()), (json!(true), json!(false)), "{saved}");
+    let path = shell.write("a.txt", b"a");
+    let added: Vec<Value> = shell.ok("add_files", json!({ "paths": [path], "public": false }));
+    let _: Value = shell.ok("create_link", json!({ "file_id": added[0]["id"], "expires": "1d" }));
+    // Opening the server to the network strands nothing: saved at once, with a restart.
+    let mut open = settings(port, "2");
+    open["listen"] = json!("network");
+    let saved: Value = shell.ok("save_settings", json!({ "settings": open }));
+    assert_eq!((saved["saved"].clone(), saved["restarted"].clone()), (json!(true), json!(true)), "{saved}");
+    // Closing it again strands links sent to other devices: asked first.
+    let asked: Value = shell.ok("save_settings", json!({ "settings": settings(port, "2") }));
+    assert_eq!(asked["saved"], false, "{asked}");
+    let saved: Value = shell.ok("save_settings", json!({ "settings": settings(port, "2"), "confirm": true }));
+    assert_eq!(saved["saved"], true, "{saved}");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let asked: Value = shell.ok("save_settings", json!({ "settings": settings(free, "2") }));
+    assert_eq!(asked["saved"], false, "{asked}");
+    assert_eq!(asked["breaks"]["links"], 1);
+    assert_eq!(asked["breaks"]["upload_links"], 0);
+    assert_eq!(asked["breaks"]["base_url"], format!("http://127.0.0.1:{port}"));
+    let vault = sharelock::Vault::open(&shell.dir.path().join("data")).unwrap();
+    assert_eq!(vault.setting(sharelock::settings::PORT).unwrap(), Some(port.to_string()), "nothing saved");
+    let saved: Value = shell.ok("save_settings", json!({ "settings": settings(free, "2"), "confirm": true }));
+    assert_eq!((saved["saved"].clone(), saved["restarted"].clone()), (json!(true), json!(true)), "{saved}");
+    assert_eq!(saved["listen_url"], format!("http://127.0.0.1:{free}"));
+    let err = shell.call::<Value>("save_settings", json!({ "settings": settings(free, "0") })).unwrap_err();
+    assert_eq!(err["field"], "default_link_limit");
 }
 
 /// The app announces its server (the `server-status` event, the status bar's address) only once

@@ -318,15 +318,13 @@ pub fn run(cli: Cli) -> Result<()> {
             let report = match action {
                 ServiceAction::Install { bind } => {
                     vault.check_writable()?;
-                    let bind = match bind {
-                        Some(bind) => bind,
-                        None => crate::service::app_listen_addr(&vault)?,
-                    };
+                    let (app_bind, expose) = crate::service::app_listen_addr(&vault)?;
+                    let bind = bind.unwrap_or(app_bind);
                     let exe = std::env::current_exe().map_err(|e| Error::io("cannot tell where sharelock is", e))?;
                     // The service starts elsewhere than here: the unit names the data dir in full.
                     let data_dir = std::path::absolute(vault.data_dir())
                         .map_err(|e| Error::io("cannot resolve the data dir", e))?;
-                    let unit = crate::service::Unit { exe, data_dir: Some(data_dir), bind };
+                    let unit = crate::service::Unit { exe, data_dir: Some(data_dir), bind, expose };
                     crate::service::install(&unit)?
                 }
                 ServiceAction::Uninstall => crate::service::uninstall()?,

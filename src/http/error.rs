@@ -81,7 +81,9 @@ impl From<crate::Error> for HttpError {
             _ if e.is_storage_full() => HttpError::StorageFull,
             crate::Error::NotFound { .. } => HttpError::NotFound,
             crate::Error::Refused(refusal) => HttpError::from(refusal),
-            crate::Error::InvalidInput(why) => HttpError::BadRequest(why),
+            crate::Error::InvalidInput(why) | crate::Error::InvalidField { reason: why, .. } => {
+                HttpError::BadRequest(why)
+            }
             other => HttpError::Internal(other.to_string()),
         }
     }

@@ -178,21 +178,47 @@ pub fn received(files: &[FileRecord]) -> String {
     layout("Files received", "../assets/", &body, false)
 }
 
-/// An error page: the status and its one-line reason.
+/// An error page. It leads with what happened, as a sentence ("This link has expired"), then
+/// what to do about it; the status and the server's one-line reason are small print.
 pub fn error(status: u16, message: &str, assets: &str) -> String {
-    let title = match status {
-        403 => "This link is not valid",
-        404 => "Not found",
-        410 => "This link no longer works",
-        413 => "Too large",
-        _ => "Something went wrong",
+    let (title, next) = error_words(status, message);
+    // Where the heading already is the reason, the small print does not repeat it.
+    let fine_print = if title.eq_ignore_ascii_case(message) {
+        format!("Error {status}")
+    } else {
+        format!("Error {status} · {}", escape(message))
     };
     let body = format!(
-        r#"<div class="error"><p class="code">{status}</p><h1>{title}</h1><p id="reason">{}</p>
-<p class="muted">Ask the person who sent it for a new one.</p></div>"#,
-        escape(message)
+        r#"<div class="error"><h1 id="what">{title}</h1>
+<p id="next">{next}</p>
+<p class="fine-print" id="status">{fine_print}</p></div>"#,
+        title = escape(&title),
     );
-    layout(title, assets, &body, false)
+    layout(&title, assets, &body, false)
+}
+
+/// The sentence an error page leads with, and the next step it offers.
+fn error_words(status: u16, message: &str) -> (String, &'static str) {
+    const ASK: &str = "Ask the person who sent it for a new one.";
+    let sentence = || {
+        let mut chars = message.chars();
+        chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    };
+    match status {
+        403 => (
+            "This link is not valid".into(),
+            "It may have been copied only in part. Ask the person who sent it for a new one.",
+        ),
+        404 => ("There is nothing at this address".into(), ASK),
+        410 => (sentence(), ASK),
+        413 | 431 => (sentence(), "Send less at once, or ask the person who sent the link for one that takes more."),
+        415 => (sentence(), "Send a file of a type this upload link accepts."),
+        408 => (sentence(), "Try again on a steadier connection."),
+        400 => (sentence(), "Check the address and try again."),
+        429 => ("Too many invalid requests".into(), "Wait a moment, then try again."),
+        507 => ("The server's disk is full".into(), "Try again later, or tell the person who sent the link."),
+        _ => ("Something went wrong on the server".into(), "Try again later."),
+    }
 }
 
 #[cfg(test)]

@@ -107,11 +107,13 @@ pub fn warning(url: &str) -> Option<String> {
 }
 
 /// `url` with its host replaced by this computer's mDNS name (`http://laptop.local:7420/…`), when
-/// it carries one of this computer's addresses on the local network: the same link by name, which
-/// keeps working when DHCP hands out another address.
+/// it carries an address other devices reach on the local link (not loopback, not public): the
+/// same link by name, which keeps working when DHCP hands out another address.
 pub fn by_name(url: &str) -> Option<String> {
     let ip: IpAddr = host_of(url).parse().ok()?;
-    if !matches!(network::classify(ip), AddressKind::Private | AddressKind::LinkLocal) {
+    // mDNS names resolve on the local link whatever the address range; a public address is left
+    // alone, as it is most likely the router's external one, which no `.local` name stands for.
+    if matches!(network::classify(ip), AddressKind::Loopback | AddressKind::Public) {
         return None;
     }
     let (scheme, rest) = url.split_once("://")?;
@@ -198,6 +200,11 @@ impl Presence {
             }
         }
         presence
+    }
+
+    /// Whether the server is announced on the local network.
+    pub fn announced(&self) -> bool {
+        self.announcement.is_some()
     }
 
     /// The mapping in force, if any.
@@ -359,7 +366,7 @@ fn verdicts(report: &Report, lan: Option<IpAddr>) -> Vec<Verdict> {
             can_open: false,
             urls: vec![],
             why: format!(
-                "the server listens on {bind}, which only this computer reaches: listen on 0.0.0.0:{port} (`sharelock serve --bind 0.0.0.0:{port}`, or \"Local network\" in the app's Settings)"
+                "the server listens on {bind}, which only this computer reaches: listen on 0.0.0.0:{port} (`sharelock serve --bind 0.0.0.0:{port}`, or \"Devices on the local network\" in the app's Settings)"
             ),
         }
     } else {
@@ -434,7 +441,7 @@ fn internet_verdict(report: &Report, running: bool, port: u16) -> Verdict {
             false,
             vec![],
             format!(
-                "no port mapping and no public base URL: run `sharelock serve --bind 0.0.0.0:{port} --expose` (or \"Reachable from the internet\" in the app), or use a Sharelock server you own"
+                "no port mapping and no public base URL: run `sharelock serve --bind 0.0.0.0:{port} --expose` (or \"The local network and the internet\" in the app's Settings), or use a Sharelock server you own"
             ),
         ),
     }

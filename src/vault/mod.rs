@@ -33,7 +33,7 @@ mod stored;
 pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};
-pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo};
+pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo, check_download_limit};
 pub use stored::{FileInfo, expand_paths, public_url};
 
 /// What stops working while no server serves this data dir: links that still open, and upload
@@ -129,6 +129,11 @@ impl Vault {
     /// A watcher that tells when anyone changed the database (see [`crate::db::ChangeWatcher`]).
     pub fn watcher(&self) -> Result<crate::db::ChangeWatcher> {
         self.db.watcher()
+    }
+
+    /// The desktop app's listen scope and port, as saved (the background service binds the same).
+    pub fn app_listen(&self) -> Result<(settings::ListenScope, u16)> {
+        self.db.with(|c| settings::app_listen(c))
     }
 
     /// A setting's value, if set.
@@ -251,7 +256,10 @@ pub fn normalise_base_url(url: &str) -> Result<String> {
     if valid {
         Ok(trimmed.to_string())
     } else {
-        Err(Error::InvalidInput(format!("invalid base URL {url:?}: use http://HOST[:PORT][/PATH] or https://…")))
+        Err(Error::invalid_field(
+            "base_url",
+            format!("invalid base URL {url:?}: use http://HOST[:PORT][/PATH] or https://…"),
+        ))
     }
 }
 
@@ -263,7 +271,7 @@ fn clean_label(label: Option<String>) -> Result<Option<String>> {
     let Some(label) = label else { return Ok(None) };
     let label: String = label.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_string();
     if label.chars().count() > MAX_LABEL_CHARS {
-        return Err(Error::InvalidInput(format!("a label may have at most {MAX_LABEL_CHARS} characters")));
+        return Err(Error::invalid_field("label", format!("a label may have at most {MAX_LABEL_CHARS} characters")));
     }
     Ok((!label.is_empty()).then_some(label))
 }

@@ -16,6 +16,12 @@ pub struct SlotInfo {
     pub received: u64,
     /// Who can open it, judged by the address it carries (`reach::audience_of`).
     pub reach: crate::reach::Audience,
+    /// Why no one it is sent to may be able to open it, if so (`reach::warning`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach_warning: Option<String>,
+    /// The same upload link by this computer's mDNS name (`reach::by_name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_by_name: Option<String>,
 }
 
 /// What a new slot accepts.
@@ -69,13 +75,19 @@ pub struct Uploader {
 impl Vault {
     /// Creates an upload slot.
     pub fn create_slot(&self, new: NewSlot, now: i64, base: Option<&str>) -> Result<SlotInfo> {
-        if new.max_size == 0 || new.max_files == 0 || new.max_total == Some(0) {
-            return Err(Error::InvalidInput("slot limits must be at least 1".into()));
+        if new.max_size == 0 {
+            return Err(Error::invalid_field("max_size", "the largest file must be at least 1 byte"));
+        }
+        if new.max_files == 0 {
+            return Err(Error::invalid_field("max_files", "an upload link must take at least 1 file"));
+        }
+        if new.max_total == Some(0) {
+            return Err(Error::invalid_field("max_total", "the total size limit must be at least 1 byte"));
         }
         let expires_at = new
             .lifetime
             .expires_at(now)
-            .ok_or_else(|| Error::InvalidInput("an upload slot must expire: give a duration such as 7d".into()))?;
+            .ok_or_else(|| Error::invalid_field("expires", "an upload slot must expire: give a duration such as 7d"))?;
         let slot = Slot {
             id: ids::generate(),
             created_at: now,
@@ -157,7 +169,8 @@ impl Vault {
         let sig = self.signer.sign(Purpose::Slot, &slot.id);
         let url = urls::slot(base, &slot.id, &sig);
         let status = slot.status(now);
-        let reach = crate::reach::audience_of(&url);
-        SlotInfo { slot, url, status, received, reach }
+        let (reach, reach_warning, url_by_name) =
+            (crate::reach::audience_of(&url), crate::reach::warning(&url), crate::reach::by_name(&url));
+        SlotInfo { slot, url, status, received, reach, reach_warning, url_by_name }
     }
 }

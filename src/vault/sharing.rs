@@ -17,6 +17,13 @@ pub struct LinkInfo {
     pub status: LinkStatus,
     /// Who can open it, judged by the address it carries (`reach::audience_of`).
     pub reach: crate::reach::Audience,
+    /// Why no one it is sent to may be able to open it, if so (`reach::warning`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach_warning: Option<String>,
+    /// The same link by this computer's mDNS name, when it carries a local network address
+    /// (`reach::by_name`): it opens while the server is announced, whatever address DHCP gives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_by_name: Option<String>,
 }
 
 /// A link nginx checks alone: no id, no count, no revocation, just a URL until it expires.
@@ -53,6 +60,15 @@ pub struct LinkEdit {
     pub max_downloads: Option<Option<u64>>,
 }
 
+/// A download limit, if given, is at least 1: for new links, changed limits and the desktop app's
+/// default limit alike.
+pub fn check_download_limit(limit: Option<u64>) -> Result<()> {
+    if limit == Some(0) {
+        return Err(Error::invalid_field("max_downloads", "the download limit must be at least 1"));
+    }
+    Ok(())
+}
+
 /// How long a link works when its creator does not say.
 pub const DEFAULT_LINK_LIFETIME: Lifetime = Lifetime::For(std::time::Duration::from_secs(7 * 86_400));
 
@@ -60,9 +76,7 @@ impl Vault {
     /// Creates a link to a file.
     pub fn create_link(&self, file_id: &str, new: NewLink, now: i64, base: Option<&str>) -> Result<LinkInfo> {
         let label = clean_label(new.label)?;
-        if new.max_downloads == Some(0) {
-            return Err(Error::InvalidInput("the download limit must be at least 1".into()));
-        }
+        check_download_limit(new.max_downloads)?;
         let link = Link {
             id: ids::generate(),
             file_id: file_id.to_string(),
@@ -107,9 +121,7 @@ impl Vault {
 
     /// Changes a link's expiry or limit; its URL stays the same.
     pub fn edit_link(&self, id: &str, edit: LinkEdit, now: i64) -> Result<LinkInfo> {
-        if edit.max_downloads == Some(Some(0)) {
-            return Err(Error::InvalidInput("the download limit must be at least 1".into()));
-        }
+        check_download_limit(edit.max_downloads.flatten())?;
         self.write(|c| {
             let tx = write_transaction(c)?;
             if links::get(&tx, id)?.is_none() {
@@ -220,8 +232,9 @@ impl Vault {
         let url = urls::link_file(base, &link.id, &sig, &file.name);
         let page_url = urls::landing(base, &link.id, &sig);
         let status = link.status(now);
-        let reach = crate::reach::audience_of(&url);
-        LinkInfo { link, url, page_url, status, reach }
+        let (reach, reach_warning, url_by_name) =
+            (crate::reach::audience_of(&url), crate::reach::warning(&url), crate::reach::by_name(&url));
+        LinkInfo { link, url, page_url, status, reach, reach_warning, url_by_name }
     }
 
     /// A link nginx checks alone (`secure_link`): see [`crate::nginx`]. It must expire.

@@ -277,11 +277,61 @@ async fn browsers_get_error_pages_others_get_one_line() {
     assert_eq!(res.status(), StatusCode::GONE);
     assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
     let html = res.text().await.unwrap();
-    assert!(html.contains("this link was revoked"));
+    assert!(html.contains(r#"<h1 id="what">This link was revoked</h1>"#), "{html}");
     assert!(html.contains(r#"href="../../../assets/style.css""#));
     let res = client().get(&link.url).send().await.unwrap();
     assert_eq!(res.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
     assert_eq!(res.text().await.unwrap(), "this link was revoked\n");
+}
+
+/// A recipient's browser gets a page that leads with what happened, in words, and says what to
+/// do; the status stays the HTTP status and shows only as small print.
+#[tokio::test]
+async fn error_pages_lead_with_the_sentence_and_keep_the_status_small() {
+    let server = Server::start().await;
+    let now = sharelock::time::now();
+    let file = server.add("a.txt", b"hello");
+    let id = &file.file.id;
+    let expired = server
+        .vault
+        .create_link(id, NewLink { lifetime: lifetime(60), ..Default::default() }, now - 3600, None)
+        .unwrap();
+    let revoked = server.link(id);
+    server.vault.revoke_link(&revoked.link.id, now).unwrap();
+    let used_up = server.link_with(id, NewLink { max_downloads: Some(1), ..Default::default() });
+    assert!(server.vault.claim_download(&used_up.link.id).unwrap());
+    let gone = server.add("b.txt", b"bye");
+    let removed = server.link(&gone.file.id);
+    server.vault.remove_file(&gone.file.id).unwrap();
+
+    let cases = [
+        (&expired, "This link has expired"),
+        (&revoked, "This link was revoked"),
+        (&used_up, "This link has been used up"),
+        (&removed, "This file was removed"),
+    ];
+    for (link, sentence) in cases {
+        // The download URL and the landing page alike.
+        for url in [&link.url, &link.page_url] {
+            let res = client().get(url).header(ACCEPT, "text/html").send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::GONE, "{url}");
+            let html = res.text().await.unwrap();
+            let heading = html.split(r#"<h1 id="what">"#).nth(1).and_then(|h| h.split("</h1>").next());
+            assert_eq!(heading, Some(sentence), "{html}");
+            assert!(html.contains(&format!("<title>{sentence} · Sharelock</title>")), "{html}");
+            assert!(html.contains("Ask the person who sent it for a new one."), "{html}");
+            assert!(html.contains(r#"<p class="fine-print" id="status">Error 410</p>"#), "{html}");
+            // The sentence comes before the status, and no big number leads the page.
+            assert!(html.find(sentence) < html.find("Error 410"), "{html}");
+            assert!(!html.contains(r#"class="code""#), "{html}");
+        }
+    }
+    // A bad signature: the sentence, and the server's reason in the small print.
+    let res = client().get(tamper(&server.link(id).url)).header(ACCEPT, "text/html").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"<h1 id="what">This link is not valid</h1>"#), "{html}");
+    assert!(html.contains("Error 403 · invalid or missing signature"), "{html}");
 }
 
 #[test]

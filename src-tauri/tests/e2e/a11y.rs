@@ -259,10 +259,23 @@ async fn every_view_passes_axe(scheme: Scheme) {
     focus_rings(&window, "Receive with upload links").await;
     fields_stand_out(&window, "Receive with upload links").await;
     actions_name_their_item(&window, "#slots").await;
+    // Bad input is said at its field.
     window.type_into("#s-max-size", "lots").await;
     window.click(Locator::Css("#create-slot")).await;
+    window.find(Locator::Css("#s-max-size[aria-invalid=true]")).await;
+    check(&window, scheme, Scene::view("Receive, a field error", "receive")).await;
+    picture(&window, scheme, "field-error").await;
+
+    // An error toast: a file removed from the command line while the window asks about it.
+    window.click(Locator::Css(r#".nav-item[data-view="files"]"#)).await;
+    let budget = window.vault().files().unwrap().into_iter().find(|f| f.file.name == "Budget 2027.xlsx").unwrap();
+    window.click(Locator::Css(&format!(r#".file-row[data-id="{}"]"#, budget.file.id))).await;
+    window.open_dialog(Locator::Css("#d-remove"), "Remove this file?").await;
+    window.vault().remove_file(&budget.file.id).unwrap();
+    window.click(Locator::Css("#dialog-ok")).await;
+    window.dialog_settled().await;
     window.find(Locator::Css(".toast.error")).await;
-    check(&window, scheme, Scene { scope: Some("#toasts"), ..Scene::view("Error toast", "receive") }).await;
+    check(&window, scheme, Scene { scope: Some("#toasts"), ..Scene::view("Error toast", "files") }).await;
     picture(&window, scheme, "error-toast").await;
 
     // Inbox, with what was received.

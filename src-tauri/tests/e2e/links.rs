@@ -163,7 +163,7 @@ async fn the_new_link_form_starts_from_the_settings_for_each_file() {
     window.click(Locator::Css(r#".nav-item[data-view="settings"]"#)).await;
     window.click(Locator::Css(r#"#set-expiry option[value="1d"]"#)).await;
     window.click(Locator::Css("#save-settings")).await;
-    window.toast("Settings saved; the server restarted").await;
+    window.toast("Settings saved: they apply at once").await;
 
     let first = window.add_file("For Dana.pdf", 10_000).await;
     assert_eq!(window.run("return document.getElementById('l-expiry').value", vec![]).await, json!("1d"));

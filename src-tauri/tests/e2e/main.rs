@@ -17,7 +17,12 @@
 //! - [`opening`]: `sharelock-desktop FILE…`, at start and from a second launch.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
+//! - [`reach`]: who can open a link, said before it is made, on it, in its QR code and in Settings.
+//! - [`readme`]: the README's picture, of the window as a user has it after a while.
 //! - [`select`]: several files at once: selecting them, and the bulk actions.
+//! - [`settings`]: settings that apply at once, the warning before a new server address, unsaved
+//!   edits, the data folder.
+//! - [`words`]: errors in words, and bad input said at its field.
 //! - [`tray`]: closing the window while links work, where there is no tray: the quit warning.
 
 mod a11y;
@@ -30,9 +35,13 @@ mod layout;
 mod links;
 mod opening;
 mod polish;
+mod reach;
+mod readme;
 mod select;
+mod settings;
 mod support;
 mod tray;
+mod words;
 
 use fantoccini::Locator;
 use serde_json::json;

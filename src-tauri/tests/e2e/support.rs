@@ -273,6 +273,13 @@ impl Window {
         Window::open_with(Launch::default()).await
     }
 
+    /// [`Window::open`], with `env` added to the app's environment (`PATH`, the D-Bus address: what
+    /// the system around the app offers it).
+    pub async fn open_with_env(env: &[(&str, std::ffi::OsString)]) -> Window {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned())).collect();
+        Window::open_with(Launch { env, ..Launch::default() }).await
+    }
+
     /// Starts the app as `launch` says and waits until its window is ready.
     pub async fn open_with(launch: Launch) -> Window {
         let turn = ONE_WINDOW.lock().await;
@@ -517,8 +524,30 @@ impl Window {
 
     /// Waits until a toast saying exactly `text` shows.
     pub async fn toast(&self, text: &str) {
-        let xpath = format!("//div[contains(@class, 'toast') and text() = '{text}']");
+        // XPath 1.0 has no escapes: a text with an apostrophe goes in double quotes.
+        let quoted = if text.contains('\'') { format!("\"{text}\"") } else { format!("'{text}'") };
+        let xpath = format!("//div[contains(@class, 'toast') and text() = {quoted}]");
         self.find(Locator::XPath(&xpath)).await;
+    }
+
+    /// The texts of the error toasts showing now.
+    pub async fn error_toasts(&self) -> Vec<String> {
+        let texts = self
+            .run("return [...document.querySelectorAll('.toast.error')].map(t => t.firstChild.textContent)", vec![])
+            .await;
+        texts.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Waits until the field matching `css` is marked invalid, and returns the message under it,
+    /// after checking that the field names that message as its description.
+    pub async fn field_error(&self, css: &str) -> String {
+        self.read_until(css, Some("aria-invalid"), |v| v == "true").await;
+        let script = "const f = document.querySelector(arguments[0]);
+            const note = document.getElementById(f.id + '-error');
+            const described = (f.getAttribute('aria-describedby') || '').split(' ').includes(f.id + '-error');
+            return note && described && note.getClientRects().length > 0 ? note.textContent : null;";
+        let text = self.run(script, vec![json!(css)]).await;
+        text.as_str().unwrap_or_else(|| panic!("{css}: no message under the field that describes it")).to_owned()
     }
 
     /// Adds a file of `size` bytes named `name` through `addPaths` (what the drop handler and
@@ -545,7 +574,7 @@ impl Window {
     }
 
     /// Saves a screenshot of the page under the target dir for people to look at (the README's
-    /// picture is taken the same way, see `./dev screenshot`).
+    /// picture is taken the same way: `./dev screenshot`, see `readme.rs`).
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");
@@ -559,6 +588,9 @@ impl Window {
     pub fn screen(&self, name: &str) {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");
         std::fs::create_dir_all(&dir).unwrap();
+        // The screen is painted a moment after the page changes: without a pause, a dialog or a
+        // toast the test just saw may be missing from the picture.
+        std::thread::sleep(Duration::from_millis(400));
         let _ = Command::new("import").args(["-window", "root"]).arg(dir.join(format!("{name}-screen.png"))).status();
     }
 

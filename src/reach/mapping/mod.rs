@@ -209,15 +209,24 @@ impl Held {
     }
 }
 
-/// Why a router with `external_ip` on its internet side sits behind another NAT, if it does.
-pub(super) fn behind_another_nat(external_ip: IpAddr) -> Option<&'static str> {
-    match network::classify(external_ip) {
-        AddressKind::Public => None,
-        AddressKind::SharedNat => Some(
-            "a carrier-grade NAT address (100.64.0.0/10): your provider shares one internet address among customers",
+/// The failure of a router with `external_ip` on its internet side, if it sits behind another
+/// NAT: a mapping on it would not reach the internet.
+pub(super) fn behind_another_nat(external_ip: IpAddr, gateway: &Option<String>) -> Option<Record> {
+    let why = match network::classify(external_ip) {
+        AddressKind::Public => return None,
+        AddressKind::SharedNat => {
+            "a carrier-grade NAT address (100.64.0.0/10): your provider shares one internet address among customers"
+        }
+        _ => "not an internet address: another router sits between this one and the internet",
+    };
+    Some(failure(
+        Problem::DoubleNat,
+        format!(
+            "the router's external address {external_ip} is {why}, so a port mapping on it cannot reach the internet"
         ),
-        _ => Some("not an internet address: another router sits between this one and the internet"),
-    }
+        gateway.clone(),
+        Some(external_ip),
+    ))
 }
 
 /// Renews at half the lease until told to stop, then removes the mapping and its record.
@@ -250,7 +259,10 @@ mod tests {
 
     #[test]
     fn only_a_public_external_address_reaches_the_internet() {
-        let why = |ip: &str| behind_another_nat(ip.parse().unwrap());
+        let why = |ip: &str| match behind_another_nat(ip.parse().unwrap(), &None) {
+            Some(Record::Failed { problem: Problem::DoubleNat, message, .. }) => Some(message),
+            _ => None,
+        };
         assert!(why("100.64.0.1").unwrap().contains("carrier-grade NAT"));
         assert!(why("192.168.1.1").unwrap().contains("another router"));
         assert!(why("10.0.0.1").unwrap().contains("another router"));

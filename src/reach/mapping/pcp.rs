@@ -86,16 +86,9 @@ pub(super) fn map(request: &Request) -> Result<(Pcp, Record), Record> {
             })?
         }
     };
-    if let Some(why) = behind_another_nat(external_ip) {
+    if let Some(failed) = behind_another_nat(external_ip, &at) {
         let _ = runtime.block_on(mapping.try_drop());
-        return Err(failure(
-            Problem::DoubleNat,
-            format!(
-                "the router's external address {external_ip} is {why}, so a port mapping on it cannot reach the internet"
-            ),
-            at,
-            Some(external_ip),
-        ));
+        return Err(failed);
     }
     let held = Pcp { runtime, mapping, external_ip };
     let record = held.record(request);

@@ -60,15 +60,8 @@ pub(super) fn map(request: &Request) -> Result<Record, Record> {
             ));
         }
     };
-    if let Some(why) = behind_another_nat(external_ip) {
-        return Err(failure(
-            Problem::DoubleNat,
-            format!(
-                "the router's external address {external_ip} is {why}, so a port mapping on it cannot reach the internet"
-            ),
-            at,
-            Some(external_ip),
-        ));
+    if let Some(failed) = behind_another_nat(external_ip, &at) {
+        return Err(failed);
     }
     add(&gateway, request).map_err(|e| {
         failure(

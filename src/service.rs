@@ -24,8 +24,9 @@ pub const UNIT_NAME: &str = "sharelock.service";
 pub struct Unit {
     /// The `sharelock` CLI to run.
     pub exe: PathBuf,
-    /// The data dir it serves.
-    pub data_dir: PathBuf,
+    /// The data dir it serves; `None` for the default one of whoever runs it (the packaged unit:
+    /// `~/.local/share/sharelock` of each user).
+    pub data_dir: Option<PathBuf>,
     /// Where it listens: the desktop app's listen address, so links made by either work.
     pub bind: SocketAddr,
     /// Whether it asks the router for a port mapping (`serve --expose`).
@@ -35,17 +36,15 @@ pub struct Unit {
 impl Unit {
     /// The command line, as words (for a LaunchAgent's `ProgramArguments`, or to run it by hand).
     pub fn args(&self) -> Vec<String> {
-        vec![
-            self.exe.display().to_string(),
-            "--data-dir".into(),
-            self.data_dir.display().to_string(),
-            "serve".into(),
-            "--bind".into(),
-            self.bind.to_string(),
-        ]
-        .into_iter()
-        .chain(self.expose.then(|| "--expose".to_string()))
-        .collect()
+        let mut args = vec![self.exe.display().to_string()];
+        if let Some(dir) = &self.data_dir {
+            args.extend(["--data-dir".into(), dir.display().to_string()]);
+        }
+        args.extend(["serve".into(), "--bind".into(), self.bind.to_string()]);
+        if self.expose {
+            args.push("--expose".into());
+        }
+        args
     }
 
     /// The systemd user unit. Its `ExecStart` is the whole command, each word quoted as systemd
@@ -53,8 +52,8 @@ impl Unit {
     pub fn systemd(&self) -> String {
         let exec: Vec<String> = self.args().iter().map(|a| systemd_quote(a)).collect();
         format!(
-            "# Written by `sharelock service install` (or the desktop app's \"Keep links working when\n\
-             # Sharelock is closed\"); `sharelock service uninstall` removes it.\n\
+            "# Sharelock's background server. `sharelock service install` (or the desktop app's \"Keep\n\
+             # links working when Sharelock is closed\") writes it, `sharelock service uninstall` removes it.\n\
              [Unit]\n\
              Description=Sharelock: serve links and upload links in the background\n\
              After=network-online.target\n\
@@ -378,7 +377,7 @@ mod tests {
     fn unit(data_dir: &str) -> Unit {
         Unit {
             exe: "/usr/bin/sharelock".into(),
-            data_dir: data_dir.into(),
+            data_dir: Some(data_dir.into()),
             bind: "127.0.0.1:7420".parse().expect("an address"),
             expose: false,
         }
@@ -401,6 +400,19 @@ mod tests {
         let words = exec_start_words(&text).expect("an ExecStart line");
         assert_eq!(words, unit(odd).args());
         assert_eq!(words[2], odd);
+    }
+
+    /// The package ships the user unit for everyone's default data dir (`/usr/lib/systemd/user`):
+    /// it is this code's, not a copy that drifts.
+    #[test]
+    fn packaged_user_unit_is_the_generated_one() {
+        let packaged = include_str!("../src-tauri/packaging/sharelock-user.service");
+        let unit = Unit { data_dir: None, ..unit("") };
+        assert_eq!(packaged, unit.systemd(), "regenerate src-tauri/packaging/sharelock-user.service");
+        assert_eq!(
+            exec_start_words(packaged).expect("ExecStart"),
+            ["/usr/bin/sharelock", "serve", "--bind", "127.0.0.1:7420"]
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn unit(vault: &Vault) -> Result<service::Unit, CommandError> {
     })?;
     let (scope, port) = server::listen_settings(vault)?;
     let data_dir = std::path::absolute(vault.data_dir()).map_err(|e| failed("cannot resolve the data dir", e))?;
-    Ok(service::Unit { exe, data_dir, bind: scope.bind(port), expose: scope.exposure().map.is_some() })
+    Ok(service::Unit { exe, data_dir: Some(data_dir), bind: scope.bind(port), expose: scope.exposure().map.is_some() })
 }
 
 /// Installs or removes the background service. Once systemd runs it, the app hands it its port

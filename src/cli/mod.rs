@@ -324,7 +324,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     // The service starts elsewhere than here: the unit names the data dir in full.
                     let data_dir = std::path::absolute(vault.data_dir())
                         .map_err(|e| Error::io("cannot resolve the data dir", e))?;
-                    let unit = crate::service::Unit { exe, data_dir, bind, expose };
+                    let unit = crate::service::Unit { exe, data_dir: Some(data_dir), bind, expose };
                     crate::service::install(&unit)?
                 }
                 ServiceAction::Uninstall => crate::service::uninstall()?,

@@ -191,11 +191,12 @@ function toast(message, kind = "info", action = null) {
   setTimeout(() => node.remove(), kind === "error" ? (action ? 15000 : 8000) : 3500);
 }
 
-async function copy(text, what, warning = null) {
+async function copy(text, what) {
   try {
     await T.clipboardManager.writeText(text);
-    // Who could not open it was said before the copy (the forms' and rows' notes); said again.
-    toast(warning ? `${what} copied to the clipboard. ${warning}` : `${what} copied to the clipboard`);
+    // Who could not open it is said before the copy and on the row (the forms' notes, the rows'
+    // reach lines), not here: a long toast would cover the details panel's buttons.
+    toast(`${what} copied to the clipboard`);
   } catch (e) {
     console.warn("sharelock: copy:", e);
     toast("Couldn't copy to the clipboard. Select the text and copy it by hand.", "error");
@@ -665,9 +666,9 @@ function linkItem(link) {
     active && el("code", { class: "url link-url", title: link.url }, link.url),
     active && reachLine(link),
     el("div", { class: "item-actions" },
-      active && button("Copy link", () => copy(link.url, "Link", link.reach_warning)),
+      active && button("Copy link", () => copy(link.url, "Link")),
       active && byName(link) && button("Copy by name", () => copy(link.url_by_name, "Link by name")),
-      active && button("Copy page link", () => copy(link.page_url, "Page link", link.reach_warning)),
+      active && button("Copy page link", () => copy(link.page_url, "Page link")),
       // The QR code carries the address, not the name: many phones do not resolve `.local` names.
       active && button("QR code", () => showQr("Scan to download", link.url, link.reach_warning)),
       // An expired or used-up link comes back with a later expiry or a higher limit, same URL.
@@ -785,7 +786,7 @@ async function createLink(event) {
     const link = await invoke("create_link", {
       file_id: file, expires, max_downloads: limit || null, label: $("l-label").value.trim() || null,
     });
-    await copy(link.url, "Link", link.reach_warning);
+    await copy(link.url, "Link");
     $("l-label").value = "";
     await loadFiles();
   } catch (e) {
@@ -987,7 +988,7 @@ async function loadSlots() {
     s.status === "active" && el("code", { class: "url slot-url", title: s.url }, s.url),
     s.status === "active" && reachLine(s),
     el("div", { class: "item-actions" },
-      s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link", s.reach_warning) }, "Copy link"),
+      s.status === "active" && el("button", { type: "button", onclick: () => copy(s.url, "Upload link") }, "Copy link"),
       s.status === "active" && byName(s) && el("button", { type: "button", onclick: () => copy(s.url_by_name, "Upload link by name") }, "Copy by name"),
       s.status === "active" && el("button", { type: "button", onclick: () => showQr("Scan to send files", s.url, s.reach_warning) }, "QR code"),
       s.received > 0 && el("button", { type: "button", onclick: () => show("inbox") }, "See what arrived"),

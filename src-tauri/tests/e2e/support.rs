@@ -392,7 +392,14 @@ impl Window {
     pub async fn click(&self, locator: Locator<'_>) {
         let started = Instant::now();
         loop {
-            match self.find(locator).await.click().await {
+            let element = self.find(locator).await;
+            // WebKitWebDriver scrolls only the page, not a panel of its own: an element clipped by
+            // the details panel's bottom edge would be clicked where the status bar covers it.
+            let _ = self
+                .client
+                .execute("arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' })", vec![json!(element)])
+                .await;
+            match element.click().await {
                 Ok(()) => return,
                 Err(e) if started.elapsed() > PATIENCE => panic!("click {locator:?}: {e}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,

@@ -222,22 +222,14 @@ impl Server {
     /// Stops the server (letting requests in flight finish) and starts it again with the
     /// current settings.
     pub async fn restart(&self, vault: &Arc<Vault>) -> ServerStatus {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(running) = running {
-            let _ = running.shutdown.send(());
-            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-        }
+        self.stop().await;
         self.start_async(vault).await
     }
 
     /// Stops the app's own server and starts again, attaching to the background service if it
     /// answers: with `wait`, for as long as systemd takes to (re)start it on the freed port.
     pub async fn hand_over(&self, vault: &Arc<Vault>, wait: bool) -> ServerStatus {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(running) = running {
-            let _ = running.shutdown.send(());
-            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-        }
+        self.stop().await;
         // The unit restarts a failed start after 5 s (it found the port taken).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(if wait { 12 } else { 0 });
         while tokio::time::Instant::now() < deadline {
@@ -263,11 +255,7 @@ impl Server {
         if !pause {
             return self.restart(vault).await;
         }
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(running) = running {
-            let _ = running.shutdown.send(());
-            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-        }
+        self.stop().await;
         let status = ServerStatus { error: Some("paused from the tray icon".into()), ..Default::default() };
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status.clone();
         status
@@ -275,12 +263,16 @@ impl Server {
 
     /// Stops the server and waits for it, on exit.
     pub fn stop_and_wait(&self) {
+        tauri::async_runtime::block_on(self.stop());
+    }
+
+    /// Stops the app's own server, if it runs, letting requests in flight finish (for up to
+    /// 15 s); its announcement and port mapping are withdrawn as its task ends.
+    async fn stop(&self) {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(running) = running {
             let _ = running.shutdown.send(());
-            tauri::async_runtime::block_on(async {
-                let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-            });
+            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
         }
     }
 }

@@ -10,12 +10,12 @@ use std::collections::HashSet;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Result, ids};
 
 /// One stored file.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileRecord {
     /// Generated id; also the name of the file in the store.
     pub id: String,
@@ -28,22 +28,22 @@ pub struct FileRecord {
     /// MIME type, from the name's extension.
     pub content_type: String,
     /// When it was stored (unix seconds).
-    #[serde(serialize_with = "crate::time::serialize")]
+    #[serde(with = "crate::time")]
     pub created_at: i64,
     /// Whether it is served without a token.
     pub public: bool,
     /// For received files: the slot it came through.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot_id: Option<String>,
     /// For received files: the name the uploader gave, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploader_name: Option<String>,
     /// For received files: the uploader's message, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploader_message: Option<String>,
     /// For received files: the upload they came in, the same for every file of one request
     /// (one multipart form, one PUT). Files received before Sharelock kept it have none.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
 }
 

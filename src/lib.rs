@@ -23,6 +23,8 @@
 //!   per noun (stored files, sharing links, receiving through slots, recovery), and the upload
 //!   intake (`vault::Upload`: the lock, the claims, the limits and the accept checks of one
 //!   upload into a slot).
+//! - [`manage`]: what an owner does with files, links and slots ([`manage::Manage`]), the same
+//!   whether the Sharelock is this data dir or a server reached through its API.
 //! - [`reach`]: who can open a link: this computer's addresses, the mDNS announcement, the
 //!   router port mapping, and the self-check that tells this server from any other.
 //! - [`service`]: the background service (a systemd user unit, and the macOS and Windows
@@ -48,6 +50,7 @@ pub mod http;
 pub mod ids;
 pub mod links;
 pub mod logs;
+pub mod manage;
 pub mod names;
 pub mod nginx;
 pub mod qr;

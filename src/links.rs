@@ -4,23 +4,23 @@
 //! live in the database, so a link can be extended, shortened or revoked without a new URL.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::files::FileRecord;
 
 /// One link.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Link {
     /// Generated id.
     pub id: String,
     /// The file it grants.
     pub file_id: String,
     /// When it was created (unix seconds).
-    #[serde(serialize_with = "crate::time::serialize")]
+    #[serde(with = "crate::time")]
     pub created_at: i64,
     /// When it stops working, if ever.
-    #[serde(serialize_with = "crate::time::serialize_option")]
+    #[serde(with = "crate::time::option")]
     pub expires_at: Option<i64>,
     /// How many complete downloads it allows, if limited.
     pub max_downloads: Option<u64>,
@@ -31,14 +31,14 @@ pub struct Link {
     /// count.
     pub undelivered: u64,
     /// When it was revoked, if it was.
-    #[serde(serialize_with = "crate::time::serialize_option")]
+    #[serde(with = "crate::time::option")]
     pub revoked_at: Option<i64>,
     /// A note for the owner.
     pub label: Option<String>,
 }
 
 /// Whether a link works now, and if not, why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkStatus {
     /// Works: not revoked, not expired, downloads left.

@@ -5,20 +5,20 @@
 //! stream and reserved atomically when a file is committed.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
 /// One upload slot.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Slot {
     /// Generated id.
     pub id: String,
     /// When it was created (unix seconds).
-    #[serde(serialize_with = "crate::time::serialize")]
+    #[serde(with = "crate::time")]
     pub created_at: i64,
     /// When it stops accepting files.
-    #[serde(serialize_with = "crate::time::serialize")]
+    #[serde(with = "crate::time")]
     pub expires_at: i64,
     /// Largest accepted file, in bytes.
     pub max_size: u64,
@@ -31,17 +31,17 @@ pub struct Slot {
     /// A note for the owner (also shown to uploaders).
     pub label: Option<String>,
     /// When it was closed, if it was.
-    #[serde(serialize_with = "crate::time::serialize_option")]
+    #[serde(with = "crate::time::option")]
     pub closed_at: Option<i64>,
     /// Files claimed so far (stored, or being uploaded now).
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub claimed_files: u64,
     /// Bytes stored so far.
     pub received_bytes: u64,
 }
 
 /// Whether a slot accepts files now, and if not, why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlotStatus {
     /// Accepts files.
@@ -212,6 +212,14 @@ pub struct AcceptList {
 impl Serialize for AcceptList {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.entries.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for AcceptList {
+    /// Reads the list as it is written out: entries already normalised, checked again all the same.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let entries = Vec::<String>::deserialize(d)?;
+        AcceptList::parse(&entries.join(",")).map_err(serde::de::Error::custom)
     }
 }
 

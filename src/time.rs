@@ -25,7 +25,7 @@ pub fn serialize<S: Serializer>(unix: &i64, s: S) -> Result<S::Ok, S::Error> {
 /// Reads RFC 3339 back into unix seconds (for records kept as JSON).
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let text = String::deserialize(d)?;
-    OffsetDateTime::parse(&text, &Rfc3339).map(|t| t.unix_timestamp()).map_err(serde::de::Error::custom)
+    parse(&text).map_err(serde::de::Error::custom)
 }
 
 /// Serialises optional unix seconds as RFC 3339 or `null`.
@@ -34,6 +34,24 @@ pub fn serialize_option<S: Serializer>(unix: &Option<i64>, s: S) -> Result<S::Ok
         Some(t) => s.serialize_str(&rfc3339(*t)),
         None => s.serialize_none(),
     }
+}
+
+/// `#[serde(with = "crate::time::option")]`: optional unix seconds as RFC 3339 or `null`.
+pub mod option {
+    pub use super::serialize_option as serialize;
+    use serde::{Deserialize, Deserializer};
+
+    /// Reads RFC 3339 or `null` back into optional unix seconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => super::parse(&text).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn parse(text: &str) -> Result<i64, time::error::Parse> {
+    OffsetDateTime::parse(text, &Rfc3339).map(|t| t.unix_timestamp())
 }
 
 /// A duration for people: `in 3 days`, `in 5 hours`, `2 minutes ago`.

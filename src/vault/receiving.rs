@@ -3,7 +3,7 @@
 use super::*;
 
 /// A slot with its URL, status and what it received.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SlotInfo {
     /// What the database holds about the slot.
     #[serde(flatten)]
@@ -17,10 +17,10 @@ pub struct SlotInfo {
     /// Who can open it, judged by the address it carries (`reach::audience_of`).
     pub reach: crate::reach::Audience,
     /// Why no one it is sent to may be able to open it, if so (`reach::warning`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reach_warning: Option<String>,
     /// The same upload link by this computer's mDNS name (`reach::by_name`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_by_name: Option<String>,
 }
 

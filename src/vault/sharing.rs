@@ -4,7 +4,7 @@
 use super::*;
 
 /// A link with its URLs and status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LinkInfo {
     /// What the database holds about the link.
     #[serde(flatten)]
@@ -18,11 +18,11 @@ pub struct LinkInfo {
     /// Who can open it, judged by the address it carries (`reach::audience_of`).
     pub reach: crate::reach::Audience,
     /// Why no one it is sent to may be able to open it, if so (`reach::warning`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reach_warning: Option<String>,
     /// The same link by this computer's mDNS name, when it carries a local network address
     /// (`reach::by_name`): it opens while the server is announced, whatever address DHCP gives.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_by_name: Option<String>,
 }
 

@@ -3,13 +3,13 @@
 use super::*;
 
 /// A file as listed: its record, its public URL when public, and its link totals.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FileInfo {
     /// What the database holds about the file.
     #[serde(flatten)]
     pub file: FileRecord,
     /// Where it is served without a token, when public.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
     /// How many links it has.
     pub links: u64,

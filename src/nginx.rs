@@ -99,6 +99,39 @@ pub struct ConfigOptions {
     /// The user nginx's workers run as when its master runs as root: the data dir's owner, who
     /// can read the store.
     pub user: Option<String>,
+    /// HTTPS: the certificate chain and its key (e.g. certbot's `fullchain.pem` and
+    /// `privkey.pem`); without them nginx speaks plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The certificate and key nginx answers HTTPS with.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Its private key, PEM.
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Checks both files can be read now (as nginx will, at start) and names them absolutely, so
+    /// the configuration works from wherever nginx is started.
+    pub fn check(cert: &Path, key: &Path) -> Result<TlsFiles> {
+        let absolute = |path: &Path, what: &str| {
+            fs::File::open(path)
+                .and_then(|_| std::path::absolute(path))
+                .map_err(|e| Error::io(format!("cannot read the TLS {what} {}", path.display()), e))
+        };
+        let paths = [absolute(cert, "certificate")?, absolute(key, "key")?];
+        for path in &paths {
+            let text = path.to_string_lossy();
+            if text.contains(|c: char| c.is_whitespace() || c == ';' || c == '{' || c == '}' || c == '"') {
+                return Err(Error::InvalidInput(format!("nginx cannot be given the path {text:?}: move the file")));
+            }
+        }
+        let [cert, key] = paths;
+        Ok(TlsFiles { cert, key })
+    }
 }
 
 /// Checks an offload prefix: an absolute path that ends with `/`, of plain characters only.
@@ -128,6 +161,17 @@ pub fn config(o: &ConfigOptions) -> String {
     let nginx_dir = o.data_dir.join("nginx");
     let n = nginx_dir.display();
     let store = o.store_dir.display();
+    let (ssl, tls) = match &o.tls {
+        Some(tls) => (
+            " ssl",
+            format!(
+                "\n        # HTTPS with the given certificate; nginx re-reads it on `nginx -s reload` (after\n        # a renewal).\n        ssl_certificate {};\n        ssl_certificate_key {};\n        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_session_cache shared:sharelock:10m;\n",
+                tls.cert.display(),
+                tls.key.display()
+            ),
+        ),
+        None => ("", String::new()),
+    };
     let user = match &o.user {
         Some(user) => format!("user {user};"),
         None => "# user: nginx's workers must be able to read the store folder below.".into(),
@@ -178,9 +222,9 @@ http {{
     }}
 
     server {{
-        listen {listen};
+        listen {listen}{ssl};
         server_name {server_name};
-
+{tls}
         # Upload slots enforce their own size limits while the bytes stream: no limit here, and
         # no buffering, so Sharelock sees every byte as it arrives and can refuse at once.
         client_max_body_size 0;
@@ -198,6 +242,15 @@ http {{
         # download limits, then answers X-Accel-Redirect for the bytes.
         location / {{
             proxy_pass http://sharelock;
+        }}
+
+        # The API's live events (Server-Sent Events): each one passed on as it comes, and the
+        # stream kept open (Sharelock sends a keep-alive comment every 15 s).
+        location = /api/v1/events {{
+            proxy_pass http://sharelock;
+            proxy_buffering off;
+            proxy_cache off;
+            proxy_read_timeout 1h;
         }}
 
         # The store itself: reachable only through X-Accel-Redirect from Sharelock. A request

@@ -96,6 +96,13 @@ pub enum Command {
         /// The internal location the store is served under (as `serve --offload-prefix`).
         #[arg(long, value_name = "PATH", default_value = crate::nginx::DEFAULT_OFFLOAD_PREFIX)]
         offload_prefix: String,
+        /// Answer HTTPS with this certificate chain (PEM, e.g. certbot's fullchain.pem); give
+        /// `--listen` a TLS port such as 0.0.0.0:443.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM, e.g. certbot's privkey.pem).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Copy files into the store (a folder: every file inside it).
     Add {
@@ -336,7 +343,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let report = reach::Report::examine(&vault)?;
             out.print(&report, || reach_text(&report))
         }
-        Command::NginxConfig { listen, upstream, server_name, offload_prefix } => {
+        Command::NginxConfig { listen, upstream, server_name, offload_prefix, tls_cert, tls_key } => {
             vault.check_writable()?;
             crate::nginx::check_offload_prefix(&offload_prefix)?;
             if server_name.is_empty()
@@ -359,6 +366,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 offload_prefix,
                 secret: vault.nginx_secret()?,
                 user: crate::nginx::owner_name(vault.data_dir()),
+                tls: match (tls_cert, tls_key) {
+                    (Some(cert), Some(key)) => Some(crate::nginx::TlsFiles::check(&cert, &key)?),
+                    _ => None,
+                },
             };
             emit(&crate::nginx::config(&options));
             Ok(())

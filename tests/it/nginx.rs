@@ -25,10 +25,18 @@ struct Nginx {
 
 impl Nginx {
     fn start(data_dir: &Path, upstream: std::net::SocketAddr) -> Nginx {
+        Nginx::start_with(data_dir, upstream, "http", &[])
+    }
+
+    /// nginx with more `nginx-config` options; `scheme` is the one links are built with.
+    fn start_with(data_dir: &Path, upstream: std::net::SocketAddr, scheme: &str, options: &[&str]) -> Nginx {
         assert!(Path::new(NGINX).exists(), "nginx is missing: install nginx-light (./dev test does)");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let listen = format!("127.0.0.1:{port}");
-        let out = sharelock(data_dir, &["nginx-config", "--listen", &listen, "--upstream", &upstream.to_string()]);
+        let upstream = upstream.to_string();
+        let mut args = vec!["nginx-config", "--listen", &listen, "--upstream", &upstream];
+        args.extend_from_slice(options);
+        let out = sharelock(data_dir, &args);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let conf = data_dir.join("nginx.conf");
         std::fs::write(&conf, &out.stdout).unwrap();
@@ -38,7 +46,7 @@ impl Nginx {
             assert!(started.elapsed() < Duration::from_secs(10), "nginx did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Nginx { child, base: format!("http://{listen}") }
+        Nginx { child, base: format!("{scheme}://{listen}") }
     }
 }
 
@@ -292,4 +300,98 @@ async fn a_bot_hanging_up_through_nginx_uses_nothing() {
     assert_eq!(res.bytes().await.unwrap().len(), data.len());
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(server.vault.link(&link.link.id, 0).unwrap().link.downloads, 1);
+}
+
+/// A certificate authority of the test's own and a certificate it signed for 127.0.0.1, as a
+/// self-hosted deployment has them: `(ca.pem, cert.pem, key.pem)`.
+pub fn self_signed_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Sharelock test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+#[tokio::test]
+async fn nginx_answers_https_with_the_given_certificate() {
+    let config =
+        ServerConfig { offload: Some(Offload::Nginx { prefix: "/_sharelock_store/".into() }), ..Default::default() };
+    let server = Server::start_with(config).await;
+    let (ca, cert, key) = self_signed_ca(server.dir.path());
+    let data_dir = server.dir.path().join("data");
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let nginx = Nginx::start_with(&data_dir, server.addr, "https", &["--tls-cert", cert, "--tls-key", key]);
+    let conf = std::fs::read_to_string(data_dir.join("nginx.conf")).unwrap();
+    assert!(conf.contains(" ssl;") && conf.contains("ssl_certificate_key "), "{conf}");
+    let events = conf.split("location = /api/v1/events").nth(1).expect("an events location");
+    assert!(events.split('}').next().unwrap().contains("proxy_buffering off;"), "{conf}");
+
+    server.vault.set_base_url(&nginx.base).unwrap();
+    let file = server.add("report.pdf", b"%PDF over TLS");
+    let link = server.link(&file.file.id);
+    assert!(link.url.starts_with("https://127.0.0.1:"), "{}", link.url);
+    // curl runs as a child process awaited without blocking: the server answers on this runtime.
+    let curl = |extra: &[&str]| {
+        tokio::process::Command::new("curl").args(["-sS", "--max-time", "10"]).args(extra).arg(&link.url).output()
+    };
+    let trusted = curl(&["--cacert", ca.to_str().unwrap()]).await.unwrap();
+    assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stderr));
+    assert_eq!(trusted.stdout, b"%PDF over TLS");
+    // Without the CA, the certificate is not trusted: curl's "peer certificate cannot be
+    // authenticated" (60), not a download.
+    let untrusted = curl(&[]).await.unwrap();
+    assert_eq!(untrusted.status.code(), Some(60), "{}", String::from_utf8_lossy(&untrusted.stderr));
+    assert!(untrusted.stdout.is_empty());
+
+    let bad = sharelock(&data_dir, &["nginx-config", "--tls-cert", cert, "--tls-key", "/nonexistent/key.pem"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read the TLS key /nonexistent/key.pem"));
+    let half = sharelock(&data_dir, &["nginx-config", "--tls-cert", cert]);
+    assert_eq!(half.status.code(), Some(2), "a certificate without its key is an argument error");
 }

@@ -8,6 +8,7 @@
 
 mod auth;
 mod error;
+pub mod events;
 mod files;
 mod links;
 mod slots;
@@ -43,6 +44,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/slots", get(slots::list).post(slots::create))
         .route("/slots/{id}", get(slots::one))
         .route("/slots/{id}/close", axum::routing::post(slots::close))
+        .route("/events", get(events::events))
         .route("/token", get(tokens::me))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))

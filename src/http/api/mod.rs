@@ -54,6 +54,19 @@ pub(super) fn router() -> Router<AppState> {
         .layer(middleware::map_response(api_headers))
 }
 
+/// Runs blocking vault work off the async workers, keeping the core's error whole (its field,
+/// kind and id) for the answer.
+async fn core<T: Send + 'static>(
+    app: &AppState,
+    f: impl FnOnce(&std::sync::Arc<crate::Vault>) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let vault = app.vault.clone();
+    match tokio::task::spawn_blocking(move || f(&vault)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(super::HttpError::Internal(e.to_string()).into()),
+    }
+}
+
 /// Never cached: every answer is one owner's data.
 async fn api_headers(mut response: Response) -> Response {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

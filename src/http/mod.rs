@@ -177,7 +177,7 @@ fn app(state: AppState) -> Router {
         .merge(public)
         .route(pattern::ASSET, get(asset))
         .route(pattern::REACH, get(reach_answer))
-        .nest(api::BASE, api::router())
+        .merge(api::router())
         .route("/", get(|| async { "Sharelock\n" }))
         .fallback(|| async { HttpError::NotFound })
         .layer(middleware::from_fn(html_errors))

@@ -643,3 +643,38 @@ async fn a_sharex_uploader_uploads_and_answers_with_a_link() {
     assert!(!by_id.status.success());
     assert!(String::from_utf8_lossy(&by_id.stderr).contains("token create --sharex"));
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_each_route_it_lists_exists() {
+    let server = server().await;
+    let response = client().get(api(&server, "/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "served without a token");
+    let doc = json_of(response).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
+    let mut rows: Vec<(Method, &str)> = table().into_iter().map(|(m, p, ..)| (m, p)).collect();
+    rows.extend([(Method::GET, "/token"), (Method::GET, "/events"), (Method::POST, "/files")]);
+    let documented = |method: &Method, path: &str| {
+        let path = format!("/api/v1{}", path.replace("{file}", "{id}").replace("{dead_link}", "{id}"));
+        let path = path.replace("{link}", "{id}").replace("{slot}", "{id}").replace("{token}", "{id}");
+        doc["paths"][&path][method.as_str().to_ascii_lowercase()].is_object()
+    };
+    for (method, path) in &rows {
+        assert!(documented(method, path), "{method} {path} is not in the document");
+    }
+    // And the other way: every documented operation is a route that asks for a token.
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let url = format!("{}{}", server.base, path.replace("{id}", "aaaaaaaaaaaaaaaa"));
+            let client_address = format!("10.9.9.{operations}");
+            let response = client().request(method.clone(), url).header("x-forwarded-for", client_address).send().await;
+            assert_eq!(response.unwrap().status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+    }
+    assert_eq!(operations, rows.len(), "the document has exactly the contract's operations");
+    let unknown = call(&server, Method::GET, "/nothing/here", None, None).await;
+    error(unknown, StatusCode::NOT_FOUND, "not_found").await;
+}

@@ -16,6 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 
+use super::error::ErrorBody;
 use super::{ApiError, Caller};
 use crate::http::AppState;
 use crate::tokens::Scope;
@@ -103,6 +104,7 @@ pub fn spawn_watcher(feed: Arc<Feed>, vault: Arc<Vault>) -> tokio::task::JoinHan
 }
 
 /// `GET /events`.
+#[utoipa::path(get, path = "/events", responses((status = 200, description = "Server-Sent Events: file.added, upload.received, file.removed, download.counted, link.changed, link.removed, slot.changed, resync", content_type = "text/event-stream"), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn events(
     State(app): State<AppState>,
     caller: Caller,

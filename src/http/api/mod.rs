@@ -92,6 +92,7 @@ pub(super) fn router() -> Router<AppState> {
     router
         .route(&format!("{BASE}/openapi.json"), get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .route(&format!("{BASE}/{{*rest}}"), axum::routing::any(|| async { no_route() }))
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::map_response(api_headers))
 }

@@ -17,6 +17,7 @@
 //!   record are quarantined, never deleted.
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
+//! - [`tokens`]: API tokens (`slk_<id>_<secret>`), kept as a hash, with their scopes.
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
 //! - [`urls`]: the shapes of Sharelock's URLs: built, routed and redacted in one place.
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share, one file
@@ -33,7 +34,8 @@
 //! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
 //! - [`http`]: the embedded server: start-up (`http::Listening`), connections and their bounds,
 //!   signed URLs checked before handlers run, downloads (and the delivery check of limited
-//!   ones), landing and upload pages, and the framing of uploads (raw and multipart).
+//!   ones), landing and upload pages, the framing of uploads (raw and multipart), and the
+//!   token-authenticated API under `/api/v1` (`http::api`: routes, events, OpenAPI document).
 //! - [`cli`]: the `sharelock` command line.
 //!
 //! Nothing below [`http`] and [`cli`] knows about HTTP or terminals.
@@ -61,6 +63,7 @@ pub mod signing;
 pub mod slots;
 pub mod store;
 pub mod time;
+pub mod tokens;
 pub mod units;
 pub mod urls;
 pub mod vault;

@@ -646,6 +646,7 @@ async fn a_sharex_uploader_uploads_and_answers_with_a_link() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let answer = json_of(response).await;
     assert_eq!(answer["name"], "screen shot.png");
+    assert_eq!(answer["links"], 1, "the file as it is once its link is made");
     let url = answer["link"]["url"].as_str().unwrap();
     assert_eq!(reqwest::get(url).await.unwrap().bytes().await.unwrap().as_ref(), b"\x89PNG fake");
     // `token sharex` needs the token itself: an id alone cannot make one.

@@ -141,13 +141,19 @@ pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Req
     let public = query.public;
     let mut files = super::core(&app, move |_| adding.commit(vec![(staged, name)], public, time::now())).await?;
     let file = files.pop().ok_or_else(|| ApiError::from(HttpError::Internal("no file committed".into())))?;
-    let link = match link {
+    let (file, link) = match link {
         Some(lifetime) => {
             let (id, max) = (file.file.id.clone(), query.link_max_downloads);
             let new = NewLink { lifetime: Some(lifetime), max_downloads: max, label: None };
-            Some(super::core(&app, move |v| v.create_link(&id, new, time::now(), None)).await?)
+            // The file read again after its link: its `links` count includes the one made here.
+            let (file, link) = super::core(&app, move |v| {
+                let link = v.create_link(&id, new, time::now(), None)?;
+                Ok((v.file(&id)?, link))
+            })
+            .await?;
+            (file, Some(link))
         }
-        None => None,
+        None => (file, None),
     };
     Ok((StatusCode::CREATED, Json(Uploaded { file, link })).into_response())
 }

@@ -17,6 +17,7 @@
 //!   record are quarantined, never deleted.
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
+//! - [`tokens`]: API tokens (`slk_<id>_<secret>`), kept as a hash, with their scopes.
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
 //! - [`urls`]: the shapes of Sharelock's URLs: built, routed and redacted in one place.
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share, one file
@@ -64,6 +65,7 @@ pub mod signing;
 pub mod slots;
 pub mod store;
 pub mod time;
+pub mod tokens;
 pub mod units;
 pub mod urls;
 pub mod vault;

@@ -4,6 +4,7 @@
 //! clap).
 
 mod output;
+mod token;
 
 use output::{Output, emit, link_text, progress_bar, reach_text, slot_text, verify_text};
 
@@ -207,6 +208,12 @@ pub enum Command {
     CloseSlot {
         /// The slot's id.
         slot_id: String,
+    },
+    /// API tokens: make, list, revoke, and a ShareX uploader.
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        action: token::TokenAction,
     },
     /// Replace the signing secret: every link and slot URL issued so far stops working. Also the
     /// way to make a new one when secret.key is lost.
@@ -463,6 +470,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(summary) => Err(Error::InvalidInput(summary)),
             }
         }
+        Command::Token { action } => token::run(action, &vault, &out),
         Command::RotateSecret => unreachable!("handled before the data dir is opened"),
         command => manage(&vault, command, out),
     }

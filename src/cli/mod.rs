@@ -239,6 +239,7 @@ impl Command {
             Command::NginxConfig { .. } => Some("nginx-config"),
             Command::RotateSecret => Some("rotate-secret"),
             Command::Verify { .. } => Some("verify"),
+            Command::Token { .. } => Some("token"),
             Command::Add { .. }
             | Command::Ls
             | Command::Rm { .. }

@@ -84,6 +84,14 @@ pub enum RemoteError {
         /// The server's reason.
         message: String,
     },
+    /// An upload the server stopped taking before its end (it keeps nothing of it).
+    #[error("the upload to {url} was cut off before its end ({cause}); nothing was stored")]
+    Interrupted {
+        /// The server's URL.
+        url: String,
+        /// What the connection said.
+        cause: String,
+    },
     /// An answer that is not what the API sends (a different program at that URL?).
     #[error("the server at {url} did not answer as a Sharelock server does: {cause}")]
     Protocol {
@@ -209,7 +217,11 @@ impl Remote {
 
     /// Sends a request and reads its JSON answer.
     fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
-        let response = self.send(request)?;
+        self.read_json(self.send(request)?)
+    }
+
+    /// Reads a successful answer's JSON.
+    fn read_json<T: DeserializeOwned>(&self, response: Response) -> Result<T> {
         let body = response.bytes().map_err(|e| self.transport_error(&e))?;
         serde_json::from_slice(&body).map_err(|e| self.protocol(format!("unexpected JSON: {e}")))
     }
@@ -229,6 +241,21 @@ impl Remote {
             return Error::Remote(RemoteError::Untrusted { url, cause });
         }
         Error::Remote(RemoteError::Unreachable { url, cause })
+    }
+
+    /// Why an upload was cut off while its body was being sent. A server that refuses an upload
+    /// answers and closes at once (a bad token, a missing scope, a limit); the blocking client
+    /// then reports the interrupted body and drops that answer, so the token is asked about
+    /// again to tell the refusals people can fix from a cut connection.
+    fn upload_cut(&self, e: &reqwest::Error) -> Error {
+        match self.whoami() {
+            Err(refused) => refused,
+            Ok(who) if !who.scopes.iter().any(|s| s == "upload") => Error::Remote(RemoteError::MissingScope {
+                scope: Some("upload".into()),
+                message: "adding files needs the upload scope".into(),
+            }),
+            Ok(_) => Error::Remote(RemoteError::Interrupted { url: self.base.to_string(), cause: innermost(e) }),
+        }
     }
 
     /// The error an API answer stands for (see the contract's error body).
@@ -381,9 +408,9 @@ impl Manage for Remote {
         let body = reqwest::blocking::Body::sized(Counted { file, sent: sent.clone() }, size);
         let request = self.client.post(url).header(header::CONTENT_TYPE, "application/octet-stream").body(body);
         let done = AtomicBool::new(false);
-        std::thread::scope(|scope| {
+        let sent_request = std::thread::scope(|scope| {
             let upload = scope.spawn(|| {
-                let answer = self.json::<FileInfo>(request);
+                let answer = request.bearer_auth(&self.token).send();
                 done.store(true, Ordering::Release);
                 answer
             });
@@ -396,12 +423,20 @@ impl Manage for Remote {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let answer = upload.join().unwrap_or_else(|_| Err(self.protocol("the upload thread failed".into())));
-            if answer.is_ok() {
-                progress(size);
-            }
-            answer
-        })
+            upload.join()
+        });
+        let response = match sent_request {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) if e.is_connect() => return Err(self.transport_error(&e)),
+            Ok(Err(e)) => return Err(self.upload_cut(&e)),
+            Err(_) => return Err(self.protocol("the upload thread failed".into())),
+        };
+        if !response.status().is_success() {
+            return Err(self.answer_error(response));
+        }
+        let file = self.read_json(response)?;
+        progress(size);
+        Ok(file)
     }
 
     fn remove_file(&self, id: &str) -> Result<()> {

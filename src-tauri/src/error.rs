@@ -87,7 +87,7 @@ impl From<sharelock::Error> for CommandError {
             sharelock::Error::Remote(remote) => {
                 use sharelock::remote::RemoteError;
                 let code = match remote {
-                    RemoteError::Unreachable { .. } => "unreachable",
+                    RemoteError::Unreachable { .. } | RemoteError::Interrupted { .. } => "unreachable",
                     RemoteError::Untrusted { .. } => "untrusted",
                     RemoteError::BadToken { .. } => "unauthorized",
                     RemoteError::MissingScope { .. } => "forbidden",

@@ -14,6 +14,7 @@ mod public;
 mod range;
 mod reach;
 mod recovery;
+mod remote;
 mod service;
 mod store;
 mod support;

@@ -261,6 +261,7 @@ impl Remote {
     /// The error an API answer stands for (see the contract's error body).
     fn answer_error(&self, response: Response) -> Error {
         let status = response.status();
+        let url = response.url().clone();
         if status.is_redirection() {
             let to = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("elsewhere");
             return Error::Remote(RemoteError::Answer {
@@ -301,10 +302,16 @@ impl Remote {
                 let scope = scope_named(&error.message);
                 Error::Remote(RemoteError::MissingScope { scope, message: error.message })
             }
-            ("not_found", _) => match (error.kind.as_deref().and_then(static_kind), error.id) {
-                (Some(kind), Some(id)) => Error::NotFound { kind, id },
-                _ => Error::Remote(RemoteError::Answer { status: 404, code: error.code, message: error.message }),
-            },
+            ("not_found", _) => {
+                // Without `kind` and `id`, the record is the one the request named.
+                let named = error.kind.as_deref().and_then(static_kind).zip(error.id).or_else(|| record_named(&url));
+                match named {
+                    Some((kind, id)) => Error::NotFound { kind, id },
+                    None => {
+                        Error::Remote(RemoteError::Answer { status: 404, code: error.code, message: error.message })
+                    }
+                }
+            }
             ("invalid", _) => match error.field.as_deref().and_then(static_field) {
                 Some(field) => Error::InvalidField { field, reason: error.message },
                 None => Error::InvalidInput(error.message),
@@ -319,6 +326,21 @@ impl Remote {
 /// The core's name of a kind of record (the `kind` of a `not_found`).
 fn static_kind(kind: &str) -> Option<&'static str> {
     ["file", "link", "slot", "token"].into_iter().find(|k| *k == kind)
+}
+
+/// The record an API URL names: `.../api/v1/files/ID[/...]` is the file `ID`.
+fn record_named(url: &Url) -> Option<(&'static str, String)> {
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    let at = segments.windows(2).position(|w| w == ["api", "v1"])? + 2;
+    let kind = match *segments.get(at)? {
+        "files" => "file",
+        "links" => "link",
+        "slots" => "slot",
+        "tokens" => "token",
+        _ => return None,
+    };
+    let id = percent_encoding::percent_decode_str(segments.get(at + 1)?).decode_utf8().ok()?;
+    Some((kind, id.into_owned()))
 }
 
 /// The core's name of an input field (the `field` of an `invalid`), so shells show the reason at
@@ -723,6 +745,14 @@ mod tests {
         let lines = [": keep-alive", "", "event: file.added", "data: {\"id\":\"x\"}", "", "", "data: {}", ""];
         let ends: Vec<bool> = lines.iter().map(|l| sse.line(l)).collect();
         assert_eq!(ends, [false, false, false, false, true, false, false, true]);
+    }
+
+    #[test]
+    fn a_not_found_without_kind_names_the_record_of_its_url() {
+        let url = Url::parse("https://example.org/share/api/v1/links/ab%20c/revoke").expect("url");
+        assert_eq!(record_named(&url), Some(("link", "ab c".to_string())));
+        let url = Url::parse("http://127.0.0.1:1/api/v1/files").expect("url");
+        assert_eq!(record_named(&url), None);
     }
 
     #[test]

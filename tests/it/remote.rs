@@ -231,45 +231,63 @@ fn https_through_nginx_with_a_self_signed_ca_needs_ca_cert() {
     assert!(!tmp.path().join("client-data").exists());
 }
 
+/// A `sharelock serve` with a token, and a client of it.
+fn client_of_a_server(dir: &Path) -> (Target, Remote) {
+    let target = Target::remote(dir);
+    let server = target.remote.as_ref().unwrap();
+    let remote = Remote::connect(&server.base, &server.token, None).unwrap();
+    (target, remote)
+}
+
 #[test]
-fn the_client_saves_content_whole_and_hears_of_changes() {
+fn the_client_saves_content_whole_and_reports_upload_progress() {
     let tmp = tempfile::tempdir().unwrap();
-    let target = Target::remote(tmp.path());
-    let remote_info = target.remote.as_ref().unwrap();
-    let remote = Remote::connect(&remote_info.base, &remote_info.token, None).unwrap();
+    let (target, remote) = client_of_a_server(tmp.path());
     let who = remote.whoami().unwrap();
     assert_eq!(who.name.as_deref(), Some("tests"));
     assert!(who.scopes.iter().any(|s| s == "upload"), "{:?}", who.scopes);
 
-    let mut changes = remote.changes().unwrap();
-    assert!(!changes.wait(Duration::from_millis(300)).unwrap(), "no change yet");
-    // A change made by another process on the server's data dir is heard.
+    // Uploads report their progress up to the whole size.
     let f = tmp.path().join("photo.jpg");
     let data = bytes(2_000_000);
     std::fs::write(&f, &data).unwrap();
-    let added = sharelock_json(&target.data_dir, &["add", f.to_str().unwrap()]);
-    assert!(changes.wait(Duration::from_secs(10)).unwrap(), "the addition was heard");
-    let id = added[0]["id"].as_str().unwrap();
+    let mut seen = Vec::new();
+    let file = remote.add_file(&f, false, &mut |n| seen.push(n)).unwrap();
+    assert_eq!(file.file.size, data.len() as u64);
+    assert_eq!(file.file.sha256, sha256_hex(&data));
+    assert_eq!(seen.last(), Some(&(data.len() as u64)));
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!(std::fs::read(target.data_dir.join("store").join(&file.file.id)).unwrap(), data);
 
-    // Saved whole; over an older copy too; an unknown id leaves nothing behind.
+    // Saved whole, over an older copy too; an unknown id leaves nothing behind.
     let saves = tmp.path().join("saves");
     std::fs::create_dir_all(&saves).unwrap();
     let dest = saves.join("photo.jpg");
     std::fs::write(&dest, b"older").unwrap();
-    remote.save_file(id, &dest).unwrap();
+    remote.save_file(&file.file.id, &dest).unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), data);
     let missing = remote.save_file("nosuchfileid0000", &saves.join("missing.jpg")).unwrap_err();
-    assert!(matches!(missing, sharelock::Error::NotFound { kind: "file", .. }), "{missing:?}");
+    assert!(
+        matches!(&missing, sharelock::Error::NotFound { kind: "file", id } if id == "nosuchfileid0000"),
+        "{missing:?}"
+    );
     assert_eq!(crate::support::names_in(&saves), ["photo.jpg"]);
 
-    // Uploads report their progress up to the whole size.
-    let mut seen = Vec::new();
-    let file = remote.add_file(&f, false, &mut |n| seen.push(n)).unwrap();
-    assert_eq!(file.file.size, data.len() as u64);
-    assert_eq!(seen.last(), Some(&(data.len() as u64)));
-    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
-
-    // A token that stops working reads as a bad token, typed.
-    let bad = Remote::connect(&remote_info.base, "slk_x_y", None).unwrap();
+    // A token the server does not know reads as a bad token, typed.
+    let server = target.remote.as_ref().unwrap();
+    let bad = Remote::connect(&server.base, "slk_x_y", None).unwrap();
     assert!(matches!(bad.whoami(), Err(sharelock::Error::Remote(RemoteError::BadToken { .. }))));
+}
+
+#[test]
+fn the_client_hears_of_changes_made_by_any_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (target, remote) = client_of_a_server(tmp.path());
+    let mut changes = remote.changes().unwrap();
+    assert!(!changes.wait(Duration::from_millis(300)).unwrap(), "no change yet");
+    // Another process adds a file on the server's data dir.
+    let f = tmp.path().join("a.txt");
+    std::fs::write(&f, b"a").unwrap();
+    sharelock_json(&target.data_dir, &["add", f.to_str().unwrap()]);
+    assert!(changes.wait(Duration::from_secs(10)).unwrap(), "the addition was heard");
 }

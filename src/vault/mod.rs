@@ -26,12 +26,14 @@ use crate::urls;
 use crate::{Error, Result, ids, names, settings};
 
 mod access;
+mod changes;
 mod intake;
 mod receiving;
 mod recovery;
 mod sharing;
 mod stored;
 
+pub use changes::{Change, Snapshot};
 pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller, JsonBody, Removed, lifetime};
 use crate::http::upload::{form, receive};
-use crate::http::{AppState, HttpError, off_workers};
+use crate::http::{AppState, HttpError};
 use crate::time;
 use crate::tokens::Scope;
 use crate::vault::{FileInfo, FileLimit, LinkInfo, NewLink};
@@ -19,7 +19,7 @@ use crate::vault::{FileInfo, FileLimit, LinkInfo, NewLink};
 /// `GET /files`.
 pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<FileInfo>>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(|v| v.files()).await?))
+    Ok(Json(super::core(&app, |v| v.files()).await?))
 }
 
 /// `GET /files/{id}`.
@@ -29,7 +29,7 @@ pub(super) async fn one(
     Path(id): Path<String>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(move |v| v.file(&id)).await?))
+    Ok(Json(super::core(&app, move |v| v.file(&id)).await?))
 }
 
 /// `PATCH /files/{id}`.
@@ -46,7 +46,7 @@ pub(super) async fn set(
     JsonBody(change): JsonBody<FileChange>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.require(Scope::Write)?;
-    Ok(Json(app.blocking(move |v| v.set_public(&id, change.public)).await?))
+    Ok(Json(super::core(&app, move |v| v.set_public(&id, change.public)).await?))
 }
 
 /// `DELETE /files/{id}`.
@@ -57,7 +57,7 @@ pub(super) async fn remove(
 ) -> Result<Json<Removed>, ApiError> {
     caller.require(Scope::Write)?;
     let removed = id.clone();
-    app.blocking(move |v| v.remove_file(&id)).await?;
+    super::core(&app, move |v| v.remove_file(&id)).await?;
     Ok(Json(Removed { removed }))
 }
 
@@ -69,7 +69,7 @@ pub(super) async fn content(
     req: Request,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let info = app.blocking(move |v| v.file(&id)).await?;
+    let info = super::core(&app, move |v| v.file(&id)).await?;
     Ok(crate::http::download::owner(&app, req, &info.file, caller.0.id).await?)
 }
 
@@ -110,8 +110,7 @@ pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Req
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
     let token = caller.0.id.clone();
-    let vault = app.vault.clone();
-    let adding = off_workers(move || vault.begin_adding(Some(&token))).await?;
+    let adding = super::core(&app, move |v| v.begin_adding(Some(&token))).await?;
     let body = req.into_body();
     if is_form {
         if query.name.is_some() || link.is_some() {
@@ -122,7 +121,7 @@ pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Req
         }
         let staged = receive_form(&app, &headers, body).await?;
         let public = query.public || staged.public;
-        let files = off_workers(move || adding.commit(staged.files, public, time::now())).await?;
+        let files = super::core(&app, move |_| adding.commit(staged.files, public, time::now())).await?;
         return Ok((StatusCode::CREATED, Json(files)).into_response());
     }
     let name = query
@@ -132,13 +131,13 @@ pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Req
     let body = body.into_data_stream().map_err(|e| HttpError::BadRequest(format!("the upload was interrupted: {e}")));
     let staged = receive(&app, body, &unlimited()).await?;
     let public = query.public;
-    let mut files = off_workers(move || adding.commit(vec![(staged, name)], public, time::now())).await?;
+    let mut files = super::core(&app, move |_| adding.commit(vec![(staged, name)], public, time::now())).await?;
     let file = files.pop().ok_or_else(|| ApiError::from(HttpError::Internal("no file committed".into())))?;
     let link = match link {
         Some(lifetime) => {
             let (id, max) = (file.file.id.clone(), query.link_max_downloads);
             let new = NewLink { lifetime: Some(lifetime), max_downloads: max, label: None };
-            Some(app.blocking(move |v| v.create_link(&id, new, time::now(), None)).await?)
+            Some(super::core(&app, move |v| v.create_link(&id, new, time::now(), None)).await?)
         }
         None => None,
     };

@@ -37,7 +37,7 @@ pub(super) async fn create(
     let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
     let new = NewLink { lifetime, max_downloads: body.max_downloads, label: body.label };
     let base = body.base_url;
-    let link = app.blocking(move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
+    let link = super::core(&app, move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
     Ok((StatusCode::CREATED, Json(link)))
 }
 
@@ -56,7 +56,7 @@ pub(super) async fn list(
     ApiQuery(query): ApiQuery<LinksQuery>,
 ) -> Result<Json<Vec<LinkInfo>>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(move |v| v.links(query.file_id.as_deref(), time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.links(query.file_id.as_deref(), time::now())).await?))
 }
 
 /// `GET /links/{id}`.
@@ -66,7 +66,7 @@ pub(super) async fn one(
     Path(id): Path<String>,
 ) -> Result<Json<LinkInfo>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(move |v| v.link(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.link(&id, time::now())).await?))
 }
 
 /// The body of `PATCH /links/{id}`: an absent field stays as it is.
@@ -93,7 +93,7 @@ pub(super) async fn edit(
         return Err(ApiError::invalid(None, "nothing to change: give expires or max_downloads"));
     }
     let edit = LinkEdit { lifetime, max_downloads: body.max_downloads };
-    Ok(Json(app.blocking(move |v| v.edit_link(&id, edit, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.edit_link(&id, edit, time::now())).await?))
 }
 
 /// `POST /links/{id}/revoke`.
@@ -103,7 +103,7 @@ pub(super) async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<LinkInfo>, ApiError> {
     caller.require(Scope::Write)?;
-    Ok(Json(app.blocking(move |v| v.revoke_link(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.revoke_link(&id, time::now())).await?))
 }
 
 /// `DELETE /links/{id}`: 409 while the link still works.
@@ -114,10 +114,14 @@ pub(super) async fn remove(
 ) -> Result<Json<Removed>, ApiError> {
     caller.require(Scope::Write)?;
     let removed = id.clone();
-    match app.blocking(move |v| v.delete_link(&id, time::now())).await {
+    let deleted = super::core(&app, move |v| match v.delete_link(&id, time::now()) {
+        // The one refusal of `delete_link` for an existing link: it still works.
+        Err(crate::Error::InvalidInput(why)) => Ok(Err(ApiError::conflict(why))),
+        other => other.map(Ok),
+    });
+    match deleted.await.and_then(|r| r) {
         Ok(()) => Ok(Json(Removed { removed })),
         // The one refusal of `delete_link` for an existing link: it still works.
-        Err(crate::http::HttpError::BadRequest(why)) => Err(ApiError::conflict(why)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }

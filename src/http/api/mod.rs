@@ -8,6 +8,7 @@
 
 mod auth;
 mod error;
+pub mod events;
 mod files;
 mod links;
 mod slots;
@@ -43,6 +44,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/slots", get(slots::list).post(slots::create))
         .route("/slots/{id}", get(slots::one))
         .route("/slots/{id}/close", axum::routing::post(slots::close))
+        .route("/events", get(events::events))
         .route("/token", get(tokens::me))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
@@ -50,6 +52,19 @@ pub(super) fn router() -> Router<AppState> {
         .fallback(|| async { ApiError::invalid(None, "no such API route") })
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::map_response(api_headers))
+}
+
+/// Runs blocking vault work off the async workers, keeping the core's error whole (its field,
+/// kind and id) for the answer.
+async fn core<T: Send + 'static>(
+    app: &AppState,
+    f: impl FnOnce(&std::sync::Arc<crate::Vault>) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let vault = app.vault.clone();
+    match tokio::task::spawn_blocking(move || f(&vault)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(super::HttpError::Internal(e.to_string()).into()),
+    }
 }
 
 /// Never cached: every answer is one owner's data.

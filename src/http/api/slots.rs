@@ -58,14 +58,14 @@ pub(super) async fn create(
         label: body.label,
     };
     let base = body.base_url;
-    let slot = app.blocking(move |v| v.create_slot(new, time::now(), base.as_deref())).await?;
+    let slot = super::core(&app, move |v| v.create_slot(new, time::now(), base.as_deref())).await?;
     Ok((StatusCode::CREATED, Json(slot)))
 }
 
 /// `GET /slots`.
 pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<SlotInfo>>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(|v| v.slots(time::now())).await?))
+    Ok(Json(super::core(&app, |v| v.slots(time::now())).await?))
 }
 
 /// `GET /slots/{id}`.
@@ -75,7 +75,7 @@ pub(super) async fn one(
     Path(id): Path<String>,
 ) -> Result<Json<SlotInfo>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(move |v| v.slot(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.slot(&id, time::now())).await?))
 }
 
 /// `POST /slots/{id}/close`.
@@ -85,5 +85,5 @@ pub(super) async fn close(
     Path(id): Path<String>,
 ) -> Result<Json<SlotInfo>, ApiError> {
     caller.require(Scope::Write)?;
-    Ok(Json(app.blocking(move |v| v.close_slot(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.close_slot(&id, time::now())).await?))
 }

@@ -20,7 +20,7 @@ pub(super) async fn me(caller: Caller) -> Json<TokenInfo> {
 /// `GET /tokens`.
 pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<TokenInfo>>, ApiError> {
     caller.require(Scope::Admin)?;
-    Ok(Json(app.blocking(|v| v.tokens()).await?))
+    Ok(Json(super::core(&app, |v| v.tokens()).await?))
 }
 
 /// The body of `POST /tokens`.
@@ -47,7 +47,7 @@ pub(super) async fn create(
         None => Lifetime::Never,
     };
     let scopes = body.scopes.unwrap_or(Scopes::DEFAULT);
-    let made = app.blocking(move |v| v.create_token(body.name, scopes, lifetime, time::now())).await?;
+    let made = super::core(&app, move |v| v.create_token(body.name, scopes, lifetime, time::now())).await?;
     Ok((StatusCode::CREATED, Json(made)))
 }
 
@@ -58,7 +58,7 @@ pub(super) async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<TokenInfo>, ApiError> {
     caller.require(Scope::Admin)?;
-    Ok(Json(app.blocking(move |v| v.revoke_token(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.revoke_token(&id, time::now())).await?))
 }
 
 /// `{"rotated": true}`.
@@ -70,6 +70,6 @@ pub(super) struct Rotated {
 /// `POST /secret/rotate`: every link and slot URL issued so far stops working.
 pub(super) async fn rotate(State(app): State<AppState>, caller: Caller) -> Result<Json<Rotated>, ApiError> {
     caller.require(Scope::Admin)?;
-    app.blocking(|v| v.rotate_secret()).await?;
+    super::core(&app, |v| v.rotate_secret()).await?;
     Ok(Json(Rotated { rotated: true }))
 }

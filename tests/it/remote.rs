@@ -70,7 +70,13 @@ fn a_bad_or_revoked_token_and_a_missing_scope_are_clear_errors() {
     // A read-only token lists but changes nothing; the message names the scope needed.
     let listed = cli(tmp.path(), &["--json", "--server", &base, "--token", &reader, "ls"]);
     assert_eq!(listed.stdout, b"[]\n", "{}", String::from_utf8_lossy(&listed.stderr));
-    for (args, scope) in [(vec!["add", f], "upload"), (vec!["slot"], "write")] {
+    // A large file too: the server answers before the body is sent and closes, which the
+    // client must still read as the missing scope, not as a cut connection.
+    let big = tmp.path().join("big.bin");
+    std::fs::write(&big, bytes(16 << 20)).unwrap();
+    for (args, scope) in
+        [(vec!["add", f], "upload"), (vec!["add", big.to_str().unwrap()], "upload"), (vec!["slot"], "write")]
+    {
         let mut all = vec!["--server", &base, "--token", &reader];
         all.extend(args.iter().copied());
         let stderr = failure(&cli(tmp.path(), &all));

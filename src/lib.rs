@@ -39,7 +39,7 @@
 //!   ones), landing and upload pages, and the framing of uploads (raw and multipart).
 //! - [`cli`]: the `sharelock` command line.
 //!
-//! Nothing below [`http`] and [`cli`] knows about HTTP or terminals.
+//! Nothing below [`http`], [`remote`] and [`cli`] knows about HTTP or terminals.
 
 #![warn(missing_docs, clippy::unwrap_used)]
 

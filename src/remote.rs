@@ -2,20 +2,21 @@
 //! implements [`Manage`] with one HTTP request per operation, so the CLI and the desktop app
 //! work on a server as they do on this computer's data dir.
 //!
-//! The client is reqwest's blocking one: it is well kept, pools connections (a command that
-//! makes several requests opens one), streams a request body from any reader, and with
-//! native-tls trusts the system's CA store plus the CA file given with `--ca-cert`. [`Manage`]
-//! blocks by design, so its blocking client is the right shape; it runs its own small runtime
-//! on a thread of its own and must not be called from async code (the desktop app calls
-//! [`Manage`] on a blocking thread).
+//! The client is reqwest: it is well kept, pools connections (a command that makes several
+//! requests opens one), and with native-tls trusts the system's CA store plus the CA file given
+//! with `--ca-cert`. [`Manage`] blocks by design, so most requests use reqwest's blocking
+//! client; uploads use its async client on a small runtime of their own (see `Uploads`).
+//! Neither may be called from async code: the desktop app calls [`Manage`] on a blocking
+//! thread.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header;
 use reqwest::{StatusCode, Url};
@@ -30,6 +31,8 @@ use crate::{Error, Result};
 /// How long to wait for a TCP connection and the TLS handshake. A body (an upload, a download,
 /// the event stream) may take as long as it needs: no overall timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+const USER_AGENT: &str = concat!("sharelock/", env!("CARGO_PKG_VERSION"));
 
 /// How many times a cut download is taken up again where it stopped.
 const DOWNLOAD_RESUMES: u32 = 3;
@@ -128,8 +131,36 @@ pub struct Remote {
     /// The server's URL with a trailing slash, so `api/v1/...` joins under any path prefix.
     base: Url,
     token: String,
-    client: Client,
+    /// CA certificates trusted on top of the system's (`--ca-cert`).
+    extra_roots: Vec<reqwest::Certificate>,
+    /// The client of every request but uploads, made at its first use: making one loads the
+    /// system's CA store, tens of milliseconds a command pays once.
+    client: OnceLock<Client>,
+    /// Uploads: the async client on a runtime of their own, made at the first upload.
+    uploads: OnceLock<Uploads>,
 }
+
+/// reqwest's blocking body is fed to the connection in 8 KiB pieces, one cross-thread hand-off
+/// each, which caps an upload at a fraction of what the server takes. The async client sends a
+/// stream of 256 KiB chunks read from the file on the runtime's own thread.
+struct Uploads {
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    client: reqwest::Client,
+}
+
+impl Drop for Uploads {
+    /// Without waiting: a [`Remote`] may be dropped on an async thread (the desktop app's),
+    /// where dropping a runtime the usual way panics.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The size of the chunks an upload is read and sent in.
+const UPLOAD_CHUNK: usize = 256 << 10;
 
 impl std::fmt::Debug for Remote {
     /// Leaves the token out: it must never reach a log.
@@ -165,29 +196,60 @@ impl Remote {
                 "invalid token: give the token `sharelock token create` printed (slk_...)".into(),
             ));
         }
+        let mut extra_roots = Vec::new();
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::io(format!("cannot read the CA certificate {}", path.display()), e))?;
+            extra_roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::InvalidInput(format!("{} is not a PEM CA certificate: {e}", path.display())))?;
+            if extra_roots.is_empty() {
+                return Err(Error::InvalidInput(format!("{} holds no PEM certificate", path.display())));
+            }
+        }
+        Ok(Remote { base, token: token.to_string(), extra_roots, client: OnceLock::new(), uploads: OnceLock::new() })
+    }
+
+    /// The blocking client, made at its first use.
+    fn client(&self) -> Result<&Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
         // Redirects are not followed: a streamed upload cannot be sent twice, and the token must
         // not follow a redirect to another host. A redirect is reported with where it points.
         let mut builder = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(None)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sharelock/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = ca_cert {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::io(format!("cannot read the CA certificate {}", path.display()), e))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| Error::InvalidInput(format!("{} is not a PEM CA certificate: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(Error::InvalidInput(format!("{} holds no PEM certificate", path.display())));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
+            .user_agent(USER_AGENT);
+        for cert in &self.extra_roots {
+            builder = builder.add_root_certificate(cert.clone());
         }
-        let client = builder
+        let client = builder.build().map_err(|e| self.setup_error(&e))?;
+        Ok(self.client.get_or_init(|| client))
+    }
+
+    /// The upload client and its runtime, made at the first upload (as [`Remote::client`]).
+    fn uploads(&self) -> Result<&Uploads> {
+        if let Some(uploads) = self.uploads.get() {
+            return Ok(uploads);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
-            .map_err(|e| Error::InvalidInput(format!("cannot set up the HTTPS client: {}", innermost(&e))))?;
-        Ok(Remote { base, token: token.to_string(), client })
+            .map_err(|e| Error::io("cannot start the upload runtime", e))?;
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT);
+        for cert in &self.extra_roots {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        let client = builder.build().map_err(|e| self.setup_error(&e))?;
+        Ok(self.uploads.get_or_init(|| Uploads { runtime: Some(runtime), client }))
+    }
+
+    fn setup_error(&self, e: &reqwest::Error) -> Error {
+        Error::InvalidInput(format!("cannot set up the HTTPS client: {}", innermost(e)))
     }
 
     /// The server's URL, as given.
@@ -197,7 +259,7 @@ impl Remote {
 
     /// Who the token is: the connection test (reachable, trusted, token valid).
     pub fn whoami(&self) -> Result<TokenIdentity> {
-        self.json(self.client.get(self.endpoint(&["token"])))
+        self.json(self.client()?.get(self.endpoint(&["token"])))
     }
 
     /// `BASE/api/v1/SEGMENTS...`, each segment percent-encoded (ids come from the command line).
@@ -262,8 +324,17 @@ impl Remote {
     fn answer_error(&self, response: Response) -> Error {
         let status = response.status();
         let url = response.url().clone();
+        let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // A short read: error bodies are small, and a proxy's HTML error page needs no more.
+        let mut text = Vec::new();
+        let _ = response.take(64 << 10).read_to_end(&mut text);
+        self.answered(status, &url, location, &text)
+    }
+
+    /// The error of an answer with this status, URL, `Location` and body.
+    fn answered(&self, status: StatusCode, url: &Url, location: Option<String>, text: &[u8]) -> Error {
         if status.is_redirection() {
-            let to = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("elsewhere");
+            let to = location.as_deref().unwrap_or("elsewhere");
             return Error::Remote(RemoteError::Answer {
                 status: status.as_u16(),
                 code: "redirect".into(),
@@ -282,10 +353,7 @@ impl Remote {
             kind: Option<String>,
             id: Option<String>,
         }
-        // A short read: error bodies are small, and a proxy's HTML error page needs no more.
-        let mut text = Vec::new();
-        let _ = response.take(64 << 10).read_to_end(&mut text);
-        let Ok(Body { error }) = serde_json::from_slice::<Body>(&text) else {
+        let Ok(Body { error }) = serde_json::from_slice::<Body>(text) else {
             let reason = status.canonical_reason().unwrap_or("error");
             return match status {
                 StatusCode::UNAUTHORIZED => Error::Remote(RemoteError::BadToken { message: reason.into() }),
@@ -304,7 +372,7 @@ impl Remote {
             }
             ("not_found", _) => {
                 // Without `kind` and `id`, the record is the one the request named.
-                let named = error.kind.as_deref().and_then(static_kind).zip(error.id).or_else(|| record_named(&url));
+                let named = error.kind.as_deref().and_then(static_kind).zip(error.id).or_else(|| record_named(url));
                 match named {
                     Some((kind, id)) => Error::NotFound { kind, id },
                     None => {
@@ -388,27 +456,13 @@ fn lifetime_text(lifetime: Lifetime) -> String {
     }
 }
 
-/// A file's bytes on their way to the server, counted as they are read.
-struct Counted {
-    file: File,
-    sent: Arc<AtomicU64>,
-}
-
-impl Read for Counted {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read(buf)?;
-        self.sent.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 impl Manage for Remote {
     fn files(&self) -> Result<Vec<FileInfo>> {
-        self.json(self.client.get(self.endpoint(&["files"])))
+        self.json(self.client()?.get(self.endpoint(&["files"])))
     }
 
     fn file(&self, id: &str) -> Result<FileInfo> {
-        self.json(self.client.get(self.endpoint(&["files", id])))
+        self.json(self.client()?.get(self.endpoint(&["files", id])))
     }
 
     fn add_file(&self, path: &Path, public: bool, progress: &mut dyn FnMut(u64)) -> Result<FileInfo> {
@@ -423,50 +477,65 @@ impl Manage for Remote {
         if public {
             url.query_pairs_mut().append_pair("public", "true");
         }
-        // The body is read from the file as it is sent (constant memory, any size). The reader
-        // must be 'static, so it counts into a shared number that this thread reports while the
-        // request runs on another.
+        // The body is read from the file as it is sent (constant memory, any size), counted
+        // as it goes; the counter is reported while the request runs.
+        let uploads = self.uploads()?;
         let sent = Arc::new(AtomicU64::new(0));
-        let body = reqwest::blocking::Body::sized(Counted { file, sent: sent.clone() }, size);
-        let request = self.client.post(url).header(header::CONTENT_TYPE, "application/octet-stream").body(body);
-        let done = AtomicBool::new(false);
-        let sent_request = std::thread::scope(|scope| {
-            let upload = scope.spawn(|| {
-                let answer = request.bearer_auth(&self.token).send();
-                done.store(true, Ordering::Release);
-                answer
+        let counter = sent.clone();
+        let runtime = uploads.runtime.as_ref().ok_or_else(|| self.protocol("the upload runtime stopped".into()))?;
+        let answer = runtime.block_on(async {
+            let file = tokio::fs::File::from_std(file);
+            let chunks = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK).inspect_ok(move |chunk| {
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             });
+            let request = uploads
+                .client
+                .post(url)
+                .bearer_auth(&self.token)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header(header::CONTENT_LENGTH, size)
+                .body(reqwest::Body::wrap_stream(chunks))
+                .send();
+            tokio::pin!(request);
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
             let mut reported = 0;
-            while !done.load(Ordering::Acquire) {
-                let now = sent.load(Ordering::Relaxed);
-                if now != reported {
-                    reported = now;
-                    progress(now);
+            let response = loop {
+                tokio::select! {
+                    answer = &mut request => break answer,
+                    _ = tick.tick() => {
+                        let now = sent.load(Ordering::Relaxed);
+                        if now != reported {
+                            reported = now;
+                            progress(now);
+                        }
+                    }
                 }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            upload.join()
+            }?;
+            let status = response.status();
+            let url = response.url().clone();
+            let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, url, location, body))
         });
-        let response = match sent_request {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) if e.is_connect() => return Err(self.transport_error(&e)),
-            Ok(Err(e)) => return Err(self.upload_cut(&e)),
-            Err(_) => return Err(self.protocol("the upload thread failed".into())),
+        let (status, answer_url, location, body) = match answer {
+            Ok(answer) => answer,
+            Err(e) if e.is_connect() => return Err(self.transport_error(&e)),
+            Err(e) => return Err(self.upload_cut(&e)),
         };
-        if !response.status().is_success() {
-            return Err(self.answer_error(response));
+        if !status.is_success() {
+            return Err(self.answered(status, &answer_url, location, &body));
         }
-        let file = self.read_json(response)?;
+        let file = serde_json::from_slice(&body).map_err(|e| self.protocol(format!("unexpected JSON: {e}")))?;
         progress(size);
         Ok(file)
     }
 
     fn remove_file(&self, id: &str) -> Result<()> {
-        self.send(self.client.delete(self.endpoint(&["files", id]))).map(drop)
+        self.send(self.client()?.delete(self.endpoint(&["files", id]))).map(drop)
     }
 
     fn set_public(&self, id: &str, public: bool) -> Result<FileInfo> {
-        self.json(self.client.patch(self.endpoint(&["files", id])).json(&serde_json::json!({ "public": public })))
+        self.json(self.client()?.patch(self.endpoint(&["files", id])).json(&serde_json::json!({ "public": public })))
     }
 
     fn save_file(&self, id: &str, dest: &Path) -> Result<()> {
@@ -499,7 +568,7 @@ impl Manage for Remote {
         if let Some(base) = base {
             body.insert("base_url".into(), base.into());
         }
-        self.json(self.client.post(self.endpoint(&["files", file_id, "links"])).json(&body))
+        self.json(self.client()?.post(self.endpoint(&["files", file_id, "links"])).json(&body))
     }
 
     fn links(&self, file_id: Option<&str>) -> Result<Vec<LinkInfo>> {
@@ -507,7 +576,7 @@ impl Manage for Remote {
         if let Some(id) = file_id {
             url.query_pairs_mut().append_pair("file_id", id);
         }
-        self.json(self.client.get(url))
+        self.json(self.client()?.get(url))
     }
 
     fn edit_link(&self, id: &str, edit: LinkEdit) -> Result<LinkInfo> {
@@ -518,15 +587,15 @@ impl Manage for Remote {
         if let Some(max) = edit.max_downloads {
             body.insert("max_downloads".into(), max.into());
         }
-        self.json(self.client.patch(self.endpoint(&["links", id])).json(&body))
+        self.json(self.client()?.patch(self.endpoint(&["links", id])).json(&body))
     }
 
     fn revoke_link(&self, id: &str) -> Result<LinkInfo> {
-        self.json(self.client.post(self.endpoint(&["links", id, "revoke"])))
+        self.json(self.client()?.post(self.endpoint(&["links", id, "revoke"])))
     }
 
     fn delete_link(&self, id: &str) -> Result<()> {
-        self.send(self.client.delete(self.endpoint(&["links", id]))).map(drop)
+        self.send(self.client()?.delete(self.endpoint(&["links", id]))).map(drop)
     }
 
     fn create_slot(&self, new: NewSlot, base: Option<&str>) -> Result<SlotInfo> {
@@ -546,24 +615,24 @@ impl Manage for Remote {
         if let Some(base) = base {
             body.insert("base_url".into(), base.into());
         }
-        self.json(self.client.post(self.endpoint(&["slots"])).json(&body))
+        self.json(self.client()?.post(self.endpoint(&["slots"])).json(&body))
     }
 
     fn slots(&self) -> Result<Vec<SlotInfo>> {
-        self.json(self.client.get(self.endpoint(&["slots"])))
+        self.json(self.client()?.get(self.endpoint(&["slots"])))
     }
 
     fn close_slot(&self, id: &str) -> Result<SlotInfo> {
-        self.json(self.client.post(self.endpoint(&["slots", id, "close"])))
+        self.json(self.client()?.post(self.endpoint(&["slots", id, "close"])))
     }
 
     fn changes(&self) -> Result<Box<dyn Changes>> {
         // The first connection is made here, so a bad token or an unreachable server is said at
         // once; later drops are reconnected by the reader thread.
-        let first = self.send(self.events_request())?;
+        let first = self.send(self.events_request()?)?;
         let feed = Arc::new(Feed::default());
         let reader = EventReader {
-            client: self.client.clone(),
+            client: self.client()?.clone(),
             url: self.endpoint(&["events"]),
             token: self.token.clone(),
             feed: Arc::downgrade(&feed),
@@ -577,14 +646,14 @@ impl Manage for Remote {
 }
 
 impl Remote {
-    fn events_request(&self) -> RequestBuilder {
-        self.client.get(self.endpoint(&["events"])).header(header::ACCEPT, "text/event-stream")
+    fn events_request(&self) -> Result<RequestBuilder> {
+        Ok(self.client()?.get(self.endpoint(&["events"])).header(header::ACCEPT, "text/event-stream"))
     }
 
     /// Writes a file's content into `out`, taking a cut transfer up again where it stopped
     /// (`Range` with `If-Range`, so a file that changed meanwhile starts over).
     fn download(&self, url: &Url, out: &mut File) -> Result<()> {
-        let mut response = self.send(self.client.get(url.clone()))?;
+        let mut response = self.send(self.client()?.get(url.clone()))?;
         let etag = response.headers().get(header::ETAG).cloned();
         let length = response.content_length();
         let mut written = 0u64;
@@ -612,7 +681,7 @@ impl Remote {
                     };
                     resumes += 1;
                     response = self.send(
-                        self.client
+                        self.client()?
                             .get(url.clone())
                             .header(header::RANGE, format!("bytes={written}-"))
                             .header(header::IF_RANGE, etag),

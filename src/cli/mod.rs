@@ -40,7 +40,15 @@ pub struct Cli {
     #[arg(long, global = true, env = "SHARELOCK_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// The API token for --server (made by `sharelock token create` on the server).
-    #[arg(long, global = true, env = "SHARELOCK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    // Its id is not `token`: `token sharex TOKEN` has a positional of that name.
+    #[arg(
+        long = "token",
+        id = "server_token",
+        global = true,
+        env = "SHARELOCK_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// A PEM CA certificate trusted for --server on top of the system's (a self-signed
     /// deployment).

@@ -47,7 +47,8 @@ fn a_bad_or_revoked_token_and_a_missing_scope_are_clear_errors() {
     let data_dir = tmp.path().join("data");
     let reader = make_token(&data_dir, "read");
     let revoked = make_token(&data_dir, "");
-    let (mut child, base) = spawn_serve(&data_dir, &[], &[], std::process::Stdio::null());
+    let (child, base) = spawn_serve(&data_dir, &[], &[], std::process::Stdio::null());
+    let _server = Killed(child);
     let f = tmp.path().join("a.txt");
     std::fs::write(&f, b"a").unwrap();
     let f = f.to_str().unwrap();
@@ -85,8 +86,16 @@ fn a_bad_or_revoked_token_and_a_missing_scope_are_clear_errors() {
     }
     assert!(sharelock_json(&data_dir, &["ls"]).as_array().unwrap().is_empty());
     assert!(sharelock_json(&data_dir, &["slots"]).as_array().unwrap().is_empty());
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// Kills the server when dropped, so a failing assertion leaves none behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

@@ -141,7 +141,7 @@ fn options_that_do_not_go_together_are_refused_before_anything_is_sent() {
 /// nginx in front of `sharelock serve`, with TLS from a CA made for the test.
 struct TlsFront {
     nginx: Child,
-    serve: Child,
+    _serve: Killed,
     base: String,
     ca: std::path::PathBuf,
 }
@@ -150,8 +150,6 @@ impl Drop for TlsFront {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-QUIT", &self.nginx.id().to_string()]).status();
         let _ = self.nginx.wait();
-        let _ = self.serve.kill();
-        let _ = self.serve.wait();
     }
 }
 
@@ -178,6 +176,7 @@ fn tls_front(dir: &Path, data_dir: &Path) -> TlsFront {
     let listen = format!("127.0.0.1:{port}");
     let base = format!("https://{listen}");
     let (serve, upstream) = spawn_serve(data_dir, &["--base-url", &base], &[], std::process::Stdio::null());
+    let serve = Killed(serve);
     let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
     let out = sharelock(data_dir, &["nginx-config", "--listen", &listen, "--upstream", &upstream]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -197,7 +196,7 @@ fn tls_front(dir: &Path, data_dir: &Path) -> TlsFront {
         assert!(started.elapsed() < Duration::from_secs(10), "nginx did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    TlsFront { nginx, serve, base, ca: pki.join("ca.pem") }
+    TlsFront { nginx, _serve: serve, base, ca: pki.join("ca.pem") }
 }
 
 #[test]

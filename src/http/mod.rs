@@ -177,7 +177,7 @@ fn app(state: AppState) -> Router {
         .merge(public)
         .route(pattern::ASSET, get(asset))
         .route(pattern::REACH, get(reach_answer))
-        .nest(api::BASE, api::router())
+        .merge(api::router())
         .route("/", get(|| async { "Sharelock\n" }))
         .fallback(|| async { HttpError::NotFound })
         .layer(middleware::from_fn(html_errors))
@@ -302,7 +302,6 @@ async fn serve(
     let state = AppState::new(vault.clone(), config);
     let flusher = counts::spawn_flusher(state.counts.clone(), vault.clone());
     let rechecker = transfers::spawn_watcher(state.transfers.clone(), vault.clone());
-    let events = api::events::spawn_watcher(state.feed.clone(), vault.clone());
     let feed = state.feed.clone();
     let pending = state.counts.clone();
     let bad_signatures = state.bad_signatures.clone();
@@ -374,7 +373,6 @@ async fn serve(
     }
     flusher.abort();
     rechecker.abort();
-    events.abort();
     forgetter.abort();
     let _ = tokio::task::spawn_blocking(move || pending.flush(&vault)).await;
     Ok(())

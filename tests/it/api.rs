@@ -350,7 +350,7 @@ async fn a_token_revoked_by_the_cli_is_refused_by_the_running_server_at_once() {
     error(call(&server, Method::GET, "/files", Some(t), None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let listed = sharelock_json(&data, &["token", "ls"]);
     assert!(listed[0]["revoked_at"].is_string());
-    assert!(!listed.to_string().contains(t.rsplit_once('_').unwrap().1), "ls never shows a secret");
+    assert!(!listed.to_string().contains(sharelock::tokens::split(t).unwrap().1), "ls never shows a secret");
 }
 
 #[tokio::test]
@@ -386,7 +386,8 @@ async fn the_token_never_appears_in_the_log() {
     let c = client();
     let good = c.get(format!("{base}/api/v1/files")).bearer_auth(&t).send().await.unwrap();
     assert_eq!(good.status(), StatusCode::OK);
-    let bad = format!("{}X", &t[..t.len() - 1]);
+    let last = if t.ends_with('X') { 'Y' } else { 'X' };
+    let bad = format!("{}{last}", &t[..t.len() - 1]);
     let refused = c.get(format!("{base}/api/v1/files")).bearer_auth(&bad).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let added = c.post(format!("{base}/api/v1/files?name=a.txt")).bearer_auth(&t).body("a").send().await.unwrap();
@@ -395,8 +396,8 @@ async fn the_token_never_appears_in_the_log() {
     child.wait().unwrap();
     let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
     assert!(log.contains("/api/v1/files"), "the requests were logged: {log}");
-    let secret = t.rsplit_once('_').unwrap().1;
-    let bad_secret = bad.rsplit_once('_').unwrap().1;
+    let (_, secret) = sharelock::tokens::split(&t).unwrap();
+    let (_, bad_secret) = sharelock::tokens::split(&bad).unwrap();
     assert!(!log.contains(secret) && !log.contains(bad_secret), "a token is in the log");
 }
 
@@ -592,6 +593,16 @@ async fn events_tell_a_file_added_by_the_cli_and_a_download_through_a_link() {
     assert_eq!(counted["downloads"], 1);
     sharelock(&data, &["rm", &id]);
     next_event(&mut stream, &mut buffer, "file.removed", |d| d["id"] == id.as_str()).await;
+    // A file sent through a slot: the file as received, and the slot with its count.
+    let slot = server.slot(NewSlot::default());
+    next_event(&mut stream, &mut buffer, "slot.changed", |d| d["id"] == slot.slot.id.as_str()).await;
+    let (base, sig) = slot.url.split_once("?sig=").unwrap();
+    let put = client().put(format!("{base}/scan.txt?sig={sig}")).body("scanned").send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let received = next_event(&mut stream, &mut buffer, "upload.received", |d| d["name"] == "scan.txt").await;
+    assert_eq!(received["slot_id"], slot.slot.id.as_str());
+    next_event(&mut stream, &mut buffer, "slot.changed", |d| d["id"] == slot.slot.id.as_str() && d["received"] == 1)
+        .await;
 }
 
 #[tokio::test]
@@ -642,4 +653,41 @@ async fn a_sharex_uploader_uploads_and_answers_with_a_link() {
     let by_id = sharelock(&data, &["token", "sharex", &id]);
     assert!(!by_id.status.success());
     assert!(String::from_utf8_lossy(&by_id.stderr).contains("token create --sharex"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_each_route_it_lists_exists() {
+    let server = server().await;
+    let response = client().get(api(&server, "/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "served without a token");
+    let doc = json_of(response).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
+    let mut rows: Vec<(Method, &str)> = table().into_iter().map(|(m, p, ..)| (m, p)).collect();
+    rows.extend([(Method::GET, "/token"), (Method::GET, "/events"), (Method::POST, "/files")]);
+    let documented = |method: &Method, path: &str| {
+        let path = format!("/api/v1{}", path.replace("{file}", "{id}").replace("{dead_link}", "{id}"));
+        let path = path.replace("{link}", "{id}").replace("{slot}", "{id}").replace("{token}", "{id}");
+        doc["paths"][&path][method.as_str().to_ascii_lowercase()].is_object()
+    };
+    for (method, path) in &rows {
+        assert!(documented(method, path), "{method} {path} is not in the document");
+    }
+    // And the other way: every documented operation is a route that asks for a token.
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let url = format!("{}{}", server.base, path.replace("{id}", "aaaaaaaaaaaaaaaa"));
+            let client_address = format!("10.9.9.{operations}");
+            let response = client().request(method.clone(), url).header("x-forwarded-for", client_address).send().await;
+            assert_eq!(response.unwrap().status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+    }
+    assert_eq!(operations, rows.len(), "the document has exactly the contract's operations");
+    let unknown = call(&server, Method::GET, "/nothing/here", None, None).await;
+    error(unknown, StatusCode::NOT_FOUND, "not_found").await;
+    let wrong_method = call(&server, Method::PUT, "/files", None, None).await;
+    error(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "invalid").await;
 }

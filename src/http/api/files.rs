@@ -9,6 +9,7 @@ use futures_util::TryStreamExt;
 use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
+use super::error::ErrorBody;
 use super::{ApiError, Caller, JsonBody, Removed, lifetime};
 use crate::http::upload::{form, receive};
 use crate::http::{AppState, HttpError};
@@ -17,12 +18,14 @@ use crate::tokens::Scope;
 use crate::vault::{FileInfo, FileLimit, LinkInfo, NewLink};
 
 /// `GET /files`.
+#[utoipa::path(get, path = "/files", responses((status = 200, description = "every file, newest first", body = [FileInfo]), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<FileInfo>>, ApiError> {
     caller.require(Scope::Read)?;
     Ok(Json(super::core(&app, |v| v.files()).await?))
 }
 
 /// `GET /files/{id}`.
+#[utoipa::path(get, path = "/files/{id}", params(("id" = String, Path, description = "the file's id")), responses((status = 200, description = "the file", body = FileInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn one(
     State(app): State<AppState>,
     caller: Caller,
@@ -33,12 +36,13 @@ pub(super) async fn one(
 }
 
 /// `PATCH /files/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileChange {
     public: bool,
 }
 
+#[utoipa::path(patch, path = "/files/{id}", params(("id" = String, Path, description = "the file's id")), request_body = FileChange, responses((status = 200, description = "the file", body = FileInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn set(
     State(app): State<AppState>,
     caller: Caller,
@@ -50,6 +54,7 @@ pub(super) async fn set(
 }
 
 /// `DELETE /files/{id}`.
+#[utoipa::path(delete, path = "/files/{id}", params(("id" = String, Path, description = "the file's id")), responses((status = 200, description = "removed", body = Removed), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn remove(
     State(app): State<AppState>,
     caller: Caller,
@@ -62,6 +67,7 @@ pub(super) async fn remove(
 }
 
 /// `GET|HEAD /files/{id}/content`.
+#[utoipa::path(get, path = "/files/{id}/content", params(("id" = String, Path, description = "the file's id")), responses((status = 200, description = "the bytes (206 for a Range, 304 when unchanged); never counted", content_type = "application/octet-stream"), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn content(
     State(app): State<AppState>,
     caller: Caller,
@@ -74,7 +80,8 @@ pub(super) async fn content(
 }
 
 /// The query of `POST /files`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UploadQuery {
     /// The file's name (raw bodies).
@@ -90,7 +97,7 @@ pub(super) struct UploadQuery {
 }
 
 /// A raw upload's answer: the file, and its link when one was asked for.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Uploaded {
     #[serde(flatten)]
     file: FileInfo,
@@ -99,6 +106,7 @@ pub(super) struct Uploaded {
 }
 
 /// `POST /files`: a raw body named by `?name=`, or a multipart form of `file` fields.
+#[utoipa::path(post, path = "/files", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file's bytes, or a multipart/form-data form of `file` fields and an optional `public`"), responses((status = 201, description = "a raw body: the file, and its link with `link=`; a multipart form of `file` fields: every file", body = Uploaded), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody), (status = 507, description = "the disk is full", body = ErrorBody)), security(("token" = ["upload"])))]
 pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
     caller.require(Scope::Upload)?;
     let query: UploadQuery = super::query(req.uri())?;

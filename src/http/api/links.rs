@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::error::ErrorBody;
 use super::{ApiError, ApiQuery, Caller, JsonBody, Removed, lifetime, nullable};
 use crate::http::AppState;
 use crate::time;
@@ -13,7 +14,7 @@ use crate::tokens::Scope;
 use crate::vault::{LinkEdit, LinkInfo, NewLink};
 
 /// The body of `POST /files/{id}/links`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateLink {
     /// `3d`, `never`; absent: 7 days.
@@ -27,6 +28,7 @@ pub(super) struct CreateLink {
 }
 
 /// `POST /files/{id}/links`: `write`, or `upload` for a file this same token added.
+#[utoipa::path(post, path = "/files/{id}/links", params(("id" = String, Path, description = "the file's id")), request_body = CreateLink, responses((status = 201, description = "the new link (`upload` may link the files its own token added)", body = LinkInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -42,7 +44,8 @@ pub(super) async fn create(
 }
 
 /// The query of `GET /links`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LinksQuery {
     /// Only this file's links.
@@ -50,6 +53,7 @@ pub(super) struct LinksQuery {
 }
 
 /// `GET /links[?file_id=ID]`.
+#[utoipa::path(get, path = "/links", params(LinksQuery), responses((status = 200, description = "links, of one file or of all", body = [LinkInfo]), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -60,6 +64,7 @@ pub(super) async fn list(
 }
 
 /// `GET /links/{id}`.
+#[utoipa::path(get, path = "/links/{id}", params(("id" = String, Path, description = "the link's id")), responses((status = 200, description = "the link", body = LinkInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn one(
     State(app): State<AppState>,
     caller: Caller,
@@ -70,17 +75,19 @@ pub(super) async fn one(
 }
 
 /// The body of `PATCH /links/{id}`: an absent field stays as it is.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EditLink {
     /// New lifetime, counted from now.
     expires: Option<String>,
     /// New limit; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u64>)]
     max_downloads: Option<Option<u64>>,
 }
 
 /// `PATCH /links/{id}`.
+#[utoipa::path(patch, path = "/links/{id}", params(("id" = String, Path, description = "the link's id")), request_body = EditLink, responses((status = 200, description = "the link, same URL", body = LinkInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn edit(
     State(app): State<AppState>,
     caller: Caller,
@@ -97,6 +104,7 @@ pub(super) async fn edit(
 }
 
 /// `POST /links/{id}/revoke`.
+#[utoipa::path(post, path = "/links/{id}/revoke", params(("id" = String, Path, description = "the link's id")), responses((status = 200, description = "the revoked link", body = LinkInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn revoke(
     State(app): State<AppState>,
     caller: Caller,
@@ -107,6 +115,7 @@ pub(super) async fn revoke(
 }
 
 /// `DELETE /links/{id}`: 409 while the link still works.
+#[utoipa::path(delete, path = "/links/{id}", params(("id" = String, Path, description = "the link's id")), responses((status = 200, description = "forgotten", body = Removed), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody), (status = 409, description = "the link still works: revoke it first", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn remove(
     State(app): State<AppState>,
     caller: Caller,

@@ -26,6 +26,8 @@
 //!   upload into a slot).
 //! - [`manage`]: what an owner does with files, links and slots ([`manage::Manage`]), the same
 //!   whether the Sharelock is this data dir or a server reached through its API.
+//! - [`remote`]: a Sharelock server reached through its API, as a [`manage::Manage`] (the CLI's
+//!   `--server`, the desktop app's "On a Sharelock server").
 //! - [`reach`]: who can open a link: this computer's addresses, the mDNS announcement, the
 //!   router port mapping, and the self-check that tells this server from any other.
 //! - [`service`]: the background service (a systemd user unit, and the macOS and Windows
@@ -38,7 +40,7 @@
 //!   token-authenticated API under `/api/v1` (`http::api`: routes, events, OpenAPI document).
 //! - [`cli`]: the `sharelock` command line.
 //!
-//! Nothing below [`http`] and [`cli`] knows about HTTP or terminals.
+//! Nothing below [`http`], [`remote`] and [`cli`] knows about HTTP or terminals.
 
 #![warn(missing_docs, clippy::unwrap_used)]
 
@@ -57,6 +59,7 @@ pub mod names;
 pub mod nginx;
 pub mod qr;
 pub mod reach;
+pub mod remote;
 pub mod service;
 pub mod settings;
 pub mod signing;

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::both_modes;
 use crate::support::{bytes, client, sha256_hex, sharelock, sharelock_json};
 
 fn write(dir: &Path, name: &str, data: &[u8]) -> String {
@@ -16,106 +17,112 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> String {
     path.to_string_lossy().into_owned()
 }
 
-#[test]
-fn add_and_ls_report_the_documented_fields() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data_dir = tmp.path().join("data");
-    let a = write(tmp.path(), "report.pdf", b"%PDF-1.4 report");
-    let b = write(tmp.path(), "notes.txt", b"notes");
-    let before = std::fs::metadata(&a).unwrap().modified().unwrap();
-    let added = sharelock_json(&data_dir, &["add", &a, &b, "--public"]);
-    let added = added.as_array().unwrap();
-    assert_eq!(added.len(), 2);
-    for key in ["id", "name", "size", "sha256", "public"] {
-        assert!(added[0].get(key).is_some(), "add output lacks {key}");
-    }
-    assert_eq!(added[0]["name"], "report.pdf");
-    assert_eq!(added[0]["size"], 15);
-    assert_eq!(added[0]["sha256"], sha256_hex(b"%PDF-1.4 report"));
-    assert_eq!(added[0]["public"], true);
-    // The original is untouched.
-    assert_eq!(std::fs::read(&a).unwrap(), b"%PDF-1.4 report");
-    assert_eq!(std::fs::metadata(&a).unwrap().modified().unwrap(), before);
-
-    let listed = sharelock_json(&data_dir, &["ls"]);
-    let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 2);
-    for f in listed {
-        for key in ["id", "name", "size", "sha256", "public", "public_url", "created_at"] {
-            assert!(f.get(key).is_some(), "ls output lacks {key}: {f}");
+both_modes! {
+    fn add_and_ls_report_the_documented_fields(target: &Target, tmp: &Path) {
+        let a = write(tmp, "report.pdf", b"%PDF-1.4 report");
+        let b = write(tmp, "notes.txt", b"notes");
+        let before = std::fs::metadata(&a).unwrap().modified().unwrap();
+        let added = target.json(&["add", &a, &b, "--public"]);
+        let added = added.as_array().unwrap();
+        assert_eq!(added.len(), 2);
+        for key in ["id", "name", "size", "sha256", "public"] {
+            assert!(added[0].get(key).is_some(), "add output lacks {key}");
         }
-        assert!(f["created_at"].as_str().unwrap().ends_with('Z'));
-        assert!(f.get("slot_id").is_none());
-    }
-    let human = sharelock(&data_dir, &["ls"]);
-    let text = String::from_utf8(human.stdout).unwrap();
-    assert!(text.contains("report.pdf") && text.contains("public"));
-}
+        assert_eq!(added[0]["name"], "report.pdf");
+        assert_eq!(added[0]["size"], 15);
+        assert_eq!(added[0]["sha256"], sha256_hex(b"%PDF-1.4 report"));
+        assert_eq!(added[0]["public"], true);
+        // The original is untouched.
+        assert_eq!(std::fs::read(&a).unwrap(), b"%PDF-1.4 report");
+        assert_eq!(std::fs::metadata(&a).unwrap().modified().unwrap(), before);
 
-#[test]
-fn add_stores_deceptive_names_safely() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data_dir = tmp.path().join("data");
-    for (raw, safe) in [
-        ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
-        ("cafe\u{301}.txt", "caf\u{e9}.txt"),
-        ("CON.log", "_CON.log"),
-        ("what? \"this\" | that.txt", "what_ _this_ _ that.txt"),
-        ("trailing dot.", "trailing dot"),
-    ] {
-        let path = write(tmp.path(), raw, b"x");
-        let added = sharelock_json(&data_dir, &["add", &path]);
-        assert_eq!(added[0]["name"], safe, "{raw:?}");
-        let listed = sharelock_json(&data_dir, &["ls"]);
-        let stored = listed.as_array().unwrap().iter().find(|f| f["id"] == added[0]["id"]).unwrap();
-        assert_eq!(stored["name"], safe, "{raw:?}");
-    }
-}
-
-#[test]
-fn links_edit_revoke_with_the_documented_fields() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data_dir = tmp.path().join("data");
-    let f = write(tmp.path(), "a.txt", b"a");
-    let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
-    let link =
-        sharelock_json(&data_dir, &["link", &id, "--expires", "1h", "--max-downloads", "2", "--label", "for Bob"]);
-    for key in ["id", "file_id", "url", "page_url", "expires_at", "max_downloads"] {
-        assert!(link.get(key).is_some(), "link output lacks {key}");
-    }
-    assert_eq!(link["file_id"], id.as_str());
-    assert_eq!(link["max_downloads"], 2);
-    assert!(link["expires_at"].as_str().unwrap().ends_with('Z'));
-    let forever =
-        sharelock_json(&data_dir, &["link", &id, "--expires", "never", "--base-url", "https://files.example.org/"]);
-    assert_eq!(forever["expires_at"], Value::Null);
-    assert!(forever["url"].as_str().unwrap().starts_with("https://files.example.org/d/"));
-
-    let links = sharelock_json(&data_dir, &["links", &id]);
-    let links = links.as_array().unwrap();
-    assert_eq!(links.len(), 2);
-    for l in links {
-        for key in ["id", "file_id", "url", "expires_at", "max_downloads", "downloads", "status"] {
-            assert!(l.get(key).is_some(), "links output lacks {key}");
+        let listed = target.json(&["ls"]);
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len(), 2);
+        for f in listed {
+            for key in ["id", "name", "size", "sha256", "public", "public_url", "created_at"] {
+                assert!(f.get(key).is_some(), "ls output lacks {key}: {f}");
+            }
+            assert!(f["created_at"].as_str().unwrap().ends_with('Z'));
+            assert!(f.get("slot_id").is_none());
         }
-        assert_eq!(l["status"], "active");
+        let human = target.run(&["ls"]);
+        let text = String::from_utf8(human.stdout).unwrap();
+        assert!(text.contains("report.pdf") && text.contains("public"));
+        // The files are in the data dir, with the bytes sent, whichever way they were added.
+        assert_eq!(sharelock_json(&target.data_dir, &["ls"]).as_array().unwrap().len(), 2);
+        let stored = target.data_dir.join("store").join(added[0]["id"].as_str().unwrap());
+        assert_eq!(std::fs::read(stored).unwrap(), b"%PDF-1.4 report");
     }
-    let link_id = link["id"].as_str().unwrap();
-    let edited = sharelock_json(&data_dir, &["edit-link", link_id, "--max-downloads", "none", "--expires", "7d"]);
-    assert_eq!(edited["max_downloads"], Value::Null);
-    assert_eq!(edited["url"], link["url"]);
-    let revoked = sharelock_json(&data_dir, &["revoke", link_id]);
-    assert_eq!(revoked["status"], "revoked");
-    assert_eq!(sharelock_json(&data_dir, &["links"]).as_array().unwrap().len(), 2);
-}
 
-#[test]
-fn slots_with_the_documented_fields() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data_dir = tmp.path().join("data");
-    let slot = sharelock_json(
-        &data_dir,
-        &[
+    fn add_stores_deceptive_names_safely(target: &Target, tmp: &Path) {
+        for (raw, safe) in [
+            ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
+            ("cafe\u{301}.txt", "caf\u{e9}.txt"),
+            ("CON.log", "_CON.log"),
+            ("what? \"this\" | that.txt", "what_ _this_ _ that.txt"),
+            ("trailing dot.", "trailing dot"),
+        ] {
+            let path = write(tmp, raw, b"x");
+            let added = target.json(&["add", &path]);
+            assert_eq!(added[0]["name"], safe, "{raw:?}");
+            let listed = target.json(&["ls"]);
+            let stored = listed.as_array().unwrap().iter().find(|f| f["id"] == added[0]["id"]).unwrap();
+            assert_eq!(stored["name"], safe, "{raw:?}");
+        }
+    }
+
+    fn links_edit_revoke_with_the_documented_fields(target: &Target, tmp: &Path) {
+        let f = write(tmp, "a.txt", b"a");
+        let id = target.json(&["add", &f])[0]["id"].as_str().unwrap().to_string();
+        let link = target.json(&["link", &id, "--expires", "1h", "--max-downloads", "2", "--label", "for Bob"]);
+        for key in ["id", "file_id", "url", "page_url", "expires_at", "max_downloads"] {
+            assert!(link.get(key).is_some(), "link output lacks {key}");
+        }
+        assert_eq!(link["file_id"], id.as_str());
+        assert_eq!(link["max_downloads"], 2);
+        assert!(link["expires_at"].as_str().unwrap().ends_with('Z'));
+        let forever = target.json(&["link", &id, "--expires", "never", "--base-url", "https://files.example.org/"]);
+        assert_eq!(forever["expires_at"], Value::Null);
+        assert!(forever["url"].as_str().unwrap().starts_with("https://files.example.org/d/"));
+
+        let links = target.json(&["links", &id]);
+        let links = links.as_array().unwrap();
+        assert_eq!(links.len(), 2);
+        for l in links {
+            for key in ["id", "file_id", "url", "expires_at", "max_downloads", "downloads", "status"] {
+                assert!(l.get(key).is_some(), "links output lacks {key}");
+            }
+            assert_eq!(l["status"], "active");
+        }
+        let link_id = link["id"].as_str().unwrap();
+        let edited = target.json(&["edit-link", link_id, "--max-downloads", "none", "--expires", "7d"]);
+        assert_eq!(edited["max_downloads"], Value::Null);
+        assert_eq!(edited["url"], link["url"]);
+        let revoked = target.json(&["revoke", link_id]);
+        assert_eq!(revoked["status"], "revoked");
+        assert_eq!(target.json(&["links"]).as_array().unwrap().len(), 2);
+        let text = String::from_utf8(target.run(&["links", &id]).stdout).unwrap();
+        assert!(text.contains("revoked") && text.contains(link_id), "{text}");
+    }
+
+    fn set_and_rm_change_the_file(target: &Target, tmp: &Path) {
+        let f = write(tmp, "a.txt", b"a");
+        let id = target.json(&["add", &f])[0]["id"].as_str().unwrap().to_string();
+        let public = target.json(&["set", &id, "--public", "true"]);
+        assert_eq!(public["public"], true);
+        assert!(public["public_url"].as_str().unwrap().contains(&id));
+        let text = String::from_utf8(target.run(&["set", &id, "--public", "false"]).stdout).unwrap();
+        assert_eq!(text, format!("{id} is private\n"));
+        assert_eq!(target.json(&["set", &id])["public"], false);
+        target.json(&["link", &id]);
+        assert_eq!(target.json(&["rm", &id]), serde_json::json!({ "removed": id }));
+        assert!(target.json(&["ls"]).as_array().unwrap().is_empty());
+        assert!(target.json(&["links"]).as_array().unwrap().is_empty());
+    }
+
+    fn slots_with_the_documented_fields(target: &Target, _tmp: &Path) {
+        let slot = target.json(&[
             "slot",
             "--expires",
             "2d",
@@ -129,64 +136,81 @@ fn slots_with_the_documented_fields() {
             "pdf,image/*",
             "--label",
             "Scans",
-        ],
-    );
-    for key in ["id", "url", "expires_at", "max_size", "max_files"] {
-        assert!(slot.get(key).is_some(), "slot output lacks {key}");
+        ]);
+        for key in ["id", "url", "expires_at", "max_size", "max_files"] {
+            assert!(slot.get(key).is_some(), "slot output lacks {key}");
+        }
+        assert_eq!(slot["max_size"], 5 << 20);
+        assert_eq!(slot["max_files"], 3);
+        assert_eq!(slot["max_total"], 10 << 20);
+        assert_eq!(slot["accept"], serde_json::json!([".pdf", "image/*"]));
+        assert_eq!(slot["label"], "Scans");
+        assert!(slot["url"].as_str().unwrap().contains("/u/") && slot["url"].as_str().unwrap().contains("?sig="));
+        let slots = target.json(&["slots"]);
+        assert_eq!(slots[0]["received"], 0);
+        assert_eq!(slots[0]["status"], "active");
+        let closed = target.json(&["close-slot", slot["id"].as_str().unwrap()]);
+        assert_eq!(closed["status"], "closed");
+        let text = String::from_utf8(target.run(&["slots"]).stdout).unwrap();
+        assert!(text.contains("closed") && text.contains("Scans"), "{text}");
     }
-    assert_eq!(slot["max_size"], 5 << 20);
-    assert_eq!(slot["max_files"], 3);
-    assert_eq!(slot["max_total"], 10 << 20);
-    assert_eq!(slot["accept"], serde_json::json!([".pdf", "image/*"]));
-    assert!(slot["url"].as_str().unwrap().contains("/u/") && slot["url"].as_str().unwrap().contains("?sig="));
-    let slots = sharelock_json(&data_dir, &["slots"]);
-    assert_eq!(slots[0]["received"], 0);
-    assert_eq!(slots[0]["status"], "active");
-    let closed = sharelock_json(&data_dir, &["close-slot", slot["id"].as_str().unwrap()]);
-    assert_eq!(closed["status"], "closed");
-}
 
-#[test]
-fn bad_input_is_a_clear_one_line_error_with_a_non_zero_exit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data_dir = tmp.path().join("data");
-    let f = write(tmp.path(), "a.txt", b"a");
-    let id = sharelock_json(&data_dir, &["add", &f])[0]["id"].as_str().unwrap().to_string();
-    let empty = tempfile::tempdir().unwrap();
-    let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["rm".into(), "nosuchfileid0000".into()], "no file with id"),
-        (vec!["link".into(), "nosuchfileid0000".into()], "no file with id"),
-        (vec!["revoke".into(), "nosuchlink".into()], "no link with id"),
-        (vec!["close-slot".into(), "nope".into()], "no slot with id"),
-        (vec!["link".into(), id.clone(), "--expires".into(), "soon".into()], "invalid duration"),
-        (vec!["link".into(), id.clone(), "--max-downloads".into(), "0".into()], "0"),
-        (vec!["slot".into(), "--max-size".into(), "huge".into()], "invalid size"),
-        (vec!["slot".into(), "--expires".into(), "never".into()], "must expire"),
-        (vec!["slot".into(), "--accept".into(), "*/*".into()], "invalid type"),
-        (vec!["add".into(), tmp.path().join("missing.txt").to_string_lossy().into_owned()], "not a readable file"),
-        (vec!["add".into(), empty.path().to_string_lossy().into_owned()], "no files to add"),
-        (vec!["set".into(), id.clone(), "--public".into(), "maybe".into()], "maybe"),
-        (vec!["edit-link".into(), "x".into()], "nothing to change"),
-        (vec!["link".into(), id.clone(), "--base-url".into(), "ftp://x".into()], "invalid base URL"),
-    ];
-    for (args, expected) in cases {
-        let mut all = vec!["--json".to_string()];
-        all.extend(args.iter().cloned());
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        let out = sharelock(&data_dir, &refs);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} should fail");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(
-            out.stdout.is_empty() || out.stdout == b"[]\n",
-            "{args:?} printed to stdout: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert!(!stderr.contains("panicked"), "{args:?}");
+    fn bad_input_is_a_clear_one_line_error_with_a_non_zero_exit(target: &Target, tmp: &Path) {
+        let f = write(tmp, "a.txt", b"a");
+        let id = target.json(&["add", &f])[0]["id"].as_str().unwrap().to_string();
+        let empty = tempfile::tempdir().unwrap();
+        let cases: Vec<(Vec<String>, &str)> = vec![
+            (vec!["rm".into(), "nosuchfileid0000".into()], "no file with id \"nosuchfileid0000\""),
+            (vec!["link".into(), "nosuchfileid0000".into()], "no file with id"),
+            (vec!["revoke".into(), "nosuchlink".into()], "no link with id"),
+            (vec!["close-slot".into(), "nope".into()], "no slot with id"),
+            (vec!["link".into(), id.clone(), "--expires".into(), "soon".into()], "invalid duration"),
+            (vec!["link".into(), id.clone(), "--max-downloads".into(), "0".into()], "0"),
+            (vec!["slot".into(), "--max-size".into(), "huge".into()], "invalid size"),
+            (vec!["slot".into(), "--expires".into(), "never".into()], "must expire"),
+            (vec!["slot".into(), "--accept".into(), "*/*".into()], "invalid type"),
+            (vec!["add".into(), tmp.join("missing.txt").to_string_lossy().into_owned()], "not a readable file"),
+            (vec!["add".into(), empty.path().to_string_lossy().into_owned()], "no files to add"),
+            (vec!["set".into(), id.clone(), "--public".into(), "maybe".into()], "maybe"),
+            (vec!["edit-link".into(), "x".into()], "nothing to change"),
+            (vec!["link".into(), id.clone(), "--base-url".into(), "ftp://x".into()], "invalid base URL"),
+        ];
+        for (args, expected) in cases {
+            let mut all = vec!["--json".to_string()];
+            all.extend(args.iter().cloned());
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            let out = target.run(&refs);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?} should fail");
+            assert!(stderr.contains(expected), "{args:?}: {stderr}");
+            assert!(
+                out.stdout.is_empty() || out.stdout == b"[]\n",
+                "{args:?} printed to stdout: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            assert!(!stderr.contains("panicked"), "{args:?}");
+        }
+        // Nothing was half-done: still one file, no links.
+        assert_eq!(target.json(&["ls"]).as_array().unwrap().len(), 1);
+        assert_eq!(target.json(&["links"]).as_array().unwrap().len(), 0);
     }
-    // Nothing was half-done: still one file, no links.
-    assert_eq!(sharelock_json(&data_dir, &["ls"]).as_array().unwrap().len(), 1);
-    assert_eq!(sharelock_json(&data_dir, &["links"]).as_array().unwrap().len(), 0);
+
+    /// `sharelock add DIR` adds the files inside the folder, in name order and recursively, as
+    /// dropping a folder on the desktop app does.
+    fn add_of_a_folder_adds_the_files_inside_it(target: &Target, tmp: &Path) {
+        let folder = tmp.join("folder");
+        std::fs::create_dir_all(folder.join("sub")).unwrap();
+        std::fs::write(folder.join("b.txt"), b"b").unwrap();
+        std::fs::write(folder.join("a.txt"), b"a").unwrap();
+        std::fs::write(folder.join("sub/c.txt"), b"c").unwrap();
+        let single = write(tmp, "single.txt", b"single");
+        let added = target.json(&["add", folder.to_str().unwrap(), &single]);
+        let names: Vec<&str> = added.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["a.txt", "b.txt", "c.txt", "single.txt"]);
+        assert_eq!(target.json(&["ls"]).as_array().unwrap().len(), 4);
+        let text = String::from_utf8(target.run(&["add", &single]).stdout).unwrap();
+        assert!(text.ends_with("  6 B  single.txt\n"), "{text}");
+    }
 }
 
 #[test]
@@ -490,22 +514,4 @@ fn output_into_a_pipe_closed_early_ends_quietly() {
         assert!(!stderr.contains("panicked"), "{args}: {stderr}");
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
     }
-}
-
-/// `sharelock add DIR` adds the files inside the folder, in name order and recursively, as dropping
-/// a folder on the desktop app does.
-#[test]
-fn add_of_a_folder_adds_the_files_inside_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data_dir = tmp.path().join("data");
-    let folder = tmp.path().join("folder");
-    std::fs::create_dir_all(folder.join("sub")).unwrap();
-    std::fs::write(folder.join("b.txt"), b"b").unwrap();
-    std::fs::write(folder.join("a.txt"), b"a").unwrap();
-    std::fs::write(folder.join("sub/c.txt"), b"c").unwrap();
-    let single = write(tmp.path(), "single.txt", b"single");
-    let added = sharelock_json(&data_dir, &["add", folder.to_str().unwrap(), &single]);
-    let names: Vec<&str> = added.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["a.txt", "b.txt", "c.txt", "single.txt"]);
-    assert_eq!(sharelock_json(&data_dir, &["ls"]).as_array().unwrap().len(), 4);
 }

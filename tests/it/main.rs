@@ -15,6 +15,7 @@ mod public;
 mod range;
 mod reach;
 mod recovery;
+mod remote;
 mod service;
 mod store;
 mod support;

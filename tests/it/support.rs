@@ -177,6 +177,9 @@ pub fn sharelock(data_dir: &Path, args: &[&str]) -> Output {
         .arg(data_dir)
         .args(args)
         .env_remove("SHARELOCK_DATA_DIR")
+        .env_remove("SHARELOCK_SERVER")
+        .env_remove("SHARELOCK_TOKEN")
+        .env_remove("SHARELOCK_CA_CERT")
         .output()
         .unwrap()
 }
@@ -219,4 +222,107 @@ pub fn spawn_serve(
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
     (child, base)
+}
+
+/// Where a CLI test acts: a data dir on this computer, or a real `sharelock serve` on that data
+/// dir reached through its API (`--server`, `--token`). Test bodies take a `Target` and run in
+/// both modes (`both_modes!`); `data_dir` is where the data lives either way.
+pub struct Target {
+    pub data_dir: std::path::PathBuf,
+    pub remote: Option<Remote>,
+}
+
+/// A `sharelock serve` child process and a token for it; the server is killed when dropped.
+pub struct Remote {
+    pub child: std::process::Child,
+    pub base: String,
+    pub token: String,
+    /// A data dir the CLI is pointed at in remote mode: it must stay untouched.
+    pub client_dir: std::path::PathBuf,
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Makes a token on `data_dir` with `sharelock token create --json` (scopes comma-separated, or
+/// the default when empty).
+pub fn make_token(data_dir: &Path, scopes: &str) -> String {
+    let mut args = vec!["token", "create", "--name", "tests"];
+    if !scopes.is_empty() {
+        args.extend(["--scope", scopes]);
+    }
+    let made = sharelock_json(data_dir, &args);
+    made["token"].as_str().unwrap_or_else(|| panic!("token create printed {made}")).to_string()
+}
+
+impl Target {
+    pub fn local(dir: &Path) -> Target {
+        Target { data_dir: dir.join("data"), remote: None }
+    }
+
+    /// A server on `dir/data` at 127.0.0.1, and a token with the default scopes.
+    pub fn remote(dir: &Path) -> Target {
+        let data_dir = dir.join("data");
+        let token = make_token(&data_dir, "");
+        let (child, base) = spawn_serve(&data_dir, &[], &[], std::process::Stdio::null());
+        let remote = Remote { child, base, token, client_dir: dir.join("client-data") };
+        Target { data_dir, remote: Some(remote) }
+    }
+
+    /// Runs the CLI on this target.
+    pub fn run(&self, args: &[&str]) -> Output {
+        match &self.remote {
+            None => sharelock(&self.data_dir, args),
+            Some(remote) => {
+                let mut all = vec!["--server", &remote.base, "--token", &remote.token];
+                all.extend_from_slice(args);
+                let out = sharelock(&remote.client_dir, &all);
+                assert!(!remote.client_dir.exists(), "remote mode made a local data dir");
+                out
+            }
+        }
+    }
+
+    /// Runs the CLI with `--json`, expects success, parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert!(out.status.success(), "sharelock {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+/// Makes each test body `fn name(target: &Target, tmp: &Path)` a module `name` with two tests:
+/// `local` (on a data dir) and `remote` (on a `sharelock serve` through the API).
+#[macro_export]
+macro_rules! both_modes {
+    ($($(#[doc = $doc:literal])* fn $name:ident($target:ident: &Target, $tmp:ident: &Path) $body:block)*) => {
+        $(
+            $(#[doc = $doc])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                fn body($target: &$crate::support::Target, $tmp: &std::path::Path) $body
+
+                #[test]
+                fn local() {
+                    let tmp = tempfile::tempdir().unwrap();
+                    body(&$crate::support::Target::local(tmp.path()), tmp.path());
+                }
+
+                #[test]
+                fn remote() {
+                    let tmp = tempfile::tempdir().unwrap();
+                    body(&$crate::support::Target::remote(tmp.path()), tmp.path());
+                }
+            }
+        )*
+    };
 }

@@ -575,6 +575,7 @@ async fn events_tell_a_file_added_by_the_cli_and_a_download_through_a_link() {
     let response = client().get(api(&server, "/events")).bearer_auth(&t).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(response.headers()["x-accel-buffering"], "no", "a buffering proxy is told to pass events on");
     let mut stream = response.bytes_stream();
     let mut buffer = String::new();
     let source = server.dir.path().join("from-cli.txt");

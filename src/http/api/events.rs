@@ -175,10 +175,10 @@ async fn watch_changes(feed: Arc<Feed>, vault: Arc<Vault>, started: (crate::db::
 pub(super) async fn events(
     State(app): State<AppState>,
     caller: Caller,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     caller.require(Scope::Read)?;
     let stream = app.feed.subscribe_to(&app.vault).await?.map(|told| {
-        Ok(match told {
+        Ok::<_, Infallible>(match told {
             Told::Change(change) => {
                 let data = serde_json::to_string(&*change).unwrap_or_else(|_| "{}".into());
                 Event::default().event(change.kind()).data(data)
@@ -186,7 +186,11 @@ pub(super) async fn events(
             Told::Resync(missed) => Event::default().event("resync").data(format!("{{\"missed\":{missed}}}")),
         })
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
+    // A proxy that buffers would hold each event back until kilobytes more came. nginx reads this
+    // header and passes the stream on unbuffered, even in a configuration not made by
+    // `sharelock nginx-config` (which has a location of its own for it).
+    Ok(([(http::HeaderName::from_static("x-accel-buffering"), http::HeaderValue::from_static("no"))], sse))
 }
 
 #[cfg(test)]

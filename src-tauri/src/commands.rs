@@ -75,7 +75,7 @@ pub async fn app_info(desktop: State<'_, Desktop>) -> Result<AppInfo> {
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn list_files(desktop: State<'_, Desktop>) -> Result<Vec<FileInfo>> {
-    desktop.run(|v| v.files()).await
+    desktop.with(|m| m.files()).await
 }
 
 /// Progress of an `add_files` call, as the `add-progress` event.
@@ -99,7 +99,7 @@ pub async fn add_files<R: Runtime>(
 ) -> Result<Vec<FileInfo>> {
     let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
     desktop
-        .run(move |vault| {
+        .with(move |manage| {
             let files = expand_paths(&paths)?;
             let count = files.len();
             let mut added = Vec::with_capacity(count);
@@ -114,7 +114,7 @@ pub async fn add_files<R: Runtime>(
                         let _ = app.emit("add-progress", AddProgress { index, count, name: name.clone(), done, total });
                     }
                 };
-                added.push(vault.add_file(path, public, now(), &mut progress)?);
+                added.push(manage.add_file(path, public, &mut progress)?);
             }
             Ok(added)
         })
@@ -123,12 +123,12 @@ pub async fn add_files<R: Runtime>(
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn remove_file(desktop: State<'_, Desktop>, id: String) -> Result<()> {
-    desktop.run(move |v| v.remove_file(&id)).await
+    desktop.with(move |m| m.remove_file(&id)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn set_public(desktop: State<'_, Desktop>, id: String, public: bool) -> Result<FileInfo> {
-    desktop.run(move |v| v.set_public(&id, public)).await
+    desktop.with(move |m| m.set_public(&id, public)).await
 }
 
 /// What a command over many files did: the ids it changed and, for each of the others, why not.
@@ -166,20 +166,20 @@ impl Batch {
 /// Removes each of the files (the multi-selection's Remove).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn remove_files(desktop: State<'_, Desktop>, ids: Vec<String>) -> Result<Batch> {
-    desktop.run(move |v| Ok(Batch::each(ids, |id| v.remove_file(id)))).await
+    desktop.with(move |m| Ok(Batch::each(ids, |id| m.remove_file(id)))).await
 }
 
 /// Makes each of the files public or private (the multi-selection's Make public / private).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn set_public_many(desktop: State<'_, Desktop>, ids: Vec<String>, public: bool) -> Result<Batch> {
-    desktop.run(move |v| Ok(Batch::each(ids, |id| v.set_public(id, public)))).await
+    desktop.with(move |m| Ok(Batch::each(ids, |id| m.set_public(id, public)))).await
 }
 
 /// The links of one file, or of every file when `file_id` is absent (what a multi-selection's
 /// confirm dialogs count).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn list_links(desktop: State<'_, Desktop>, file_id: Option<String>) -> Result<Vec<LinkInfo>> {
-    desktop.run(move |v| v.links(file_id.as_deref(), now())).await
+    desktop.with(move |m| m.links(file_id.as_deref())).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -193,7 +193,7 @@ pub async fn create_link(
     desktop.server.check_serving()?;
     let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
     let new = NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label };
-    desktop.run(move |v| v.create_link(&file_id, new, now(), None)).await
+    desktop.with(move |m| m.create_link(&file_id, new, None)).await
 }
 
 /// `expires` sets a new lifetime from now; `max_downloads` a new limit; `unlimited` removes it.
@@ -209,29 +209,40 @@ pub async fn edit_link(
     let limit = if unlimited == Some(true) { Some(None) } else { max_downloads.map(Some) };
     let edit =
         LinkEdit { lifetime: expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?, max_downloads: limit };
-    desktop.run(move |v| v.edit_link(&id, edit, now())).await
+    desktop.with(move |m| m.edit_link(&id, edit)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn revoke_link(desktop: State<'_, Desktop>, id: String) -> Result<LinkInfo> {
-    desktop.run(move |v| v.revoke_link(&id, now())).await
+    desktop.with(move |m| m.revoke_link(&id)).await
 }
 
 /// Removes a link that no longer works from the list; an active one is refused.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn delete_link(desktop: State<'_, Desktop>, id: String) -> Result<()> {
-    desktop.run(move |v| v.delete_link(&id, now())).await
+    desktop.with(move |m| m.delete_link(&id)).await
 }
 
 /// Removes every link of a file that no longer works; returns how many went.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn delete_inactive_links(desktop: State<'_, Desktop>, file_id: String) -> Result<usize> {
-    desktop.run(move |v| v.delete_inactive_links(&file_id, now())).await
+    desktop
+        .with(move |m| {
+            m.file(&file_id)?;
+            // One by one, as a server's API has it: each is refused if it became active meanwhile.
+            let inactive: Vec<LinkInfo> =
+                m.links(Some(&file_id))?.into_iter().filter(|l| l.status != LinkStatus::Active).collect();
+            for link in &inactive {
+                m.delete_link(&link.link.id)?;
+            }
+            Ok(inactive.len())
+        })
+        .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn list_slots(desktop: State<'_, Desktop>) -> Result<Vec<SlotInfo>> {
-    desktop.run(|v| v.slots(now())).await
+    desktop.with(|m| m.slots()).await
 }
 
 /// A new slot as the UI's form describes it; sizes as typed (`100M`), the accept list as typed.
@@ -258,17 +269,17 @@ pub async fn create_slot(desktop: State<'_, Desktop>, form: SlotForm) -> Result<
         accept: blank(&form.accept).map(|s| AcceptList::parse(&s)).transpose().map_err(at("accept"))?,
         label: blank(&form.label),
     };
-    desktop.run(move |v| v.create_slot(new, now(), None)).await
+    desktop.with(move |m| m.create_slot(new, None)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn close_slot(desktop: State<'_, Desktop>, id: String) -> Result<SlotInfo> {
-    desktop.run(move |v| v.close_slot(&id, now())).await
+    desktop.with(move |m| m.close_slot(&id)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn inbox(desktop: State<'_, Desktop>) -> Result<Vec<FileInfo>> {
-    desktop.run(|v| v.inbox()).await
+    desktop.with(|m| Ok(m.files()?.into_iter().filter(|f| f.file.slot_id.is_some()).collect())).await
 }
 
 /// Opens a stored file in the system's default app for its type.
@@ -290,7 +301,7 @@ pub fn take_opened(opening: State<'_, crate::opening::Opening>) -> crate::openin
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn export_file(desktop: State<'_, Desktop>, id: String, destination: String) -> Result<()> {
-    desktop.run(move |v| v.export_file(&id, std::path::Path::new(&destination))).await
+    desktop.with(move |m| m.save_file(&id, std::path::Path::new(&destination))).await
 }
 
 #[tauri::command(rename_all = "snake_case")]

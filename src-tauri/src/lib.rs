@@ -3,16 +3,17 @@
 //!
 //! - [`background`]: the Settings' switches for starting at login and keeping links working
 //!   with the window closed (the core's background service).
-//! - [`commands`]: one-line Tauri commands over [`sharelock::Vault`]; errors cross as typed codes
-//!   ([`error`]).
+//! - [`commands`]: one-line Tauri commands over the Sharelock in use (files, links and slots,
+//!   through [`sharelock::manage::Manage`]) and this computer's [`sharelock::Vault`] (settings, the
+//!   server); errors cross as typed codes ([`error`]).
 //! - [`server`]: the embedded HTTP server (the core's `http::Listening`) on Tauri's async runtime,
 //!   bound from the settings, restarted when they change, shut down gracefully on exit.
 //! - [`opening`]: "Open with Sharelock": files named on the command line, at start or by a
 //!   second launch, waiting for the window to add them.
 //! - [`tray`]: the tray icon, closing to it while links are active, and the warning before they
 //!   stop (Quit, or closing where there is no tray).
-//! - [`watch`]: tells the UI when anything changed the data dir (the CLI, an upload, a download)
-//!   and notifies the desktop when a file arrives.
+//! - [`watch`]: tells the UI when anything changed the Sharelock in use (the CLI, an upload, a
+//!   download) and notifies the desktop when a file arrives.
 //!
 //! The app opens the same data dir as the CLI: `SHARELOCK_DATA_DIR`, else
 //! `~/.local/share/sharelock`.
@@ -26,15 +27,20 @@ pub mod tray;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use sharelock::Vault;
+use sharelock::manage::Manage;
 use tauri::{Builder, Emitter, Manager, RunEvent, Runtime};
 
-/// What every command gets: the open vault and the embedded server.
+/// What every command gets: the Sharelock in use, this computer's vault and the embedded server.
 pub struct Desktop {
-    /// The data dir, opened.
+    /// This computer's data dir, opened: its settings and what the embedded server serves.
     pub vault: Arc<Vault>,
+    /// Where the files, links and slots the window shows are kept: this computer's vault, or a
+    /// server. Swapped at run time when Settings changes it; each command takes the one current
+    /// when it starts.
+    manage: RwLock<Arc<dyn Manage>>,
     /// The embedded server.
     pub server: server::Server,
     /// Whether a tray icon shows (a StatusNotifier host runs): closing then hides the window.
@@ -42,7 +48,36 @@ pub struct Desktop {
 }
 
 impl Desktop {
-    /// Runs blocking vault work off the async runtime's workers.
+    /// Over this computer's vault, which is also the Sharelock in use until Settings says otherwise.
+    pub fn new(vault: Arc<Vault>) -> Desktop {
+        let manage: Arc<dyn Manage> = vault.clone();
+        Desktop { vault, manage: RwLock::new(manage), server: server::Server::default(), tray: Default::default() }
+    }
+
+    /// The Sharelock in use now.
+    pub fn manage(&self) -> Arc<dyn Manage> {
+        // A poisoned lock still holds a whole `Arc`: a swap cannot be left half done.
+        self.manage.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Uses `manage` from the next command on.
+    pub fn set_manage(&self, manage: Arc<dyn Manage>) {
+        *self.manage.write().unwrap_or_else(|e| e.into_inner()) = manage;
+    }
+
+    /// Runs blocking work on the Sharelock in use off the async runtime's workers.
+    pub async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Manage) -> sharelock::Result<T> + Send + 'static,
+    ) -> Result<T, error::CommandError> {
+        let manage = self.manage();
+        tauri::async_runtime::spawn_blocking(move || f(manage.as_ref()))
+            .await
+            .map_err(error::CommandError::internal)?
+            .map_err(Into::into)
+    }
+
+    /// Runs blocking work on this computer's vault off the async runtime's workers.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Vault) -> sharelock::Result<T> + Send + 'static,
@@ -63,7 +98,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
         .manage(opening::Opening::default())
         .setup(move |app| {
             let vault = Arc::new(Vault::open(&data_dir)?);
-            app.manage(Desktop { vault, server: server::Server::default(), tray: Default::default() });
+            app.manage(Desktop::new(vault));
             server::start(app.handle());
             watch::start(app.handle().clone())?;
             Ok(())

@@ -90,6 +90,23 @@ const MIGRATIONS: &[M<'static>] = &[
     // Which received files came in the same upload (one form, one PUT), so the inbox can show
     // them together under their one sender and message. Files received before have none.
     M::up("ALTER TABLE files ADD COLUMN upload_id TEXT;"),
+    // API tokens, kept as the SHA-256 of their secret (see `tokens`), and which token added a
+    // file: the `upload` scope may link the files its own token added, no others.
+    M::up(
+        r#"
+    CREATE TABLE tokens (
+        id            TEXT PRIMARY KEY,
+        name          TEXT,
+        scopes        INTEGER NOT NULL,
+        secret_sha256 BLOB NOT NULL,
+        created_at    INTEGER NOT NULL,
+        last_used_at  INTEGER,
+        expires_at    INTEGER,
+        revoked_at    INTEGER
+    ) STRICT;
+    ALTER TABLE files ADD COLUMN token_id TEXT;
+    "#,
+    ),
 ];
 
 /// How a database is opened.

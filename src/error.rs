@@ -42,6 +42,10 @@ pub enum Error {
     /// A slot refused an upload or one of its files (see `vault::Upload`).
     #[error(transparent)]
     Refused(#[from] crate::vault::Refusal),
+    /// A Sharelock server reached through its API could not do it (unreachable, certificate not
+    /// trusted, bad token, missing scope, or another refusal it answered with).
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 impl Error {

@@ -17,6 +17,7 @@
 //!   record are quarantined, never deleted.
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
+//! - [`tokens`]: API tokens (`slk_<id>_<secret>`), kept as a hash, with their scopes.
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
 //! - [`urls`]: the shapes of Sharelock's URLs: built, routed and redacted in one place.
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share, one file
@@ -25,6 +26,8 @@
 //!   upload into a slot).
 //! - [`manage`]: what an owner does with files, links and slots ([`manage::Manage`]), the same
 //!   whether the Sharelock is this data dir or a server reached through its API.
+//! - [`remote`]: a Sharelock server reached through its API, as a [`manage::Manage`] (the CLI's
+//!   `--server`, the desktop app's "On a Sharelock server").
 //! - [`reach`]: who can open a link: this computer's addresses, the mDNS announcement, the
 //!   router port mapping, and the self-check that tells this server from any other.
 //! - [`service`]: the background service (a systemd user unit, and the macOS and Windows
@@ -55,12 +58,14 @@ pub mod names;
 pub mod nginx;
 pub mod qr;
 pub mod reach;
+pub mod remote;
 pub mod service;
 pub mod settings;
 pub mod signing;
 pub mod slots;
 pub mod store;
 pub mod time;
+pub mod tokens;
 pub mod units;
 pub mod urls;
 pub mod vault;

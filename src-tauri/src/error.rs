@@ -84,6 +84,17 @@ impl From<sharelock::Error> for CommandError {
             sharelock::Error::Io { source, .. } => ("io", io_kind(source.kind()), None),
             sharelock::Error::Db(_) | sharelock::Error::Migration(_) => ("database", None, None),
             sharelock::Error::Refused(_) => ("refused", None, None),
+            sharelock::Error::Remote(remote) => {
+                use sharelock::remote::RemoteError;
+                let code = match remote {
+                    RemoteError::Unreachable { .. } => "unreachable",
+                    RemoteError::Untrusted { .. } => "untrusted",
+                    RemoteError::BadToken { .. } => "unauthorized",
+                    RemoteError::MissingScope { .. } => "forbidden",
+                    RemoteError::Answer { .. } | RemoteError::Protocol { .. } => "server",
+                };
+                (code, None, None)
+            }
         };
         let message = e.to_string();
         if !matches!(code, "invalid_input" | "not_found" | "refused") {

@@ -1,10 +1,12 @@
-//! The `sharelock` command line: parses arguments, calls the [`Vault`], prints the result as
-//! text for people or as JSON (`--json`) for scripts. Errors go to stderr with exit code 1
-//! (argument errors: 2, from clap).
+//! The `sharelock` command line: parses arguments, calls the [`Vault`] (or, with `--server`, a
+//! [`Remote`] through the same [`Manage`] trait), prints the result as text for people or as
+//! JSON (`--json`) for scripts. Errors go to stderr with exit code 1 (argument errors: 2, from
+//! clap).
 
 mod output;
+mod token;
 
-use output::{Output, emit, link_text, progress_printer, reach_text, slot_text, verify_text};
+use output::{Output, emit, link_text, progress_bar, reach_text, slot_text, verify_text};
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -16,6 +18,8 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::http::{self, ServerConfig};
+use crate::manage::Manage;
+use crate::remote::Remote;
 use crate::slots::AcceptList;
 use crate::units::{Lifetime, format_size, parse_size};
 use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
@@ -31,6 +35,17 @@ pub struct Cli {
     /// Print JSON on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act on a Sharelock server through its API instead of this computer's data dir (file, link
+    /// and slot commands), e.g. https://files.example.org.
+    #[arg(long, global = true, env = "SHARELOCK_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The API token for --server (made by `sharelock token create` on the server).
+    #[arg(long, global = true, env = "SHARELOCK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A PEM CA certificate trusted for --server on top of the system's (a self-signed
+    /// deployment).
+    #[arg(long, global = true, env = "SHARELOCK_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -194,6 +209,12 @@ pub enum Command {
         /// The slot's id.
         slot_id: String,
     },
+    /// API tokens: make, list, revoke, and a ShareX uploader.
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        action: token::TokenAction,
+    },
     /// Replace the signing secret: every link and slot URL issued so far stops working. Also the
     /// way to make a new one when secret.key is lost.
     RotateSecret,
@@ -205,6 +226,33 @@ pub enum Command {
         #[arg(long)]
         adopt: bool,
     },
+}
+
+impl Command {
+    /// The name of a command that works on this computer's data dir only, or `None` for the
+    /// file, link and slot commands, which also work on a server (`--server`).
+    fn local_only(&self) -> Option<&'static str> {
+        match self {
+            Command::Serve { .. } => Some("serve"),
+            Command::Service { .. } => Some("service"),
+            Command::Reach => Some("reach"),
+            Command::NginxConfig { .. } => Some("nginx-config"),
+            Command::RotateSecret => Some("rotate-secret"),
+            Command::Verify { .. } => Some("verify"),
+            Command::Token { .. } => Some("token"),
+            Command::Add { .. }
+            | Command::Ls
+            | Command::Rm { .. }
+            | Command::Set { .. }
+            | Command::Link { .. }
+            | Command::Links { .. }
+            | Command::EditLink { .. }
+            | Command::Revoke { .. }
+            | Command::Slot { .. }
+            | Command::Slots
+            | Command::CloseSlot { .. } => None,
+        }
+    }
 }
 
 fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
@@ -279,8 +327,40 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
-    let dir = datadir::DataDir::resolve(cli.data_dir)?;
     let out = Output { json: cli.json };
+    match (cli.server, cli.token) {
+        (Some(server), Some(token)) => {
+            if let Some(name) = cli.command.local_only() {
+                return Err(Error::InvalidInput(format!(
+                    "`sharelock {name}` works on this computer's data dir, not on a server: run it without --server (and SHARELOCK_SERVER)"
+                )));
+            }
+            if let Command::Link { nginx: true, .. } = cli.command {
+                return Err(Error::InvalidInput(
+                    "`link --nginx` signs with the server's nginx secret: run it on the server, without --server"
+                        .into(),
+                ));
+            }
+            let remote = Remote::connect(&server, &token, cli.ca_cert.as_deref())?;
+            return manage(&remote, cli.command, out);
+        }
+        (Some(_), None) => {
+            return Err(Error::InvalidInput(
+                "--server needs a token: give --token or SHARELOCK_TOKEN (made by `sharelock token create` on the server)"
+                    .into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::InvalidInput(
+                "--token is for a server: give --server URL (or SHARELOCK_SERVER) too, or leave the token out".into(),
+            ));
+        }
+        (None, None) if cli.ca_cert.is_some() => {
+            return Err(Error::InvalidInput("--ca-cert is for a server: give --server URL too".into()));
+        }
+        (None, None) => {}
+    }
+    let dir = datadir::DataDir::resolve(cli.data_dir)?;
     // Before opening: a lost secret.key keeps the data dir from opening, and this is the way back.
     if let Command::RotateSecret = cli.command {
         Vault::replace_secret(&dir)?;
@@ -363,51 +443,6 @@ pub fn run(cli: Cli) -> Result<()> {
             emit(&crate::nginx::config(&options));
             Ok(())
         }
-        Command::Add { paths, public } => {
-            for path in &paths {
-                if !path.is_file() && !path.is_dir() {
-                    return Err(Error::InvalidInput(format!("{} is not a readable file or folder", path.display())));
-                }
-            }
-            // A folder adds the files inside it, as dropping one on the desktop app does.
-            let files = crate::vault::expand_paths(&paths)?;
-            if files.is_empty() {
-                return Err(Error::InvalidInput("no files to add: the folders given are empty".into()));
-            }
-            let mut added = Vec::new();
-            for path in &files {
-                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                let mut progress = progress_printer(path, size);
-                match vault.add_file(path, public, time::now(), &mut progress) {
-                    Ok(file) => {
-                        if !out.json {
-                            emit(&format!("{}  {}  {}\n", file.file.id, format_size(file.file.size), file.file.name));
-                        }
-                        added.push(file);
-                    }
-                    Err(e) => {
-                        out.json_value(&added)?;
-                        return Err(e);
-                    }
-                }
-            }
-            out.json_value(&added)
-        }
-        Command::Ls => out.files(&vault.files()?),
-        Command::Rm { file_id } => {
-            vault.remove_file(&file_id)?;
-            out.print(&serde_json::json!({ "removed": file_id }), || format!("removed {file_id}"))
-        }
-        Command::Set { file_id, public } => {
-            let file = match public {
-                Some(public) => vault.set_public(&file_id, public)?,
-                None => vault.file(&file_id)?,
-            };
-            out.print(&file, || match &file.public_url {
-                Some(url) => format!("{} is public: {url}", file.file.id),
-                None => format!("{} is private", file.file.id),
-            })
-        }
         Command::Link { file_id, expires, base_url, nginx: true, .. } => {
             let link = vault.nginx_link(
                 &file_id,
@@ -416,41 +451,6 @@ pub fn run(cli: Cli) -> Result<()> {
                 base_url.as_deref(),
             )?;
             out.print(&link, || format!("{}\nchecked by nginx, expires {}", link.url, time::rfc3339(link.expires_at)))
-        }
-        Command::Link { file_id, expires, max_downloads, label, base_url, nginx: false } => {
-            let link = vault.create_link(
-                &file_id,
-                NewLink { lifetime: expires, max_downloads, label },
-                now,
-                base_url.as_deref(),
-            )?;
-            out.print(&link, || link_text(&link, now))
-        }
-        Command::Links { file_id } => out.links(&vault.links(file_id.as_deref(), now)?, now),
-        Command::EditLink { link_id, expires, max_downloads } => {
-            if expires.is_none() && max_downloads.is_none() {
-                return Err(Error::InvalidInput("nothing to change: give --expires or --max-downloads".into()));
-            }
-            let link = vault.edit_link(
-                &link_id,
-                LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0) },
-                now,
-            )?;
-            out.print(&link, || link_text(&link, now))
-        }
-        Command::Revoke { link_id } => {
-            let link = vault.revoke_link(&link_id, now)?;
-            out.print(&link, || format!("revoked {}", link.link.id))
-        }
-        Command::Slot { expires, max_size, max_files, max_total, accept, label, base_url } => {
-            let new = NewSlot { lifetime: expires, max_size, max_files, max_total, accept, label };
-            let slot = vault.create_slot(new, now, base_url.as_deref())?;
-            out.print(&slot, || slot_text(&slot, now))
-        }
-        Command::Slots => out.slots(&vault.slots(now)?, now),
-        Command::CloseSlot { slot_id } => {
-            let slot = vault.close_slot(&slot_id, now)?;
-            out.print(&slot, || format!("closed {}", slot.slot.id))
         }
         Command::Verify { adopt } => {
             let adopted = if adopt { Some(vault.adopt(now)?) } else { None };
@@ -471,7 +471,96 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(summary) => Err(Error::InvalidInput(summary)),
             }
         }
+        Command::Token { action } => token::run(action, &vault, &out),
         Command::RotateSecret => unreachable!("handled before the data dir is opened"),
+        command => manage(&vault, command, out),
+    }
+}
+
+/// The file, link and slot commands, written once for this computer's data dir and a server:
+/// the same calls, the same output.
+fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
+    let now = time::now();
+    match command {
+        Command::Add { paths, public } => {
+            for path in &paths {
+                if !path.is_file() && !path.is_dir() {
+                    return Err(Error::InvalidInput(format!("{} is not a readable file or folder", path.display())));
+                }
+            }
+            // A folder adds the files inside it, as dropping one on the desktop app does.
+            let files = crate::vault::expand_paths(&paths)?;
+            if files.is_empty() {
+                return Err(Error::InvalidInput("no files to add: the folders given are empty".into()));
+            }
+            let mut added = Vec::new();
+            for path in &files {
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                let bar = progress_bar(path, size);
+                let added_one = owner.add_file(path, public, &mut |done| bar.set_position(done));
+                bar.finish_and_clear();
+                match added_one {
+                    Ok(file) => {
+                        if !out.json {
+                            emit(&format!("{}  {}  {}\n", file.file.id, format_size(file.file.size), file.file.name));
+                        }
+                        added.push(file);
+                    }
+                    Err(e) => {
+                        out.json_value(&added)?;
+                        return Err(e);
+                    }
+                }
+            }
+            out.json_value(&added)
+        }
+        Command::Ls => out.files(&owner.files()?),
+        Command::Rm { file_id } => {
+            owner.remove_file(&file_id)?;
+            out.print(&serde_json::json!({ "removed": file_id }), || format!("removed {file_id}"))
+        }
+        Command::Set { file_id, public } => {
+            let file = match public {
+                Some(public) => owner.set_public(&file_id, public)?,
+                None => owner.file(&file_id)?,
+            };
+            out.print(&file, || match &file.public_url {
+                Some(url) => format!("{} is public: {url}", file.file.id),
+                None => format!("{} is private", file.file.id),
+            })
+        }
+        Command::Link { file_id, expires, max_downloads, label, base_url, nginx: false } => {
+            let new = NewLink { lifetime: expires, max_downloads, label };
+            let link = owner.create_link(&file_id, new, base_url.as_deref())?;
+            out.print(&link, || link_text(&link, now))
+        }
+        Command::Links { file_id } => out.links(&owner.links(file_id.as_deref())?, now),
+        Command::EditLink { link_id, expires, max_downloads } => {
+            if expires.is_none() && max_downloads.is_none() {
+                return Err(Error::InvalidInput("nothing to change: give --expires or --max-downloads".into()));
+            }
+            let link =
+                owner.edit_link(&link_id, LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0) })?;
+            out.print(&link, || link_text(&link, now))
+        }
+        Command::Revoke { link_id } => {
+            let link = owner.revoke_link(&link_id)?;
+            out.print(&link, || format!("revoked {}", link.link.id))
+        }
+        Command::Slot { expires, max_size, max_files, max_total, accept, label, base_url } => {
+            let new = NewSlot { lifetime: expires, max_size, max_files, max_total, accept, label };
+            let slot = owner.create_slot(new, base_url.as_deref())?;
+            out.print(&slot, || slot_text(&slot, now))
+        }
+        Command::Slots => out.slots(&owner.slots()?, now),
+        Command::CloseSlot { slot_id } => {
+            let slot = owner.close_slot(&slot_id)?;
+            out.print(&slot, || format!("closed {}", slot.slot.id))
+        }
+        Command::Link { nginx: true, .. } => {
+            Err(Error::InvalidInput("`link --nginx` needs this computer's data dir".into()))
+        }
+        other => unreachable!("{other:?} is not a file, link or slot command"),
     }
 }
 

@@ -48,24 +48,21 @@ pub(super) fn verify_text(
     text
 }
 
-/// Shows progress on a terminal for files large enough to wait for.
-pub(super) fn progress_printer(path: &std::path::Path, size: u64) -> impl FnMut(u64) {
-    let show = std::io::stderr().is_terminal() && size >= 64 << 20;
-    let name = path.display().to_string();
-    let mut last = 0;
-    move |done: u64| {
-        if !show {
-            return;
-        }
-        let percent = done * 100 / size.max(1);
-        if percent != last {
-            last = percent;
-            eprint!("\r{name}: {percent}%");
-            if done >= size {
-                eprintln!();
-            }
-        }
+/// A progress bar on stderr while a file is added, on a terminal only: piped or redirected,
+/// nothing is drawn.
+pub(super) fn progress_bar(path: &std::path::Path, size: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
     }
+    let bar = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    bar
 }
 
 /// Writes to stdout. A reader that went away (`sharelock ls | head`) ends the output quietly, as

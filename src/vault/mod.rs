@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -24,6 +25,7 @@ use crate::units::{Lifetime, format_size};
 use crate::urls;
 use crate::{Error, Result, ids, names, settings};
 
+mod access;
 mod intake;
 mod receiving;
 mod recovery;
@@ -34,7 +36,7 @@ pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};
 pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo, check_download_limit};
-pub use stored::{FileInfo, expand_paths, public_url};
+pub use stored::{Adding, FileInfo, expand_paths, public_url};
 
 /// What stops working while no server serves this data dir: links that still open, and upload
 /// links that still accept files. The desktop app asks before it stops serving them.
@@ -185,11 +187,13 @@ impl Vault {
         let outcome = outcome.and_then(|()| {
             self.write(|c| {
                 let tx = write_transaction(c)?;
-                if !check(&tx)? {
-                    return Ok(false);
-                }
                 for record in &records {
                     files::insert(&tx, record)?;
+                }
+                // After the rows, so a check may also write beside them; a refusal rolls
+                // everything back.
+                if !check(&tx)? {
+                    return Ok(false);
                 }
                 tx.commit()?;
                 Ok(true)

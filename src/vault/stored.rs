@@ -41,6 +41,68 @@ impl Version {
     }
 }
 
+/// An owner adding files through the API: the store's writer lock held from the first byte
+/// received until the rows are committed (so the start-up cleanup never takes a file being
+/// received for a leftover). Dropped before [`Adding::commit`], nothing is stored.
+#[derive(Debug)]
+pub struct Adding {
+    vault: Arc<Vault>,
+    token_id: Option<String>,
+    _lock: WriterLock,
+}
+
+impl Vault {
+    /// Starts adding files sent by the token `token_id` (kept with each file: the `upload`
+    /// scope may link the files its own token added). Blocking.
+    pub fn begin_adding(self: &Arc<Self>, token_id: Option<&str>) -> Result<Adding> {
+        let lock = self.writer_lock()?;
+        Ok(Adding { vault: self.clone(), token_id: token_id.map(str::to_string), _lock: lock })
+    }
+}
+
+impl Adding {
+    /// The store files are staged in.
+    pub fn store(&self) -> &Store {
+        &self.vault.store
+    }
+
+    /// Stores the staged files under their (sanitised) names, all or none. Blocking.
+    pub fn commit(self, files: Vec<(StagedFile, String)>, public: bool, now: i64) -> Result<Vec<FileInfo>> {
+        let items = files
+            .into_iter()
+            .map(|(staged, raw_name)| {
+                let name = names::sanitize(&raw_name);
+                let record = FileRecord {
+                    id: ids::generate(),
+                    content_type: content_type_of(&name),
+                    name,
+                    size: staged.size,
+                    sha256: staged.sha256.clone(),
+                    created_at: now,
+                    public,
+                    slot_id: None,
+                    uploader_name: None,
+                    uploader_message: None,
+                    upload_id: None,
+                };
+                (staged, record)
+            })
+            .collect::<Vec<_>>();
+        let ids: Vec<String> = items.iter().map(|(_, r)| r.id.clone()).collect();
+        let token_id = self.token_id.clone();
+        let stored = self.vault.commit_files(items, |tx| {
+            if let Some(token) = &token_id {
+                for id in &ids {
+                    crate::tokens::set_uploader(tx, id, token)?;
+                }
+            }
+            Ok(true)
+        })?;
+        let base = self.vault.base_url(None)?;
+        stored.unwrap_or_default().into_iter().map(|f| self.vault.file_info(f, 0, 0, Some(&base))).collect()
+    }
+}
+
 impl Vault {
     /// Copies the file at `path` into the store (hashing in the same pass) and records it.
     /// `progress` gets the bytes copied so far.

@@ -131,6 +131,19 @@ pub(super) async fn public(
     serve(&app, req, &file, delivery).await
 }
 
+/// `GET|HEAD /api/v1/files/{id}/content`: the owner's download, with every HTTP semantic of the
+/// others (Range, If-Range, ETag, HEAD) and never counted against a link.
+pub(super) async fn owner(
+    app: &AppState,
+    req: Request,
+    file: &FileRecord,
+    token_id: String,
+) -> Result<Response, HttpError> {
+    let delivery =
+        Delivery { grant: Grant::Owner { file_id: file.id.clone(), token_id }, counting: None, budget: None };
+    serve(app, req, file, delivery).await
+}
+
 /// Serves a stored file with all the HTTP semantics, accounted for as `delivery` says.
 async fn serve(
     app: &AppState,

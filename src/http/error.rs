@@ -39,7 +39,7 @@ pub enum HttpError {
 pub struct ErrorMessage(pub String);
 
 impl HttpError {
-    fn status_and_message(self) -> (StatusCode, String) {
+    pub(super) fn status_and_message(self) -> (StatusCode, String) {
         match self {
             HttpError::BadSignature => (StatusCode::FORBIDDEN, "invalid or missing signature".into()),
             HttpError::Gone(why) => (StatusCode::GONE, why.into()),

@@ -10,10 +10,12 @@
 //! | `POST /u/{slot}?sig=` | multipart upload into the slot |
 //! | `PUT /u/{slot}/{name}?sig=` | raw upload into the slot (`curl -T`) |
 //! | `GET /assets/{style.css,upload.js,icon.svg}` | the pages' stylesheet, script and icon |
+//! | `/api/v1/…` | the authenticated API (see [`api`]) |
 //!
 //! The shapes themselves (builders, router patterns, log redaction) live in [`crate::urls`]. URL
 //! paths never become file system paths: every route looks files up by generated id.
 
+pub mod api;
 mod body;
 pub mod connection;
 pub mod counts;
@@ -167,6 +169,7 @@ fn app(state: AppState) -> Router {
         .merge(public)
         .route(pattern::ASSET, get(asset))
         .route(pattern::REACH, get(reach_answer))
+        .nest(api::BASE, api::router())
         .route("/", get(|| async { "Sharelock\n" }))
         .fallback(|| async { HttpError::NotFound })
         .layer(middleware::from_fn(html_errors))

@@ -33,6 +33,13 @@ pub enum Grant {
         /// The file.
         file_id: String,
     },
+    /// The owner's download through the API: dies with its token (revoked) or its file.
+    Owner {
+        /// The file.
+        file_id: String,
+        /// The token's id.
+        token_id: String,
+    },
 }
 
 /// One download in flight.
@@ -138,6 +145,7 @@ impl std::fmt::Debug for GrantKind<'_> {
         match self.0 {
             Grant::Link { id, .. } => write!(f, "link {id}"),
             Grant::Public { file_id } => write!(f, "public file {file_id}"),
+            Grant::Owner { file_id, token_id } => write!(f, "file {file_id} for token {token_id}"),
         }
     }
 }
@@ -159,6 +167,13 @@ fn still_granted(vault: &Vault, grant: &Grant, database_changed: bool) -> crate:
             })
         }
         Grant::Public { file_id } => Ok(!database_changed || vault.public_file(file_id)?.is_some()),
+        Grant::Owner { file_id, token_id } => {
+            if !database_changed {
+                return Ok(true);
+            }
+            let token_works = vault.token(token_id).is_ok_and(|t| t.works(crate::time::now()));
+            Ok(token_works && vault.file(file_id).is_ok())
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! deleted. A request's files are stored all together or not at all. A form is read within
 //! bounds on every part of it, not only on its files (see [`form`]).
 
-mod form;
+pub(super) mod form;
 
 use axum::Json;
 use axum::body::Body;
@@ -81,7 +81,7 @@ async fn step<T: Send + 'static>(
 }
 
 /// Streams `body` into a staged file, enforcing `limit` on every chunk.
-async fn receive<S>(app: &AppState, mut body: S, limit: &FileLimit) -> Result<StagedFile, HttpError>
+pub(super) async fn receive<S>(app: &AppState, mut body: S, limit: &FileLimit) -> Result<StagedFile, HttpError>
 where
     S: Stream<Item = Result<Bytes, HttpError>> + Unpin,
 {
@@ -112,7 +112,7 @@ where
     incoming.finish().await.map_err(io_error)
 }
 
-fn io_error(e: std::io::Error) -> HttpError {
+pub(super) fn io_error(e: std::io::Error) -> HttpError {
     if crate::error::is_disk_full(&e) { HttpError::StorageFull } else { HttpError::Internal(format!("store: {e}")) }
 }
 

@@ -23,9 +23,9 @@ use crate::units::format_size;
 
 /// Largest header block of one part, from its boundary to the blank line: the
 /// `Content-Disposition` with a file name and a `Content-Type` take a few hundred bytes.
-pub(super) const MAX_PART_HEADER: usize = 8 * 1024;
+pub(in crate::http) const MAX_PART_HEADER: usize = 8 * 1024;
 /// Largest text before the first boundary, and after the last: browsers send none.
-pub(super) const MAX_OUTSIDE_PARTS: u64 = 8 * 1024;
+pub(in crate::http) const MAX_OUTSIDE_PARTS: u64 = 8 * 1024;
 /// RFC 2046 §5.1.1: a boundary has 1 to 70 characters.
 const MAX_BOUNDARY: usize = 70;
 /// What a form may carry besides its files: the uploader's name and message, boundaries, a few
@@ -36,7 +36,7 @@ const PART_OVERHEAD: u64 = 1024;
 
 /// A refusal from the framing guard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refusal {
+pub(in crate::http) enum Refusal {
     /// A part's header block crossed [`MAX_PART_HEADER`].
     PartHeader,
     /// The text before the first part or after the last crossed [`MAX_OUTSIDE_PARTS`].
@@ -68,7 +68,7 @@ impl From<Refusal> for HttpError {
 }
 
 /// The boundary of a `multipart/form-data` request.
-pub(super) fn boundary(headers: &HeaderMap) -> Result<String, HttpError> {
+pub(in crate::http) fn boundary(headers: &HeaderMap) -> Result<String, HttpError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let boundary = multer::parse_boundary(content_type)
         .map_err(|e| HttpError::BadRequest(format!("expected a multipart/form-data body: {e}")))?;
@@ -80,7 +80,7 @@ pub(super) fn boundary(headers: &HeaderMap) -> Result<String, HttpError> {
 
 /// The most a form into `slot` may weigh: what the slot can still take, plus a bounded
 /// allowance for everything around the files.
-pub(super) fn budget(slot: &Slot) -> u64 {
+pub(in crate::http) fn budget(slot: &Slot) -> u64 {
     let parts = slot.files_left().min(1000);
     slot.room().saturating_add(FORM_OVERHEAD).saturating_add(parts * PART_OVERHEAD)
 }
@@ -88,7 +88,7 @@ pub(super) fn budget(slot: &Slot) -> u64 {
 /// multer's limits for a form into `slot`: the whole body within [`budget`], each file within
 /// the slot's size limit, each text field within `text_limits` (field name, bytes), any other
 /// field within `other_limit` bytes.
-pub(super) fn constraints(slot: &Slot, text_limits: &[(&str, u64)], other_limit: u64) -> multer::Constraints {
+pub(in crate::http) fn constraints(slot: &Slot, text_limits: &[(&str, u64)], other_limit: u64) -> multer::Constraints {
     let mut limits =
         multer::SizeLimit::new().whole_stream(budget(slot)).per_field(other_limit).for_field("file", slot.max_size);
     for (name, limit) in text_limits {
@@ -99,7 +99,7 @@ pub(super) fn constraints(slot: &Slot, text_limits: &[(&str, u64)], other_limit:
 
 /// The answer for an error from multer (which carries the guard's refusals and the body's own
 /// errors as `StreamReadFailed`).
-pub(super) fn error(e: multer::Error) -> HttpError {
+pub(in crate::http) fn error(e: multer::Error) -> HttpError {
     match e {
         multer::Error::StreamReadFailed(inner) => match inner.downcast_ref::<Refusal>() {
             Some(refusal) => (*refusal).into(),
@@ -124,14 +124,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body stream, passed on chunk by chunk once [`Scanner`] has seen it. After a refusal it
 /// ends.
-pub(super) struct Framing<S> {
+pub(in crate::http) struct Framing<S> {
     body: S,
     scanner: Scanner,
     done: bool,
 }
 
 impl<S> Framing<S> {
-    pub(super) fn new(body: S, boundary: &str) -> Self {
+    pub(in crate::http) fn new(body: S, boundary: &str) -> Self {
         Framing { body, scanner: Scanner::new(boundary), done: false }
     }
 }
@@ -182,7 +182,7 @@ enum Place {
 /// `CRLF--boundary` after each part's contents; a part's headers start after the first CRLF
 /// that follows the boundary and end at the first CRLF CRLF from there), so it never counts as
 /// contents what multer still buffers as headers.
-pub(super) struct Scanner {
+pub(in crate::http) struct Scanner {
     place: Place,
     /// `--boundary`: the first delimiter, which may open the body.
     first: Finder<'static>,
@@ -198,7 +198,7 @@ pub(super) struct Scanner {
 }
 
 impl Scanner {
-    pub(super) fn new(boundary: &str) -> Scanner {
+    pub(in crate::http) fn new(boundary: &str) -> Scanner {
         Scanner {
             place: Place::Preamble,
             first: Finder::new(format!("--{boundary}").as_bytes()).into_owned(),
@@ -210,7 +210,7 @@ impl Scanner {
     }
 
     /// Takes the next chunk of the body; a refusal once a limit is crossed.
-    pub(super) fn feed(&mut self, chunk: &[u8]) -> Result<(), Refusal> {
+    pub(in crate::http) fn feed(&mut self, chunk: &[u8]) -> Result<(), Refusal> {
         let mut rest = chunk;
         while !rest.is_empty() {
             match self.place {

@@ -1,0 +1,123 @@
+//! `/api/v1/links` and `/api/v1/files/{id}/links`: make, list, read, edit, revoke and forget
+//! links.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::{ApiError, ApiQuery, Caller, JsonBody, Removed, lifetime, nullable};
+use crate::http::AppState;
+use crate::time;
+use crate::tokens::Scope;
+use crate::vault::{LinkEdit, LinkInfo, NewLink};
+
+/// The body of `POST /files/{id}/links`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateLink {
+    /// `3d`, `never`; absent: 7 days.
+    expires: Option<String>,
+    /// Complete downloads allowed.
+    max_downloads: Option<u64>,
+    /// A note for the owner.
+    label: Option<String>,
+    /// Build the URL with this base instead of the stored one.
+    base_url: Option<String>,
+}
+
+/// `POST /files/{id}/links`: `write`, or `upload` for a file this same token added.
+pub(super) async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(file_id): Path<String>,
+    JsonBody(body): JsonBody<CreateLink>,
+) -> Result<(StatusCode, Json<LinkInfo>), ApiError> {
+    caller.may_link(&app, &file_id).await?;
+    let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
+    let new = NewLink { lifetime, max_downloads: body.max_downloads, label: body.label };
+    let base = body.base_url;
+    let link = app.blocking(move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
+    Ok((StatusCode::CREATED, Json(link)))
+}
+
+/// The query of `GET /links`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LinksQuery {
+    /// Only this file's links.
+    file_id: Option<String>,
+}
+
+/// `GET /links[?file_id=ID]`.
+pub(super) async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<LinksQuery>,
+) -> Result<Json<Vec<LinkInfo>>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(app.blocking(move |v| v.links(query.file_id.as_deref(), time::now())).await?))
+}
+
+/// `GET /links/{id}`.
+pub(super) async fn one(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<LinkInfo>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(app.blocking(move |v| v.link(&id, time::now())).await?))
+}
+
+/// The body of `PATCH /links/{id}`: an absent field stays as it is.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EditLink {
+    /// New lifetime, counted from now.
+    expires: Option<String>,
+    /// New limit; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    max_downloads: Option<Option<u64>>,
+}
+
+/// `PATCH /links/{id}`.
+pub(super) async fn edit(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EditLink>,
+) -> Result<Json<LinkInfo>, ApiError> {
+    caller.require(Scope::Write)?;
+    let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
+    if lifetime.is_none() && body.max_downloads.is_none() {
+        return Err(ApiError::invalid(None, "nothing to change: give expires or max_downloads"));
+    }
+    let edit = LinkEdit { lifetime, max_downloads: body.max_downloads };
+    Ok(Json(app.blocking(move |v| v.edit_link(&id, edit, time::now())).await?))
+}
+
+/// `POST /links/{id}/revoke`.
+pub(super) async fn revoke(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<LinkInfo>, ApiError> {
+    caller.require(Scope::Write)?;
+    Ok(Json(app.blocking(move |v| v.revoke_link(&id, time::now())).await?))
+}
+
+/// `DELETE /links/{id}`: 409 while the link still works.
+pub(super) async fn remove(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Removed>, ApiError> {
+    caller.require(Scope::Write)?;
+    let removed = id.clone();
+    match app.blocking(move |v| v.delete_link(&id, time::now())).await {
+        Ok(()) => Ok(Json(Removed { removed })),
+        // The one refusal of `delete_link` for an existing link: it still works.
+        Err(crate::http::HttpError::BadRequest(why)) => Err(ApiError::conflict(why)),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -138,6 +138,7 @@ impl Db {
     /// latest schema; read-only, it must exist and be up to date.
     pub fn open(path: &Path, mode: Mode) -> Result<Db> {
         let damaged = |e| damaged(path, e);
+        check_length(path)?;
         let (target, conn) = match mode {
             Mode::ReadWrite => {
                 let target = Target::File(path.to_path_buf());
@@ -260,6 +261,39 @@ fn open_read_only(path: &Path) -> Result<(Target, Connection)> {
         )));
     }
     Ok((target, conn))
+}
+
+/// Refuses a database file shorter than its own header says (cut off by a failed copy or a full
+/// disk): SQLite reads such a file as long as a query touches only the pages still there, so
+/// which commands fail would depend on where each table's pages happen to lie.
+fn check_length(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else { return Ok(()) };
+    let mut header = [0u8; 100];
+    if file.read_exact(&mut header).is_err() || !header.starts_with(b"SQLite format 3\0") {
+        // Missing, empty or not SQLite at all: SQLite's own open says which.
+        return Ok(());
+    }
+    let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(be32(28));
+    // The page count is valid only when the change counter matches (SQLite file format, 1.3.7).
+    let valid = pages > 0 && be32(24) == be32(92);
+    let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+    if valid && len < pages * page_size {
+        let message = format!(
+            "{} is damaged or is not a Sharelock database (it is {len} bytes long and its header says {}): \
+             put back a backup of it, then run `sharelock verify`",
+            path.display(),
+            pages * page_size
+        );
+        let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT);
+        return Err(Error::Db(rusqlite::Error::SqliteFailure(code, Some(message))));
+    }
+    Ok(())
 }
 
 /// Characters of a path kept as they are in a `file:` URI; everything else is percent-encoded

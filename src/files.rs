@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Result, ids};
 
 /// One stored file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FileRecord {
     /// Generated id; also the name of the file in the store.
     pub id: String,
@@ -29,6 +29,7 @@ pub struct FileRecord {
     pub content_type: String,
     /// When it was stored (unix seconds).
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     /// Whether it is served without a token.
     pub public: bool,

@@ -36,7 +36,8 @@
 //! - [`nginx`]: nginx in front: nginx-checked links and the generated configuration.
 //! - [`http`]: the embedded server: start-up (`http::Listening`), connections and their bounds,
 //!   signed URLs checked before handlers run, downloads (and the delivery check of limited
-//!   ones), landing and upload pages, and the framing of uploads (raw and multipart).
+//!   ones), landing and upload pages, the framing of uploads (raw and multipart), and the
+//!   token-authenticated API under `/api/v1` (`http::api`: routes, events, OpenAPI document).
 //! - [`cli`]: the `sharelock` command line.
 //!
 //! Nothing below [`http`] and [`cli`] knows about HTTP or terminals.

@@ -10,7 +10,7 @@ use crate::Result;
 use crate::files::FileRecord;
 
 /// One link.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Link {
     /// Generated id.
     pub id: String,
@@ -18,9 +18,11 @@ pub struct Link {
     pub file_id: String,
     /// When it was created (unix seconds).
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     /// When it stops working, if ever.
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<i64>,
     /// How many complete downloads it allows, if limited.
     pub max_downloads: Option<u64>,
@@ -32,13 +34,14 @@ pub struct Link {
     pub undelivered: u64,
     /// When it was revoked, if it was.
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<i64>,
     /// A note for the owner.
     pub label: Option<String>,
 }
 
 /// Whether a link works now, and if not, why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkStatus {
     /// Works: not revoked, not expired, downloads left.

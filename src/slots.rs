@@ -10,15 +10,17 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// One upload slot.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Slot {
     /// Generated id.
     pub id: String,
     /// When it was created (unix seconds).
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     /// When it stops accepting files.
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: i64,
     /// Largest accepted file, in bytes.
     pub max_size: u64,
@@ -27,11 +29,13 @@ pub struct Slot {
     /// Largest total of all files, in bytes, if limited.
     pub max_total: Option<u64>,
     /// Accepted types, if limited.
+    #[schema(value_type = Option<Vec<String>>)]
     pub accept: Option<AcceptList>,
     /// A note for the owner (also shown to uploaders).
     pub label: Option<String>,
     /// When it was closed, if it was.
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub closed_at: Option<i64>,
     /// Files claimed so far (stored, or being uploaded now).
     #[serde(skip, default)]
@@ -41,7 +45,7 @@ pub struct Slot {
 }
 
 /// Whether a slot accepts files now, and if not, why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlotStatus {
     /// Accepts files.

@@ -153,25 +153,30 @@ impl<'de> Deserialize<'de> for Scopes {
 }
 
 /// A token as the database keeps it, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// Generated id: the middle part of the token.
     pub id: String,
     /// A note saying what it is for.
     pub name: Option<String>,
-    /// What it may do.
+    /// What it may do: `read`, `upload`, `write`, `admin`.
+    #[schema(value_type = Vec<String>)]
     pub scopes: Scopes,
     /// When it was made.
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     /// When it was last used, to the minute.
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<i64>,
     /// When it stops working; `null`: never.
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<i64>,
     /// When it was revoked.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<i64>,
 }
 
@@ -183,18 +188,20 @@ impl TokenInfo {
 }
 
 /// A token just made: the only time its clear text exists.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// Its id.
     pub id: String,
     /// Its note.
     pub name: Option<String>,
     /// What it may do.
+    #[schema(value_type = Vec<String>)]
     pub scopes: Scopes,
     /// The token itself, `slk_<id>_<secret>`: shown once, never stored.
     pub token: String,
     /// When it stops working.
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<i64>,
 }
 
@@ -344,7 +351,7 @@ mod tests {
         let (_dir, db) = db();
         let made = db.with(|c| create(c, Some("ci".into()), Scopes::DEFAULT, None, 1000)).unwrap();
         assert!(made.token.starts_with(&format!("slk_{}_", made.id)));
-        let secret = made.token.rsplit_once('_').unwrap().1;
+        let (_, secret) = split(&made.token).unwrap();
         assert_eq!(secret.len(), 43);
         let stored: Vec<u8> =
             db.with(|c| Ok(c.query_row("SELECT secret_sha256 FROM tokens", [], |r| r.get(0))?)).unwrap();
@@ -359,8 +366,9 @@ mod tests {
         let (_dir, db) = db();
         let made = db.with(|c| create(c, None, Scopes::DEFAULT, Some(2000), 1000)).unwrap();
         let mut wrong = made.token.clone();
-        wrong.pop();
-        wrong.push('A');
+        // The last character changed (the secret's alphabet has `-` and `_` too).
+        let last = wrong.pop().unwrap();
+        wrong.push(if last == 'A' { 'B' } else { 'A' });
         for bad in [wrong.as_str(), "", "slk_", "Bearer x", "slk_aaaaaaaaaaaaaaaa_secret"] {
             assert!(db.with(|c| verify(c, bad, 1001)).unwrap().is_none(), "{bad}");
         }

@@ -115,12 +115,20 @@ pub struct AppState {
     counts: Arc<counts::PendingCounts>,
     bad_signatures: Arc<limit::BadSignatures>,
     transfers: Arc<transfers::Transfers>,
+    feed: Arc<api::events::Feed>,
 }
 
 impl AppState {
     fn new(vault: Arc<Vault>, config: ServerConfig) -> Self {
         let bad_signatures = Arc::new(limit::BadSignatures::new(config.trusted_proxies.clone()));
-        AppState { vault, config: Arc::new(config), counts: Arc::default(), bad_signatures, transfers: Arc::default() }
+        AppState {
+            vault,
+            config: Arc::new(config),
+            counts: Arc::default(),
+            bad_signatures,
+            transfers: Arc::default(),
+            feed: Arc::default(),
+        }
     }
 
     /// The error for a bad signature: 403, or 429 once this client has sent too many.
@@ -169,7 +177,7 @@ fn app(state: AppState) -> Router {
         .merge(public)
         .route(pattern::ASSET, get(asset))
         .route(pattern::REACH, get(reach_answer))
-        .nest(api::BASE, api::router())
+        .merge(api::router())
         .route("/", get(|| async { "Sharelock\n" }))
         .fallback(|| async { HttpError::NotFound })
         .layer(middleware::from_fn(html_errors))
@@ -294,6 +302,7 @@ async fn serve(
     let state = AppState::new(vault.clone(), config);
     let flusher = counts::spawn_flusher(state.counts.clone(), vault.clone());
     let rechecker = transfers::spawn_watcher(state.transfers.clone(), vault.clone());
+    let feed = state.feed.clone();
     let pending = state.counts.clone();
     let bad_signatures = state.bad_signatures.clone();
     let forgetter = tokio::spawn(async move {
@@ -357,6 +366,7 @@ async fn serve(
         }
     }
     drop(listener);
+    feed.stop();
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown: requests still running after {grace:?} were cut off"),

@@ -27,7 +27,7 @@ use network::{Address, AddressKind};
 use probe::Probe;
 
 /// Who a URL can reach, from its host alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
     /// Only this computer (127.0.0.1, localhost).

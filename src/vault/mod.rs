@@ -2,7 +2,9 @@
 //! HTTP server and the desktop app share. Blocking: async callers use `spawn_blocking`.
 //!
 //! One `impl Vault` block per noun, each in its own file: `stored.rs` (files), `sharing.rs`
-//! (links), `receiving.rs` (slots) and `recovery.rs` (`verify`, `adopt`, the start-up cleanup).
+//! (links), `receiving.rs` (slots), `access.rs` (API tokens) and `recovery.rs` (`verify`,
+//! `adopt`, the start-up cleanup); `changes.rs` tells what changed between two snapshots (the
+//! API's events).
 //! Opening, settings and the secret are here.
 
 use std::collections::HashSet;
@@ -26,12 +28,14 @@ use crate::urls;
 use crate::{Error, Result, ids, names, settings};
 
 mod access;
+mod changes;
 mod intake;
 mod receiving;
 mod recovery;
 mod sharing;
 mod stored;
 
+pub use changes::{Change, Snapshot};
 pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};

@@ -3,7 +3,7 @@
 use super::*;
 
 /// A slot with its URL, status and what it received.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SlotInfo {
     /// What the database holds about the slot.
     #[serde(flatten)]

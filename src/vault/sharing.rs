@@ -4,7 +4,7 @@
 use super::*;
 
 /// A link with its URLs and status.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LinkInfo {
     /// What the database holds about the link.
     #[serde(flatten)]

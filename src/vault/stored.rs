@@ -3,7 +3,7 @@
 use super::*;
 
 /// A file as listed: its record, its public URL when public, and its link totals.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FileInfo {
     /// What the database holds about the file.
     #[serde(flatten)]

@@ -1,6 +1,7 @@
 //! Black-box tests: a real server on 127.0.0.1:0, a real HTTP client (and raw sockets where a
 //! client would be too polite), the real CLI binary, real SQLite and real files.
 
+mod api;
 mod cli;
 mod connections;
 mod crash;

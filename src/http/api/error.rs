@@ -79,6 +79,20 @@ impl ApiError {
         }
     }
 
+    /// 404 for a path the API does not have.
+    pub fn not_found_route() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route: see /api/v1/openapi.json")
+    }
+
+    /// 405 for a method the path does not have.
+    pub fn method_not_allowed() -> Self {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid",
+            "this path does not take that method: see /api/v1/openapi.json",
+        )
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

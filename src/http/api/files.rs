@@ -9,36 +9,40 @@ use futures_util::TryStreamExt;
 use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
+use super::error::ErrorBody;
 use super::{ApiError, Caller, JsonBody, Removed, lifetime};
 use crate::http::upload::{form, receive};
-use crate::http::{AppState, HttpError, off_workers};
+use crate::http::{AppState, HttpError};
 use crate::time;
 use crate::tokens::Scope;
 use crate::vault::{FileInfo, FileLimit, LinkInfo, NewLink};
 
 /// `GET /files`.
+#[utoipa::path(get, path = "/files", responses((status = 200, description = "every file, newest first", body = [FileInfo]), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<FileInfo>>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(|v| v.files()).await?))
+    Ok(Json(super::core(&app, |v| v.files()).await?))
 }
 
 /// `GET /files/{id}`.
+#[utoipa::path(get, path = "/files/{id}", params(("id" = String, Path, description = "the file's id")), responses((status = 200, description = "the file", body = FileInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn one(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(move |v| v.file(&id)).await?))
+    Ok(Json(super::core(&app, move |v| v.file(&id)).await?))
 }
 
 /// `PATCH /files/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileChange {
     public: bool,
 }
 
+#[utoipa::path(patch, path = "/files/{id}", params(("id" = String, Path, description = "the file's id")), request_body = FileChange, responses((status = 200, description = "the file", body = FileInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn set(
     State(app): State<AppState>,
     caller: Caller,
@@ -46,10 +50,11 @@ pub(super) async fn set(
     JsonBody(change): JsonBody<FileChange>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.require(Scope::Write)?;
-    Ok(Json(app.blocking(move |v| v.set_public(&id, change.public)).await?))
+    Ok(Json(super::core(&app, move |v| v.set_public(&id, change.public)).await?))
 }
 
 /// `DELETE /files/{id}`.
+#[utoipa::path(delete, path = "/files/{id}", params(("id" = String, Path, description = "the file's id")), responses((status = 200, description = "removed", body = Removed), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn remove(
     State(app): State<AppState>,
     caller: Caller,
@@ -57,11 +62,12 @@ pub(super) async fn remove(
 ) -> Result<Json<Removed>, ApiError> {
     caller.require(Scope::Write)?;
     let removed = id.clone();
-    app.blocking(move |v| v.remove_file(&id)).await?;
+    super::core(&app, move |v| v.remove_file(&id)).await?;
     Ok(Json(Removed { removed }))
 }
 
 /// `GET|HEAD /files/{id}/content`.
+#[utoipa::path(get, path = "/files/{id}/content", params(("id" = String, Path, description = "the file's id")), responses((status = 200, description = "the bytes (206 for a Range, 304 when unchanged); never counted", content_type = "application/octet-stream"), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn content(
     State(app): State<AppState>,
     caller: Caller,
@@ -69,12 +75,13 @@ pub(super) async fn content(
     req: Request,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let info = app.blocking(move |v| v.file(&id)).await?;
+    let info = super::core(&app, move |v| v.file(&id)).await?;
     Ok(crate::http::download::owner(&app, req, &info.file, caller.0.id).await?)
 }
 
 /// The query of `POST /files`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UploadQuery {
     /// The file's name (raw bodies).
@@ -90,7 +97,7 @@ pub(super) struct UploadQuery {
 }
 
 /// A raw upload's answer: the file, and its link when one was asked for.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Uploaded {
     #[serde(flatten)]
     file: FileInfo,
@@ -99,6 +106,7 @@ pub(super) struct Uploaded {
 }
 
 /// `POST /files`: a raw body named by `?name=`, or a multipart form of `file` fields.
+#[utoipa::path(post, path = "/files", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file's bytes, or a multipart/form-data form of `file` fields and an optional `public`"), responses((status = 201, description = "a raw body: the file, and its link with `link=`; a multipart form of `file` fields: every file", body = Uploaded), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody), (status = 507, description = "the disk is full", body = ErrorBody)), security(("token" = ["upload"])))]
 pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
     caller.require(Scope::Upload)?;
     let query: UploadQuery = super::query(req.uri())?;
@@ -110,8 +118,7 @@ pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Req
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
     let token = caller.0.id.clone();
-    let vault = app.vault.clone();
-    let adding = off_workers(move || vault.begin_adding(Some(&token))).await?;
+    let adding = super::core(&app, move |v| v.begin_adding(Some(&token))).await?;
     let body = req.into_body();
     if is_form {
         if query.name.is_some() || link.is_some() {
@@ -122,7 +129,7 @@ pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Req
         }
         let staged = receive_form(&app, &headers, body).await?;
         let public = query.public || staged.public;
-        let files = off_workers(move || adding.commit(staged.files, public, time::now())).await?;
+        let files = super::core(&app, move |_| adding.commit(staged.files, public, time::now())).await?;
         return Ok((StatusCode::CREATED, Json(files)).into_response());
     }
     let name = query
@@ -132,13 +139,13 @@ pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Req
     let body = body.into_data_stream().map_err(|e| HttpError::BadRequest(format!("the upload was interrupted: {e}")));
     let staged = receive(&app, body, &unlimited()).await?;
     let public = query.public;
-    let mut files = off_workers(move || adding.commit(vec![(staged, name)], public, time::now())).await?;
+    let mut files = super::core(&app, move |_| adding.commit(vec![(staged, name)], public, time::now())).await?;
     let file = files.pop().ok_or_else(|| ApiError::from(HttpError::Internal("no file committed".into())))?;
     let link = match link {
         Some(lifetime) => {
             let (id, max) = (file.file.id.clone(), query.link_max_downloads);
             let new = NewLink { lifetime: Some(lifetime), max_downloads: max, label: None };
-            Some(app.blocking(move |v| v.create_link(&id, new, time::now(), None)).await?)
+            Some(super::core(&app, move |v| v.create_link(&id, new, time::now(), None)).await?)
         }
         None => None,
     };

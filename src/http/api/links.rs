@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::error::ErrorBody;
 use super::{ApiError, ApiQuery, Caller, JsonBody, Removed, lifetime, nullable};
 use crate::http::AppState;
 use crate::time;
@@ -13,7 +14,7 @@ use crate::tokens::Scope;
 use crate::vault::{LinkEdit, LinkInfo, NewLink};
 
 /// The body of `POST /files/{id}/links`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateLink {
     /// `3d`, `never`; absent: 7 days.
@@ -27,6 +28,7 @@ pub(super) struct CreateLink {
 }
 
 /// `POST /files/{id}/links`: `write`, or `upload` for a file this same token added.
+#[utoipa::path(post, path = "/files/{id}/links", params(("id" = String, Path, description = "the file's id")), request_body = CreateLink, responses((status = 201, description = "the new link (`upload` may link the files its own token added)", body = LinkInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -37,12 +39,13 @@ pub(super) async fn create(
     let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
     let new = NewLink { lifetime, max_downloads: body.max_downloads, label: body.label };
     let base = body.base_url;
-    let link = app.blocking(move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
+    let link = super::core(&app, move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
     Ok((StatusCode::CREATED, Json(link)))
 }
 
 /// The query of `GET /links`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LinksQuery {
     /// Only this file's links.
@@ -50,37 +53,41 @@ pub(super) struct LinksQuery {
 }
 
 /// `GET /links[?file_id=ID]`.
+#[utoipa::path(get, path = "/links", params(LinksQuery), responses((status = 200, description = "links, of one file or of all", body = [LinkInfo]), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn list(
     State(app): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<LinksQuery>,
 ) -> Result<Json<Vec<LinkInfo>>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(move |v| v.links(query.file_id.as_deref(), time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.links(query.file_id.as_deref(), time::now())).await?))
 }
 
 /// `GET /links/{id}`.
+#[utoipa::path(get, path = "/links/{id}", params(("id" = String, Path, description = "the link's id")), responses((status = 200, description = "the link", body = LinkInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn one(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<LinkInfo>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(move |v| v.link(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.link(&id, time::now())).await?))
 }
 
 /// The body of `PATCH /links/{id}`: an absent field stays as it is.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EditLink {
     /// New lifetime, counted from now.
     expires: Option<String>,
     /// New limit; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u64>)]
     max_downloads: Option<Option<u64>>,
 }
 
 /// `PATCH /links/{id}`.
+#[utoipa::path(patch, path = "/links/{id}", params(("id" = String, Path, description = "the link's id")), request_body = EditLink, responses((status = 200, description = "the link, same URL", body = LinkInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn edit(
     State(app): State<AppState>,
     caller: Caller,
@@ -93,20 +100,22 @@ pub(super) async fn edit(
         return Err(ApiError::invalid(None, "nothing to change: give expires or max_downloads"));
     }
     let edit = LinkEdit { lifetime, max_downloads: body.max_downloads };
-    Ok(Json(app.blocking(move |v| v.edit_link(&id, edit, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.edit_link(&id, edit, time::now())).await?))
 }
 
 /// `POST /links/{id}/revoke`.
+#[utoipa::path(post, path = "/links/{id}/revoke", params(("id" = String, Path, description = "the link's id")), responses((status = 200, description = "the revoked link", body = LinkInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn revoke(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<LinkInfo>, ApiError> {
     caller.require(Scope::Write)?;
-    Ok(Json(app.blocking(move |v| v.revoke_link(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.revoke_link(&id, time::now())).await?))
 }
 
 /// `DELETE /links/{id}`: 409 while the link still works.
+#[utoipa::path(delete, path = "/links/{id}", params(("id" = String, Path, description = "the link's id")), responses((status = 200, description = "forgotten", body = Removed), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody), (status = 409, description = "the link still works: revoke it first", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn remove(
     State(app): State<AppState>,
     caller: Caller,
@@ -114,10 +123,14 @@ pub(super) async fn remove(
 ) -> Result<Json<Removed>, ApiError> {
     caller.require(Scope::Write)?;
     let removed = id.clone();
-    match app.blocking(move |v| v.delete_link(&id, time::now())).await {
+    let deleted = super::core(&app, move |v| match v.delete_link(&id, time::now()) {
+        // The one refusal of `delete_link` for an existing link: it still works.
+        Err(crate::Error::InvalidInput(why)) => Ok(Err(ApiError::conflict(why))),
+        other => other.map(Ok),
+    });
+    match deleted.await.and_then(|r| r) {
         Ok(()) => Ok(Json(Removed { removed })),
         // The one refusal of `delete_link` for an existing link: it still works.
-        Err(crate::http::HttpError::BadRequest(why)) => Err(ApiError::conflict(why)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }

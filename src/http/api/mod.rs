@@ -8,6 +8,7 @@
 
 mod auth;
 mod error;
+pub mod events;
 mod files;
 mod links;
 mod slots;
@@ -25,31 +26,93 @@ use serde::de::DeserializeOwned;
 pub use auth::Caller;
 pub use error::ApiError;
 
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::AppState;
 
 /// Where the API is mounted.
 pub const BASE: &str = "/api/v1";
 
-/// The API's routes, to be nested under [`BASE`].
+/// The OpenAPI document's frame: title, the token scheme; the paths come from the handlers.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Sharelock API", description = "Files, links, upload slots and tokens of a Sharelock server."),
+    modifiers(&TokenScheme),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+/// `Authorization: Bearer slk_…`, named `token` in every operation's security.
+struct TokenScheme;
+
+impl utoipa::Modify for TokenScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("slk_<id>_<secret>").build();
+        doc.components.get_or_insert_with(Default::default).add_security_scheme("token", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Every route with its handler; the router and the OpenAPI document are both made from this
+/// one list, so neither can have a route the other lacks.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(
+        BASE,
+        OpenApiRouter::new()
+            .routes(routes!(files::list, files::upload))
+            .routes(routes!(files::one, files::set, files::remove))
+            .routes(routes!(files::content))
+            .routes(routes!(links::create))
+            .routes(routes!(links::list))
+            .routes(routes!(links::one, links::edit, links::remove))
+            .routes(routes!(links::revoke))
+            .routes(routes!(slots::list, slots::create))
+            .routes(routes!(slots::one))
+            .routes(routes!(slots::close))
+            .routes(routes!(events::events))
+            .routes(routes!(tokens::me))
+            .routes(routes!(tokens::list, tokens::create))
+            .routes(routes!(tokens::revoke))
+            .routes(routes!(tokens::rotate)),
+    )
+}
+
+/// The OpenAPI 3 document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// The API's routes under [`BASE`], and its OpenAPI document at `/api/v1/openapi.json` (no
+/// token needed).
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/files", get(files::list).post(files::upload))
-        .route("/files/{id}", get(files::one).patch(files::set).delete(files::remove))
-        .route("/files/{id}/content", get(files::content))
-        .route("/files/{id}/links", axum::routing::post(links::create))
-        .route("/links", get(links::list))
-        .route("/links/{id}", get(links::one).patch(links::edit).delete(links::remove))
-        .route("/links/{id}/revoke", axum::routing::post(links::revoke))
-        .route("/slots", get(slots::list).post(slots::create))
-        .route("/slots/{id}", get(slots::one))
-        .route("/slots/{id}/close", axum::routing::post(slots::close))
-        .route("/token", get(tokens::me))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
-        .route("/secret/rotate", axum::routing::post(tokens::rotate))
-        .fallback(|| async { ApiError::invalid(None, "no such API route") })
+    let (router, doc) = routes().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    router
+        .route(&format!("{BASE}/openapi.json"), get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .route(&format!("{BASE}/{{*rest}}"), axum::routing::any(|| async { no_route() }))
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::map_response(api_headers))
+}
+
+/// Any other path under the API.
+fn no_route() -> ApiError {
+    ApiError::not_found_route()
+}
+
+/// Runs blocking vault work off the async workers, keeping the core's error whole (its field,
+/// kind and id) for the answer.
+async fn core<T: Send + 'static>(
+    app: &AppState,
+    f: impl FnOnce(&std::sync::Arc<crate::Vault>) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let vault = app.vault.clone();
+    match tokio::task::spawn_blocking(move || f(&vault)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(super::HttpError::Internal(e.to_string()).into()),
+    }
 }
 
 /// Never cached: every answer is one owner's data.
@@ -152,7 +215,7 @@ fn lifetime(text: &str, field: &'static str) -> Result<crate::units::Lifetime, A
 }
 
 /// `{"removed": id}`.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct Removed {
     removed: String,
 }

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::error::ErrorBody;
 use super::{ApiError, Caller, JsonBody, Size, lifetime};
 use crate::http::AppState;
 use crate::slots::AcceptList;
@@ -13,16 +14,18 @@ use crate::tokens::Scope;
 use crate::vault::{NewSlot, SlotInfo};
 
 /// The body of `POST /slots`: every field optional, with the CLI's defaults.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateSlot {
     /// How long it accepts files (`7d`).
     expires: Option<String>,
     /// Largest file: bytes or `1G`.
+    #[schema(value_type = Option<String>, example = "1G")]
     max_size: Option<Size>,
     /// How many files.
     max_files: Option<u64>,
     /// Largest total: bytes or `5G`.
+    #[schema(value_type = Option<String>, example = "5G")]
     max_total: Option<Size>,
     /// Accepted types, `pdf,image/*`.
     accept: Option<String>,
@@ -33,6 +36,7 @@ pub(super) struct CreateSlot {
 }
 
 /// `POST /slots`.
+#[utoipa::path(post, path = "/slots", request_body = CreateSlot, responses((status = 201, description = "the new slot", body = SlotInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 400, description = "a field is invalid", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -58,32 +62,35 @@ pub(super) async fn create(
         label: body.label,
     };
     let base = body.base_url;
-    let slot = app.blocking(move |v| v.create_slot(new, time::now(), base.as_deref())).await?;
+    let slot = super::core(&app, move |v| v.create_slot(new, time::now(), base.as_deref())).await?;
     Ok((StatusCode::CREATED, Json(slot)))
 }
 
 /// `GET /slots`.
+#[utoipa::path(get, path = "/slots", responses((status = 200, description = "every slot", body = [SlotInfo]), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<SlotInfo>>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(|v| v.slots(time::now())).await?))
+    Ok(Json(super::core(&app, |v| v.slots(time::now())).await?))
 }
 
 /// `GET /slots/{id}`.
+#[utoipa::path(get, path = "/slots/{id}", params(("id" = String, Path, description = "the slot's id")), responses((status = 200, description = "the slot", body = SlotInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["read"])))]
 pub(super) async fn one(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SlotInfo>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(app.blocking(move |v| v.slot(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.slot(&id, time::now())).await?))
 }
 
 /// `POST /slots/{id}/close`.
+#[utoipa::path(post, path = "/slots/{id}/close", params(("id" = String, Path, description = "the slot's id")), responses((status = 200, description = "the closed slot", body = SlotInfo), (status = 401, description = "no usable token", body = ErrorBody), (status = 403, description = "the token lacks the scope", body = ErrorBody), (status = 404, description = "no such id", body = ErrorBody)), security(("token" = ["write"])))]
 pub(super) async fn close(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SlotInfo>, ApiError> {
     caller.require(Scope::Write)?;
-    Ok(Json(app.blocking(move |v| v.close_slot(&id, time::now())).await?))
+    Ok(Json(super::core(&app, move |v| v.close_slot(&id, time::now())).await?))
 }

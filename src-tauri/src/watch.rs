@@ -45,6 +45,7 @@ pub fn start<R: Runtime>(app: AppHandle<R>) -> sharelock::Result<()> {
     // The first feed and the inbox as it is, before the window can add anything.
     watched.changes = Some(watched.manage.changes()?);
     watched.known = Some(ids(&inbox(watched.manage.as_ref())?));
+    let prober = app.clone();
     std::thread::Builder::new()
         .name("sharelock-watch".into())
         .spawn(move || {
@@ -60,7 +61,45 @@ pub fn start<R: Runtime>(app: AppHandle<R>) -> sharelock::Result<()> {
             }
         })
         .map_err(|e| sharelock::Error::io("cannot start the change watcher", e))?;
+    std::thread::Builder::new()
+        .name("sharelock-server-probe".into())
+        .spawn(move || probe(prober))
+        .map_err(|e| sharelock::Error::io("cannot start the server probe", e))?;
     Ok(())
+}
+
+/// Why a server does not answer, short enough for the status bar.
+fn short_reason(e: sharelock::Error) -> String {
+    use sharelock::remote::RemoteError as R;
+    match e {
+        sharelock::Error::Remote(R::Unreachable { cause, .. }) => format!("not answering ({cause})"),
+        sharelock::Error::Remote(R::Untrusted { .. }) => "its TLS certificate is not trusted: see Settings".into(),
+        sharelock::Error::Remote(R::BadToken { .. }) => "the token is refused: see Settings".into(),
+        sharelock::Error::Remote(R::MissingScope { .. }) => "the token lacks a scope: see Settings".into(),
+        e => crate::error::CommandError::from(e).message,
+    }
+}
+
+/// How often a server in use is asked whether it answers (the status bar).
+const PROBE: Duration = Duration::from_secs(3);
+
+/// Asks the server in use, if any, who the token is, and tells the window when it stops or
+/// starts answering (`place-changed`); when it answers again, what it holds is read afresh.
+fn probe<R: Runtime>(app: AppHandle<R>) {
+    loop {
+        let desktop = app.state::<Desktop>();
+        if let Some(remote) = desktop.remote() {
+            let answer = remote.whoami().map_err(short_reason);
+            let back = answer.is_ok() && desktop.place().reachable == Some(false);
+            if desktop.set_reachable(&remote, answer) {
+                let _ = app.emit("place-changed", desktop.place());
+                if back {
+                    let _ = app.emit("store-changed", ());
+                }
+            }
+        }
+        std::thread::sleep(PROBE);
+    }
 }
 
 fn ids(files: &[FileInfo]) -> HashSet<String> {

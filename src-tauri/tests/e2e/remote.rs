@@ -1,0 +1,204 @@
+//! The window against a Sharelock server: a headless `sharelock serve` on a data dir and port of
+//! its own, a token made on it with `sharelock token create`, and Settings switched to it through
+//! the window. Files, links and counts then are the server's; switching back shows this
+//! computer's as they were.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use sharelock::Vault;
+
+use crate::support::{Window, cli, free_port, pattern};
+
+/// A headless `sharelock serve` on a data dir of its own, stopped when dropped.
+struct Headless {
+    child: Child,
+    url: String,
+    data_dir: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Headless {
+    /// Starts the server on a free port and waits until it answers.
+    fn start() -> Headless {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("server-data");
+        let port = free_port();
+        let child = Command::new(cli())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env_remove("SHARELOCK_DATA_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "sharelock serve did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Headless { child, url, data_dir, _dir: dir }
+    }
+
+    /// `sharelock token create --json` on the server's data dir: the token.
+    fn token(&self, name: &str, scopes: &str) -> String {
+        let out = Command::new(cli())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["token", "create", "--name", name, "--scope", scopes, "--json"])
+            .env_remove("SHARELOCK_DATA_DIR")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "token create: {}", String::from_utf8_lossy(&out.stderr));
+        let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        made["token"].as_str().expect("a token in the JSON").to_owned()
+    }
+
+    /// The server's data dir, opened as its CLI opens it: what it really holds.
+    fn vault(&self) -> Vault {
+        Vault::open(&self.data_dir).unwrap()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Opens Settings, chooses "On a Sharelock server" and types its address and token.
+async fn choose_server(window: &Window, url: &str, token: &str) {
+    window.click(Locator::Css(r#".nav-item[data-view="settings"]"#)).await;
+    window.click(Locator::Css(r#"input[name="kept"][value="server"]"#)).await;
+    window.type_into("#loc-url", url).await;
+    window.type_into("#loc-token", token).await;
+}
+
+/// Whether the location card's Save button can be pressed.
+async fn save_enabled(window: &Window) -> bool {
+    window.run("return !document.getElementById('loc-save').disabled", vec![]).await == serde_json::json!(true)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn the_window_works_on_a_sharelock_server_and_back_on_this_computer() {
+    let mut server = Headless::start();
+    let token = server.token("laptop", "read,upload,write");
+    let window = Window::open().await;
+
+    // Something on this computer first, to find again after the server.
+    let here = window.add_file("on-this-computer.txt", 1_000).await;
+    window.read_until("#files-count", None, |t| t == "1").await;
+
+    // Save is refused until the test passes; the test says who the token is.
+    choose_server(&window, &server.url, &token).await;
+    assert!(!save_enabled(&window).await, "Save waits for a connection test");
+    window.click(Locator::Css("#loc-test")).await;
+    let said = window.read_until("#loc-result", None, |t| t.starts_with('✓')).await;
+    assert!(said.contains("“laptop”") && said.contains("read, upload, write"), "{said}");
+    assert!(save_enabled(&window).await, "a passed test allows Save");
+    window.screen("remote-tested");
+    window.click(Locator::Css("#loc-save")).await;
+    window.toast(&format!("Your files are now those on {}", server.url)).await;
+
+    // Where the token went, in words: no keyring answers under Xvfb, so an owner-only file.
+    let place = window.read_until("#loc-token-place", None, |t| !t.is_empty()).await;
+    let token_file = window.data_dir.join("server-tokens.json");
+    assert!(place.contains(&token_file.display().to_string()) && place.contains("only you can read"), "{place}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the token file is the owner's only");
+        assert!(std::fs::read_to_string(&token_file).unwrap().contains(&token));
+    }
+    // What is only this computer's is hidden, and the status bar names the server.
+    assert!(!window.is_shown("#reach-card").await && !window.is_shown("#data-dir-card").await);
+    assert!(!window.is_shown("#background-card").await);
+    window.read_until("#server-text", None, |t| t == format!("Files on {} · connected", server.url)).await;
+
+    // The server's (empty) list; a file added in the window lands on the server.
+    window.click(Locator::Css(r#".nav-item[data-view="files"]"#)).await;
+    window.read_until("#files-empty h2", None, |t| t == "No files yet").await;
+    let id = window.add_file("report.pdf", 300_000).await;
+    let stored = server.vault().file(&id).expect("the file is on the server");
+    assert_eq!(stored.file.size, 300_000);
+    assert!(Vault::open(&window.data_dir).unwrap().file(&id).is_err(), "and not on this computer");
+
+    // A link made in the window is the server's, and opens with any HTTP client.
+    window.click(Locator::Css("#create-link")).await;
+    let prefix = format!("{}/d/", server.url);
+    let url = window.read_until("#d-links .link .link-url", Some("title"), |u| u.starts_with(&prefix)).await;
+    window.read_until("#d-links .link .item-meta", None, |t| t.starts_with("0 downloads")).await;
+    let body = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(body.as_ref(), pattern(300_000).as_slice(), "the download is the file");
+    // The count changes in the window by itself: the server's events reach it.
+    window.read_until("#d-links .link .item-meta", None, |t| t.starts_with("1 download ")).await;
+    window.screenshot("remote-link-counted").await;
+    window.screen("remote-link-counted");
+
+    // The server stops answering: the status bar says so.
+    server.stop();
+    window.read_until("#server-text", None, |t| t.contains("not answering")).await;
+    window.screen("remote-unreachable");
+
+    // Back on this computer: its files as they were, and its own server in the status bar.
+    window.click(Locator::Css(r#".nav-item[data-view="settings"]"#)).await;
+    window.click(Locator::Css(r#"input[name="kept"][value="local"]"#)).await;
+    window.click(Locator::Css("#loc-save")).await;
+    window.toast("Your files are those on this computer again").await;
+    window.read_until("#files-count", None, |t| t == "1").await;
+    window.read_until("#server-text", None, |t| t.starts_with("Serving at")).await;
+    assert!(window.is_shown("#reach-card").await, "this computer's cards are back");
+    window.click(Locator::Css(r#".nav-item[data-view="files"]"#)).await;
+    window.wait_for(&format!(r#".file-row[data-id="{here}"]"#)).await;
+    window.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn a_bad_token_or_a_missing_scope_is_said_at_test_and_save_stays_refused() {
+    let server = Headless::start();
+    let read_only = server.token("viewer", "read");
+    let window = Window::open().await;
+
+    // A token the server does not know.
+    choose_server(&window, &server.url, "slk_nosuchtoken_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
+    window.click(Locator::Css("#loc-test")).await;
+    let said = window.read_until("#loc-result", None, |t| t.starts_with('✗')).await;
+    assert!(said.contains("refused the token"), "{said}");
+    assert!(!save_enabled(&window).await, "a failed test leaves Save refused");
+    window.screen("remote-bad-token");
+
+    // A valid token without the scopes the window needs.
+    window.type_into("#loc-token", &read_only).await;
+    window.click(Locator::Css("#loc-test")).await;
+    let said = window.read_until("#loc-result", None, |t| t.starts_with('✗')).await;
+    assert!(said.contains("upload, write"), "{said}");
+    assert!(!save_enabled(&window).await);
+
+    // Nothing answers at the address.
+    let nothing = format!("http://127.0.0.1:{}", free_port());
+    window.type_into("#loc-url", &nothing).await;
+    window.click(Locator::Css("#loc-test")).await;
+    let said = window.read_until("#loc-result", None, |t| t.starts_with('✗')).await;
+    assert!(said.contains("Cannot reach the Sharelock server"), "{said}");
+
+    // Save, pressed anyway (the button forced on), is refused by the app itself.
+    window.run("document.getElementById('loc-save').disabled = false", vec![]).await;
+    window.click(Locator::Css("#loc-save")).await;
+    let said = window.read_until("#loc-result", None, |t| t.contains("Test the connection first")).await;
+    assert!(said.starts_with('✗'), "{said}");
+    let vault = Vault::open(&window.data_dir).unwrap();
+    assert_eq!(vault.setting("desktop_files_kept").unwrap(), None, "still on this computer");
+    assert!(!Path::new(&window.data_dir.join("server-tokens.json")).exists(), "no token kept");
+    window.close().await;
+}

@@ -83,6 +83,16 @@ async fn choose_server(window: &Window, url: &str, token: &str) {
     window.type_into("#loc-token", token).await;
 }
 
+/// Switches the window to `server` through Settings (type, Test, Save) and back to Files.
+async fn use_server(window: &Window, server: &Headless, token: &str) {
+    choose_server(window, &server.url, token).await;
+    window.click(Locator::Css("#loc-test")).await;
+    window.read_until("#loc-result", None, |t| t.starts_with('✓')).await;
+    window.click(Locator::Css("#loc-save")).await;
+    window.read_until("#server-text", None, |t| t == format!("Files on {} · connected", server.url)).await;
+    window.click(Locator::Css(r#".nav-item[data-view="files"]"#)).await;
+}
+
 /// Whether the location card's Save button can be pressed.
 async fn save_enabled(window: &Window) -> bool {
     window.run("return !document.getElementById('loc-save').disabled", vec![]).await == serde_json::json!(true)
@@ -124,6 +134,7 @@ async fn the_window_works_on_a_sharelock_server_and_back_on_this_computer() {
     assert!(!window.is_shown("#reach-card").await && !window.is_shown("#data-dir-card").await);
     assert!(!window.is_shown("#background-card").await);
     window.read_until("#server-text", None, |t| t == format!("Files on {} · connected", server.url)).await;
+    window.screen("remote-settings");
 
     // The server's (empty) list; a file added in the window lands on the server.
     window.click(Locator::Css(r#".nav-item[data-view="files"]"#)).await;
@@ -200,5 +211,60 @@ async fn a_bad_token_or_a_missing_scope_is_said_at_test_and_save_stays_refused()
     let vault = Vault::open(&window.data_dir).unwrap();
     assert_eq!(vault.setting("desktop_files_kept").unwrap(), None, "still on this computer");
     assert!(!Path::new(&window.data_dir.join("server-tokens.json")).exists(), "no token kept");
+    window.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn on_a_server_upload_links_the_inbox_save_as_public_and_link_limits_work_as_here() {
+    let server = Headless::start();
+    let token = server.token("laptop", "read,upload,write");
+    let window = Window::open().await;
+    use_server(&window, &server, &token).await;
+    let now = sharelock::time::now;
+
+    // The public switch and a link's limit change the server's records.
+    let id = window.add_file("notes.txt", 2_000).await;
+    window.click(Locator::Css("#d-public")).await;
+    let public_url = window.read_until("#d-public-url", None, |u| u.starts_with(&server.url)).await;
+    assert!(server.vault().file(&id).unwrap().file.public, "public on the server");
+    assert_eq!(window.status_of(&public_url).await, 200);
+    window.click(Locator::Css("#create-link")).await;
+    window.read_until("#d-links .link .link-url", Some("title"), |u| u.starts_with(&server.url)).await;
+    window.open_dialog(Locator::XPath("//ul[@id='d-links']//button[text()='Limit…']"), "Download limit").await;
+    window.type_into("#limit-choice", "3").await;
+    window.click(Locator::Css("#dialog-ok")).await;
+    window.dialog_settled().await;
+    window.read_until("#d-links .link .item-meta", None, |t| t.starts_with("0 of 3 downloads")).await;
+    assert_eq!(server.vault().links(Some(&id), now()).unwrap()[0].link.max_downloads, Some(3));
+
+    // An upload link made in the window is the server's; a file sent through it arrives in the
+    // inbox by itself, with a toast.
+    window.click(Locator::Css(r#".nav-item[data-view="receive"]"#)).await;
+    window.click(Locator::Css("#create-slot")).await;
+    let slot_url = window.read_until("#slots .slot .slot-url", Some("title"), |u| u.contains("/u/")).await;
+    assert!(slot_url.starts_with(&server.url), "{slot_url}");
+    let (to, query) = slot_url.split_once('?').expect("an upload URL with a query");
+    let sent = pattern(40_000);
+    let put = reqwest::Client::new().put(format!("{to}/scan.pdf?{query}")).body(sent.clone()).send().await.unwrap();
+    assert_eq!(put.status().as_u16(), 201);
+    window.toast("Received scan.pdf").await;
+    window.read_until("#inbox-badge", None, |t| t == "1").await;
+    window.click(Locator::Css(r#".nav-item[data-view="inbox"]"#)).await;
+    window.wait_for("#inbox .received-file").await;
+    assert!(!window.is_shown("#inbox .received-file button.local-only").await, "no Show in folder for a server's file");
+    window.screen("remote-inbox");
+
+    // Save as… fetches the file from the server (what the button runs once a place is picked).
+    let received = server.vault().inbox().unwrap().remove(0).file.id;
+    let dest = window.work_dir().join("saved scan.pdf");
+    let saved = window
+        .run(
+            "return window.__TAURI__.core.invoke('export_file', { id: arguments[0], destination: arguments[1] }).then(() => 'ok', e => e.code)",
+            vec![serde_json::json!(received), serde_json::json!(dest)],
+        )
+        .await;
+    assert_eq!(saved, serde_json::json!("ok"));
+    assert_eq!(std::fs::read(&dest).unwrap(), sent, "the saved file is the uploaded one");
     window.close().await;
 }

@@ -112,12 +112,13 @@ impl CommandError {
                      for a server with its own CA, give its CA certificate file"
                 ),
             ),
-            R::BadToken { message } => (
-                "unauthorized",
-                format!(
-                    "the server refused the token ({message}): check it, or make a new one with “sharelock token create” on the server"
-                ),
-            ),
+            // The server's own reason speaks of the Authorization header: the log has it.
+            R::BadToken { message } => {
+                tracing::info!("token refused: {message}");
+                let words = "the server refused the token (unknown, expired or revoked): check it, or make a new one \
+                             with “sharelock token create” on the server";
+                ("unauthorized", words.to_string())
+            }
             R::MissingScope { message, .. } => ("forbidden", format!("the token lacks a scope this needs: {message}")),
             R::Answer { message, .. } => ("server", format!("the server could not do it: {message}")),
             R::Protocol { .. } => ("server", e.to_string()),

@@ -103,9 +103,10 @@ impl Desktop {
         if let Some(dir) = self.opened.get() {
             return Ok(dir.path().to_path_buf());
         }
-        // tempfile makes the folder 0700: other users cannot read what is opened from it.
+        // Owner-only from the start: other users cannot read what is opened from it.
         let dir = tempfile::Builder::new()
             .prefix("sharelock-open-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(|e| sharelock::Error::io("cannot make a folder to open files from", e))?;
         Ok(self.opened.get_or_init(|| dir).path().to_path_buf())

@@ -123,6 +123,12 @@ const ERROR_WORDS = {
     action: { label: "Copy path", run: () => copy(e.path, "Path") },
   }),
   internal: () => "Something went wrong inside Sharelock. Try again; the details are in the log.",
+  // A Sharelock server's failures: the shell writes these for people (src-tauri/src/error.rs).
+  unreachable: (e) => sentence(e.message),
+  untrusted: (e) => sentence(e.message),
+  unauthorized: (e) => sentence(e.message),
+  forbidden: (e) => sentence(e.message),
+  server: (e) => sentence(e.message),
 };
 
 /** What to tell the user about `e`: `{ text, action }`. Anything that is not a command's error
@@ -146,6 +152,7 @@ function showError(e, { form = null, prefix = "" } = {}) {
 const FIELDS = {
   "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label" },
   "slot-form": { expires: "s-expiry", max_size: "s-max-size", max_files: "s-max-files", max_total: "s-max-total", accept: "s-accept", label: "s-label" },
+  "location-form": { url: "loc-url", token: "loc-token" },
   "settings-form": { port: "set-port", base_url: "set-base-url", default_link_expiry: "set-expiry", default_link_limit: "set-limit" },
 };
 
@@ -1098,7 +1105,7 @@ function receivedFile(f) {
     el("div", { class: "item-actions" },
       button("Open", () => openReceived(f), "open"),
       button("Save as…", () => saveAs(f)),
-      button("Show in folder", () => showInFolder(f)),
+      button("Show in folder", () => showInFolder(f), "local-only"),
       button("Share…", () => shareReceived(f), "share"),
       button("Delete…", () => deleteReceived(f), "danger delete"))), `received-${f.id}`);
 }
@@ -1244,6 +1251,8 @@ async function openDataDir() {
 /** The status bar, and while nothing serves: the banner with the fix, and link and upload-link
  *  creation turned off with the reason beside it. */
 function renderServer(status) {
+  state.localServer = status;
+  if (state.place?.kept === "server") return renderPlace(state.place);
   state.serving = status.running;
   state.server = status;
   // Before a link is made and copied: who could not open it, and where to change that.
@@ -1320,6 +1329,110 @@ async function usePort(port) {
   await saveSettings(new Event("submit"));
 }
 
+// ---------- where the files are kept ----------
+
+/** "Where your files are kept" as last loaded or saved, and the server whose test passed (the
+ *  only one Save takes). */
+let savedLocation = null;
+let testedServer = null;
+
+function locationForm() {
+  return {
+    kept: document.querySelector("input[name=kept]:checked")?.value || "local",
+    url: $("loc-url").value.trim(),
+    token: $("loc-token").value.trim(),
+    ca_cert: $("loc-ca").value.trim(),
+  };
+}
+
+const sameServer = (a, b) => a && b && a.url === b.url && a.token === b.token && a.ca_cert === b.ca_cert;
+
+/** Save is offered for a change, and for a server only once its test passed as typed. */
+function showLocationState() {
+  const form = locationForm();
+  const server = form.kept === "server";
+  $("server-fields").hidden = !server;
+  const changed = !savedLocation || form.kept !== savedLocation.kept || (server && (form.url !== savedLocation.url || form.token !== "" || form.ca_cert !== savedLocation.ca_cert));
+  $("loc-save").disabled = !changed || (server && !sameServer(form, testedServer));
+  $("loc-test").disabled = !server;
+}
+
+async function loadLocation() {
+  const loc = await invoke("get_location");
+  savedLocation = { kept: loc.kept, url: loc.url, ca_cert: loc.ca_cert };
+  for (const radio of document.querySelectorAll("input[name=kept]")) radio.checked = radio.value === loc.kept;
+  $("loc-url").value = loc.url;
+  $("loc-token").value = "";
+  $("loc-ca").value = loc.ca_cert;
+  $("loc-token").placeholder = loc.token_place ? "the token kept for this server" : "slk_…";
+  $("loc-token-place").hidden = !loc.token_place;
+  $("loc-token-place").textContent = loc.token_place || "";
+  clearFieldErrors($("location-form"));
+  renderPlace(loc.place);
+  showLocationState();
+}
+
+function locationResult(text, kind) {
+  $("loc-result").textContent = text;
+  $("loc-result").className = `small ${kind}`;
+}
+
+/** "Test connection": what the server said of the token, or why it could not be asked. */
+async function testConnection() {
+  const form = locationForm();
+  clearFieldErrors($("location-form"));
+  testedServer = null;
+  $("loc-test").disabled = true;
+  locationResult("Testing…", "");
+  try {
+    const who = await invoke("test_connection", { url: form.url, token: form.token, ca_cert: form.ca_cert });
+    testedServer = form;
+    const name = who.name ? `“${who.name}”` : who.id;
+    locationResult(`✓ The server answers. Token ${name}, allowed to ${who.scopes.join(", ")}.`, "ok");
+  } catch (e) {
+    const input = e?.code === "invalid_input" ? fieldInput($("location-form"), e.field) : null;
+    if (input) { setFieldError(input, e.message); locationResult("", ""); } else locationResult(`✗ ${words(e).text}`, "bad");
+  } finally { showLocationState(); }
+}
+
+async function saveLocation(event) {
+  event?.preventDefault();
+  const form = locationForm();
+  try {
+    const loc = await invoke("save_location", form);
+    testedServer = null;
+    locationResult("", "");
+    toast(loc.kept === "server" ? `Your files are now those on ${loc.url}` : "Your files are those on this computer again");
+    await loadLocation();
+    await refresh();
+  } catch (e) { locationResult(`✗ ${words(e).text}`, "bad"); }
+}
+
+/** Where the files are: in the status bar, and what is only this computer's is hidden while
+ *  they are on a server (Settings says why). */
+function renderPlace(place) {
+  state.place = place;
+  document.body.dataset.kept = place.kept;
+  const server = place.kept === "server";
+  $("loc-note").textContent = server
+    ? "This computer's own server, data folder, background service and signing secret serve files kept on this computer: they are hidden while your files are on the server. Choosing “On this computer” brings back this computer's files as they were."
+    : place.error ? `Your files are those on this computer: ${place.error}.` : "";
+  if (!server) { if (state.localServer) renderServer(state.localServer); return; }
+  state.serving = true;
+  $("server-banner").hidden = true;
+  for (const [button, note] of [["create-link", "l-stopped"], ["create-slot", "s-stopped"]]) {
+    $(button).disabled = false;
+    $(note).hidden = true;
+  }
+  $("use-port").hidden = true;
+  $("server-reach").textContent = "";
+  const down = place.reachable === false;
+  $("server-dot").className = `dot ${down ? "bad" : place.reachable ? "ok" : ""}`;
+  $("server-text").textContent = down
+    ? `Files on ${place.url} · ${place.error}`
+    : `Files on ${place.url}${place.reachable ? " · connected" : " · connecting…"}`;
+}
+
 async function rotateSecret() {
   const body = el("p", {}, "Every link and upload link you have sent stops working at once, and cannot be brought back. Files stay; you can create new links for them.");
   if (!(await dialog({ title: "Replace the signing secret?", body, ok: "Replace secret", danger: true }))) return;
@@ -1374,13 +1487,17 @@ async function start() {
   $("settings-form").addEventListener("input", showUnsaved);
   $("settings-form").addEventListener("change", showUnsaved);
   $("discard-settings").addEventListener("click", discardSettings);
+  $("location-form").addEventListener("submit", saveLocation);
+  $("location-form").addEventListener("input", showLocationState);
+  $("location-form").addEventListener("change", showLocationState);
+  $("loc-test").addEventListener("click", testConnection);
   $("open-data-dir").addEventListener("click", openDataDir);
   $("reach-check").addEventListener("click", checkReach);
   for (const button of document.querySelectorAll(".reach-settings")) {
     button.addEventListener("click", () => { show("settings"); $("reach-card").scrollIntoView({ block: "start" }); checkReach(); });
   }
   // A field's error goes once it is edited.
-  for (const form of ["link-form", "slot-form", "settings-form"]) {
+  for (const form of ["link-form", "slot-form", "settings-form", "location-form"]) {
     $(form).addEventListener("input", (e) => { if (e.target.getAttribute?.("aria-invalid") === "true") clearFieldError(e.target); });
   }
   for (const radio of document.querySelectorAll("input[name=listen]")) {
@@ -1404,6 +1521,7 @@ async function start() {
   await T.event.listen("add-progress", onProgress);
   await T.event.listen("store-changed", debounce(refresh, 150));
   await T.event.listen("server-status", ({ payload }) => renderServer(payload));
+  await T.event.listen("place-changed", ({ payload }) => renderPlace(payload));
   await T.event.listen("files-received", ({ payload }) => {
     const first = payload[0];
     toast(payload.length === 1 ? `Received ${first.name}${first.uploader_name ? ` from ${first.uploader_name}` : ""}` : `Received ${payload.length} files`);
@@ -1419,10 +1537,12 @@ async function start() {
   await T.event.listen("quit-requested", ({ payload }) => confirmQuit(payload.message));
 
   const info = await invoke("app_info");
+  state.place = info.place;
   renderServer(info.server);
   // Without a tray the window is the only way back to the app, so closing it quits.
   $("tray-note").hidden = info.tray;
   await loadSettings();
+  await loadLocation();
   await loadBackground();
   await refresh();
   await takeOpened();

@@ -12,9 +12,15 @@ use sharelock::units::{Lifetime, parse_size};
 use sharelock::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo, expand_paths};
 use tauri::{AppHandle, Emitter, Runtime, State};
 
+use std::sync::Arc;
+
+use sharelock::Vault;
+use sharelock::remote::TokenIdentity;
+
 use crate::Desktop;
 use crate::background::{self, Background};
 use crate::error::CommandError;
+use crate::location::{self, Place, ServerChoice};
 use crate::server::{self, Scope, ServerStatus};
 
 type Result<T> = std::result::Result<T, CommandError>;
@@ -59,6 +65,8 @@ pub struct AppInfo {
     default_link_expiry: String,
     /// Whether a tray icon shows; without one the status bar says closing stops the links.
     tray: bool,
+    /// Where the files are kept: this computer or a server, and whether it answers.
+    place: Place,
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -70,12 +78,13 @@ pub async fn app_info(desktop: State<'_, Desktop>) -> Result<AppInfo> {
         server: desktop.server.status(),
         default_link_expiry: expiry.unwrap_or_else(|| "7d".into()),
         tray: desktop.tray.load(std::sync::atomic::Ordering::SeqCst),
+        place: desktop.place(),
     })
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn list_files(desktop: State<'_, Desktop>) -> Result<Vec<FileInfo>> {
-    desktop.run(|v| v.files()).await
+    desktop.with(|m| m.files()).await
 }
 
 /// Progress of an `add_files` call, as the `add-progress` event.
@@ -99,7 +108,7 @@ pub async fn add_files<R: Runtime>(
 ) -> Result<Vec<FileInfo>> {
     let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
     desktop
-        .run(move |vault| {
+        .with(move |manage| {
             let files = expand_paths(&paths)?;
             let count = files.len();
             let mut added = Vec::with_capacity(count);
@@ -114,7 +123,7 @@ pub async fn add_files<R: Runtime>(
                         let _ = app.emit("add-progress", AddProgress { index, count, name: name.clone(), done, total });
                     }
                 };
-                added.push(vault.add_file(path, public, now(), &mut progress)?);
+                added.push(manage.add_file(path, public, &mut progress)?);
             }
             Ok(added)
         })
@@ -123,12 +132,12 @@ pub async fn add_files<R: Runtime>(
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn remove_file(desktop: State<'_, Desktop>, id: String) -> Result<()> {
-    desktop.run(move |v| v.remove_file(&id)).await
+    desktop.with(move |m| m.remove_file(&id)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn set_public(desktop: State<'_, Desktop>, id: String, public: bool) -> Result<FileInfo> {
-    desktop.run(move |v| v.set_public(&id, public)).await
+    desktop.with(move |m| m.set_public(&id, public)).await
 }
 
 /// What a command over many files did: the ids it changed and, for each of the others, why not.
@@ -166,20 +175,20 @@ impl Batch {
 /// Removes each of the files (the multi-selection's Remove).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn remove_files(desktop: State<'_, Desktop>, ids: Vec<String>) -> Result<Batch> {
-    desktop.run(move |v| Ok(Batch::each(ids, |id| v.remove_file(id)))).await
+    desktop.with(move |m| Ok(Batch::each(ids, |id| m.remove_file(id)))).await
 }
 
 /// Makes each of the files public or private (the multi-selection's Make public / private).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn set_public_many(desktop: State<'_, Desktop>, ids: Vec<String>, public: bool) -> Result<Batch> {
-    desktop.run(move |v| Ok(Batch::each(ids, |id| v.set_public(id, public)))).await
+    desktop.with(move |m| Ok(Batch::each(ids, |id| m.set_public(id, public)))).await
 }
 
 /// The links of one file, or of every file when `file_id` is absent (what a multi-selection's
 /// confirm dialogs count).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn list_links(desktop: State<'_, Desktop>, file_id: Option<String>) -> Result<Vec<LinkInfo>> {
-    desktop.run(move |v| v.links(file_id.as_deref(), now())).await
+    desktop.with(move |m| m.links(file_id.as_deref())).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -190,10 +199,12 @@ pub async fn create_link(
     max_downloads: Option<Whole>,
     label: Option<String>,
 ) -> Result<LinkInfo> {
-    desktop.server.check_serving()?;
+    if desktop.remote().is_none() {
+        desktop.server.check_serving()?;
+    }
     let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
     let new = NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label };
-    desktop.run(move |v| v.create_link(&file_id, new, now(), None)).await
+    desktop.with(move |m| m.create_link(&file_id, new, None)).await
 }
 
 /// `expires` sets a new lifetime from now; `max_downloads` a new limit; `unlimited` removes it.
@@ -209,29 +220,40 @@ pub async fn edit_link(
     let limit = if unlimited == Some(true) { Some(None) } else { max_downloads.map(Some) };
     let edit =
         LinkEdit { lifetime: expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?, max_downloads: limit };
-    desktop.run(move |v| v.edit_link(&id, edit, now())).await
+    desktop.with(move |m| m.edit_link(&id, edit)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn revoke_link(desktop: State<'_, Desktop>, id: String) -> Result<LinkInfo> {
-    desktop.run(move |v| v.revoke_link(&id, now())).await
+    desktop.with(move |m| m.revoke_link(&id)).await
 }
 
 /// Removes a link that no longer works from the list; an active one is refused.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn delete_link(desktop: State<'_, Desktop>, id: String) -> Result<()> {
-    desktop.run(move |v| v.delete_link(&id, now())).await
+    desktop.with(move |m| m.delete_link(&id)).await
 }
 
 /// Removes every link of a file that no longer works; returns how many went.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn delete_inactive_links(desktop: State<'_, Desktop>, file_id: String) -> Result<usize> {
-    desktop.run(move |v| v.delete_inactive_links(&file_id, now())).await
+    desktop
+        .with(move |m| {
+            m.file(&file_id)?;
+            // One by one, as a server's API has it: each is refused if it became active meanwhile.
+            let inactive: Vec<LinkInfo> =
+                m.links(Some(&file_id))?.into_iter().filter(|l| l.status != LinkStatus::Active).collect();
+            for link in &inactive {
+                m.delete_link(&link.link.id)?;
+            }
+            Ok(inactive.len())
+        })
+        .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn list_slots(desktop: State<'_, Desktop>) -> Result<Vec<SlotInfo>> {
-    desktop.run(|v| v.slots(now())).await
+    desktop.with(|m| m.slots()).await
 }
 
 /// A new slot as the UI's form describes it; sizes as typed (`100M`), the accept list as typed.
@@ -247,7 +269,9 @@ pub struct SlotForm {
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn create_slot(desktop: State<'_, Desktop>, form: SlotForm) -> Result<SlotInfo> {
-    desktop.server.check_serving()?;
+    if desktop.remote().is_none() {
+        desktop.server.check_serving()?;
+    }
     let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let at = |field| move |e: sharelock::Error| CommandError::from(e).at(field);
     let new = NewSlot {
@@ -258,24 +282,45 @@ pub async fn create_slot(desktop: State<'_, Desktop>, form: SlotForm) -> Result<
         accept: blank(&form.accept).map(|s| AcceptList::parse(&s)).transpose().map_err(at("accept"))?,
         label: blank(&form.label),
     };
-    desktop.run(move |v| v.create_slot(new, now(), None)).await
+    desktop.with(move |m| m.create_slot(new, None)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn close_slot(desktop: State<'_, Desktop>, id: String) -> Result<SlotInfo> {
-    desktop.run(move |v| v.close_slot(&id, now())).await
+    desktop.with(move |m| m.close_slot(&id)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn inbox(desktop: State<'_, Desktop>) -> Result<Vec<FileInfo>> {
-    desktop.run(|v| v.inbox()).await
+    desktop.with(|m| Ok(m.files()?.into_iter().filter(|f| f.file.slot_id.is_some()).collect())).await
 }
 
 /// Opens a stored file in the system's default app for its type.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn open_file<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, id: String) -> Result<()> {
     use tauri_plugin_opener::OpenerExt;
-    let path = desktop.run(move |v| v.stored_path(&id)).await?;
+    let path = match desktop.remote() {
+        None => desktop.run(move |v| v.stored_path(&id)).await?,
+        // A server's file is fetched first, into a folder only this user can open.
+        Some(_) => {
+            let folder = desktop.opened_dir()?.join(&id);
+            desktop
+                .with(move |m| {
+                    let name = m.file(&id)?.file.name;
+                    // The name as the server gave it, reduced to one safe path component.
+                    let name = std::path::Path::new(&name)
+                        .file_name()
+                        .map(|n| n.to_owned())
+                        .unwrap_or_else(|| id.clone().into());
+                    std::fs::create_dir_all(&folder)
+                        .map_err(|e| sharelock::Error::io("cannot make a folder to open it from", e))?;
+                    let path = folder.join(name);
+                    m.save_file(&id, &path)?;
+                    Ok(path)
+                })
+                .await?
+        }
+    };
     app.opener()
         .open_path(path.display().to_string(), None::<&str>)
         .map_err(|e| CommandError::internal(format!("no app could open it: {e}")))
@@ -290,12 +335,15 @@ pub fn take_opened(opening: State<'_, crate::opening::Opening>) -> crate::openin
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn export_file(desktop: State<'_, Desktop>, id: String, destination: String) -> Result<()> {
-    desktop.run(move |v| v.export_file(&id, std::path::Path::new(&destination))).await
+    desktop.with(move |m| m.save_file(&id, std::path::Path::new(&destination))).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn show_in_folder<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, id: String) -> Result<()> {
     use tauri_plugin_opener::OpenerExt;
+    if desktop.remote().is_some() {
+        return Err(CommandError::refused("the file is kept on the server, not in a folder on this computer".into()));
+    }
     let path = desktop.run(move |v| v.stored_path(&id)).await?;
     app.opener().reveal_item_in_dir(&path).map_err(|e| CommandError::open_failed("file", &path, e))
 }
@@ -499,4 +547,138 @@ pub async fn set_keep_serving<R: Runtime>(
     let (note, status) = background::set_keep_serving(&desktop.vault, &desktop.server, on).await?;
     let _ = app.emit("server-status", &status);
     Ok(Background { note, ..background::read(&app, status)? })
+}
+
+/// Settings' "Where your files are kept".
+#[derive(Serialize)]
+pub struct Location {
+    /// As saved: `local` or `server`.
+    kept: &'static str,
+    /// The server's URL, saved (kept when the files are back on this computer).
+    url: String,
+    /// The CA certificate file trusted for it, or empty.
+    ca_cert: String,
+    /// Where the token for `url` is kept, in words; none when no token is kept.
+    token_place: Option<String>,
+    /// Where the files are now, and whether the server answers.
+    place: Place,
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn get_location(desktop: State<'_, Desktop>) -> Result<Location> {
+    let place = desktop.place();
+    let vault = desktop.vault.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        let kept = if vault.setting(location::FILES_KEPT)?.as_deref() == Some("server") { "server" } else { "local" };
+        let url = vault.setting(location::SERVER_URL)?.unwrap_or_default();
+        let ca_cert = vault.setting(location::SERVER_CA_CERT)?.unwrap_or_default();
+        let token_place =
+            if url.is_empty() { None } else { location::read_token(vault.data_dir(), &url)?.map(|(_, p)| p.words()) };
+        Ok(Location { kept, url, ca_cert, token_place, place })
+    })
+    .await
+    .map_err(CommandError::internal)?
+}
+
+/// The server Settings describes; a blank token is the one kept for that URL.
+fn server_choice(vault: &Vault, url: &str, token: &str, ca_cert: &str) -> Result<ServerChoice> {
+    // One spelling per server (the keyring's user name, the status bar): no trailing slash.
+    let url = url.trim().trim_end_matches('/');
+    if url.is_empty() {
+        return Err(CommandError::invalid("url", "type the server's address, such as https://share.example.org"));
+    }
+    let token = match token.trim() {
+        "" => location::read_token(vault.data_dir(), url)?.map(|(t, _)| t).ok_or_else(|| {
+            CommandError::invalid("token", "paste the token that “sharelock token create” printed on the server")
+        })?,
+        typed => typed.to_string(),
+    };
+    let ca_cert = Some(ca_cert.trim()).filter(|c| !c.is_empty()).map(str::to_string);
+    Ok(ServerChoice { url: url.to_string(), token, ca_cert })
+}
+
+/// What the window needs of a token: to list, add, and change files, links and slots.
+const SCOPES_NEEDED: [&str; 3] = ["read", "upload", "write"];
+
+/// "Test connection": asks the server who the token is. Only a server whose test passed can be
+/// saved.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn test_connection(
+    desktop: State<'_, Desktop>,
+    url: String,
+    token: String,
+    ca_cert: String,
+) -> Result<TokenIdentity> {
+    *desktop.tested.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let vault = desktop.vault.clone();
+    let (choice, identity) = tauri::async_runtime::spawn_blocking(move || {
+        let choice = server_choice(&vault, &url, &token, &ca_cert)?;
+        let (_, identity) = choice.test()?;
+        Ok::<_, CommandError>((choice, identity))
+    })
+    .await
+    .map_err(CommandError::internal)??;
+    let missing: Vec<&str> = SCOPES_NEEDED.into_iter().filter(|s| !identity.scopes.iter().any(|h| h == s)).collect();
+    if !missing.is_empty() {
+        return Err(CommandError {
+            code: "forbidden",
+            ..CommandError::refused(format!(
+                "the token {} has the scopes {}, but the window needs {} too: make one with “sharelock token create” (its default scopes are read, upload and write)",
+                identity.name.as_deref().map(|n| format!("“{n}”")).unwrap_or_else(|| identity.id.clone()),
+                identity.scopes.join(", "),
+                missing.join(", "),
+            ))
+        });
+    }
+    *desktop.tested.lock().unwrap_or_else(|e| e.into_inner()) = Some(choice);
+    Ok(identity)
+}
+
+/// Saves where the files are kept and uses it at once. A server is saved only after its
+/// connection test passed with the same address, token and CA file.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn save_location<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+    kept: String,
+    url: String,
+    token: String,
+    ca_cert: String,
+) -> Result<Location> {
+    let vault = desktop.vault.clone();
+    if kept == "local" {
+        desktop.run(|v| v.set_setting(location::FILES_KEPT, None)).await?;
+        desktop.set_manage(vault, None, Place::local());
+    } else {
+        let choice = {
+            let vault = vault.clone();
+            tauri::async_runtime::spawn_blocking(move || server_choice(&vault, &url, &token, &ca_cert))
+                .await
+                .map_err(CommandError::internal)??
+        };
+        let tested = desktop.tested.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if tested.as_ref() != Some(&choice) {
+            return Err(CommandError::refused(
+                "test the connection first: the server is saved only once it answered with this token".into(),
+            ));
+        }
+        let remote = {
+            let choice = choice.clone();
+            tauri::async_runtime::spawn_blocking(move || {
+                location::keep_token(vault.data_dir(), &choice.url, &choice.token)?;
+                vault.set_setting(location::SERVER_URL, Some(&choice.url))?;
+                vault.set_setting(location::SERVER_CA_CERT, choice.ca_cert.as_deref())?;
+                vault.set_setting(location::FILES_KEPT, Some("server"))?;
+                Ok::<_, CommandError>(choice.connect()?)
+            })
+            .await
+            .map_err(CommandError::internal)??
+        };
+        let remote = Arc::new(remote);
+        let place = Place { kept: "server", url: Some(choice.url.clone()), reachable: Some(true), ..Place::default() };
+        desktop.set_manage(remote.clone(), Some(remote), place);
+    }
+    let _ = app.emit("place-changed", desktop.place());
+    let _ = app.emit("store-changed", ());
+    get_location(desktop).await
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct CommandError {
     /// `not_found`, `invalid_input`, `disk_full`, `io`, `database`, `refused`, `server_stopped`,
-    /// `open_failed` or `internal`.
+    /// `open_failed`, a Sharelock server's `unreachable`, `untrusted`, `unauthorized`,
+    /// `forbidden` or `server` (shown, written for people), or `internal`.
     pub code: &'static str,
     /// The detail, for the log. Shown only for `invalid_input` and `refused`, whose messages the
     /// core writes for people.
@@ -84,23 +85,46 @@ impl From<sharelock::Error> for CommandError {
             sharelock::Error::Io { source, .. } => ("io", io_kind(source.kind()), None),
             sharelock::Error::Db(_) | sharelock::Error::Migration(_) => ("database", None, None),
             sharelock::Error::Refused(_) => ("refused", None, None),
-            sharelock::Error::Remote(remote) => {
-                use sharelock::remote::RemoteError;
-                let code = match remote {
-                    RemoteError::Unreachable { .. } | RemoteError::Interrupted { .. } => "unreachable",
-                    RemoteError::Untrusted { .. } => "untrusted",
-                    RemoteError::BadToken { .. } => "unauthorized",
-                    RemoteError::MissingScope { .. } => "forbidden",
-                    RemoteError::Answer { .. } | RemoteError::Protocol { .. } => "server",
-                };
-                (code, None, None)
-            }
+            sharelock::Error::Remote(remote) => return CommandError::remote(remote),
         };
         let message = e.to_string();
         if !matches!(code, "invalid_input" | "not_found" | "refused") {
             tracing::warn!("{code}: {message}");
         }
         CommandError { kind, field, ..CommandError::new(code, message) }
+    }
+}
+
+impl CommandError {
+    /// A server's failure: `unreachable`, `untrusted` (its TLS certificate), `unauthorized` (the
+    /// token), `forbidden` (a scope missing) or `server` (any other answer), with a message
+    /// written for the window (the core's speaks of the command line's options).
+    fn remote(e: &sharelock::remote::RemoteError) -> Self {
+        use sharelock::remote::RemoteError as R;
+        let (code, message) = match e {
+            R::Unreachable { url, cause } => {
+                ("unreachable", format!("cannot reach the Sharelock server at {url} ({cause})"))
+            }
+            R::Untrusted { url, cause } => (
+                "untrusted",
+                format!(
+                    "the server at {url} has a TLS certificate this computer does not trust ({cause}); \
+                     for a server with its own CA, give its CA certificate file"
+                ),
+            ),
+            // The server's own reason speaks of the Authorization header: the log has it.
+            R::BadToken { message } => {
+                tracing::info!("token refused: {message}");
+                let words = "the server refused the token (unknown, expired or revoked): check it, or make a new one \
+                             with “sharelock token create” on the server";
+                ("unauthorized", words.to_string())
+            }
+            R::MissingScope { message, .. } => ("forbidden", format!("the token lacks a scope this needs: {message}")),
+            R::Answer { message, .. } => ("server", format!("the server could not do it: {message}")),
+            R::Protocol { .. } => ("server", e.to_string()),
+        };
+        tracing::warn!("{code}: {message}");
+        CommandError::new(code, message)
     }
 }
 

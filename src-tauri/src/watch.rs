@@ -1,53 +1,143 @@
-//! Keeps the UI live: when anything changes the data dir (a file added by the CLI, an upload
-//! arriving in a slot, a download counted) the UI hears `store-changed`, and a file that arrives
-//! through a slot raises `files-received` and a desktop notification.
+//! Keeps the UI live: when anything changes the Sharelock in use (a file added by the CLI, an
+//! upload arriving in a slot, a download counted) the UI hears `store-changed`, and a file that
+//! arrives through a slot raises `files-received` and a desktop notification. It waits on
+//! [`Manage::changes`], so this computer's data dir and a server are watched alike, and follows
+//! Settings when they switch from one to the other.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sharelock::manage::{Changes, Manage};
 use sharelock::vault::FileInfo;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::Desktop;
 
-/// How often the database is asked whether it changed (one cheap pragma).
-const POLL: Duration = Duration::from_millis(400);
+/// How long one wait on the feed lasts: how soon a switch in Settings is followed.
+const BEAT: Duration = Duration::from_millis(500);
+
+/// How long to wait before asking again for a feed that failed.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// The received files' ids, to tell the new ones.
+fn inbox(manage: &dyn Manage) -> sharelock::Result<Vec<FileInfo>> {
+    Ok(manage.files()?.into_iter().filter(|f| f.file.slot_id.is_some()).collect())
+}
+
+/// What the watcher follows: one Sharelock, its feed and the files it had received.
+struct Watched {
+    manage: Arc<dyn Manage>,
+    changes: Option<Box<dyn Changes>>,
+    known: Option<HashSet<String>>,
+}
+
+impl Watched {
+    fn new(manage: Arc<dyn Manage>) -> Watched {
+        Watched { manage, changes: None, known: None }
+    }
+}
 
 /// Starts watching on a thread of its own.
 pub fn start<R: Runtime>(app: AppHandle<R>) -> sharelock::Result<()> {
-    let vault = app.state::<Desktop>().vault.clone();
-    let mut watcher = vault.watcher()?;
-    let mut known: HashSet<String> = vault.inbox()?.into_iter().map(|f| f.file.id).collect();
+    let first = app.state::<Desktop>().manage();
+    let mut watched = Watched::new(first);
+    // The first feed and the inbox as it is, before the window can add anything.
+    watched.changes = Some(watched.manage.changes()?);
+    watched.known = Some(ids(&inbox(watched.manage.as_ref())?));
+    let prober = app.clone();
     std::thread::Builder::new()
         .name("sharelock-watch".into())
         .spawn(move || {
             loop {
-                std::thread::sleep(POLL);
-                match watcher.changed() {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => {
-                        tracing::warn!("cannot watch the database: {e}");
-                        continue;
-                    }
+                let current = app.state::<Desktop>().manage();
+                if !Arc::ptr_eq(&current, &watched.manage) {
+                    watched = Watched::new(current);
                 }
-                let _ = app.emit("store-changed", ());
-                let Ok(inbox) = vault.inbox() else { continue };
-                let arrived: Vec<&FileInfo> = inbox.iter().filter(|f| !known.contains(&f.file.id)).collect();
-                if !arrived.is_empty() {
-                    // Read on each arrival, so a change in Settings applies at once.
-                    if vault.setting(sharelock::settings::NOTIFY_RECEIVED).ok().flatten().as_deref() != Some("off") {
-                        notify(&app, &arrived);
-                    }
-                    let _ = app.emit("files-received", &arrived);
+                if step(&app, &mut watched).is_err() {
+                    watched.changes = None;
+                    std::thread::sleep(RETRY);
                 }
-                known = inbox.iter().map(|f| f.file.id.clone()).collect();
             }
         })
         .map_err(|e| sharelock::Error::io("cannot start the change watcher", e))?;
+    std::thread::Builder::new()
+        .name("sharelock-server-probe".into())
+        .spawn(move || probe(prober))
+        .map_err(|e| sharelock::Error::io("cannot start the server probe", e))?;
     Ok(())
 }
 
+/// Why a server does not answer, short enough for the status bar.
+fn short_reason(e: sharelock::Error) -> String {
+    use sharelock::remote::RemoteError as R;
+    match e {
+        sharelock::Error::Remote(R::Unreachable { cause, .. }) => format!("not answering ({cause})"),
+        sharelock::Error::Remote(R::Untrusted { .. }) => "its TLS certificate is not trusted: see Settings".into(),
+        sharelock::Error::Remote(R::BadToken { .. }) => "the token is refused: see Settings".into(),
+        sharelock::Error::Remote(R::MissingScope { .. }) => "the token lacks a scope: see Settings".into(),
+        e => crate::error::CommandError::from(e).message,
+    }
+}
+
+/// How often a server in use is asked whether it answers (the status bar).
+const PROBE: Duration = Duration::from_secs(3);
+
+/// Asks the server in use, if any, who the token is, and tells the window when it stops or
+/// starts answering (`place-changed`); when it answers again, what it holds is read afresh.
+fn probe<R: Runtime>(app: AppHandle<R>) {
+    loop {
+        let desktop = app.state::<Desktop>();
+        if let Some(remote) = desktop.remote() {
+            let answer = remote.whoami().map_err(short_reason);
+            let back = answer.is_ok() && desktop.place().reachable == Some(false);
+            if desktop.set_reachable(&remote, answer) {
+                let _ = app.emit("place-changed", desktop.place());
+                if back {
+                    let _ = app.emit("store-changed", ());
+                }
+            }
+        }
+        std::thread::sleep(PROBE);
+    }
+}
+
+fn ids(files: &[FileInfo]) -> HashSet<String> {
+    files.iter().map(|f| f.file.id.clone()).collect()
+}
+
+/// Waits one beat for a change and tells the window of it.
+fn step<R: Runtime>(app: &AppHandle<R>, watched: &mut Watched) -> sharelock::Result<()> {
+    let changes = match &mut watched.changes {
+        Some(changes) => changes,
+        None => watched.changes.insert(watched.manage.changes().inspect_err(|e| {
+            tracing::warn!("cannot watch for changes: {e}");
+        })?),
+    };
+    let changed = changes.wait(BEAT).inspect_err(|e| tracing::warn!("cannot watch for changes: {e}"))?;
+    let Some(known) = &watched.known else {
+        // A Sharelock just switched to, or one that could not be read: what it holds now is
+        // known, not news.
+        watched.known = Some(ids(&inbox(watched.manage.as_ref())?));
+        return Ok(());
+    };
+    if !changed {
+        return Ok(());
+    }
+    let _ = app.emit("store-changed", ());
+    let inbox = inbox(watched.manage.as_ref())?;
+    let arrived: Vec<&FileInfo> = inbox.iter().filter(|f| !known.contains(&f.file.id)).collect();
+    if !arrived.is_empty() {
+        // Read on each arrival, so a change in Settings applies at once.
+        let vault = &app.state::<Desktop>().vault;
+        if vault.setting(sharelock::settings::NOTIFY_RECEIVED).ok().flatten().as_deref() != Some("off") {
+            notify(app, &arrived);
+        }
+        let _ = app.emit("files-received", &arrived);
+    }
+    watched.known = Some(ids(&inbox));
+    Ok(())
+}
 fn notify<R: Runtime>(app: &AppHandle<R>, arrived: &[&FileInfo]) {
     // Absent when the notification plugin is not loaded (tests on the mock runtime).
     let Some(notifications) = app.try_state::<tauri_plugin_notification::Notification<R>>() else { return };

@@ -3,22 +3,14 @@
 //! attaches to that server instead of starting its own, and links made in it keep working while
 //! the window is closed and after it is opened again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sharelock::reach::probe::probe;
 use sharelock::service::exec_start_words;
 
-use crate::support::{Launch, Window, app_running};
-
-/// The `sharelock` CLI cargo built beside the app (`cargo build -p sharelock-desktop -p sharelock`).
-fn cli() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let cli = exe.parent().and_then(Path::parent).unwrap().join("sharelock");
-    assert!(cli.is_file(), "{} is missing: build it with cargo build -p sharelock", cli.display());
-    cli
-}
+use crate::support::{Launch, Window, app_running, cli};
 
 /// The unit's command, running; killed when dropped.
 struct Background(Child);

@@ -18,6 +18,7 @@
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 //! - [`reach`]: who can open a link, said before it is made, on it, in its QR code and in Settings.
+//! - [`remote`]: the window on a Sharelock server (a separate `sharelock serve`) and back.
 //! - [`readme`]: the README's picture, of the window as a user has it after a while.
 //! - [`select`]: several files at once: selecting them, and the bulk actions.
 //! - [`settings`]: settings that apply at once, the warning before a new server address, unsaved
@@ -37,6 +38,7 @@ mod opening;
 mod polish;
 mod reach;
 mod readme;
+mod remote;
 mod select;
 mod settings;
 mod support;

@@ -26,7 +26,8 @@ fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -672,4 +673,12 @@ pub fn app_running(data_dir: &Path) -> bool {
 /// `size` bytes that are not all alike, so a wrong range or offset shows.
 pub fn pattern(size: usize) -> Vec<u8> {
     (0..size as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}
+
+/// The `sharelock` CLI cargo built beside the app (`cargo build -p sharelock-desktop -p sharelock`).
+pub fn cli() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let cli = exe.parent().and_then(Path::parent).unwrap().join("sharelock");
+    assert!(cli.is_file(), "{} is missing: build it with cargo build -p sharelock", cli.display());
+    cli
 }

@@ -105,6 +105,7 @@ impl CommandError {
             R::Unreachable { url, cause } => {
                 ("unreachable", format!("cannot reach the Sharelock server at {url} ({cause})"))
             }
+            R::Interrupted { .. } => ("unreachable", e.to_string()),
             R::Untrusted { url, cause } => (
                 "untrusted",
                 format!(

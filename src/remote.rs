@@ -40,6 +40,13 @@ const DOWNLOAD_RESUMES: u32 = 3;
 /// How long the event feed waits before connecting again after its stream dropped.
 const RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
+/// The longest one event stream is read before it is opened again. reqwest's blocking client
+/// has no idle timeout, only an overall one: without it a connection that died silently (a
+/// laptop that slept, a proxy that went quiet) would end live updates for good, and a server
+/// that never answered the first request would hold the caller. Opening again is cheap, and the
+/// feed says "changed" after each, since what happened between streams is unknown.
+const EVENTS_SESSION: Duration = Duration::from_secs(300);
+
 /// What can go wrong talking to a Sharelock server, apart from the answers that read as the
 /// local ones (an unknown id is [`Error::NotFound`], a bad field [`Error::InvalidField`]).
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +145,8 @@ pub struct Remote {
     client: OnceLock<Client>,
     /// Uploads: the async client on a runtime of their own, made at the first upload.
     uploads: OnceLock<Uploads>,
+    /// How long one event stream is read before it is opened again ([`EVENTS_SESSION`]).
+    events_session: Duration,
 }
 
 /// reqwest's blocking body is fed to the connection in 8 KiB pieces, one cross-thread hand-off
@@ -206,7 +215,14 @@ impl Remote {
                 return Err(Error::InvalidInput(format!("{} holds no PEM certificate", path.display())));
             }
         }
-        Ok(Remote { base, token: token.to_string(), extra_roots, client: OnceLock::new(), uploads: OnceLock::new() })
+        Ok(Remote {
+            base,
+            token: token.to_string(),
+            extra_roots,
+            client: OnceLock::new(),
+            uploads: OnceLock::new(),
+            events_session: EVENTS_SESSION,
+        })
     }
 
     /// The blocking client, made at its first use.
@@ -635,6 +651,7 @@ impl Manage for Remote {
             client: self.client()?.clone(),
             url: self.endpoint(&["events"]),
             token: self.token.clone(),
+            session: self.events_session,
             feed: Arc::downgrade(&feed),
         };
         std::thread::Builder::new()
@@ -646,8 +663,20 @@ impl Manage for Remote {
 }
 
 impl Remote {
+    /// Reads each event stream for at most `session` (default [`EVENTS_SESSION`]), for tests
+    /// that cannot wait minutes.
+    #[doc(hidden)]
+    pub fn with_events_session(mut self, session: Duration) -> Remote {
+        self.events_session = session;
+        self
+    }
+
     fn events_request(&self) -> Result<RequestBuilder> {
-        Ok(self.client()?.get(self.endpoint(&["events"])).header(header::ACCEPT, "text/event-stream"))
+        Ok(self
+            .client()?
+            .get(self.endpoint(&["events"]))
+            .header(header::ACCEPT, "text/event-stream")
+            .timeout(self.events_session))
     }
 
     /// Writes a file's content into `out`, taking a cut transfer up again where it stopped
@@ -729,6 +758,7 @@ struct EventReader {
     client: Client,
     url: Url,
     token: String,
+    session: Duration,
     feed: std::sync::Weak<Feed>,
 }
 
@@ -753,6 +783,7 @@ impl EventReader {
                 .client
                 .get(self.url.clone())
                 .header(header::ACCEPT, "text/event-stream")
+                .timeout(self.session)
                 .bearer_auth(&self.token)
                 .send()
                 .ok()

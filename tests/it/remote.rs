@@ -3,9 +3,12 @@
 //! that do not go together), HTTPS through nginx with a self-signed CA, and the client's own
 //! operations that the CLI does not use (saving a file's content, the change feed).
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sharelock::manage::Manage;
@@ -293,4 +296,50 @@ fn the_client_hears_of_changes_made_by_any_process() {
     std::fs::write(&f, b"a").unwrap();
     sharelock_json(&target.data_dir, &["add", f.to_str().unwrap()]);
     assert!(changes.wait(Duration::from_secs(10)).unwrap(), "the addition was heard");
+}
+
+/// A peer that answers the events request with an event stream's headers and then says nothing
+/// more, as a connection that died silently or a proxy gone quiet: counts its connections.
+fn silent_events_peer(answer: bool) -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().take(5) {
+            let mut stream = stream.unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            counted.fetch_add(1, Ordering::SeqCst);
+            if answer {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                stream.write_all(head.as_bytes()).unwrap();
+            }
+            open.push(stream);
+        }
+    });
+    (url, connections)
+}
+
+#[test]
+fn an_event_stream_gone_silent_is_opened_again_and_a_silent_server_is_an_error() {
+    let (url, connections) = silent_events_peer(true);
+    let remote = Remote::connect(&url, "slk_a_b", None).unwrap().with_events_session(Duration::from_secs(1));
+    let mut changes = remote.changes().unwrap();
+    // Nothing comes on the first stream; it is given up and opened again, and what happened
+    // meanwhile is unknown, so the feed says something changed.
+    assert!(changes.wait(Duration::from_secs(15)).unwrap(), "the silent stream was given up");
+    assert!(changes.wait(Duration::from_secs(15)).unwrap(), "the stream opened again was given up too");
+    assert!(connections.load(Ordering::SeqCst) >= 2, "the stream was opened again");
+
+    // A server that takes the request and never answers it: an error, not a caller held forever.
+    let (url, connections) = silent_events_peer(false);
+    let remote = Remote::connect(&url, "slk_a_b", None).unwrap().with_events_session(Duration::from_secs(1));
+    let error = remote.changes().err().expect("no answer is an error").to_string();
+    assert!(error.contains(&url), "{error}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
 }

@@ -38,8 +38,9 @@ pub enum TokenAction {
     /// link. Only the token itself can go in it (its secret is not kept): give the whole
     /// `slk_…` token, or make a new one with `token create --sharex`.
     Sharex {
-        /// The whole token, `slk_<id>_<secret>`.
-        token: String,
+        /// The whole token, `slk_<id>_<secret>`; `-` or nothing reads it from stdin, which keeps it
+        /// out of the process list other users can read.
+        token: Option<String>,
     },
 }
 
@@ -85,6 +86,10 @@ pub(super) fn run(action: TokenAction, vault: &Vault, out: &Output) -> Result<()
             out.print(&token, || format!("revoked {}", token.id))
         }
         TokenAction::Sharex { token } => {
+            let token = match token.as_deref() {
+                None | Some("-") => read_token_from_stdin()?,
+                Some(token) => token.to_string(),
+            };
             if tokens::split(&token).is_none() && crate::ids::is_valid(&token) {
                 return Err(Error::InvalidInput(format!(
                     "{token} is a token's id, and a token's secret is not kept: give the whole token \
@@ -101,6 +106,22 @@ pub(super) fn run(action: TokenAction, vault: &Vault, out: &Output) -> Result<()
             Ok(())
         }
     }
+}
+
+/// The token on stdin's first line (piped, or typed at a terminal without echo being needed:
+/// it is shown once already at creation).
+fn read_token_from_stdin() -> Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!("token (slk_…): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| Error::io("cannot read the token from stdin", e))?;
+    let token = line.trim().to_string();
+    if token.is_empty() {
+        return Err(Error::InvalidInput("no token on stdin: give the whole slk_… token".into()));
+    }
+    Ok(token)
 }
 
 /// A ShareX custom uploader: the file goes raw to `POST /api/v1/files?name=…&link=7d`, whose

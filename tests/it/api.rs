@@ -655,6 +655,19 @@ async fn a_sharex_uploader_uploads_and_answers_with_a_link() {
     let by_id = sharelock(&data, &["token", "sharex", &id]);
     assert!(!by_id.status.success());
     assert!(String::from_utf8_lossy(&by_id.stderr).contains("token create --sharex"));
+    // The whole token on stdin (kept out of the process list): the same uploader.
+    let secret = sxcu["Headers"]["Authorization"].as_str().unwrap().trim_start_matches("Bearer ").to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sharelock"))
+        .args(["--data-dir", data.to_str().unwrap(), "token", "sharex"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+    let from_stdin = child.wait_with_output().unwrap();
+    assert!(from_stdin.status.success());
+    assert_eq!(serde_json::from_slice::<Value>(&from_stdin.stdout).unwrap(), sxcu);
 }
 
 #[tokio::test]

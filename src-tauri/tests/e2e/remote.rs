@@ -133,6 +133,8 @@ async fn the_window_works_on_a_sharelock_server_and_back_on_this_computer() {
     // What is only this computer's is hidden, and the status bar names the server.
     assert!(!window.is_shown("#reach-card").await && !window.is_shown("#data-dir-card").await);
     assert!(!window.is_shown("#background-card").await);
+    // Closing the window stops only this computer's links, not the server's: no such warning.
+    assert!(!window.is_shown("#tray-note").await, "the no-tray warning is about this computer's links");
     window.read_until("#server-text", None, |t| t == format!("Files on {} · connected", server.url)).await;
     window.screen("remote-settings");
 
@@ -169,6 +171,7 @@ async fn the_window_works_on_a_sharelock_server_and_back_on_this_computer() {
     window.read_until("#files-count", None, |t| t == "1").await;
     window.read_until("#server-text", None, |t| t.starts_with("Serving at")).await;
     assert!(window.is_shown("#reach-card").await, "this computer's cards are back");
+    assert!(window.is_shown("#tray-note").await, "no tray here: closing the window stops these links again");
     window.click(Locator::Css(r#".nav-item[data-view="files"]"#)).await;
     window.wait_for(&format!(r#".file-row[data-id="{here}"]"#)).await;
     window.close().await;

@@ -449,6 +449,15 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     while let Some(next) = last.source() {
         last = next;
     }
+    // An OS error's number says nothing to people ("Connection refused (os error 111)").
+    if let Some(io) = last.downcast_ref::<std::io::Error>()
+        && io.raw_os_error().is_some()
+    {
+        let text = io.to_string();
+        if let Some((words, _)) = text.rsplit_once(" (os error ") {
+            return words.to_string();
+        }
+    }
     last.to_string()
 }
 

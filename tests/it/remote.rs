@@ -41,6 +41,7 @@ fn an_unreachable_server_is_named_with_the_cause() {
     let stderr = failure(&out);
     assert!(stderr.starts_with(&format!("sharelock: cannot reach the Sharelock server at {server}/: ")), "{stderr}");
     assert!(stderr.contains("onnection refused"), "{stderr}");
+    assert!(!stderr.contains("os error"), "no error number for people: {stderr}");
     assert!(!tmp.path().join("client-data").exists(), "nothing local was made");
 }
 

@@ -295,5 +295,21 @@ async fn on_a_server_upload_links_the_inbox_save_as_public_and_link_limits_work_
         .await;
     assert_eq!(saved, serde_json::json!("ok"));
     assert_eq!(std::fs::read(&dest).unwrap(), sent, "the saved file is the uploaded one");
+
+    // A folder added in the window sends every file inside it, the subfolder's too, to the server.
+    let folder = window.work_dir().join("holiday");
+    std::fs::create_dir_all(folder.join("day 2")).unwrap();
+    std::fs::write(folder.join("a.jpg"), pattern(5_000)).unwrap();
+    std::fs::write(folder.join("day 2").join("b.jpg"), pattern(7_000)).unwrap();
+    let ids = window
+        .run(
+            "return window.sharelockUi.addPaths(arguments[0]).then(r => r.map(f => f.id))",
+            vec![serde_json::json!([folder])],
+        )
+        .await;
+    let ids: Vec<String> = serde_json::from_value(ids).unwrap();
+    let mut sizes: Vec<u64> = ids.iter().map(|id| server.vault().file(id).expect("on the server").file.size).collect();
+    sizes.sort();
+    assert_eq!(sizes, [5_000, 7_000]);
     window.close().await;
 }

@@ -72,19 +72,7 @@ impl Adding {
             .into_iter()
             .map(|(staged, raw_name)| {
                 let name = names::sanitize(&raw_name);
-                let record = FileRecord {
-                    id: ids::generate(),
-                    content_type: content_type_of(&name),
-                    name,
-                    size: staged.size,
-                    sha256: staged.sha256.clone(),
-                    created_at: now,
-                    public,
-                    slot_id: None,
-                    uploader_name: None,
-                    uploader_message: None,
-                    upload_id: None,
-                };
+                let record = owned_record(name, &staged, public, now);
                 (staged, record)
             })
             .collect::<Vec<_>>();
@@ -143,19 +131,7 @@ impl Vault {
         if grew || staged.size != meta.len() || after != before || at_path != before {
             return Err(changed());
         }
-        let record = FileRecord {
-            id: ids::generate(),
-            content_type: content_type_of(&name),
-            name,
-            size: staged.size,
-            sha256: staged.sha256.clone(),
-            created_at: now,
-            public,
-            slot_id: None,
-            uploader_name: None,
-            uploader_message: None,
-            upload_id: None,
-        };
+        let record = owned_record(name, &staged, public, now);
         let mut stored = self.commit_files(vec![(staged, record)], |_| Ok(true))?.unwrap_or_default();
         let file = stored.pop().expect("one file committed");
         self.file_info(file, 0, 0, None)
@@ -233,6 +209,23 @@ impl Vault {
             None
         };
         Ok(FileInfo { file, public_url, links, downloads })
+    }
+}
+
+/// The record of a file its owner stores (not received through a slot), named `name`.
+fn owned_record(name: String, staged: &StagedFile, public: bool, now: i64) -> FileRecord {
+    FileRecord {
+        id: ids::generate(),
+        content_type: content_type_of(&name),
+        name,
+        size: staged.size,
+        sha256: staged.sha256.clone(),
+        created_at: now,
+        public,
+        slot_id: None,
+        uploader_name: None,
+        uploader_message: None,
+        upload_id: None,
     }
 }
 

@@ -10,7 +10,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use sharelock::vault::NewSlot;
 
-use crate::support::{Launch, Window, pattern};
+use crate::support::{Opener, Window, pattern};
 
 /// The texts of everything matching `css`, in page order.
 async fn texts(window: &Window, css: &str) -> Vec<String> {
@@ -33,15 +33,9 @@ async fn inbox(window: &Window) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
 async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
-    // "Open" goes to the desktop's default app through xdg-open: here a stand-in that writes
-    // down what it was asked to open, first on the app's PATH.
-    let tools = tempfile::tempdir().unwrap();
-    let opened_log = tools.path().join("opened");
-    let xdg_open = tools.path().join("xdg-open");
-    std::fs::write(&xdg_open, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened_log.display())).unwrap();
-    std::fs::set_permissions(&xdg_open, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", tools.path().display(), std::env::var("PATH").unwrap_or_default());
-    let window = Window::open_with(Launch { env: vec![("PATH".into(), path)], ..Launch::default() }).await;
+    // "Open" goes to the desktop's default app through xdg-open: here a stand-in.
+    let opener = Opener::new();
+    let window = Window::open_with(opener.launch()).await;
     let vault = window.vault();
     let now = sharelock::time::now();
     let base = format!("http://127.0.0.1:{}", window.app_port);
@@ -101,14 +95,9 @@ async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
         vault.inbox().unwrap().into_iter().find(|f| f.file.name == "report.pdf" && f.file.size == 5_000).unwrap();
     let row = |id: &str, button: &str| format!(r#"#inbox .received-file[data-id="{id}"] button.{button}"#);
     window.click(Locator::Css(&row(&report.file.id, "open"))).await;
-    let started = Instant::now();
-    while !opened_log.exists() {
-        assert!(started.elapsed() < Duration::from_secs(20), "xdg-open was never called");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let opened = std::fs::read_to_string(&opened_log).unwrap();
-    assert_eq!(opened.trim(), vault.stored_path(&report.file.id).unwrap().display().to_string());
-    assert_eq!(std::fs::read(opened.trim()).unwrap(), pattern(5_000));
+    let opened = opener.first_opened().await;
+    assert_eq!(opened, vault.stored_path(&report.file.id).unwrap());
+    assert_eq!(std::fs::read(&opened).unwrap(), pattern(5_000));
 
     // Delete asks first: Escape keeps the file, the red button deletes it.
     let delete = row(&old.file.id, "delete");

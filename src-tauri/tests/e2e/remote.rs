@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use sharelock::Vault;
 
-use crate::support::{Launch, Window, cli, free_port, pattern};
+use crate::support::{Opener, Window, cli, free_port, pattern};
 
 /// A headless `sharelock serve` on a data dir of its own, stopped when dropped.
 struct Headless {
@@ -222,15 +222,9 @@ async fn a_bad_token_or_a_missing_scope_is_said_at_test_and_save_stays_refused()
 async fn on_a_server_upload_links_the_inbox_save_as_public_and_link_limits_work_as_here() {
     let server = Headless::start();
     let token = server.token("laptop", "read,upload,write");
-    // "Open" goes to the desktop's default app through xdg-open: here a stand-in that writes
-    // down what it was asked to open, first on the app's PATH.
-    let tools = tempfile::tempdir().unwrap();
-    let opened_log = tools.path().join("opened");
-    let xdg_open = tools.path().join("xdg-open");
-    std::fs::write(&xdg_open, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened_log.display())).unwrap();
-    std::fs::set_permissions(&xdg_open, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", tools.path().display(), std::env::var("PATH").unwrap_or_default());
-    let window = Window::open_with(Launch { env: vec![("PATH".into(), path)], ..Launch::default() }).await;
+    // "Open" goes to the desktop's default app through xdg-open: here a stand-in.
+    let opener = Opener::new();
+    let window = Window::open_with(opener.launch()).await;
     use_server(&window, &server, &token).await;
     let now = sharelock::time::now;
 
@@ -269,15 +263,9 @@ async fn on_a_server_upload_links_the_inbox_save_as_public_and_link_limits_work_
     // Open fetches the file from the server into a folder only this user can open, then hands
     // it to the default app.
     window.click(Locator::Css("#inbox .received-file button.open")).await;
-    let started = Instant::now();
-    while !opened_log.exists() {
-        assert!(started.elapsed() < Duration::from_secs(20), "xdg-open was never called");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let opened = std::fs::read_to_string(&opened_log).unwrap();
-    let opened = Path::new(opened.trim());
+    let opened = opener.first_opened().await;
     assert_eq!(opened.file_name().unwrap(), "scan.pdf");
-    assert_eq!(std::fs::read(opened).unwrap(), sent, "the opened file is the uploaded one");
+    assert_eq!(std::fs::read(&opened).unwrap(), sent, "the opened file is the uploaded one");
     {
         use std::os::unix::fs::PermissionsExt;
         let folder = opened.parent().and_then(Path::parent).unwrap();

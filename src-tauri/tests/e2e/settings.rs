@@ -11,7 +11,7 @@ use serde_json::json;
 use sharelock::settings;
 use sharelock::vault::NewLink;
 
-use crate::support::Window;
+use crate::support::{Opener, Window};
 
 fn now() -> i64 {
     sharelock::time::now()
@@ -149,27 +149,14 @@ async fn a_new_port_says_which_links_it_breaks_and_cancel_keeps_everything() {
 #[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
 async fn the_data_folder_opens_in_the_file_manager_or_says_where_it_is() {
     // The file manager the system would start, standing in: it notes what it was asked to open.
-    let bin = tempfile::tempdir().unwrap();
-    let asked = bin.path().join("asked");
-    let opener = bin.path().join("xdg-open");
-    std::fs::write(&opener, format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", asked.display())).unwrap();
-    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(bin.path().to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    let window = Window::open_with_env(&[("PATH", path)]).await;
+    let opener = Opener::new();
+    let window = Window::open_with(opener.launch()).await;
 
     open_settings(&window).await;
     let shown = window.read_until("#set-data-dir", None, |t| !t.is_empty()).await;
     assert_eq!(shown, window.data_dir.display().to_string());
     window.click(Locator::Css("#open-data-dir")).await;
-    let started = std::time::Instant::now();
-    while !asked.exists() {
-        assert!(started.elapsed() < Duration::from_secs(20), "the file manager was never asked");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(std::fs::read_to_string(&asked).unwrap(), window.data_dir.display().to_string());
+    assert_eq!(opener.first_opened().await, window.data_dir);
     assert_eq!(window.error_toasts().await, Vec::<String>::new());
 
     // A folder that is not where it was (moved while the app runs): the window says where it

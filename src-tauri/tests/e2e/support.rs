@@ -92,6 +92,42 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
 }
 
+/// The desktop's default app, which a test cannot watch, stood in for: an `xdg-open` first on
+/// the app's PATH that writes down each path it is asked to open.
+pub struct Opener {
+    dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Opener {
+    /// Writes the stand-in into a folder of its own.
+    pub fn new() -> Opener {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("opened");
+        let script = dir.path().join("xdg-open");
+        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", log.display())).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        Opener { dir, log }
+    }
+
+    /// A launch whose PATH finds the stand-in first.
+    pub fn launch(&self) -> Launch {
+        let path = format!("{}:{}", self.dir.path().display(), std::env::var("PATH").unwrap_or_default());
+        Launch { env: vec![("PATH".into(), path)], ..Launch::default() }
+    }
+
+    /// The first path the app asked to open, waiting up to 20 s for it.
+    pub async fn first_opened(&self) -> PathBuf {
+        let started = Instant::now();
+        while !self.log.exists() {
+            assert!(started.elapsed() < Duration::from_secs(20), "xdg-open was never called");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap();
+        PathBuf::from(log.lines().next().unwrap_or_default())
+    }
+}
+
 impl Launch {
     /// The window in `scheme` (through the GTK theme WebKitGTK reads it from).
     pub fn in_scheme(mut self, scheme: Scheme) -> Launch {

@@ -12,15 +12,16 @@ Markdown rows for BENCHMARKS.md and removes what it wrote. A benchmark, not a te
 """
 
 import json
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# The helpers the main benchmarks use (bench.py runs nothing when imported).
+from bench import free_port, log, write_random
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "sharelock"
@@ -32,29 +33,12 @@ LS_FILES = 1_000 if QUICK else 10_000
 LS_RUNS = 5 if QUICK else 21
 
 
-def log(msg):
-    print(f"== {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def sl(data, *args, remote=None):
     """Runs the CLI with --json; on `remote` (base, token) through the API."""
     opts = ["--server", remote[0], "--token", remote[1]] if remote else []
     out = subprocess.run([BIN, "--data-dir", data, "--json", *opts, *map(str, args)],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout) if out.stdout.strip() else None
-
-
-def write_random(path, size):
-    with open(path, "wb") as f:
-        block = os.urandom(MIB)
-        for i in range(size // MIB):
-            f.write(i.to_bytes(8, "little") + block[8:])
 
 
 def timed(cmd):

@@ -107,6 +107,80 @@ const MIGRATIONS: &[M<'static>] = &[
     ALTER TABLE files ADD COLUMN token_id TEXT;
     "#,
     ),
+    // Access history (see `history`): one row per access as the owner reads it (a download resumed
+    // over many Range requests is one row, updated as it goes), and an append-only feed of what
+    // happened (`download.completed`, `link.expired`, …) that webhooks and desktop notifications
+    // follow by `seq`. Links and slots remember whether their end was already noticed, links
+    // whether their downloads notify the owner, and files and links their last access.
+    M::up(
+        r#"
+    CREATE TABLE history (
+        id          INTEGER PRIMARY KEY,
+        at          INTEGER NOT NULL,
+        last_at     INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        state       TEXT,
+        link_id     TEXT,
+        file_id     TEXT,
+        slot_id     TEXT,
+        name        TEXT,
+        label       TEXT,
+        client      TEXT,
+        user_agent  TEXT,
+        bytes       INTEGER NOT NULL DEFAULT 0,
+        requests    INTEGER NOT NULL DEFAULT 1,
+        status      INTEGER,
+        reason      TEXT
+    ) STRICT;
+    CREATE INDEX history_at ON history(at);
+    CREATE INDEX history_link ON history(link_id, id);
+    CREATE INDEX history_file ON history(file_id, id);
+    CREATE INDEX history_slot ON history(slot_id, id);
+    CREATE TABLE history_feed (
+        seq         INTEGER PRIMARY KEY,
+        history_id  INTEGER NOT NULL,
+        event       TEXT NOT NULL,
+        at          INTEGER NOT NULL
+    ) STRICT;
+    ALTER TABLE links ADD COLUMN notify INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE links ADD COLUMN ended_noticed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE links ADD COLUMN last_access_at INTEGER;
+    ALTER TABLE slots ADD COLUMN ended_noticed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE files ADD COLUMN last_access_at INTEGER;
+    "#,
+    ),
+    // Webhooks (see `webhooks`) and their outbox: each feed event a webhook asked for is queued
+    // here in the transaction that reads the feed, so a restart loses nothing, and is delivered
+    // in the background with retries.
+    M::up(
+        r#"
+    CREATE TABLE webhooks (
+        id              TEXT PRIMARY KEY,
+        url             TEXT NOT NULL,
+        format          TEXT NOT NULL,
+        events          TEXT NOT NULL,
+        secret          TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        last_attempt_at INTEGER,
+        last_status     INTEGER,
+        last_error      TEXT,
+        delivered       INTEGER NOT NULL DEFAULT 0,
+        failed          INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE TABLE webhook_outbox (
+        id          INTEGER PRIMARY KEY,
+        webhook_id  TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        event       TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        next_at     INTEGER NOT NULL,
+        last_error  TEXT
+    ) STRICT;
+    CREATE INDEX webhook_outbox_next ON webhook_outbox(next_at);
+    "#,
+    ),
 ];
 
 /// How a database is opened.

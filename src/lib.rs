@@ -50,6 +50,7 @@ pub mod datadir;
 pub mod db;
 mod error;
 pub mod files;
+pub mod history;
 pub mod http;
 pub mod ids;
 pub mod links;

@@ -91,6 +91,14 @@ pub const DEFAULT_LINK_EXPIRY: &str = "default_link_expiry";
 pub const DEFAULT_LINK_LIMIT: &str = "default_link_limit";
 /// Whether the desktop app notifies when files arrive: `off`, else on.
 pub const NOTIFY_RECEIVED: &str = "notify_received";
+/// How long access history is kept: a lifetime (`90d`, `1y`…), or `off` to record none; 90 days
+/// when unset (see `crate::history::Retention`).
+pub const HISTORY: &str = "history";
+/// Whether the desktop app notifies when a link's download completes: `off`, else on (each link
+/// can also be switched off on its own).
+pub const NOTIFY_DOWNLOADS: &str = "notify_downloads";
+/// The last `history_feed` entry queued for webhooks: a webhook added later starts after it.
+pub const WEBHOOK_FEED_SEQ: &str = "webhook_feed_seq";
 
 /// The value of `key`, if set.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>> {

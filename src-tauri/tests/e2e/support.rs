@@ -323,8 +323,7 @@ impl Window {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let app_port = free_port();
-        let driver = Driver::start(&data_dir, Some(app_port), &launch.env);
-        Window::connect(data_dir, app_port, driver, dir, turn, &launch.args).await
+        Window::connect(data_dir, app_port, Some(app_port), &launch, dir, turn).await
     }
 
     /// Starts the app on the data dir `dir/data` that the test prepared (or that an earlier window
@@ -332,8 +331,7 @@ impl Window {
     pub async fn open_in(dir: tempfile::TempDir, app_port: u16, launch: Launch) -> Window {
         let turn = ONE_WINDOW.lock().await;
         let data_dir = dir.path().join("data");
-        let driver = Driver::start(&data_dir, Some(app_port), &launch.env);
-        Window::connect(data_dir, app_port, driver, dir, turn, &launch.args).await
+        Window::connect(data_dir, app_port, Some(app_port), &launch, dir, turn).await
     }
 
     /// Starts the app with `port` in its settings (no override, so its Settings can move it, as
@@ -348,28 +346,43 @@ impl Window {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         Vault::open(&data_dir).unwrap().set_setting(sharelock::settings::PORT, Some(&port.to_string())).unwrap();
-        let driver = Driver::start(&data_dir, None, &Launch::default().in_scheme(scheme).env);
-        Window::connect(data_dir, port, driver, dir, turn, &[]).await
+        Window::connect(data_dir, port, None, &Launch::default().in_scheme(scheme), dir, turn).await
     }
 
+    /// Starts tauri-driver and opens a session. A port picked free can be taken by another process
+    /// before WebKitWebDriver binds it (it then exits with "Unable to listen", and the session
+    /// fails): the driver is started again on fresh ports, a bounded number of times.
     async fn connect(
         data_dir: PathBuf,
         app_port: u16,
-        driver: Driver,
+        port_override: Option<u16>,
+        launch: &Launch,
         dir: tempfile::TempDir,
         turn: tokio::sync::MutexGuard<'static, ()>,
-        args: &[String],
     ) -> Window {
         let app = env!("CARGO_BIN_EXE_sharelock-desktop");
-        let caps = json!({ "browserName": "wry", "tauri:options": { "application": app, "args": args } });
+        let caps = json!({ "browserName": "wry", "tauri:options": { "application": app, "args": launch.args } });
         let caps = caps.as_object().unwrap().clone();
-        let client = tokio::time::timeout(
-            Duration::from_secs(60),
-            ClientBuilder::native().capabilities(caps).connect(&format!("http://127.0.0.1:{}", driver.port)),
-        )
-        .await
-        .expect("a WebDriver session within a minute")
-        .expect("a WebDriver session");
+        let mut tries = 0;
+        let (client, driver) = loop {
+            tries += 1;
+            let driver = Driver::start(&data_dir, port_override, &launch.env);
+            let session = tokio::time::timeout(
+                Duration::from_secs(60),
+                ClientBuilder::native()
+                    .capabilities(caps.clone())
+                    .connect(&format!("http://127.0.0.1:{}", driver.port)),
+            )
+            .await
+            .expect("a WebDriver session within a minute");
+            match session {
+                Ok(client) => break (client, driver),
+                Err(e) if tries < 3 => {
+                    eprintln!("no WebDriver session ({e}); starting the driver again on fresh ports")
+                }
+                Err(e) => panic!("a WebDriver session: {e:?}"),
+            }
+        };
         let window = Window { client, data_dir, app_port, _driver: driver, dir, _turn: turn };
         window.wait_for("body[data-ready=true]").await;
         window

@@ -48,10 +48,15 @@ async fn a_flood_of_bad_signatures_is_limited_for_its_sender_only() {
     let other = client_from("127.0.0.2");
     assert_eq!(other.get(&bad).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(other.get(&link.url).send().await.unwrap().status(), StatusCode::OK);
-    // Slot URLs share the budget: the flooder is limited there too.
+    // Slot URLs share the budget: the flooder is limited there too. Sent at once, twenty bad
+    // slot requests would all be 403 on a budget of their own (its burst is twenty); on the
+    // flooder's spent one only the few tokens refilled meanwhile (five a second) can pass, however
+    // slow the machine was while the slot was made.
     let slot = server.slot(Default::default());
     let bad_slot = format!("{}?sig={}", slot.url.split('?').next().unwrap(), "A".repeat(43));
-    assert_eq!(flooder.get(&bad_slot).send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    let slot_flood = futures_util::future::join_all((0..20).map(|_| flooder.get(&bad_slot).send())).await;
+    let limited = slot_flood.iter().filter(|r| r.as_ref().unwrap().status() == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(limited >= 10, "only {limited} of 20 bad slot requests were limited");
     assert_eq!(other.get(&bad_slot).send().await.unwrap().status(), StatusCode::FORBIDDEN);
 }
 

@@ -2,7 +2,7 @@
 //! HTTP server and the desktop app share. Blocking: async callers use `spawn_blocking`.
 //!
 //! One `impl Vault` block per noun, each in its own file: `stored.rs` (files), `sharing.rs`
-//! (links), `receiving.rs` (slots), `access.rs` (API tokens) and `recovery.rs` (`verify`,
+//! (links), `receiving.rs` (slots), `access.rs` (API tokens), `history.rs` (access history) and `recovery.rs` (`verify`,
 //! `adopt`, the start-up cleanup); `changes.rs` tells what changed between two snapshots (the
 //! API's events).
 //! Opening, settings and the secret are here.
@@ -29,6 +29,7 @@ use crate::{Error, Result, ids, names, settings};
 
 mod access;
 mod changes;
+mod history;
 mod intake;
 mod receiving;
 mod recovery;
@@ -36,6 +37,7 @@ mod sharing;
 mod stored;
 
 pub use changes::{Change, Snapshot};
+pub use history::DEFAULT_HISTORY_LIMIT;
 pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};

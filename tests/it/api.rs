@@ -678,6 +678,8 @@ async fn the_openapi_document_lists_every_route_and_each_route_it_lists_exists()
     assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
     let mut rows: Vec<(Method, &str)> = table().into_iter().map(|(m, p, ..)| (m, p)).collect();
     rows.extend([(Method::GET, "/token"), (Method::GET, "/events"), (Method::POST, "/files")]);
+    // The access history, read-only (README, "Access history").
+    rows.extend([(Method::GET, "/history"), (Method::GET, "/history/feed"), (Method::GET, "/history/feed/end")]);
     let documented = |method: &Method, path: &str| {
         let path = format!("/api/v1{}", path.replace("{file}", "{id}").replace("{dead_link}", "{id}"));
         let path = path.replace("{link}", "{id}").replace("{slot}", "{id}").replace("{token}", "{id}");

@@ -234,6 +234,22 @@ pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
     Ok(conn.prepare_cached("SELECT 1 FROM files WHERE id = ?1")?.exists([id])?)
 }
 
+/// When each file that was ever fetched was last fetched (`last_access_at`, kept by the history).
+pub fn last_accesses(conn: &Connection) -> Result<std::collections::HashMap<String, i64>> {
+    let mut stmt = conn.prepare_cached("SELECT id, last_access_at FROM files WHERE last_access_at IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When the file `id` was last fetched, if ever (or if there is no such file: `None`).
+pub fn last_access(conn: &Connection, id: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT last_access_at FROM files WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
 /// Sets the public flag; false if there is no such file.
 pub fn set_public(conn: &Connection, id: &str, public: bool) -> Result<bool> {
     Ok(conn.prepare_cached("UPDATE files SET public = ?2 WHERE id = ?1")?.execute(params![id, public])? == 1)

@@ -38,6 +38,18 @@ pub struct Link {
     pub revoked_at: Option<i64>,
     /// A note for the owner.
     pub label: Option<String>,
+    /// Whether its completed downloads notify the owner (the desktop app, with the global
+    /// `notify_downloads` setting on). Links read from JSON made before it existed notify.
+    #[serde(default = "notify_default")]
+    pub notify: bool,
+    /// When it was last used to fetch its file (the latest download row of its history).
+    #[serde(default, with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_access_at: Option<i64>,
+}
+
+fn notify_default() -> bool {
+    true
 }
 
 /// Whether a link works now, and if not, why.
@@ -96,20 +108,22 @@ impl Link {
             revoked_at: row.get(at + 6)?,
             label: row.get(at + 7)?,
             undelivered: row.get(at + 8)?,
+            notify: row.get(at + 9)?,
+            last_access_at: row.get(at + 10)?,
         })
     }
 }
 
 /// How many columns [`COLUMNS`] names: where the file's columns start in a joined row.
-const COLUMN_COUNT: usize = 9;
+const COLUMN_COUNT: usize = 11;
 const COLUMNS: &str = "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, \
-     l.label, l.undelivered";
+     l.label, l.undelivered, l.notify, l.last_access_at";
 
 /// Inserts a new link.
 pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label, notify)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         link.id,
@@ -119,7 +133,8 @@ pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
         link.max_downloads,
         link.downloads,
         link.revoked_at,
-        link.label
+        link.label,
+        link.notify
     ])?;
     Ok(())
 }
@@ -166,6 +181,17 @@ pub fn set_expiry(conn: &Connection, id: &str, expires_at: Option<i64>) -> Resul
 /// Sets the download limit; false if there is no such link.
 pub fn set_max_downloads(conn: &Connection, id: &str, max: Option<u64>) -> Result<bool> {
     Ok(conn.prepare_cached("UPDATE links SET max_downloads = ?2 WHERE id = ?1")?.execute(params![id, max])? == 1)
+}
+
+/// Sets whether the link's downloads notify the owner; false if there is no such link.
+pub fn set_notify(conn: &Connection, id: &str, notify: bool) -> Result<bool> {
+    Ok(conn.prepare_cached("UPDATE links SET notify = ?2 WHERE id = ?1")?.execute(params![id, notify])? == 1)
+}
+
+/// Forgets that the link's end was noticed (see `Vault::notice_ends`).
+pub fn reset_ended_noticed(conn: &Connection, id: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE links SET ended_noticed = 0 WHERE id = ?1")?.execute([id])?;
+    Ok(())
 }
 
 /// Revokes the link (keeping the first revocation time); false if there is no such link.
@@ -282,6 +308,8 @@ mod tests {
             revoked_at: None,
             label: None,
             undelivered: 0,
+            notify: true,
+            last_access_at: None,
         }
     }
 

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::history::{Access, FeedEntry, Query};
 use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
 use crate::{Result, Vault, time};
 
@@ -46,6 +47,13 @@ pub trait Manage: Send + Sync {
 
     /// A feed that tells when anything changed: files, links, slots, counts.
     fn changes(&self) -> Result<Box<dyn Changes>>;
+
+    /// Access history rows, newest first.
+    fn history(&self, query: &Query) -> Result<Vec<Access>>;
+    /// Feed entries after `after`, oldest first, at most `limit`.
+    fn history_feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>>;
+    /// The last feed entry's seq (0 if none): where a new follower starts.
+    fn history_feed_end(&self) -> Result<i64>;
 }
 
 /// Tells when a Sharelock changed.
@@ -123,6 +131,15 @@ impl Manage for Vault {
     }
     fn changes(&self) -> Result<Box<dyn Changes>> {
         Ok(Box::new(LocalChanges(self.watcher()?)))
+    }
+    fn history(&self, query: &Query) -> Result<Vec<Access>> {
+        Vault::history(self, query)
+    }
+    fn history_feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>> {
+        Vault::history_feed(self, after, limit)
+    }
+    fn history_feed_end(&self) -> Result<i64> {
+        Vault::history_feed_end(self)
     }
 }
 

@@ -23,6 +23,7 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::history::{Access, FeedEntry, Query};
 use crate::manage::{Changes, Manage};
 use crate::units::Lifetime;
 use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
@@ -590,6 +591,9 @@ impl Manage for Remote {
         if let Some(label) = new.label {
             body.insert("label".into(), label.into());
         }
+        if let Some(notify) = new.notify {
+            body.insert("notify".into(), notify.into());
+        }
         if let Some(base) = base {
             body.insert("base_url".into(), base.into());
         }
@@ -611,6 +615,9 @@ impl Manage for Remote {
         }
         if let Some(max) = edit.max_downloads {
             body.insert("max_downloads".into(), max.into());
+        }
+        if let Some(notify) = edit.notify {
+            body.insert("notify".into(), notify.into());
         }
         self.json(self.client()?.patch(self.endpoint(&["links", id])).json(&body))
     }
@@ -668,6 +675,37 @@ impl Manage for Remote {
             .spawn(move || reader.run(first))
             .map_err(|e| Error::io("cannot start the event reader", e))?;
         Ok(Box::new(RemoteChanges(feed)))
+    }
+
+    fn history(&self, query: &Query) -> Result<Vec<Access>> {
+        let mut url = self.endpoint(&["history"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (key, value) in [("link", &query.link_id), ("file", &query.file_id), ("slot", &query.slot_id)] {
+                if let Some(value) = value {
+                    pairs.append_pair(key, value);
+                }
+            }
+            if let Some(since) = query.since {
+                pairs.append_pair("since", &crate::time::rfc3339(since));
+            }
+            if let Some(limit) = query.limit {
+                pairs.append_pair("limit", &limit.to_string());
+            }
+        }
+        self.json(self.client()?.get(url))
+    }
+
+    fn history_feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>> {
+        let mut url = self.endpoint(&["history", "feed"]);
+        url.query_pairs_mut().append_pair("after", &after.to_string()).append_pair("limit", &limit.to_string());
+        self.json(self.client()?.get(url))
+    }
+
+    fn history_feed_end(&self) -> Result<i64> {
+        let end: crate::http::api::history::FeedEnd =
+            self.json(self.client()?.get(self.endpoint(&["history", "feed", "end"])))?;
+        Ok(end.seq)
     }
 }
 

@@ -100,6 +100,29 @@ pub const NOTIFY_DOWNLOADS: &str = "notify_downloads";
 /// The last `history_feed` entry queued for webhooks: a webhook added later starts after it.
 pub const WEBHOOK_FEED_SEQ: &str = "webhook_feed_seq";
 
+/// The settings `sharelock settings` lists, reads and sets, with what each means unset.
+pub const KNOWN: &[(&str, &str)] = &[(HISTORY, "90d"), (NOTIFY_DOWNLOADS, "on"), (NOTIFY_RECEIVED, "on")];
+
+/// Checks a value for a [`KNOWN`] setting and returns it as kept; an unknown key or a bad value
+/// is refused with what is valid.
+pub fn check(key: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    match key {
+        HISTORY => crate::history::Retention::parse(value).map(|_| value.to_ascii_lowercase()),
+        NOTIFY_DOWNLOADS | NOTIFY_RECEIVED => match value.to_ascii_lowercase().as_str() {
+            v @ ("on" | "off") => Ok(v.to_string()),
+            _ => Err(crate::Error::InvalidInput(format!("invalid value {value:?} for {key}: use on or off"))),
+        },
+        _ => Err(unknown(key)),
+    }
+}
+
+/// The error for a key `sharelock settings` does not know, naming the ones it does.
+pub fn unknown(key: &str) -> crate::Error {
+    let known: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
+    crate::Error::InvalidInput(format!("unknown setting {key:?}: known settings are {}", known.join(", ")))
+}
+
 /// The value of `key`, if set.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)

@@ -50,6 +50,11 @@ pub mod option {
     }
 }
 
+/// Reads an RFC 3339 time into unix seconds.
+pub fn parse_rfc3339(text: &str) -> Result<i64, time::error::Parse> {
+    parse(text)
+}
+
 fn parse(text: &str) -> Result<i64, time::error::Parse> {
     OffsetDateTime::parse(text, &Rfc3339).map(|t| t.unix_timestamp())
 }

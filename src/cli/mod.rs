@@ -168,12 +168,15 @@ pub enum Command {
         /// A note for yourself.
         #[arg(long, value_name = "TEXT")]
         label: Option<String>,
+        /// Whether its completed downloads notify you in the desktop app (default on).
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        notify: Option<bool>,
         /// Build the URL with this base instead of the stored one.
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
         /// Make a link nginx checks alone (secure_link): no download limit, no count, not
         /// revocable one by one; needs an expiry. See docs/deploy.md.
-        #[arg(long, conflicts_with_all = ["max_downloads", "label"])]
+        #[arg(long, conflicts_with_all = ["max_downloads", "label", "notify"])]
         nginx: bool,
     },
     /// List links, of one file or of all.
@@ -181,7 +184,7 @@ pub enum Command {
         /// Only this file's links.
         file_id: Option<String>,
     },
-    /// Change a link's expiry or download limit; its URL stays the same.
+    /// Change a link's expiry, download limit or notifications; its URL stays the same.
     EditLink {
         /// The link's id.
         link_id: String,
@@ -191,6 +194,9 @@ pub enum Command {
         /// New download limit, or `none` for unlimited.
         #[arg(long, value_name = "N|none", value_parser = parse_limit)]
         max_downloads: Option<DownloadLimit>,
+        /// Whether its completed downloads notify you in the desktop app.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        notify: Option<bool>,
     },
     /// Revoke a link: it answers 410 from now on.
     Revoke {
@@ -227,6 +233,33 @@ pub enum Command {
     CloseSlot {
         /// The slot's id.
         slot_id: String,
+    },
+    /// The access history: page views, downloads, public fetches, uploads and refusals, newest
+    /// first.
+    Log {
+        /// Only this link's.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["file", "slot"])]
+        link: Option<String>,
+        /// Only this file's (its links', its public fetches, its upload).
+        #[arg(long, value_name = "ID", conflicts_with = "slot")]
+        file: Option<String>,
+        /// Only this upload link's.
+        #[arg(long, value_name = "ID")]
+        slot: Option<String>,
+        /// Only since: a duration back from now (90m, 7d) or an RFC 3339 time.
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// At most this many rows (default 1000).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+    },
+    /// List, read or change settings: `history` (how long the access history is kept: 90d, 1y,
+    /// or off to record none), `notify_downloads` and `notify_received` (on|off).
+    Settings {
+        /// The setting to read or change; all when left out.
+        key: Option<String>,
+        /// Its new value.
+        value: Option<String>,
     },
     /// API tokens: make, list, revoke, and a ShareX uploader.
     Token {
@@ -267,6 +300,7 @@ impl Command {
             Command::Verify { .. } => Some("verify"),
             Command::Token { .. } => Some("token"),
             Command::Webhook { .. } => Some("webhook"),
+            Command::Settings { .. } => Some("settings"),
             Command::Add { .. }
             | Command::Ls
             | Command::Rm { .. }
@@ -277,13 +311,22 @@ impl Command {
             | Command::Revoke { .. }
             | Command::Slot { .. }
             | Command::Slots
-            | Command::CloseSlot { .. } => None,
+            | Command::CloseSlot { .. }
+            | Command::Log { .. } => None,
         }
     }
 }
 
 fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
     s.parse::<Lifetime>().map_err(|e| e.to_string())
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("invalid value {s:?}: use on or off")),
+    }
 }
 
 fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
@@ -542,6 +585,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Token { action } => token::run(action, &vault, &out),
         Command::Webhook { action } => webhook::run(action, &vault, &out),
+        Command::Settings { key, value } => settings(&vault, key, value, &out, now),
         Command::RotateSecret => unreachable!("handled before the data dir is opened"),
         command => manage(&vault, command, out),
     }
@@ -599,18 +643,20 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
                 None => format!("{} is private", file.file.id),
             })
         }
-        Command::Link { file_id, expires, max_downloads, label, base_url, nginx: false } => {
-            let new = NewLink { lifetime: expires, max_downloads, label };
+        Command::Link { file_id, expires, max_downloads, label, notify, base_url, nginx: false } => {
+            let new = NewLink { lifetime: expires, max_downloads, label, notify };
             let link = owner.create_link(&file_id, new, base_url.as_deref())?;
             out.print(&link, || link_text(&link, now))
         }
         Command::Links { file_id } => out.links(&owner.links(file_id.as_deref())?, now),
-        Command::EditLink { link_id, expires, max_downloads } => {
-            if expires.is_none() && max_downloads.is_none() {
-                return Err(Error::InvalidInput("nothing to change: give --expires or --max-downloads".into()));
+        Command::EditLink { link_id, expires, max_downloads, notify } => {
+            if expires.is_none() && max_downloads.is_none() && notify.is_none() {
+                return Err(Error::InvalidInput(
+                    "nothing to change: give --expires, --max-downloads or --notify".into(),
+                ));
             }
-            let link =
-                owner.edit_link(&link_id, LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0) })?;
+            let edit = LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0), notify };
+            let link = owner.edit_link(&link_id, edit)?;
             out.print(&link, || link_text(&link, now))
         }
         Command::Revoke { link_id } => {
@@ -630,7 +676,46 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
         Command::Link { nginx: true, .. } => {
             Err(Error::InvalidInput("`link --nginx` needs this computer's data dir".into()))
         }
+        Command::Log { link, file, slot, since, limit } => {
+            let since = since.as_deref().map(|s| crate::history::parse_since(s, now)).transpose()?;
+            let limit = limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+            let query = crate::history::Query { link_id: link, file_id: file, slot_id: slot, since, limit };
+            out.history(&owner.history(&query)?)
+        }
         other => unreachable!("{other:?} is not a file, link or slot command"),
+    }
+}
+
+/// `sharelock settings [KEY [VALUE]]`: the known settings, one, or one set (checked first).
+fn settings(vault: &Vault, key: Option<String>, value: Option<String>, out: &Output, now: i64) -> Result<()> {
+    use crate::settings::{HISTORY, KNOWN};
+    let current = |key: &str| -> Result<String> {
+        let default =
+            KNOWN.iter().find(|(k, _)| *k == key).map(|(_, d)| *d).ok_or_else(|| crate::settings::unknown(key))?;
+        Ok(vault.setting(key)?.unwrap_or_else(|| default.to_string()))
+    };
+    match (key, value) {
+        (None, _) => {
+            let all = KNOWN.iter().map(|(k, _)| Ok((k.to_string(), current(k)?))).collect::<Result<Vec<_>>>()?;
+            let map: serde_json::Map<String, serde_json::Value> =
+                all.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+            out.print(&map, || all.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join("\n"))
+        }
+        (Some(key), None) => {
+            let value = current(&key)?;
+            out.print(&serde_json::json!({ "key": key, "value": value }), || value.clone())
+        }
+        (Some(key), Some(value)) => {
+            let value = crate::settings::check(&key, &value)?;
+            vault.check_writable()?;
+            if key == HISTORY {
+                // Turning history off (or shortening it) purges at once, not at the next hour.
+                vault.set_history_retention(&value, now)?;
+            } else {
+                vault.set_setting(&key, Some(&value))?;
+            }
+            out.print(&serde_json::json!({ "key": key, "value": value }), || format!("{key} = {value}"))
+        }
     }
 }
 

@@ -173,6 +173,15 @@ impl Output {
         })
     }
 
+    pub(super) fn history(&self, rows: &[crate::history::Access]) -> Result<()> {
+        self.print(&rows, || {
+            if rows.is_empty() {
+                return "no access recorded".into();
+            }
+            rows.iter().map(access_text).collect::<Vec<_>>().join("\n")
+        })
+    }
+
     pub(super) fn links(&self, links: &[LinkInfo], now: i64) -> Result<()> {
         self.print(&links, || {
             let mut text =
@@ -257,4 +266,39 @@ pub(super) fn reach_text(report: &crate::reach::Report) -> String {
         text += "\n";
     }
     text.trim_end().to_string()
+}
+
+/// One history row on one line: when, what, of what, from whom.
+fn access_text(a: &crate::history::Access) -> String {
+    use crate::history::Kind;
+    let what = match (a.kind, a.state) {
+        (Kind::Download | Kind::PublicFetched, Some(state)) => {
+            let kind = if a.kind == Kind::Download { "download" } else { "public fetch" };
+            format!("{kind} {}", state.as_str())
+        }
+        (kind, _) => kind.as_str().replace('.', " "),
+    };
+    let mut line = format!("{}  {what}", time::rfc3339(a.last_at));
+    if let Some(name) = &a.name {
+        line.push_str(&format!("  {name}"));
+    }
+    if let Some(label) = &a.label {
+        line.push_str(&format!(" ({label})"));
+    }
+    if let Some(status) = a.status {
+        line.push_str(&format!("  {status} {}", a.reason.as_deref().unwrap_or("")));
+    }
+    if let Some(client) = &a.client {
+        line.push_str(&format!("  from {client}"));
+    }
+    if let Some(ua) = &a.user_agent {
+        line.push_str(&format!("  {ua:?}"));
+    }
+    if a.bytes > 0 {
+        line.push_str(&format!("  {}", format_size(a.bytes)));
+    }
+    if a.requests > 1 {
+        line.push_str(&format!("  {} requests", a.requests));
+    }
+    line
 }

@@ -2,9 +2,9 @@
 //! HTTP server and the desktop app share. Blocking: async callers use `spawn_blocking`.
 //!
 //! One `impl Vault` block per noun, each in its own file: `stored.rs` (files), `sharing.rs`
-//! (links), `receiving.rs` (slots), `access.rs` (API tokens), `webhooks.rs` (webhooks and their
-//! outbox) and `recovery.rs` (`verify`, `adopt`, the start-up cleanup); `changes.rs` tells what
-//! changed between two snapshots (the API's events).
+//! (links), `receiving.rs` (slots), `access.rs` (API tokens), `history.rs` (access history),
+//! `webhooks.rs` (webhooks and their outbox) and `recovery.rs` (`verify`, `adopt`, the start-up
+//! cleanup); `changes.rs` tells what changed between two snapshots (the API's events).
 //! Opening, settings and the secret are here.
 
 use std::collections::HashSet;
@@ -29,6 +29,7 @@ use crate::{Error, Result, ids, names, settings};
 
 mod access;
 mod changes;
+mod history;
 mod intake;
 mod receiving;
 mod recovery;
@@ -37,6 +38,7 @@ mod stored;
 mod webhooks;
 
 pub use changes::{Change, Snapshot};
+pub use history::DEFAULT_HISTORY_LIMIT;
 pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};

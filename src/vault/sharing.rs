@@ -49,6 +49,8 @@ pub struct NewLink {
     pub max_downloads: Option<u64>,
     /// A note for the owner.
     pub label: Option<String>,
+    /// Whether its completed downloads notify the owner; `None`: they do.
+    pub notify: Option<bool>,
 }
 
 /// Changes to a link; `None` leaves a field as it is.
@@ -58,6 +60,8 @@ pub struct LinkEdit {
     pub lifetime: Option<Lifetime>,
     /// New limit; `Some(None)` removes the limit.
     pub max_downloads: Option<Option<u64>>,
+    /// Whether its completed downloads notify the owner.
+    pub notify: Option<bool>,
 }
 
 /// A download limit, if given, is at least 1: for new links, changed limits and the desktop app's
@@ -87,6 +91,8 @@ impl Vault {
             revoked_at: None,
             label,
             undelivered: 0,
+            notify: new.notify.unwrap_or(true),
+            last_access_at: None,
         };
         let (file, base) = self.write(|c| {
             let tx = write_transaction(c)?;
@@ -119,7 +125,7 @@ impl Vault {
             .collect())
     }
 
-    /// Changes a link's expiry or limit; its URL stays the same.
+    /// Changes a link's expiry, limit or notifications; its URL stays the same.
     pub fn edit_link(&self, id: &str, edit: LinkEdit, now: i64) -> Result<LinkInfo> {
         check_download_limit(edit.max_downloads.flatten())?;
         self.write(|c| {
@@ -132,6 +138,13 @@ impl Vault {
             }
             if let Some(max) = edit.max_downloads {
                 links::set_max_downloads(&tx, id, max)?;
+            }
+            if edit.lifetime.is_some() || edit.max_downloads.is_some() {
+                // A link given more time or downloads can end again, and that end is news again.
+                links::reset_ended_noticed(&tx, id)?;
+            }
+            if let Some(notify) = edit.notify {
+                links::set_notify(&tx, id, notify)?;
             }
             tx.commit()?;
             Ok(())

@@ -15,6 +15,10 @@ pub struct FileInfo {
     pub links: u64,
     /// Complete downloads through all its links.
     pub downloads: u64,
+    /// When it was last fetched, through a link or publicly (from the access history).
+    #[serde(default, with = "crate::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_access_at: Option<i64>,
 }
 
 /// What identifies one version of a file being added: if any of it differs after the copy,
@@ -139,22 +143,29 @@ impl Vault {
 
     /// Every file, received ones included, newest first.
     pub fn files(&self) -> Result<Vec<FileInfo>> {
-        let (list, counts, base) =
-            self.db.with(|c| Ok((files::list(c)?, links::counts_by_file(c)?, base_url(c, None)?)))?;
+        let (list, counts, accessed, base) = self
+            .db
+            .with(|c| Ok((files::list(c)?, links::counts_by_file(c)?, files::last_accesses(c)?, base_url(c, None)?)))?;
         list.into_iter()
             .map(|f| {
                 let (links, downloads) = counts.get(&f.id).copied().unwrap_or_default();
-                self.file_info(f, links, downloads, Some(&base))
+                let last_access_at = accessed.get(&f.id).copied();
+                let mut info = self.file_info(f, links, downloads, Some(&base))?;
+                info.last_access_at = last_access_at;
+                Ok(info)
             })
             .collect()
     }
 
     /// One file.
     pub fn file(&self, id: &str) -> Result<FileInfo> {
-        let (file, counts) = self.db.with(|c| Ok((files::get(c, id)?, links::counts_by_file(c)?)))?;
+        let (file, counts, last_access_at) =
+            self.db.with(|c| Ok((files::get(c, id)?, links::counts_by_file(c)?, files::last_access(c, id)?)))?;
         let file = file.ok_or_else(|| not_found("file", id))?;
         let (links, downloads) = counts.get(&file.id).copied().unwrap_or_default();
-        self.file_info(file, links, downloads, None)
+        let mut info = self.file_info(file, links, downloads, None)?;
+        info.last_access_at = last_access_at;
+        Ok(info)
     }
 
     /// Removes a file: its row and links first (so nothing serves it), then its bytes.
@@ -208,7 +219,7 @@ impl Vault {
         } else {
             None
         };
-        Ok(FileInfo { file, public_url, links, downloads })
+        Ok(FileInfo { file, public_url, links, downloads, last_access_at: None })
     }
 }
 

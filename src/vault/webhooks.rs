@@ -118,7 +118,7 @@ impl Vault {
                 };
                 let mut inserted = 0;
                 for entry in entries.iter().filter(|e| e.seq > cursor) {
-                    let event = crate::webhooks::event_name(entry.event);
+                    let event = entry.event.as_str();
                     for (id, format, events, created_at) in &webhooks {
                         let wanted = Events::parse(events).is_ok_and(|events| events.contains(entry.event));
                         if !wanted || entry.at < *created_at {

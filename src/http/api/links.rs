@@ -23,6 +23,8 @@ pub(super) struct CreateLink {
     max_downloads: Option<u64>,
     /// A note for the owner.
     label: Option<String>,
+    /// Whether completed downloads notify the owner (default true).
+    notify: Option<bool>,
     /// Build the URL with this base instead of the stored one.
     base_url: Option<String>,
 }
@@ -37,7 +39,7 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<LinkInfo>), ApiError> {
     caller.may_link(&app, &file_id).await?;
     let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
-    let new = NewLink { lifetime, max_downloads: body.max_downloads, label: body.label };
+    let new = NewLink { lifetime, max_downloads: body.max_downloads, label: body.label, notify: body.notify };
     let base = body.base_url;
     let link = super::core(&app, move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
     Ok((StatusCode::CREATED, Json(link)))
@@ -84,6 +86,8 @@ pub(super) struct EditLink {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u64>)]
     max_downloads: Option<Option<u64>>,
+    /// Whether completed downloads notify the owner.
+    notify: Option<bool>,
 }
 
 /// `PATCH /links/{id}`.
@@ -96,10 +100,10 @@ pub(super) async fn edit(
 ) -> Result<Json<LinkInfo>, ApiError> {
     caller.require(Scope::Write)?;
     let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
-    if lifetime.is_none() && body.max_downloads.is_none() {
-        return Err(ApiError::invalid(None, "nothing to change: give expires or max_downloads"));
+    if lifetime.is_none() && body.max_downloads.is_none() && body.notify.is_none() {
+        return Err(ApiError::invalid(None, "nothing to change: give expires, max_downloads or notify"));
     }
-    let edit = LinkEdit { lifetime, max_downloads: body.max_downloads };
+    let edit = LinkEdit { lifetime, max_downloads: body.max_downloads, notify: body.notify };
     Ok(Json(super::core(&app, move |v| v.edit_link(&id, edit, time::now())).await?))
 }
 

@@ -10,6 +10,7 @@ mod auth;
 mod error;
 pub mod events;
 mod files;
+pub mod history;
 mod links;
 mod slots;
 mod tokens;
@@ -72,6 +73,9 @@ fn routes() -> OpenApiRouter<AppState> {
             .routes(routes!(slots::one))
             .routes(routes!(slots::close))
             .routes(routes!(events::events))
+            .routes(routes!(history::list))
+            .routes(routes!(history::feed))
+            .routes(routes!(history::feed_end))
             .routes(routes!(tokens::me))
             .routes(routes!(tokens::list, tokens::create))
             .routes(routes!(tokens::revoke))

@@ -1,0 +1,547 @@
+//! Access history: reading it (`sharelock log`, the API, the app), writing what the server
+//! recorded in memory (one transaction with the download counts), the end-of-life notices of
+//! links and slots, and the retention purge. The rules of grouping live here, next to the SQL.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::*;
+use crate::history::{Access, DownloadState, Event, FeedEntry, GROUP_WINDOW, Happened, Kind, Query, Record, Retention};
+
+/// Columns of a `history` row, in the order [`access_from_row`] reads them.
+const COLUMNS: &str = "h.id, h.at, h.last_at, h.kind, h.state, h.link_id, h.file_id, h.slot_id, h.name, h.label, \
+     h.client, h.user_agent, h.bytes, h.requests, h.status, h.reason";
+
+/// How many rows `history` returns without a limit.
+pub const DEFAULT_HISTORY_LIMIT: usize = 1000;
+
+/// How long after a link's expiry its `link.expired` notice is still worth sending: links that
+/// ended before history existed (or while no server ran for long) end silently, not in a burst.
+const NOTICE_WINDOW: i64 = 86_400;
+
+fn access_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Access> {
+    let kind: String = row.get(at + 3)?;
+    let state: Option<String> = row.get(at + 4)?;
+    let bad = |what: &str, value: &str| -> rusqlite::Error {
+        rusqlite::types::FromSqlError::Other(format!("unknown history {what} {value:?}").into()).into()
+    };
+    Ok(Access {
+        id: row.get(at)?,
+        at: row.get(at + 1)?,
+        last_at: row.get(at + 2)?,
+        kind: Kind::named(&kind).ok_or_else(|| bad("kind", &kind))?,
+        state: match state {
+            Some(s) => Some(DownloadState::named(&s).ok_or_else(|| bad("state", &s))?),
+            None => None,
+        },
+        link_id: row.get(at + 5)?,
+        file_id: row.get(at + 6)?,
+        slot_id: row.get(at + 7)?,
+        name: row.get(at + 8)?,
+        label: row.get(at + 9)?,
+        client: row.get(at + 10)?,
+        user_agent: row.get(at + 11)?,
+        bytes: row.get(at + 12)?,
+        requests: row.get(at + 13)?,
+        status: row.get(at + 14)?,
+        reason: row.get(at + 15)?,
+    })
+}
+
+impl Vault {
+    /// History rows, newest first (by `last_at`, then id).
+    pub fn history(&self, q: &Query) -> Result<Vec<Access>> {
+        self.db.with(|c| query(c, q))
+    }
+
+    /// Feed entries after `after`, oldest first, at most `limit`.
+    pub fn history_feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>> {
+        self.db.with(|c| feed(c, after, limit))
+    }
+
+    /// The last feed entry's seq (0 if none): where a new follower starts.
+    pub fn history_feed_end(&self) -> Result<i64> {
+        self.db.with(|c| {
+            Ok(c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM history_feed")?.query_row([], |r| r.get(0))?)
+        })
+    }
+
+    /// How long history is kept (the `history` setting).
+    pub fn history_retention(&self) -> Result<Retention> {
+        self.db.with(|c| retention(c))
+    }
+
+    /// Sets the retention (the `history` setting); `off` also purges what was recorded.
+    pub fn set_history_retention(&self, value: &str, now: i64) -> Result<Retention> {
+        let retention = Retention::parse(value)?;
+        self.write(|c| {
+            let tx = write_transaction(c)?;
+            settings::set(&tx, settings::HISTORY, value.trim())?;
+            purge(&tx, retention, now)?;
+            tx.commit()?;
+            Ok(retention)
+        })
+    }
+
+    /// Writes download counts (links without a limit) and what the server recorded, in one
+    /// transaction: rows gathered by the grouping rules, feed entries, last-access times, and
+    /// the notices of links that just ran out. With history off the records are dropped.
+    pub fn record_history(&self, counts: &[(String, u64)], records: &[Record], now: i64) -> Result<()> {
+        self.write(|c| {
+            let tx = write_transaction(c)?;
+            links::add_downloads(&tx, counts)?;
+            if !records.is_empty() && retention(&tx)?.records() {
+                for record in records {
+                    write_record(&tx, record)?;
+                }
+                notice_ends(&tx, now)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Adds `link.expired`, `link.exhausted`, `slot.filled` and `slot.expired` entries for links
+    /// and slots that ended since the last look, once each. Returns how many.
+    pub fn notice_ends(&self, now: i64) -> Result<usize> {
+        self.write(|c| {
+            let tx = write_transaction(c)?;
+            let noticed = if retention(&tx)?.records() { notice_ends(&tx, now)? } else { 0 };
+            tx.commit()?;
+            Ok(noticed)
+        })
+    }
+
+    /// Purges rows older than the retention (all of them when history is off), with their
+    /// feed entries. Returns how many rows went.
+    pub fn purge_history(&self, now: i64) -> Result<usize> {
+        self.write(|c| {
+            let tx = write_transaction(c)?;
+            let retention = retention(&tx)?;
+            let purged = purge(&tx, retention, now)?;
+            tx.commit()?;
+            Ok(purged)
+        })
+    }
+}
+
+fn retention(conn: &Connection) -> Result<Retention> {
+    Ok(Retention::from_setting(settings::get(conn, settings::HISTORY)?.as_deref()))
+}
+
+fn query(conn: &Connection, q: &Query) -> Result<Vec<Access>> {
+    let limit = q.limit.unwrap_or(DEFAULT_HISTORY_LIMIT).min(i64::MAX as usize) as i64;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM history h
+         WHERE (?1 IS NULL OR h.link_id = ?1) AND (?2 IS NULL OR h.file_id = ?2)
+           AND (?3 IS NULL OR h.slot_id = ?3) AND (?4 IS NULL OR h.last_at >= ?4)
+         ORDER BY h.last_at DESC, h.id DESC LIMIT ?5"
+    ))?;
+    let rows = stmt.query_map(params![q.link_id, q.file_id, q.slot_id, q.since, limit], |r| access_from_row(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn feed(conn: &Connection, after: i64, limit: usize) -> Result<Vec<FeedEntry>> {
+    let limit = limit.min(i64::MAX as usize) as i64;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT f.seq, f.event, f.at, {COLUMNS} FROM history_feed f JOIN history h ON h.id = f.history_id
+         WHERE f.seq > ?1 ORDER BY f.seq LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        let event: String = r.get(1)?;
+        Ok(FeedEntry {
+            seq: r.get(0)?,
+            event: Event::named(&event).ok_or_else(|| {
+                rusqlite::Error::from(rusqlite::types::FromSqlError::Other(
+                    format!("unknown history event {event:?}").into(),
+                ))
+            })?,
+            at: r.get(2)?,
+            access: access_from_row(r, 3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Deletes rows past `retention` and their feed entries.
+fn purge(conn: &Connection, retention: Retention, now: i64) -> Result<usize> {
+    let before = match retention {
+        Retention::Off => i64::MAX,
+        Retention::Keep(secs) => now.saturating_sub(secs.min(i64::MAX as u64) as i64),
+    };
+    conn.prepare_cached("DELETE FROM history_feed WHERE history_id IN (SELECT id FROM history WHERE last_at < ?1)")?
+        .execute([before])?;
+    Ok(conn.prepare_cached("DELETE FROM history WHERE last_at < ?1")?.execute([before])?)
+}
+
+fn append_feed(conn: &Connection, history_id: i64, event: Event, at: i64) -> Result<()> {
+    conn.prepare_cached("INSERT INTO history_feed (history_id, event, at) VALUES (?1, ?2, ?3)")?.execute(params![
+        history_id,
+        event.as_str(),
+        at
+    ])?;
+    Ok(())
+}
+
+/// A new `history` row (the fields not given are null or zero).
+#[derive(Default)]
+struct NewRow<'a> {
+    at: i64,
+    kind: Option<Kind>,
+    state: Option<DownloadState>,
+    link_id: Option<&'a str>,
+    file_id: Option<&'a str>,
+    slot_id: Option<&'a str>,
+    name: Option<&'a str>,
+    label: Option<&'a str>,
+    client: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    bytes: u64,
+    status: Option<u16>,
+    reason: Option<&'a str>,
+}
+
+fn insert_row(conn: &Connection, row: &NewRow<'_>) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO history (at, last_at, kind, state, link_id, file_id, slot_id, name, label, client, user_agent,
+                              bytes, requests, status, reason)
+         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13)",
+    )?
+    .execute(params![
+        row.at,
+        row.kind.map(Kind::as_str),
+        row.state.map(DownloadState::as_str),
+        row.link_id,
+        row.file_id,
+        row.slot_id,
+        row.name,
+        row.label,
+        row.client,
+        row.user_agent,
+        row.bytes,
+        row.status,
+        row.reason,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The open row a request of `client`/`user_agent` joins: the newest row of `kind` on the same
+/// link (or public file), active within [`GROUP_WINDOW`] of `at`, and for downloads not yet
+/// completed (a completed download closes its row). Returns its id and state.
+#[allow(clippy::too_many_arguments)]
+fn open_row(
+    conn: &Connection,
+    kind: Kind,
+    link_id: Option<&str>,
+    file_id: Option<&str>,
+    slot_id: Option<&str>,
+    client: Option<&str>,
+    user_agent: Option<&str>,
+    status: Option<u16>,
+    at: i64,
+) -> Result<Option<(i64, Option<DownloadState>)>> {
+    // `IS` compares nulls as equal: a request without a User-Agent joins the others without one.
+    // The link (or slot) index narrows it to that link's rows first.
+    let sql = "SELECT id, state FROM history
+         WHERE kind = ?1 AND link_id IS ?2 AND file_id IS ?3 AND slot_id IS ?4 AND client IS ?5 AND user_agent IS ?6
+           AND status IS ?7 AND last_at >= ?8 AND (state IS NULL OR state != 'completed')
+         ORDER BY id DESC LIMIT 1";
+    let row = conn
+        .prepare_cached(sql)?
+        .query_row(
+            params![kind.as_str(), link_id, file_id, slot_id, client, user_agent, status, at - GROUP_WINDOW],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
+        )
+        .optional()?;
+    Ok(row.map(|(id, state)| (id, state.as_deref().and_then(DownloadState::named))))
+}
+
+/// Adds one request to an open row.
+fn join_row(conn: &Connection, id: i64, at: i64, bytes: u64, state: Option<DownloadState>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE history SET last_at = MAX(last_at, ?2), bytes = bytes + ?3, requests = requests + 1,
+                            state = COALESCE(?4, state)
+         WHERE id = ?1",
+    )?
+    .execute(params![id, at, bytes, state.map(DownloadState::as_str)])?;
+    Ok(())
+}
+
+/// The link's file id, file name and label, if the link exists.
+fn link_names(conn: &Connection, link_id: &str) -> Result<Option<(String, String, Option<String>)>> {
+    Ok(conn
+        .prepare_cached("SELECT f.id, f.name, l.label FROM links l JOIN files f ON f.id = l.file_id WHERE l.id = ?1")?
+        .query_row([link_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+fn file_name(conn: &Connection, file_id: &str) -> Result<Option<String>> {
+    Ok(conn.prepare_cached("SELECT name FROM files WHERE id = ?1")?.query_row([file_id], |r| r.get(0)).optional()?)
+}
+
+/// The slot's label, if the slot exists (`Some(None)`: it has no label).
+fn slot_label(conn: &Connection, slot_id: &str) -> Result<Option<Option<String>>> {
+    Ok(conn.prepare_cached("SELECT label FROM slots WHERE id = ?1")?.query_row([slot_id], |r| r.get(0)).optional()?)
+}
+
+/// Writes one record by the grouping rules (see the contract in `crate::history`).
+fn write_record(conn: &Connection, record: &Record) -> Result<()> {
+    let at = record.at;
+    let client = record.client.as_deref();
+    let user_agent = record.user_agent.as_deref();
+    match &record.what {
+        Happened::PageViewed { link_id } => {
+            // Only pages of links that exist are shown at all; a link removed meanwhile is skipped.
+            let Some((file_id, name, label)) = link_names(conn, link_id)? else { return Ok(()) };
+            let row = NewRow {
+                at,
+                kind: Some(Kind::PageViewed),
+                link_id: Some(link_id),
+                file_id: Some(&file_id),
+                name: Some(&name),
+                label: label.as_deref(),
+                client,
+                user_agent,
+                ..NewRow::default()
+            };
+            let id = insert_row(conn, &row)?;
+            append_feed(conn, id, Event::PageViewed, at)
+        }
+        Happened::Fetched { link_id, file_id, range, completed, bytes } => {
+            let (kind, name, label) = match link_id {
+                Some(link_id) => match link_names(conn, link_id)? {
+                    Some((_, name, label)) => (Kind::Download, name, label),
+                    None => return Ok(()),
+                },
+                None => match file_name(conn, file_id)? {
+                    Some(name) => (Kind::PublicFetched, name, None),
+                    None => return Ok(()),
+                },
+            };
+            let state = if *completed {
+                DownloadState::Completed
+            } else if *range {
+                DownloadState::Partial
+            } else {
+                DownloadState::Started
+            };
+            let link_id = link_id.as_deref();
+            let open = open_row(conn, kind, link_id, Some(file_id), None, client, user_agent, None, at)?;
+            match open {
+                Some((id, before)) => {
+                    let after = before.map_or(state, |b| b.max(state));
+                    join_row(conn, id, at, *bytes, Some(after))?;
+                    if after == DownloadState::Completed && before != Some(DownloadState::Completed) {
+                        append_feed(conn, id, Event::DownloadCompleted, at)?;
+                    }
+                }
+                None => {
+                    let row = NewRow {
+                        at,
+                        kind: Some(kind),
+                        state: Some(state),
+                        link_id,
+                        file_id: Some(file_id),
+                        name: Some(&name),
+                        label: label.as_deref(),
+                        client,
+                        user_agent,
+                        bytes: *bytes,
+                        ..NewRow::default()
+                    };
+                    let id = insert_row(conn, &row)?;
+                    let first = if kind == Kind::Download { Event::DownloadStarted } else { Event::PublicFetched };
+                    append_feed(conn, id, first, at)?;
+                    if state == DownloadState::Completed {
+                        append_feed(conn, id, Event::DownloadCompleted, at)?;
+                    }
+                }
+            }
+            // The latest access of the link and its file, for the lists.
+            if let Some(link_id) = link_id {
+                conn.prepare_cached(
+                    "UPDATE links SET last_access_at = MAX(COALESCE(last_access_at, 0), ?2) WHERE id = ?1",
+                )?
+                .execute(params![link_id, at])?;
+            }
+            conn.prepare_cached(
+                "UPDATE files SET last_access_at = MAX(COALESCE(last_access_at, 0), ?2) WHERE id = ?1",
+            )?
+            .execute(params![&**file_id, at])?;
+            Ok(())
+        }
+        Happened::UploadReceived { slot_id, file_id, name, bytes } => {
+            let label = slot_label(conn, slot_id)?.flatten();
+            let row = NewRow {
+                at,
+                kind: Some(Kind::UploadReceived),
+                file_id: Some(file_id),
+                slot_id: Some(slot_id),
+                name: Some(name),
+                label: label.as_deref(),
+                client,
+                user_agent,
+                bytes: *bytes,
+                ..NewRow::default()
+            };
+            let id = insert_row(conn, &row)?;
+            append_feed(conn, id, Event::UploadReceived, at)
+        }
+        Happened::UploadRefused { slot_id, name, status, reason } => {
+            let Some(label) = slot_label(conn, slot_id)? else { return Ok(()) };
+            let kind = Kind::UploadRefused;
+            match open_row(conn, kind, None, None, Some(slot_id), client, user_agent, Some(*status), at)? {
+                Some((id, _)) => join_row(conn, id, at, 0, None),
+                None => {
+                    let row = NewRow {
+                        at,
+                        kind: Some(kind),
+                        slot_id: Some(slot_id),
+                        name: name.as_deref(),
+                        label: label.as_deref(),
+                        client,
+                        user_agent,
+                        status: Some(*status),
+                        reason: Some(reason),
+                        ..NewRow::default()
+                    };
+                    let id = insert_row(conn, &row)?;
+                    append_feed(conn, id, Event::UploadRefused, at)
+                }
+            }
+        }
+        Happened::Refused { link_id, file_id, status, reason } => {
+            // Only for links and public files that exist: a scan of made-up ids leaves nothing.
+            let (file_id, name, label) = match (link_id, file_id) {
+                (Some(link_id), _) => match link_names(conn, link_id)? {
+                    Some((file_id, name, label)) => (file_id, name, label),
+                    None => return Ok(()),
+                },
+                (None, Some(file_id)) => match file_name(conn, file_id)? {
+                    Some(name) => (file_id.to_string(), name, None),
+                    None => return Ok(()),
+                },
+                (None, None) => return Ok(()),
+            };
+            let kind = Kind::AccessRefused;
+            let link_id = link_id.as_deref();
+            match open_row(conn, kind, link_id, Some(&file_id), None, client, user_agent, Some(*status), at)? {
+                Some((id, _)) => join_row(conn, id, at, 0, None),
+                None => {
+                    let row = NewRow {
+                        at,
+                        kind: Some(kind),
+                        link_id,
+                        file_id: Some(&file_id),
+                        name: Some(&name),
+                        label: label.as_deref(),
+                        client,
+                        user_agent,
+                        status: Some(*status),
+                        reason: Some(reason),
+                        ..NewRow::default()
+                    };
+                    let id = insert_row(conn, &row)?;
+                    append_feed(conn, id, Event::AccessRefused, at)
+                }
+            }
+        }
+    }
+}
+
+/// A link found ended and not yet noticed.
+struct EndedLink {
+    link_id: String,
+    file_id: String,
+    name: String,
+    label: Option<String>,
+    expires_at: Option<i64>,
+    revoked: bool,
+    used_up: bool,
+}
+
+/// Finds links and slots that ended and were not noticed yet, and notices each once (a row and
+/// a feed entry), marking it `ended_noticed`. Revoked links and closed slots ended by the
+/// owner's hand: they are marked without a notice.
+fn notice_ends(conn: &Connection, now: i64) -> Result<usize> {
+    let mut noticed = 0;
+    let ended: Vec<EndedLink> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT l.id, f.id, f.name, l.label, l.expires_at, l.revoked_at IS NOT NULL,
+                    l.max_downloads IS NOT NULL AND l.downloads >= l.max_downloads
+             FROM links l JOIN files f ON f.id = l.file_id
+             WHERE l.ended_noticed = 0 AND (l.revoked_at IS NOT NULL OR l.expires_at <= ?1
+                   OR (l.max_downloads IS NOT NULL AND l.downloads >= l.max_downloads))",
+        )?;
+        let rows = stmt.query_map([now], |r| {
+            Ok(EndedLink {
+                link_id: r.get(0)?,
+                file_id: r.get(1)?,
+                name: r.get(2)?,
+                label: r.get(3)?,
+                expires_at: r.get(4)?,
+                revoked: r.get(5)?,
+                used_up: r.get(6)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for EndedLink { link_id, file_id, name, label, expires_at, revoked, used_up } in ended {
+        conn.prepare_cached("UPDATE links SET ended_noticed = 1 WHERE id = ?1")?.execute([&link_id])?;
+        // What ended it first: a link used up before it expired is used up.
+        let (kind, event, at) = if revoked {
+            continue;
+        } else if used_up {
+            (Kind::LinkExhausted, Event::LinkExhausted, now)
+        } else {
+            let expired_at = expires_at.unwrap_or(now);
+            if expired_at < now - NOTICE_WINDOW {
+                continue;
+            }
+            (Kind::LinkExpired, Event::LinkExpired, expired_at)
+        };
+        let row = NewRow {
+            at,
+            kind: Some(kind),
+            link_id: Some(&link_id),
+            file_id: Some(&file_id),
+            name: Some(&name),
+            label: label.as_deref(),
+            ..NewRow::default()
+        };
+        let id = insert_row(conn, &row)?;
+        append_feed(conn, id, event, at)?;
+        noticed += 1;
+    }
+    let ended: Vec<(String, Option<String>, i64, bool, bool)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.id, s.label, s.expires_at, s.closed_at IS NOT NULL,
+                    (SELECT COUNT(*) FROM files f WHERE f.slot_id = s.id) >= s.max_files
+                    OR (s.max_total IS NOT NULL AND s.received_bytes >= s.max_total)
+             FROM slots s
+             WHERE s.ended_noticed = 0 AND (s.closed_at IS NOT NULL OR s.expires_at <= ?1
+                   OR (SELECT COUNT(*) FROM files f WHERE f.slot_id = s.id) >= s.max_files
+                   OR (s.max_total IS NOT NULL AND s.received_bytes >= s.max_total))",
+        )?;
+        let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (slot_id, label, expires_at, closed, full) in ended {
+        conn.prepare_cached("UPDATE slots SET ended_noticed = 1 WHERE id = ?1")?.execute([&slot_id])?;
+        let (kind, event, at) = if closed {
+            continue;
+        } else if full {
+            (Kind::SlotFilled, Event::SlotFilled, now)
+        } else {
+            if expires_at < now - NOTICE_WINDOW {
+                continue;
+            }
+            (Kind::SlotExpired, Event::SlotExpired, expires_at)
+        };
+        let row =
+            NewRow { at, kind: Some(kind), slot_id: Some(&slot_id), label: label.as_deref(), ..NewRow::default() };
+        let id = insert_row(conn, &row)?;
+        append_feed(conn, id, event, at)?;
+        noticed += 1;
+    }
+    Ok(noticed)
+}

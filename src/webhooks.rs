@@ -72,7 +72,10 @@ impl Events {
         let mut chosen = HashSet::new();
         for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let event = Event::named(name).ok_or_else(|| {
-                Error::invalid_field("events", format!("unknown event {name:?}: use `all` or some of {}", Events::valid()))
+                Error::invalid_field(
+                    "events",
+                    format!("unknown event {name:?}: use `all` or some of {}", Events::valid()),
+                )
             })?;
             chosen.insert(event);
         }
@@ -516,7 +519,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let timing = Timing { retry_base: Duration::from_secs(5), retry_max: Duration::from_secs(30), ..Timing::default() };
+        let timing =
+            Timing { retry_base: Duration::from_secs(5), retry_max: Duration::from_secs(30), ..Timing::default() };
         let delays: Vec<u64> = (1..=6).map(|n| timing.backoff(n).as_secs()).collect();
         assert_eq!(delays, [5, 10, 20, 30, 30, 30]);
         assert_eq!(timing.backoff(u32::MAX), Duration::from_secs(30));

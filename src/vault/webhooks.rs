@@ -266,7 +266,10 @@ mod tests {
                     [at],
                 )?;
                 let row = c.last_insert_rowid();
-                c.execute("INSERT INTO history_feed (history_id, event, at) VALUES (?1, ?2, ?3)", params![row, event, at])?;
+                c.execute(
+                    "INSERT INTO history_feed (history_id, event, at) VALUES (?1, ?2, ?3)",
+                    params![row, event, at],
+                )?;
                 Ok(c.last_insert_rowid())
             })
             .unwrap()
@@ -369,7 +372,9 @@ mod tests {
         assert!(vault.webhooks().unwrap().is_empty());
         assert!(vault.due_webhook_deliveries(i64::MAX, 10).unwrap().is_empty());
         // An attempt that was in flight meanwhile records nothing anywhere.
-        vault.record_webhook_attempt(&delivery, &Outcome::Delivered { status: 200 }, 1001, 1_001_000, &timing()).unwrap();
+        vault
+            .record_webhook_attempt(&delivery, &Outcome::Delivered { status: 200 }, 1001, 1_001_000, &timing())
+            .unwrap();
         assert!(matches!(vault.remove_webhook(&hook.id), Err(Error::NotFound { kind: "webhook", .. })));
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -159,14 +159,15 @@ impl Drop for Serving {
     }
 }
 
-/// A data dir with `name` stored and a link to it labelled "Dana": (data dir, link URL).
-fn shared(tmp: &Path, name: &str, bytes: &[u8]) -> (PathBuf, String) {
+/// Stores `name` in `tmp/data` and makes a link to it labelled "Dana" (after the server
+/// started: the link takes its address); the link's URL.
+fn shared(tmp: &Path, name: &str, bytes: &[u8]) -> String {
     let data = tmp.join("data");
     let source = tmp.join(name);
     std::fs::write(&source, bytes).unwrap();
     let id = sharelock_json(&data, &["add", source.to_str().unwrap()])[0]["id"].as_str().unwrap().to_string();
     let link = sharelock_json(&data, &["link", &id, "--label", "Dana"]);
-    (data, link["url"].as_str().unwrap().to_string())
+    link["url"].as_str().unwrap().to_string()
 }
 
 fn http() -> reqwest::blocking::Client {
@@ -204,12 +205,13 @@ fn expected_signature(secret: &str, body: &[u8]) -> String {
 #[test]
 fn a_completed_download_is_posted_signed_as_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, url) = shared(tmp.path(), "contract.pdf", b"%PDF-1.7 signed");
+    let data = tmp.path().join("data");
     let receiver = Receiver::start(Answer::Statuses(vec![]));
     let (id, secret) = add_webhook(&data, &[&receiver.url("/hook")]);
     assert_eq!(secret.len(), 64, "256 bits in hex: {secret}");
     assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
     let _server = Serving::start(&data);
+    let url = shared(tmp.path(), "contract.pdf", b"%PDF-1.7 signed");
 
     assert_eq!(download(&url), b"%PDF-1.7 signed");
     let got = receiver.wait_for("/hook", 1);
@@ -246,12 +248,13 @@ fn a_completed_download_is_posted_signed_as_json() {
 #[test]
 fn a_webhook_gets_only_the_events_it_asked_for() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, url) = shared(tmp.path(), "photo.jpg", b"jpeg");
+    let data = tmp.path().join("data");
     let receiver = Receiver::start(Answer::Statuses(vec![]));
     add_webhook(&data, &[&receiver.url("/uploads"), "--events", "upload.received"]);
     add_webhook(&data, &[&receiver.url("/all"), "--events", "all"]);
-    let slot = sharelock_json(&data, &["slot", "--label", "Tax papers"]);
     let _server = Serving::start(&data);
+    let url = shared(tmp.path(), "photo.jpg", b"jpeg");
+    let slot = sharelock_json(&data, &["slot", "--label", "Tax papers"]);
 
     download(&url);
     let (base, query) = slot["url"].as_str().unwrap().split_once('?').unwrap();
@@ -280,11 +283,12 @@ fn a_webhook_gets_only_the_events_it_asked_for() {
 #[test]
 fn an_event_survives_a_receiver_down_and_a_restart_and_arrives_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, url) = shared(tmp.path(), "contract.pdf", b"contract");
+    let data = tmp.path().join("data");
     // A port with nothing listening on it yet.
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let (id, secret) = add_webhook(&data, &[&format!("http://{addr}/hook")]);
     let server = Serving::start(&data);
+    let url = shared(tmp.path(), "contract.pdf", b"contract");
 
     download(&url);
     let hook = wait_until("a failed attempt", || {
@@ -321,10 +325,11 @@ fn an_event_survives_a_receiver_down_and_a_restart_and_arrives_once() {
 fn a_receiver_that_hangs_never_delays_a_download() {
     let tmp = tempfile::tempdir().unwrap();
     let data = bytes_of_size(256 * 1024);
-    let (data_dir, url) = shared(tmp.path(), "big.bin", &data);
+    let data_dir = tmp.path().join("data");
     let receiver = Receiver::start(Answer::Hang);
     let (id, _) = add_webhook(&data_dir, &[&receiver.url("/hook")]);
     let _server = Serving::start(&data_dir);
+    let url = shared(tmp.path(), "big.bin", &data);
 
     assert_eq!(download(&url), data);
     // The first event's attempt is now in flight, and hangs.
@@ -352,10 +357,11 @@ fn a_receiver_that_hangs_never_delays_a_download() {
 #[test]
 fn ntfy_gets_the_sentence_with_title_and_tags() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, url) = shared(tmp.path(), "contract.pdf", b"contract");
+    let data = tmp.path().join("data");
     let receiver = Receiver::start(Answer::Statuses(vec![]));
     let (_, secret) = add_webhook(&data, &[&receiver.url("/topic"), "--format", "ntfy"]);
     let _server = Serving::start(&data);
+    let url = shared(tmp.path(), "contract.pdf", b"contract");
 
     download(&url);
     let got = receiver.wait_for("/topic", 1);

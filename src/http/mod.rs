@@ -22,6 +22,7 @@ pub mod counts;
 pub mod delivery;
 mod download;
 mod error;
+pub mod history;
 pub mod limit;
 pub mod pages;
 mod range;
@@ -116,6 +117,7 @@ pub struct AppState {
     vault: Arc<Vault>,
     config: Arc<ServerConfig>,
     counts: Arc<counts::PendingCounts>,
+    history: Arc<history::PendingHistory>,
     bad_signatures: Arc<limit::BadSignatures>,
     transfers: Arc<transfers::Transfers>,
     feed: Arc<api::events::Feed>,
@@ -128,6 +130,7 @@ impl AppState {
             vault,
             config: Arc::new(config),
             counts: Arc::default(),
+            history: Arc::default(),
             bad_signatures,
             transfers: Arc::default(),
             feed: Arc::default(),
@@ -303,7 +306,14 @@ async fn serve(
     let connections = connection::Connections::new(capacity);
     let accept_warning = connection::Throttled::new(Duration::from_secs(10));
     let state = AppState::new(vault.clone(), config);
-    let flusher = counts::spawn_flusher(state.counts.clone(), vault.clone());
+    // Whether history is on is known before the first request, so none goes unrecorded.
+    let reader = vault.clone();
+    if let Ok(Ok(retention)) = tokio::task::spawn_blocking(move || reader.history_retention()).await {
+        state.history.set_enabled(retention.records());
+    }
+    let flusher = counts::spawn_flusher(state.counts.clone(), state.history.clone(), vault.clone());
+    let keeper = history::spawn_keeper(state.history.clone(), vault.clone());
+    let pending_history = state.history.clone();
     let rechecker = transfers::spawn_watcher(state.transfers.clone(), vault.clone());
     // Webhooks are delivered by a task of their own, apart from requests: a receiver that hangs
     // or is down never holds up a download.
@@ -380,8 +390,9 @@ async fn serve(
     flusher.abort();
     rechecker.abort();
     forgetter.abort();
+    keeper.abort();
     webhooks.abort();
-    let _ = tokio::task::spawn_blocking(move || pending.flush(&vault)).await;
+    let _ = tokio::task::spawn_blocking(move || pending.flush(&vault, &pending_history)).await;
     Ok(())
 }
 

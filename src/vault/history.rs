@@ -286,7 +286,8 @@ fn slot_label(conn: &Connection, slot_id: &str) -> Result<Option<Option<String>>
 /// Writes one record by the grouping rules (see the contract in `crate::history`).
 fn write_record(conn: &Connection, record: &Record) -> Result<()> {
     let at = record.at;
-    let client = record.client.as_deref();
+    let client = record.client.map(|ip| ip.to_string());
+    let client = client.as_deref();
     let user_agent = record.user_agent.as_deref();
     match &record.what {
         Happened::PageViewed { link_id } => {

@@ -76,18 +76,18 @@ fn ls_text(list: &[Webhook]) -> String {
     let mut text = String::new();
     for w in list {
         let last = match (w.last_attempt_at, w.last_status, &w.last_error) {
-            (None, ..) => "never tried".to_string(),
+            (None, ..) => "not tried yet".to_string(),
             (Some(at), status, error) => {
                 let how = match (status, error) {
                     (_, Some(error)) => error.clone(),
                     (Some(status), None) => format!("answered {status}"),
                     (None, None) => "ok".to_string(),
                 };
-                format!("{}: {how}", time::rfc3339(at))
+                format!("last attempt {}: {how}", time::rfc3339(at))
             }
         };
         text.push_str(&format!(
-            "{}  {}  {}\n  events: {}\n  created {}; last attempt {last}\n  delivered {}, failed {}, pending {}\n",
+            "{}  {}  {}\n  events: {}\n  created {}; {last}\n  delivered {}, failed {}, pending {}\n",
             w.id,
             w.format.name(),
             w.url,

@@ -142,7 +142,7 @@ struct Serving {
 impl Serving {
     fn start(data: &Path) -> Serving {
         let envs = [
-            ("SHARELOCK_WEBHOOK_TIMEOUT", "5s"),
+            ("SHARELOCK_WEBHOOK_TIMEOUT", "8s"),
             ("SHARELOCK_WEBHOOK_RETRY", "1s"),
             ("SHARELOCK_WEBHOOK_RETRY_MAX", "2s"),
             ("NO_PROXY", "127.0.0.1,localhost"),

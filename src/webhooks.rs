@@ -403,7 +403,9 @@ pub fn spawn(vault: Arc<Vault>, timing: Timing) -> tokio::task::JoinHandle<()> {
             // A read-only data dir (a mounted backup) can neither queue nor record attempts.
             return;
         }
-        let client = client(&timing);
+        // Made at the first delivery: a server with no webhooks holds no client (and none of
+        // the descriptors its TLS set-up may keep).
+        let mut client: Option<reqwest::Client> = None;
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut attempts = tokio::task::JoinSet::new();
         let mut tick = tokio::time::interval(timing.poll);
@@ -420,16 +422,16 @@ pub fn spawn(vault: Arc<Vault>, timing: Timing) -> tokio::task::JoinHandle<()> {
                     continue;
                 }
             }
-            let queuer = vault.clone();
-            match tokio::task::spawn_blocking(move || queuer.queue_webhook_events(crate::time::now())).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!("webhooks: cannot queue events, will retry: {e}"),
-                Err(e) => tracing::warn!("webhooks: cannot queue events, will retry: {e}"),
-            }
-            let reader = vault.clone();
-            let due = match tokio::task::spawn_blocking(move || reader.due_webhook_deliveries(now_ms(), DUE_PER_ROUND))
-                .await
-            {
+            // Queue and read in one blocking call: the round takes one pooled connection.
+            let round = vault.clone();
+            let due = tokio::task::spawn_blocking(move || {
+                if let Err(e) = round.queue_webhook_events(crate::time::now()) {
+                    tracing::warn!("webhooks: cannot queue events, will retry: {e}");
+                }
+                round.due_webhook_deliveries(now_ms(), DUE_PER_ROUND)
+            })
+            .await;
+            let due = match due {
                 Ok(Ok(due)) => due,
                 Ok(Err(e)) => {
                     tracing::warn!("webhooks: cannot read the outbox: {e}");
@@ -444,7 +446,8 @@ pub fn spawn(vault: Arc<Vault>, timing: Timing) -> tokio::task::JoinHandle<()> {
                 if !in_flight.insert(delivery.webhook_id.clone()) {
                     continue;
                 }
-                let (client, vault) = (client.clone(), vault.clone());
+                let client = client.get_or_insert_with(|| self::client(&timing)).clone();
+                let vault = vault.clone();
                 attempts.spawn(async move {
                     let outcome = attempt(&client, &delivery).await;
                     if let Outcome::Failed { error, .. } = &outcome {

@@ -413,13 +413,14 @@ pub fn spawn(vault: Arc<Vault>, timing: Timing) -> tokio::task::JoinHandle<()> {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                // An attempt ended: its webhook's next row goes at once, not at the next tick, so
+                // a backlog drains as fast as the receiver answers.
                 Some(done) = attempts.join_next() => {
                     if let Ok(webhook_id) = done {
                         in_flight.remove(&webhook_id);
                     }
                     // A panicked attempt leaves its webhook marked: better one stuck webhook
                     // than two requests in flight; its row is retried after a restart.
-                    continue;
                 }
             }
             // Queue and read in one blocking call: the round takes one pooled connection.

@@ -157,13 +157,15 @@ impl Vault {
         self.db.with(|c| seq_setting(c))
     }
 
-    /// Outbox rows due at `now_ms` (unix milliseconds), oldest first, at most `limit`.
+    /// The oldest outbox row due at `now_ms` (unix milliseconds) of each webhook, at most
+    /// `limit`: one per webhook, so a backlog at one receiver never holds up another.
     pub fn due_webhook_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>> {
         self.db.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT o.id, o.webhook_id, w.url, w.format, w.secret, o.event, o.body, o.attempts, o.created_at \
                  FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id \
-                 WHERE o.next_at <= ?1 ORDER BY o.next_at, o.id LIMIT ?2",
+                 WHERE o.id IN (SELECT min(id) FROM webhook_outbox WHERE next_at <= ?1 GROUP BY webhook_id) \
+                 ORDER BY o.id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
                 let format: String = r.get(3)?;
@@ -327,12 +329,17 @@ mod tests {
         happened(&vault, "download.completed", 1000);
         happened(&vault, "link.expired", 1000);
         vault.queue_webhook_events(1000).unwrap();
+        // One at a time per webhook, oldest first.
         let due = vault.due_webhook_deliveries(1_000_000, 10).unwrap();
-        let (first, second) = (&due[0], &due[1]);
+        assert_eq!(due.len(), 1);
+        let first = &due[0];
         let t = timing();
-
         let refused = Outcome::Failed { status: Some(500), error: "the receiver answered 500".into() };
         vault.record_webhook_attempt(first, &refused, 1001, 1_001_000, &t).unwrap();
+        // The first waits out its backoff (5 s): the second goes meanwhile.
+        let due = vault.due_webhook_deliveries(1_001_000, 10).unwrap();
+        let second = &due[0];
+        assert_ne!(second.id, first.id);
         let listed = vault.webhook(&hook.id).unwrap();
         assert_eq!((listed.last_status, listed.last_error.as_deref()), (Some(500), Some("the receiver answered 500")));
         assert_eq!((listed.delivered, listed.failed, listed.pending), (0, 0, 2));

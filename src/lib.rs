@@ -38,6 +38,8 @@
 //!   signed URLs checked before handlers run, downloads (and the delivery check of limited
 //!   ones), landing and upload pages, the framing of uploads (raw and multipart), and the
 //!   token-authenticated API under `/api/v1` (`http::api`: routes, events, OpenAPI document).
+//! - [`webhooks`]: the access history's events POSTed to the owner's URLs, signed, from a
+//!   persisted outbox with retries (the background task every server runs).
 //! - [`cli`]: the `sharelock` command line.
 //!
 //! Nothing below [`http`], [`remote`] and [`cli`] knows about HTTP or terminals.
@@ -71,6 +73,7 @@ pub mod tokens;
 pub mod units;
 pub mod urls;
 pub mod vault;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use vault::Vault;

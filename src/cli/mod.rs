@@ -5,6 +5,7 @@
 
 mod output;
 mod token;
+mod webhook;
 
 use output::{Output, emit, link_text, progress_bar, reach_text, slot_text, verify_text};
 
@@ -92,6 +93,9 @@ pub enum Command {
         /// Do not announce the server on the local network (mDNS, as "Sharelock on HOST").
         #[arg(long)]
         no_announce: bool,
+        /// How webhook deliveries are paced.
+        #[command(flatten)]
+        webhooks: WebhookTiming,
     },
     /// Run `sharelock serve` on this data dir in the background, started at login by systemd's
     /// user manager (`~/.config/systemd/user/sharelock.service`), so links keep working while the
@@ -263,6 +267,13 @@ pub enum Command {
         #[command(subcommand)]
         action: token::TokenAction,
     },
+    /// Webhooks: URLs that get access history events (downloads completed, files received, links
+    /// and upload links that ended), signed with a secret of their own; delivered by the server.
+    Webhook {
+        /// What to do with webhooks.
+        #[command(subcommand)]
+        action: webhook::WebhookAction,
+    },
     /// Replace the signing secret: every link and slot URL issued so far stops working. Also the
     /// way to make a new one when secret.key is lost.
     RotateSecret,
@@ -288,6 +299,7 @@ impl Command {
             Command::RotateSecret => Some("rotate-secret"),
             Command::Verify { .. } => Some("verify"),
             Command::Token { .. } => Some("token"),
+            Command::Webhook { .. } => Some("webhook"),
             Command::Settings { .. } => Some("settings"),
             Command::Add { .. }
             | Command::Ls
@@ -321,6 +333,42 @@ fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
     match s.parse::<Lifetime>().map_err(|e| e.to_string())? {
         Lifetime::For(d) if d.as_secs() >= 2 => Ok(d),
         _ => Err(format!("invalid lease {s:?}: use a duration of at least 2s, such as 30m or 1h")),
+    }
+}
+
+/// `serve`'s webhook timings (see [`crate::webhooks::Timing`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebhookTiming {
+    /// How long one webhook request may take before it counts as failed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s", env = "SHARELOCK_WEBHOOK_TIMEOUT")]
+    webhook_timeout: std::time::Duration,
+    /// The delay before a failed webhook request is retried; it doubles with each failure.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s", env = "SHARELOCK_WEBHOOK_RETRY")]
+    webhook_retry: std::time::Duration,
+    /// The longest delay between retries.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m", env = "SHARELOCK_WEBHOOK_RETRY_MAX")]
+    webhook_retry_max: std::time::Duration,
+    /// How long an event is retried before it is given up on (and counted as failed).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "24h", env = "SHARELOCK_WEBHOOK_GIVE_UP")]
+    webhook_give_up: std::time::Duration,
+}
+
+impl WebhookTiming {
+    fn timing(&self) -> crate::webhooks::Timing {
+        crate::webhooks::Timing {
+            attempt_timeout: self.webhook_timeout,
+            retry_base: self.webhook_retry,
+            retry_max: self.webhook_retry_max.max(self.webhook_retry),
+            give_up_after: self.webhook_give_up,
+            ..crate::webhooks::Timing::default()
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<Lifetime>().map_err(|e| e.to_string())? {
+        Lifetime::For(d) => Ok(d),
+        Lifetime::Never => Err(format!("invalid duration {s:?}: use a duration such as 30s, 10m or 24h")),
     }
 }
 
@@ -438,6 +486,7 @@ pub fn run(cli: Cli) -> Result<()> {
             expose,
             expose_lease,
             no_announce,
+            webhooks,
         } => {
             vault.check_writable()?;
             let offload = match offload {
@@ -449,7 +498,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             let exposure = reach::Exposure { announce: !no_announce, map: expose.then_some(expose_lease) };
-            let config = ServerConfig { offload, trusted_proxies, ..ServerConfig::default() };
+            let config =
+                ServerConfig { offload, trusted_proxies, webhooks: webhooks.timing(), ..ServerConfig::default() };
             serve(vault, bind, base_url, config, exposure)
         }
         Command::Service { action } => {
@@ -534,6 +584,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Token { action } => token::run(action, &vault, &out),
+        Command::Webhook { action } => webhook::run(action, &vault, &out),
         Command::Settings { key, value } => settings(&vault, key, value, &out, now),
         Command::RotateSecret => unreachable!("handled before the data dir is opened"),
         command => manage(&vault, command, out),

@@ -89,6 +89,8 @@ pub struct ServerConfig {
     pub upload_rate_grace: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// How webhook deliveries are paced (see [`crate::webhooks`]).
+    pub webhooks: crate::webhooks::Timing,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +106,7 @@ impl Default for ServerConfig {
             upload_min_rate: 1024,
             upload_rate_grace: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
+            webhooks: crate::webhooks::Timing::default(),
         }
     }
 }
@@ -312,6 +315,9 @@ async fn serve(
     let keeper = history::spawn_keeper(state.history.clone(), vault.clone());
     let pending_history = state.history.clone();
     let rechecker = transfers::spawn_watcher(state.transfers.clone(), vault.clone());
+    // Webhooks are delivered by a task of their own, apart from requests: a receiver that hangs
+    // or is down never holds up a download.
+    let webhooks = crate::webhooks::spawn(vault.clone(), state.config.webhooks);
     let feed = state.feed.clone();
     let pending = state.counts.clone();
     let bad_signatures = state.bad_signatures.clone();
@@ -385,6 +391,7 @@ async fn serve(
     rechecker.abort();
     forgetter.abort();
     keeper.abort();
+    webhooks.abort();
     let _ = tokio::task::spawn_blocking(move || pending.flush(&vault, &pending_history)).await;
     Ok(())
 }

@@ -2,9 +2,9 @@
 //! HTTP server and the desktop app share. Blocking: async callers use `spawn_blocking`.
 //!
 //! One `impl Vault` block per noun, each in its own file: `stored.rs` (files), `sharing.rs`
-//! (links), `receiving.rs` (slots), `access.rs` (API tokens), `history.rs` (access history) and `recovery.rs` (`verify`,
-//! `adopt`, the start-up cleanup); `changes.rs` tells what changed between two snapshots (the
-//! API's events).
+//! (links), `receiving.rs` (slots), `access.rs` (API tokens), `history.rs` (access history),
+//! `webhooks.rs` (webhooks and their outbox) and `recovery.rs` (`verify`, `adopt`, the start-up
+//! cleanup); `changes.rs` tells what changed between two snapshots (the API's events).
 //! Opening, settings and the secret are here.
 
 use std::collections::HashSet;
@@ -35,6 +35,7 @@ mod receiving;
 mod recovery;
 mod sharing;
 mod stored;
+mod webhooks;
 
 pub use changes::{Change, Snapshot};
 pub use history::DEFAULT_HISTORY_LIMIT;

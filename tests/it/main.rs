@@ -21,3 +21,4 @@ mod service;
 mod store;
 mod support;
 mod uploads;
+mod webhooks;

@@ -128,7 +128,15 @@ async fn the_files_view_fits_from_the_minimum_width_up_and_folds_into_one_pane()
         window.wait_for(".files-layout:not(.with-details)").await;
         assert!(shown(&window, ".file-row .downloads").await, "{width}: every column without details");
         fits(&window, &format!("layout-{width}")).await;
-        // Sorted by a column the details drop: it stays, with its arrow.
+        // Sorted by a column the details (or a narrow window) drop: it stays, with its arrow.
+        window.click(Locator::Css(r#".table-head .sort[data-sort="last_access_at"]"#)).await;
+        assert!(shown(&window, ".file-row .last").await, "{width}: the sorted Last access stays");
+        fits(&window, &format!("layout-{width}-by-last-access")).await;
+        window.click(Locator::Css(".file-row")).await;
+        window.wait_for("#details:not([hidden])").await;
+        fits(&window, &format!("layout-{width}-details-by-last-access")).await;
+        window.press(Key::Escape).await;
+        window.wait_for(".files-layout:not(.with-details)").await;
         window.click(Locator::Css(r#".table-head .sort[data-sort="downloads"]"#)).await;
         fits(&window, &format!("layout-{width}-by-downloads")).await;
 

@@ -233,7 +233,7 @@ pub struct Record {
     /// When (unix seconds).
     pub at: i64,
     /// The client's address, as `--trusted-proxy` decides it.
-    pub client: Option<std::sync::Arc<str>>,
+    pub client: Option<std::net::IpAddr>,
     /// The client's `User-Agent`, capped (see [`MAX_USER_AGENT`]).
     pub user_agent: Option<std::sync::Arc<str>>,
     /// What happened.

@@ -333,3 +333,66 @@ impl<B> Drop for Logged<B> {
         );
     }
 }
+
+/// Records a download in the access history when its response is done (finished or dropped):
+/// the bytes that went out, and whether it completed, that is whether the last byte of a
+/// response reaching the file's end went out (for a link: the download was counted, since the
+/// frame with the last byte passes only once it is).
+pub struct Recorded<B> {
+    inner: B,
+    sent: u64,
+    len: u64,
+    reaches_end: bool,
+    record: Option<(Arc<super::history::PendingHistory>, super::history::Client, crate::history::Happened)>,
+}
+
+impl<B> Recorded<B> {
+    /// Wraps the body of a response of `len` bytes; `reaches_end` when they end with the file's
+    /// last byte. `fetched` is a `Happened::Fetched`, its `completed` and `bytes` filled in at
+    /// the end.
+    pub fn new(
+        inner: B,
+        len: u64,
+        reaches_end: bool,
+        history: Arc<super::history::PendingHistory>,
+        client: super::history::Client,
+        fetched: crate::history::Happened,
+    ) -> Self {
+        Recorded { inner, sent: 0, len, reaches_end, record: Some((history, client, fetched)) }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Recorded<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.sent += data.len() as u64;
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for Recorded<B> {
+    fn drop(&mut self) {
+        if let Some((history, client, mut fetched)) = self.record.take() {
+            if let crate::history::Happened::Fetched { completed, bytes, .. } = &mut fetched {
+                *completed = self.reaches_end && self.sent >= self.len;
+                *bytes = self.sent;
+            }
+            client.record_into(&history, fetched);
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! Download counts of links without a limit, kept in memory and written in batches.
+//! Download counts of links without a limit, kept in memory and written in batches, with the
+//! access history recorded meanwhile (see `history`).
 //!
 //! A link with a download limit claims each download in the database before the last byte goes
 //! out: that is what makes a one-time link one-time. A link without a limit only needs its count
@@ -11,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::history::PendingHistory;
 use crate::Vault;
 
 /// How often pending counts are written.
@@ -35,15 +37,18 @@ impl PendingCounts {
         }
     }
 
-    /// Writes what is pending. On failure the counts go back, to be tried again.
-    pub fn flush(&self, vault: &Vault) {
+    /// Writes what is pending, with the access history recorded meanwhile, in one transaction.
+    /// On failure both go back, to be tried again.
+    pub fn flush(&self, vault: &Vault, history: &PendingHistory) {
         let batch: Vec<(String, u64)> =
             std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect();
-        if batch.is_empty() {
+        let records = history.take();
+        if batch.is_empty() && records.is_empty() {
             return;
         }
-        if let Err(e) = vault.add_downloads(&batch) {
-            tracing::warn!("cannot write download counts, will retry: {e}");
+        if let Err(e) = vault.record_history(&batch, &records, crate::time::now()) {
+            tracing::warn!("cannot write download counts and access history, will retry: {e}");
+            history.put_back(records);
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             for (id, n) in batch {
                 *pending.entry(id).or_default() += n;
@@ -53,14 +58,18 @@ impl PendingCounts {
 }
 
 /// Writes pending counts every [`FLUSH_EVERY`] until the returned handle is dropped or aborted.
-pub fn spawn_flusher(counts: Arc<PendingCounts>, vault: Arc<Vault>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_flusher(
+    counts: Arc<PendingCounts>,
+    history: Arc<PendingHistory>,
+    vault: Arc<Vault>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let (counts, vault) = (counts.clone(), vault.clone());
-            let _ = tokio::task::spawn_blocking(move || counts.flush(&vault)).await;
+            let (counts, history, vault) = (counts.clone(), history.clone(), vault.clone());
+            let _ = tokio::task::spawn_blocking(move || counts.flush(&vault, &history)).await;
         }
     })
 }

@@ -20,15 +20,17 @@ use tower_http::services::ServeFile;
 
 use std::sync::Arc;
 
-use super::body::{Budgeted, Counted, Counting, Watched};
+use super::body::{Budgeted, Counted, Counting, Recorded, Watched};
 use super::connection::ConnectionHandle;
 use super::delivery::{Check, Socket};
 use super::error::HttpError;
+use super::history::Client;
 use super::range::Requested;
 use super::signed::{SignedLink, plain_segment};
 use super::transfers::Grant;
 use super::{AppState, pages};
 use crate::files::FileRecord;
+use crate::history::Happened;
 use crate::links::Link;
 use crate::urls::{self, pattern};
 use crate::{names, time};
@@ -42,6 +44,7 @@ const SMALL_FILE: u64 = 64 * 1024;
 pub(super) async fn link_download(
     State(app): State<AppState>,
     SignedLink { link, file, sig }: SignedLink,
+    client: Client,
     req: Request,
 ) -> Result<Response, HttpError> {
     if link.max_downloads.is_some() && req.method() == Method::GET && is_link_preview(req.headers()) {
@@ -56,8 +59,13 @@ pub(super) async fn link_download(
         Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id.clone(), claimed: Arc::default() },
         None => Counting::Tally { counts: app.counts.clone(), link_id: link.id.clone() },
     });
-    let delivery =
-        Delivery { grant: Grant::Link { id: link.id.clone(), sig }, counting, budget: limited.then_some(&link) };
+    let recording = Recording { client, link_id: Some(Arc::from(link.id.as_str())) };
+    let delivery = Delivery {
+        grant: Grant::Link { id: link.id.clone(), sig },
+        counting,
+        budget: limited.then_some(&link),
+        recording: Some(recording),
+    };
     serve(&app, req, &file, delivery).await
 }
 
@@ -98,10 +106,31 @@ struct Delivery<'a> {
     grant: Grant,
     counting: Option<Counting>,
     budget: Option<&'a Link>,
+    /// Who to record the download for in the access history (not the owner's own downloads).
+    recording: Option<Recording>,
+}
+
+/// A download to record: its client, and its link (none for a public file).
+struct Recording {
+    client: Client,
+    link_id: Option<Arc<str>>,
+}
+
+impl Recording {
+    /// Records a refusal of this download (403, 410, 429).
+    fn refused(&self, app: &AppState, file: &FileRecord, error: &HttpError) {
+        let file_id = if self.link_id.is_none() { Some(file.id.as_str()) } else { None };
+        self.client.refused(app, self.link_id.as_deref(), file_id, error);
+    }
 }
 
 /// `GET /l/{link}/{sig}`: the landing page.
-pub(super) async fn landing(SignedLink { link, file, sig }: SignedLink) -> Result<Response, HttpError> {
+pub(super) async fn landing(
+    State(app): State<AppState>,
+    SignedLink { link, file, sig }: SignedLink,
+    client: Client,
+) -> Result<Response, HttpError> {
+    client.record(&app, Happened::PageViewed { link_id: Arc::from(link.id.as_str()) });
     let href = urls::link_file_from_landing(&link.id, &sig, &file.name);
     Ok(page(pages::landing(&file, &link, &href, &urls::assets_from(pattern::LANDING), time::now())))
 }
@@ -116,6 +145,7 @@ pub(super) struct PublicPath {
 pub(super) async fn public(
     State(app): State<AppState>,
     Path(p): Path<PublicPath>,
+    client: Client,
     req: Request,
 ) -> Result<Response, HttpError> {
     plain_segment(p.name.as_deref())?;
@@ -127,7 +157,13 @@ pub(super) async fn public(
     }
     // Inline, as a link's lookup is (see `signed`).
     let file = app.vault.public_file(&id)?.ok_or(HttpError::NotFound)?;
-    let delivery = Delivery { grant: Grant::Public { file_id: file.id.clone() }, counting: None, budget: None };
+    let recording = Recording { client, link_id: None };
+    let delivery = Delivery {
+        grant: Grant::Public { file_id: file.id.clone() },
+        counting: None,
+        budget: None,
+        recording: Some(recording),
+    };
     serve(&app, req, &file, delivery).await
 }
 
@@ -139,18 +175,63 @@ pub(super) async fn owner(
     file: &FileRecord,
     token_id: String,
 ) -> Result<Response, HttpError> {
-    let delivery =
-        Delivery { grant: Grant::Owner { file_id: file.id.clone(), token_id }, counting: None, budget: None };
+    let delivery = Delivery {
+        grant: Grant::Owner { file_id: file.id.clone(), token_id },
+        counting: None,
+        budget: None,
+        recording: None,
+    };
     serve(app, req, file, delivery).await
 }
 
-/// Serves a stored file with all the HTTP semantics, accounted for as `delivery` says.
+/// Serves a stored file with all the HTTP semantics, accounted for as `delivery` says; a GET
+/// is recorded in the access history when its response is done, a refusal at once.
 async fn serve(
+    app: &AppState,
+    req: Request,
+    file: &FileRecord,
+    mut delivery: Delivery<'_>,
+) -> Result<Response, HttpError> {
+    // HEAD and conditional answers without the file's bytes record nothing.
+    let recording = delivery.recording.take().filter(|_| req.method() == Method::GET);
+    let served = serve_file(app, req, file, delivery, recording.as_ref()).await;
+    if let (Err(refusal), Some(recording)) = (&served, &recording) {
+        recording.refused(app, file, refusal);
+    }
+    match (served, recording) {
+        (Ok((response, Some(length))), Some(Recording { client, link_id })) if response.status().is_success() => {
+            let fetched = Happened::Fetched {
+                link_id,
+                file_id: Arc::from(file.id.as_str()),
+                range: length.range,
+                completed: false,
+                bytes: 0,
+            };
+            let history = app.history.clone();
+            Ok(response
+                .map(|body| Body::new(Recorded::new(body, length.len, length.reaches_end, history, client, fetched))))
+        }
+        (served, _) => served.map(|(response, _)| response),
+    }
+}
+
+/// What a response to record sends of the file: how many bytes, whether up to its last byte,
+/// and whether it answered a Range.
+struct Length {
+    len: u64,
+    reaches_end: bool,
+    range: bool,
+}
+
+/// [`serve`] without the recording; the response comes with its [`Length`] when its body is the
+/// file's bytes (not an offload redirect, already recorded, nor a 304 or 412).
+async fn serve_file(
     app: &AppState,
     mut req: Request,
     file: &FileRecord,
     delivery: Delivery<'_>,
-) -> Result<Response, HttpError> {
+    recording: Option<&Recording>,
+) -> Result<(Response, Option<Length>), HttpError> {
     let etag = file.etag();
     let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64));
     let headers = req.headers_mut();
@@ -159,7 +240,7 @@ async fn serve(
         if etag_matches(tags, &etag) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             set_validators(response.headers_mut(), &etag, &last_modified);
-            return Ok(response);
+            return Ok((response, None));
         }
         headers.remove(header::IF_MODIFIED_SINCE);
     }
@@ -176,11 +257,16 @@ async fn serve(
     if requested == Requested::Unsatisfiable {
         let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
         response.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{}", file.size)));
-        return Ok(response);
+        return Ok((response, None));
     }
     requested.apply(headers);
+    let length = Length {
+        len: requested.len(file.size),
+        reaches_end: requested.reaches_end(file.size),
+        range: matches!(requested, Requested::Part { .. }),
+    };
 
-    let Delivery { grant, counting, budget } = delivery;
+    let Delivery { grant, counting, budget, recording: _ } = delivery;
     // A complete download is counted when its last byte goes out; parts that stop short of it
     // count nothing (a preview, the first half of a resumed download).
     let mut counting = counting.filter(|_| requested.reaches_end(file.size));
@@ -217,7 +303,25 @@ async fn serve(
     // bytes go out, and so only Sharelock can count it and hold back its last byte (a Range
     // through nginx would otherwise deliver a one-time link's file any number of times).
     if let Some(offload) = app.config.offload.as_ref().filter(|_| budget.is_none()) {
-        return offloaded(app, file, counting, offload).await;
+        let counted = counting.is_some();
+        let response = offloaded(app, file, counting, offload).await?;
+        if let Some(recording) = recording {
+            // The web server sends the bytes: Sharelock sees the request, not the transfer, so
+            // the download is recorded now, whole as asked, complete when it reaches the end
+            // (when a link's download is counted, see `offloaded`).
+            let completed = if recording.link_id.is_some() { counted } else { length.reaches_end };
+            recording.client.record(
+                app,
+                Happened::Fetched {
+                    link_id: recording.link_id.clone(),
+                    file_id: Arc::from(file.id.as_str()),
+                    range: length.range,
+                    completed,
+                    bytes: length.len,
+                },
+            );
+        }
+        return Ok((response, None));
     }
     let response = if file.size <= SMALL_FILE && !req.headers().contains_key(header::IF_UNMODIFIED_SINCE) {
         small_file(&req, app, file, requested, &etag, &last_modified)?
@@ -234,7 +338,7 @@ async fn serve(
     let mut response = response.map(|body| Body::new(Watched::new(body, registered)));
     if !response.status().is_success() {
         // Nothing of the file goes out (304, 412): give the reservation back at once.
-        return Ok(refund_now(app, reserved, response));
+        return Ok((refund_now(app, reserved, response), None));
     }
     if let Some(counting) = counting {
         response = response.map(|body| Body::new(Counted::new(body, requested.len(file.size), counting)));
@@ -258,7 +362,7 @@ async fn serve(
         let vault = app.vault.clone();
         response = response.map(|body| Body::new(Budgeted::new(body, vault, link_id, len, claimed, check)));
     }
-    Ok(response)
+    Ok((response, Some(length)))
 }
 
 /// Gives a byte reservation back when `serve` returns early with an error.

@@ -62,6 +62,43 @@ impl HttpError {
     }
 }
 
+impl HttpError {
+    /// The status and a short reason, for the access history (internals stay out of it).
+    pub(super) fn summary(&self) -> (u16, std::borrow::Cow<'static, str>) {
+        use std::borrow::Cow;
+        match self {
+            HttpError::Gone(why) => (410, Cow::Borrowed(*why)),
+            HttpError::TooLarge(why) | HttpError::HeaderTooLarge(why) | HttpError::UnsupportedType(why) => {
+                (self.status().as_u16(), Cow::Owned(why.clone()))
+            }
+            HttpError::BadRequest(why) => (400, Cow::Owned(why.clone())),
+            HttpError::Internal(_) => (500, Cow::Borrowed("internal error")),
+            HttpError::BadSignature => (403, Cow::Borrowed("invalid signature")),
+            HttpError::TooManyRequests => (429, Cow::Borrowed("too many invalid requests")),
+            HttpError::NotFound => (404, Cow::Borrowed("not found")),
+            HttpError::Timeout => (408, Cow::Borrowed("the upload stalled")),
+            HttpError::TooSlow => (408, Cow::Borrowed("the upload is too slow")),
+            HttpError::StorageFull => (507, Cow::Borrowed("the server's disk is full")),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            HttpError::BadSignature => StatusCode::FORBIDDEN,
+            HttpError::Gone(_) => StatusCode::GONE,
+            HttpError::NotFound => StatusCode::NOT_FOUND,
+            HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            HttpError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HttpError::Timeout | HttpError::TooSlow => StatusCode::REQUEST_TIMEOUT,
+            HttpError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            HttpError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let (status, message) = self.status_and_message();

@@ -22,6 +22,7 @@ pub mod counts;
 pub mod delivery;
 mod download;
 mod error;
+pub mod history;
 pub mod limit;
 pub mod pages;
 mod range;
@@ -113,6 +114,7 @@ pub struct AppState {
     vault: Arc<Vault>,
     config: Arc<ServerConfig>,
     counts: Arc<counts::PendingCounts>,
+    history: Arc<history::PendingHistory>,
     bad_signatures: Arc<limit::BadSignatures>,
     transfers: Arc<transfers::Transfers>,
     feed: Arc<api::events::Feed>,
@@ -125,6 +127,7 @@ impl AppState {
             vault,
             config: Arc::new(config),
             counts: Arc::default(),
+            history: Arc::default(),
             bad_signatures,
             transfers: Arc::default(),
             feed: Arc::default(),
@@ -300,7 +303,14 @@ async fn serve(
     let connections = connection::Connections::new(capacity);
     let accept_warning = connection::Throttled::new(Duration::from_secs(10));
     let state = AppState::new(vault.clone(), config);
-    let flusher = counts::spawn_flusher(state.counts.clone(), vault.clone());
+    // Whether history is on is known before the first request, so none goes unrecorded.
+    let reader = vault.clone();
+    if let Ok(Ok(retention)) = tokio::task::spawn_blocking(move || reader.history_retention()).await {
+        state.history.set_enabled(retention.records());
+    }
+    let flusher = counts::spawn_flusher(state.counts.clone(), state.history.clone(), vault.clone());
+    let keeper = history::spawn_keeper(state.history.clone(), vault.clone());
+    let pending_history = state.history.clone();
     let rechecker = transfers::spawn_watcher(state.transfers.clone(), vault.clone());
     let feed = state.feed.clone();
     let pending = state.counts.clone();
@@ -374,7 +384,8 @@ async fn serve(
     flusher.abort();
     rechecker.abort();
     forgetter.abort();
-    let _ = tokio::task::spawn_blocking(move || pending.flush(&vault)).await;
+    keeper.abort();
+    let _ = tokio::task::spawn_blocking(move || pending.flush(&vault, &pending_history)).await;
     Ok(())
 }
 

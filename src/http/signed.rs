@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::HttpError;
+use super::history::Client;
 use super::limit::Peer;
 use crate::files::FileRecord;
 use crate::links::{Link, LinkStatus};
@@ -53,21 +54,36 @@ impl FromRequestParts<AppState> for SignedLink {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let Path(p) = Path::<LinkPath>::from_request_parts(parts, app).await.map_err(|_| HttpError::NotFound)?;
         plain_segment(p.name.as_deref())?;
-        if !app.vault.signer().verify(Purpose::Link, &p.link, &p.sig) {
-            return Err(app.bad_signature(parts.extensions.get::<Peer>().copied(), &parts.headers));
+        let checked = check_link(parts, app, p);
+        if let Err(refusal) = &checked
+            && app.history.enabled()
+            && let Ok(Path(p)) = Path::<LinkPath>::from_request_parts(parts, app).await
+        {
+            // Recorded for the link the URL names; the flush keeps only links that exist, so a
+            // scan of made-up ids leaves nothing.
+            let client = Client::of(app, parts.extensions.get::<Peer>().copied(), &parts.headers);
+            client.refused(app, Some(&p.link), None, refusal);
         }
-        // Read inline, not on the blocking pool: in WAL mode a reader never waits for the write
-        // lock, and this primary-key lookup in SQLite's page cache takes microseconds, less than
-        // the thread handoff of spawn_blocking costs (measured: BENCHMARKS.md, small GETs).
-        let found = app.vault.resolve_link(&p.link)?;
-        // A valid signature without a row: the link was removed, or its file (and its links).
-        let (link, file) = found.ok_or(HttpError::Gone("this file was removed"))?;
-        match link.status(time::now()) {
-            LinkStatus::Active => Ok(SignedLink { link, file, sig: p.sig }),
-            LinkStatus::Expired => Err(HttpError::Gone("this link has expired")),
-            LinkStatus::Revoked => Err(HttpError::Gone("this link was revoked")),
-            LinkStatus::UsedUp => Err(HttpError::Gone("this link has been used up")),
-        }
+        checked
+    }
+}
+
+/// Checks a link URL's signature, then the link (see [`SignedLink`]).
+fn check_link(parts: &Parts, app: &AppState, p: LinkPath) -> Result<SignedLink, HttpError> {
+    if !app.vault.signer().verify(Purpose::Link, &p.link, &p.sig) {
+        return Err(app.bad_signature(parts.extensions.get::<Peer>().copied(), &parts.headers));
+    }
+    // Read inline, not on the blocking pool: in WAL mode a reader never waits for the write
+    // lock, and this primary-key lookup in SQLite's page cache takes microseconds, less than
+    // the thread handoff of spawn_blocking costs (measured: BENCHMARKS.md, small GETs).
+    let found = app.vault.resolve_link(&p.link)?;
+    // A valid signature without a row: the link was removed, or its file (and its links).
+    let (link, file) = found.ok_or(HttpError::Gone("this file was removed"))?;
+    match link.status(time::now()) {
+        LinkStatus::Active => Ok(SignedLink { link, file, sig: p.sig }),
+        LinkStatus::Expired => Err(HttpError::Gone("this link has expired")),
+        LinkStatus::Revoked => Err(HttpError::Gone("this link was revoked")),
+        LinkStatus::UsedUp => Err(HttpError::Gone("this link has been used up")),
     }
 }
 
@@ -102,7 +118,19 @@ impl FromRequestParts<AppState> for SignedSlot {
             Ok(Query(SigQuery { sig })) if app.vault.signer().verify(Purpose::Slot, &slot, &sig) => {
                 Ok(SignedSlot { id: slot, sig })
             }
-            _ => Err(app.bad_signature(parts.extensions.get::<Peer>().copied(), &parts.headers)),
+            _ => {
+                let refusal = app.bad_signature(parts.extensions.get::<Peer>().copied(), &parts.headers);
+                // An upload sent with a bad signature is a refused upload (for a slot that
+                // exists: the flush keeps no other); the upload page is not an upload.
+                if parts.method != http::Method::GET && app.history.enabled() {
+                    let client = Client::of(app, parts.extensions.get::<Peer>().copied(), &parts.headers);
+                    let (status, reason) = refusal.summary();
+                    let what =
+                        crate::history::Happened::UploadRefused { slot_id: slot.into(), name: None, status, reason };
+                    client.record(app, what);
+                }
+                Err(refusal)
+            }
         }
     }
 }

@@ -19,9 +19,13 @@ use serde::Serialize;
 
 use super::download::page;
 use super::error::HttpError;
+use super::history::Client;
 use super::signed::SignedSlot;
 use super::{AppState, off_workers, pages};
+use std::sync::Arc;
+
 use crate::files::FileRecord;
+use crate::history::Happened;
 use crate::slots::SlotStatus;
 use crate::store::StagedFile;
 use crate::vault::{FileLimit, Refusal, Upload, Uploader};
@@ -136,11 +140,57 @@ fn created(files: Vec<FileRecord>, html: bool) -> Response {
 pub(super) async fn put(
     State(app): State<AppState>,
     slot: SignedSlot,
+    client: Client,
     Path((_, raw_name)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let name = names::sanitize(&raw_name);
+    let slot_id = slot.id.clone();
+    let received = receive_put(&app, slot, &raw_name, headers, body).await;
+    record(&app, &client, &slot_id, Some(names::sanitize(&raw_name)), &received);
+    Ok(created(received?, false))
+}
+
+/// Records an upload in the access history: each file received, or the refusal.
+fn record(
+    app: &AppState,
+    client: &Client,
+    slot_id: &str,
+    name: Option<String>,
+    received: &Result<Vec<FileRecord>, HttpError>,
+) {
+    if !app.history.enabled() {
+        return;
+    }
+    let slot_id: Arc<str> = Arc::from(slot_id);
+    match received {
+        Ok(files) => {
+            for f in files {
+                let what = Happened::UploadReceived {
+                    slot_id: slot_id.clone(),
+                    file_id: f.id.clone(),
+                    name: f.name.clone(),
+                    bytes: f.size,
+                };
+                client.record(app, what);
+            }
+        }
+        Err(e) => {
+            let (status, reason) = e.summary();
+            client.record(app, Happened::UploadRefused { slot_id, name, status, reason });
+        }
+    }
+}
+
+async fn receive_put(
+    app: &AppState,
+    slot: SignedSlot,
+    raw_name: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Vec<FileRecord>, HttpError> {
+    let app = app.clone();
+    let name = names::sanitize(raw_name);
     let upload = begin(&app, &slot.id).await?;
     let claimed_name = name.clone();
     let (mut upload, limit) = step(upload, move |u| u.claim(&claimed_name, time::now())).await?;
@@ -152,8 +202,7 @@ pub(super) async fn put(
     let body = body.into_data_stream().map_err(|e| HttpError::BadRequest(format!("the upload was interrupted: {e}")));
     let staged = receive(&app, body, &limit).await?;
     upload.accept(name, staged)?;
-    let files = commit(upload, Uploader::default()).await?;
-    Ok(created(files, false))
+    commit(upload, Uploader::default()).await
 }
 
 /// `POST /u/{slot}?sig=…`: a multipart form with one or more `file` fields and optional
@@ -161,11 +210,25 @@ pub(super) async fn put(
 pub(super) async fn post(
     State(app): State<AppState>,
     slot: SignedSlot,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let boundary = form::boundary(&headers)?;
     let wants_html = super::accepts_html(&headers);
+    let slot_id = slot.id.clone();
+    let received = receive_form(&app, slot, headers, body).await;
+    record(&app, &client, &slot_id, None, &received);
+    Ok(created(received?, wants_html))
+}
+
+async fn receive_form(
+    app: &AppState,
+    slot: SignedSlot,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Vec<FileRecord>, HttpError> {
+    let app = app.clone();
+    let boundary = form::boundary(&headers)?;
     let mut upload = begin(&app, &slot.id).await?;
     // Every byte of the form counts against what the slot can still take.
     let budget = form::budget(upload.slot());
@@ -213,8 +276,7 @@ pub(super) async fn post(
     if upload.files() == 0 {
         return Err(HttpError::BadRequest("no file in the request: send one or more `file` fields".into()));
     }
-    let files = commit(upload, uploader).await?;
-    Ok(created(files, wants_html))
+    commit(upload, uploader).await
 }
 
 /// Browsers (and curl) write `"`, CR and LF in a multipart file name as `%22`, `%0D` and `%0A`

@@ -286,7 +286,8 @@ fn slot_label(conn: &Connection, slot_id: &str) -> Result<Option<Option<String>>
 /// Writes one record by the grouping rules (see the contract in `crate::history`).
 fn write_record(conn: &Connection, record: &Record) -> Result<()> {
     let at = record.at;
-    let client = record.client.as_deref();
+    let client = record.client.map(|ip| ip.to_string());
+    let client = client.as_deref();
     let user_agent = record.user_agent.as_deref();
     match &record.what {
         Happened::PageViewed { link_id } => {
@@ -544,4 +545,134 @@ fn notice_ends(conn: &Connection, now: i64) -> Result<usize> {
         noticed += 1;
     }
     Ok(noticed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    use super::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        vault: Vault,
+        link_id: Arc<str>,
+        file_id: Arc<str>,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(&dir.path().join("data")).expect("open");
+        let source = dir.path().join("contract.pdf");
+        std::fs::write(&source, b"%PDF-1.4 hello").expect("write");
+        let file = vault.add_file(&source, false, 1_000, &mut |_| {}).expect("add");
+        let new = NewLink { label: Some("Dana".into()), ..NewLink::default() };
+        let link = vault.create_link(&file.file.id, new, 1_000, None).expect("link");
+        Fixture { _dir: dir, vault, link_id: link.link.id.as_str().into(), file_id: file.file.id.as_str().into() }
+    }
+
+    fn fetch(f: &Fixture, at: i64, client: &str, agent: &str, range: bool, completed: bool) -> Record {
+        Record {
+            at,
+            client: Some(client.parse::<IpAddr>().expect("address")),
+            user_agent: Some(agent.into()),
+            what: Happened::Fetched {
+                link_id: Some(f.link_id.clone()),
+                file_id: f.file_id.clone(),
+                range,
+                completed,
+                bytes: 10,
+            },
+        }
+    }
+
+    fn rows(f: &Fixture) -> Vec<Access> {
+        f.vault.history(&Query::default()).expect("history")
+    }
+
+    fn events(f: &Fixture) -> Vec<Event> {
+        f.vault.history_feed(0, 100).expect("feed").into_iter().map(|e| e.event).collect()
+    }
+
+    #[test]
+    fn ranges_of_one_client_gather_into_one_row_that_a_completion_closes() {
+        let f = fixture();
+        let records =
+            [fetch(&f, 2_000, "10.0.0.1", "curl", true, false), fetch(&f, 2_010, "10.0.0.1", "curl", true, false)];
+        f.vault.record_history(&[], &records, 2_010).expect("record");
+        let r = rows(&f);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].state, r[0].requests, r[0].bytes), (Some(DownloadState::Partial), 2, 20));
+        // A whole-file request joining moves it to started, the last byte to completed.
+        f.vault.record_history(&[], &[fetch(&f, 2_020, "10.0.0.1", "curl", false, false)], 2_020).expect("record");
+        assert_eq!(rows(&f)[0].state, Some(DownloadState::Started));
+        f.vault.record_history(&[], &[fetch(&f, 2_030, "10.0.0.1", "curl", true, true)], 2_030).expect("record");
+        let r = rows(&f);
+        assert_eq!((r.len(), r[0].state, r[0].at, r[0].last_at), (1, Some(DownloadState::Completed), 2_000, 2_030));
+        // Closed: the next request is a new download.
+        f.vault.record_history(&[], &[fetch(&f, 2_040, "10.0.0.1", "curl", false, true)], 2_040).expect("record");
+        assert_eq!(rows(&f).len(), 2);
+        assert_eq!(
+            events(&f),
+            [Event::DownloadStarted, Event::DownloadCompleted, Event::DownloadStarted, Event::DownloadCompleted]
+        );
+    }
+
+    #[test]
+    fn another_client_another_agent_or_a_long_pause_is_another_row() {
+        let f = fixture();
+        let records = [
+            fetch(&f, 2_000, "10.0.0.1", "curl", true, false),
+            fetch(&f, 2_001, "10.0.0.2", "curl", true, false),
+            fetch(&f, 2_002, "10.0.0.1", "Firefox", true, false),
+            fetch(&f, 2_000 + GROUP_WINDOW + 1, "10.0.0.1", "curl", true, false),
+        ];
+        f.vault.record_history(&[], &records, 5_000).expect("record");
+        assert_eq!(rows(&f).len(), 4);
+        // Within the window of the row's last request, not of its first.
+        let later = fetch(&f, 2_000 + 2 * GROUP_WINDOW, "10.0.0.1", "curl", true, false);
+        f.vault.record_history(&[], &[later], 9_000).expect("record");
+        assert_eq!(rows(&f).len(), 4);
+    }
+
+    #[test]
+    fn a_flood_of_refusals_is_one_row_and_one_feed_entry_and_unknown_links_leave_nothing() {
+        let f = fixture();
+        let refused = |link_id: Arc<str>, status: u16| Record {
+            at: 2_000,
+            client: Some("10.0.0.9".parse().expect("address")),
+            user_agent: None,
+            what: Happened::Refused {
+                link_id: Some(link_id),
+                file_id: None,
+                status,
+                reason: "invalid signature".into(),
+            },
+        };
+        let mut records: Vec<Record> = (0..50).map(|_| refused(f.link_id.clone(), 403)).collect();
+        records.push(refused(f.link_id.clone(), 429));
+        records.push(refused("nosuchlink000000".into(), 403));
+        f.vault.record_history(&[], &records, 2_000).expect("record");
+        let r = rows(&f);
+        assert_eq!(r.len(), 2, "{r:#?}");
+        let forbidden = r.iter().find(|a| a.status == Some(403)).expect("403 row");
+        assert_eq!((forbidden.requests, forbidden.name.as_deref()), (50, Some("contract.pdf")));
+        assert_eq!(events(&f), [Event::AccessRefused, Event::AccessRefused]);
+    }
+
+    #[test]
+    fn retention_purges_old_rows_with_their_feed_entries_and_off_purges_all() {
+        let f = fixture();
+        let records = [fetch(&f, 2_000, "10.0.0.1", "a", false, true), fetch(&f, 50_000, "10.0.0.2", "b", false, true)];
+        f.vault.record_history(&[], &records, 50_000).expect("record");
+        f.vault.set_history_retention("10h", 50_000).expect("set");
+        assert_eq!(rows(&f).len(), 1);
+        assert_eq!(events(&f).len(), 2);
+        assert_eq!(f.vault.history_retention().expect("retention"), Retention::Keep(36_000));
+        f.vault.set_history_retention("off", 50_000).expect("set");
+        assert!(rows(&f).is_empty() && events(&f).is_empty());
+        f.vault.record_history(&[], &records, 50_000).expect("record");
+        assert!(rows(&f).is_empty(), "off records nothing");
+    }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod connections;
 mod crash;
 mod downloads;
+mod history;
 mod hostile;
 mod limits;
 mod links;

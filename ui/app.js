@@ -622,7 +622,7 @@ async function renderDetails() {
   const file = state.files.find((f) => f.id === state.selected);
   if (!file) return closeDetails();
   $("d-name").textContent = file.name;
-  const last = file.last_access_at ? `last downloaded ${relative(file.last_access_at)}` : "never downloaded";
+  const last = file.last_access_at ? `last downloaded ${ago(file.last_access_at)}` : "never downloaded";
   $("d-meta").replaceChildren(`${formatSize(file.size)} · added ${formatDate(file.created_at)} · `,
     el("span", { id: "d-last-access", title: file.last_access_at ? formatDate(file.last_access_at) : "" }, last), el("br"),
     el("span", { class: "hash", title: "SHA-256 of the contents" }, `SHA-256 ${file.sha256}`));
@@ -714,7 +714,12 @@ function visitDetail(visit, file) {
 /** A time as a history shows it: how long ago, the exact date on hover. Kept fresh by the clock
  *  (`tickTimes`). */
 function agoTime(iso) {
-  return el("time", { datetime: iso, title: formatDate(iso), dataset: { ago: iso } }, relative(iso));
+  return el("time", { datetime: iso, title: formatDate(iso), dataset: { ago: iso } }, ago(iso));
+}
+
+/** How long ago, where the last few seconds are "just now" rather than a count that jumps. */
+function ago(iso) {
+  return Date.now() - new Date(iso) < 45_000 ? "just now" : relative(iso);
 }
 
 /** How many accesses a link shows before "Show all". */
@@ -732,7 +737,7 @@ function historyBlock(link, visits, file) {
   const toggle = el("button", {
     type: "button", class: "link-button history-toggle", "aria-expanded": String(open),
     onclick: () => { state.historyOpen.set(link.id, open ? false : true); renderDetails(); },
-  }, `History · ${plural(visits.length, "access", "accesses")}${downloads ? `, ${plural(downloads, "complete download")}` : ""}`);
+  }, `History (${visits.length})${downloads ? ` · ${plural(downloads, "complete download")}` : ""}`);
   const shown = all ? visits : visits.slice(0, VISITS_SHOWN);
   const list = open && el("ol", { class: "history", "aria-label": `History of ${link.label || "the link"}` },
     ...shown.map((v) => {
@@ -751,7 +756,7 @@ function historyBlock(link, visits, file) {
 
 /** Keeps every "… ago" in view true as time passes. */
 function tickTimes() {
-  for (const time of document.querySelectorAll("time[data-ago]")) time.textContent = relative(time.dataset.ago);
+  for (const time of document.querySelectorAll("time[data-ago]")) time.textContent = ago(time.dataset.ago);
 }
 
 async function setLinkNotify(link, input) {

@@ -546,7 +546,10 @@ pub async fn save_settings<R: Runtime>(
             v.set_setting(settings::DEFAULT_LINK_LIMIT, (!limit.is_empty()).then_some(limit.as_str()))?;
             v.set_setting(settings::NOTIFY_RECEIVED, Some(if settings.notify_received { "on" } else { "off" }))?;
             v.set_setting(settings::NOTIFY_DOWNLOADS, Some(if settings.notify_downloads { "on" } else { "off" }))?;
-            v.set_setting(settings::HISTORY, Some(&history))?;
+            // Through the core: Off, or a shorter time, deletes what is now too old at once.
+            if v.setting(settings::HISTORY)?.as_deref() != Some(history.as_str()) {
+                v.set_history_retention(&history, now)?;
+            }
             Ok((changed, None))
         })
         .await?;

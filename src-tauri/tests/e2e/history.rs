@@ -145,6 +145,7 @@ async fn a_links_history_follows_a_curl_download_live_and_the_download_is_notifi
     window.wait_for(".files-layout:not(.with-details)").await;
     let last = window.read_until(&format!(r#".file-row[data-id="{file}"] .last"#), None, |t| t != "—").await;
     assert!(last.contains(':'), "today's access shows its time: {last}");
+    window.screenshot("history-files-last-access").await;
     let stored = window.vault().file(&file).unwrap();
     assert!(stored.last_access_at.is_some(), "the store has it too");
 

@@ -27,6 +27,8 @@ BIN = ROOT / "target" / "release" / "sharelock"
 QUICK = "--quick" in sys.argv
 # `--only scale` runs the scale comparison alone (to check one change quickly); no report.
 ONLY_SCALE = "--only" in sys.argv and "scale" in sys.argv
+# `--only history` runs the access history's cost alone (history on vs off); no report.
+ONLY_HISTORY = "--only" in sys.argv and "history" in sys.argv
 RUNS = 3 if QUICK else 5
 WRK_SECONDS = 4 if QUICK else 10
 MIB = 1024 * 1024
@@ -168,6 +170,8 @@ def run_all(work, data):
     log(f"work dir {work}")
     if ONLY_SCALE:
         return scale(work)
+    if ONLY_HISTORY:
+        return history_cost(work)
     big, mid, small = work / "big.bin", work / "mid.bin", work / "small.bin"
     write_random(big, BIG)
     write_random(mid, 256 * MIB)
@@ -239,6 +243,7 @@ def run_all(work, data):
         server.stop()
 
     scale(work)
+    history_cost(work)
     report()
 
 
@@ -262,6 +267,29 @@ def scale(work):
         xs, ys = alternate(lambda: wrk_rps(url_b), lambda: wrk_rps(url_a), runs=3)
         r = statistics.median(xs) / statistics.median(ys)
         row(f"Scale: small GETs, {SCALE_FILES:,} files vs 10, req/s", statistics.median(xs), statistics.median(ys), "req/s", r, "≥ 0.9", r >= 0.9, xs, ys)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def history_cost(work):
+    """7. The access history's cost: the small GET on two Sharelock servers, the same 4 KiB file,
+    one recording every download in its history and one with `settings history off`."""
+    on, off = work / "history-on", work / "history-off"
+    small = work / "history-small.bin"
+    small.write_bytes(os.urandom(4096))
+    for data in (on, off):
+        sl(data, "add", small)
+    sl(off, "settings", "history", "off")
+    a, b = Sharelock(on, work), Sharelock(off, work)
+    try:
+        url_a = sl(on, "link", sl(on, "ls")[0]["id"], "--expires", "never", "--base-url", f"http://127.0.0.1:{a.port}")["url"]
+        url_b = sl(off, "link", sl(off, "ls")[0]["id"], "--expires", "never", "--base-url", f"http://127.0.0.1:{b.port}")["url"]
+        xs, ys = alternate(lambda: wrk_rps(url_a), lambda: wrk_rps(url_b))
+        r = statistics.median(xs) / statistics.median(ys)
+        row("Small GETs, access history on vs off, req/s", statistics.median(xs), statistics.median(ys), "req/s", r, "≥ 0.95", r >= 0.95, xs, ys)
+        rows = len(sl(on, "log", "--limit", "100000000"))
+        log(f"history rows written by the 'on' server: {rows}")
     finally:
         a.stop()
         b.stop()
@@ -314,6 +342,9 @@ noisy: the ratios, not the absolute figures, are what to compare between runs.
   row) against `cp` followed by `sha256sum` of the copy. The source is in the page cache for both.
 - **Scale**: the small-GET benchmark against two Sharelock servers, one whose store holds 10 files
   and one with {SCALE_FILES:,}, alternately, 3 runs each.
+- **History cost**: the small-GET benchmark against two Sharelock servers on the same 4 KiB file,
+  one recording its access history (every wrk request is a completed download, so a row and two
+  feed entries each) and one with `sharelock settings history off`, alternately, {RUNS} runs each.
 
 ## All runs
 

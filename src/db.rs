@@ -181,6 +181,14 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX webhook_outbox_next ON webhook_outbox(next_at);
     "#,
     ),
+    // The history rows a new request may still join (see `vault::history`): a download not yet
+    // completed, a refusal. Completed downloads leave it, so finding a client's open row stays one
+    // index seek however many downloads a link has had.
+    M::up(
+        r#"
+    CREATE INDEX history_open ON history(kind, link_id, slot_id, client) WHERE state IS NOT 'completed';
+    "#,
+    ),
 ];
 
 /// How a database is opened.

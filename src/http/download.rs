@@ -192,8 +192,9 @@ async fn serve(
     file: &FileRecord,
     mut delivery: Delivery<'_>,
 ) -> Result<Response, HttpError> {
-    // HEAD and conditional answers without the file's bytes record nothing.
-    let recording = delivery.recording.take().filter(|_| req.method() == Method::GET);
+    // HEAD and conditional answers without the file's bytes record nothing; with history off
+    // nothing is even prepared.
+    let recording = delivery.recording.take().filter(|_| req.method() == Method::GET && app.history.enabled());
     let served = serve_file(app, req, file, delivery, recording.as_ref()).await;
     if let (Err(refusal), Some(recording)) = (&served, &recording) {
         recording.refused(app, file, refusal);

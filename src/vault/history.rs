@@ -2,6 +2,8 @@
 //! recorded in memory (one transaction with the download counts), the end-of-life notices of
 //! links and slots, and the retention purge. The rules of grouping live here, next to the SQL.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::*;
@@ -90,9 +92,11 @@ impl Vault {
             let tx = write_transaction(c)?;
             links::add_downloads(&tx, counts)?;
             if !records.is_empty() && retention(&tx)?.records() {
+                let mut batch = Batch::default();
                 for record in records {
-                    write_record(&tx, record)?;
+                    write_record(&tx, &mut batch, record)?;
                 }
+                batch.finish(&tx)?;
                 notice_ends(&tx, now)?;
             }
             tx.commit()?;
@@ -224,6 +228,12 @@ fn insert_row(conn: &Connection, row: &NewRow<'_>) -> Result<i64> {
     Ok(conn.last_insert_rowid())
 }
 
+/// Finds a client's open row (see [`open_row`]).
+const OPEN_ROW: &str = "SELECT id, state FROM history
+     WHERE kind = ?1 AND link_id IS ?2 AND file_id IS ?3 AND slot_id IS ?4 AND client IS ?5 AND user_agent IS ?6
+       AND status IS ?7 AND last_at >= ?8 AND state IS NOT 'completed'
+     ORDER BY id DESC LIMIT 1";
+
 /// The open row a request of `client`/`user_agent` joins: the newest row of `kind` on the same
 /// link (or public file), active within [`GROUP_WINDOW`] of `at`, and for downloads not yet
 /// completed (a completed download closes its row). Returns its id and state.
@@ -240,11 +250,8 @@ fn open_row(
     at: i64,
 ) -> Result<Option<(i64, Option<DownloadState>)>> {
     // `IS` compares nulls as equal: a request without a User-Agent joins the others without one.
-    // The link (or slot) index narrows it to that link's rows first.
-    let sql = "SELECT id, state FROM history
-         WHERE kind = ?1 AND link_id IS ?2 AND file_id IS ?3 AND slot_id IS ?4 AND client IS ?5 AND user_agent IS ?6
-           AND status IS ?7 AND last_at >= ?8 AND (state IS NULL OR state != 'completed')
-         ORDER BY id DESC LIMIT 1";
+    // The partial index `history_open` holds only rows that can still be joined (see `db`).
+    let sql = OPEN_ROW;
     let row = conn
         .prepare_cached(sql)?
         .query_row(
@@ -267,7 +274,7 @@ fn join_row(conn: &Connection, id: i64, at: i64, bytes: u64, state: Option<Downl
 }
 
 /// The link's file id, file name and label, if the link exists.
-fn link_names(conn: &Connection, link_id: &str) -> Result<Option<(String, String, Option<String>)>> {
+fn link_names(conn: &Connection, link_id: &str) -> Result<Option<LinkNames>> {
     Ok(conn
         .prepare_cached("SELECT f.id, f.name, l.label FROM links l JOIN files f ON f.id = l.file_id WHERE l.id = ?1")?
         .query_row([link_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -283,8 +290,71 @@ fn slot_label(conn: &Connection, slot_id: &str) -> Result<Option<Option<String>>
     Ok(conn.prepare_cached("SELECT label FROM slots WHERE id = ?1")?.query_row([slot_id], |r| r.get(0)).optional()?)
 }
 
+/// What one flush looks up once for all its records (a busy link has thousands in a batch),
+/// and the last-access times it writes once at the end.
+#[derive(Default)]
+struct Batch {
+    links: HashMap<String, Option<LinkNames>>,
+    files: HashMap<String, Option<String>>,
+    link_accessed: HashMap<String, i64>,
+    file_accessed: HashMap<String, i64>,
+    /// The open download row of each client seen in this batch (id, state, last request), or
+    /// `None` when it has none: a client fetching over and over costs one lookup per batch.
+    open: HashMap<OpenKey, Option<(i64, DownloadState, i64)>>,
+}
+
+/// Whose downloads gather into one row: kind, link, file, client, user agent.
+type OpenKey = (Kind, Option<String>, String, Option<String>, Option<String>);
+
+/// A link's file id, file name and label.
+type LinkNames = (String, String, Option<String>);
+
+impl Batch {
+    fn link(&mut self, conn: &Connection, link_id: &str) -> Result<Option<LinkNames>> {
+        if let Some(found) = self.links.get(link_id) {
+            return Ok(found.clone());
+        }
+        let found = link_names(conn, link_id)?;
+        self.links.insert(link_id.to_string(), found.clone());
+        Ok(found)
+    }
+
+    fn file(&mut self, conn: &Connection, file_id: &str) -> Result<Option<String>> {
+        if let Some(found) = self.files.get(file_id) {
+            return Ok(found.clone());
+        }
+        let found = file_name(conn, file_id)?;
+        self.files.insert(file_id.to_string(), found.clone());
+        Ok(found)
+    }
+
+    fn accessed(&mut self, link_id: Option<&str>, file_id: &str, at: i64) {
+        if let Some(link_id) = link_id {
+            let last = self.link_accessed.entry(link_id.to_string()).or_insert(at);
+            *last = (*last).max(at);
+        }
+        let last = self.file_accessed.entry(file_id.to_string()).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    /// Writes the latest access of each link and file fetched, for the lists.
+    fn finish(self, conn: &Connection) -> Result<()> {
+        let mut links = conn
+            .prepare_cached("UPDATE links SET last_access_at = MAX(COALESCE(last_access_at, 0), ?2) WHERE id = ?1")?;
+        for (id, at) in &self.link_accessed {
+            links.execute(params![id, at])?;
+        }
+        let mut files = conn
+            .prepare_cached("UPDATE files SET last_access_at = MAX(COALESCE(last_access_at, 0), ?2) WHERE id = ?1")?;
+        for (id, at) in &self.file_accessed {
+            files.execute(params![id, at])?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes one record by the grouping rules (see the contract in `crate::history`).
-fn write_record(conn: &Connection, record: &Record) -> Result<()> {
+fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result<()> {
     let at = record.at;
     let client = record.client.map(|ip| ip.to_string());
     let client = client.as_deref();
@@ -292,7 +362,7 @@ fn write_record(conn: &Connection, record: &Record) -> Result<()> {
     match &record.what {
         Happened::PageViewed { link_id } => {
             // Only pages of links that exist are shown at all; a link removed meanwhile is skipped.
-            let Some((file_id, name, label)) = link_names(conn, link_id)? else { return Ok(()) };
+            let Some((file_id, name, label)) = batch.link(conn, link_id)? else { return Ok(()) };
             let row = NewRow {
                 at,
                 kind: Some(Kind::PageViewed),
@@ -309,11 +379,11 @@ fn write_record(conn: &Connection, record: &Record) -> Result<()> {
         }
         Happened::Fetched { link_id, file_id, range, completed, bytes } => {
             let (kind, name, label) = match link_id {
-                Some(link_id) => match link_names(conn, link_id)? {
+                Some(link_id) => match batch.link(conn, link_id)? {
                     Some((_, name, label)) => (Kind::Download, name, label),
                     None => return Ok(()),
                 },
-                None => match file_name(conn, file_id)? {
+                None => match batch.file(conn, file_id)? {
                     Some(name) => (Kind::PublicFetched, name, None),
                     None => return Ok(()),
                 },
@@ -326,7 +396,18 @@ fn write_record(conn: &Connection, record: &Record) -> Result<()> {
                 DownloadState::Started
             };
             let link_id = link_id.as_deref();
-            let open = open_row(conn, kind, link_id, Some(file_id), None, client, user_agent, None, at)?;
+            let key: OpenKey = (
+                kind,
+                link_id.map(str::to_owned),
+                file_id.to_string(),
+                client.map(str::to_owned),
+                user_agent.map(str::to_owned),
+            );
+            let open = match batch.open.get(&key) {
+                Some(Some((id, before, last_at))) if *last_at >= at - GROUP_WINDOW => Some((*id, Some(*before))),
+                Some(_) => None,
+                None => open_row(conn, kind, link_id, Some(file_id), None, client, user_agent, None, at)?,
+            };
             match open {
                 Some((id, before)) => {
                     let after = before.map_or(state, |b| b.max(state));
@@ -334,6 +415,7 @@ fn write_record(conn: &Connection, record: &Record) -> Result<()> {
                     if after == DownloadState::Completed && before != Some(DownloadState::Completed) {
                         append_feed(conn, id, Event::DownloadCompleted, at)?;
                     }
+                    batch.open.insert(key, (after != DownloadState::Completed).then_some((id, after, at)));
                 }
                 None => {
                     let row = NewRow {
@@ -355,19 +437,10 @@ fn write_record(conn: &Connection, record: &Record) -> Result<()> {
                     if state == DownloadState::Completed {
                         append_feed(conn, id, Event::DownloadCompleted, at)?;
                     }
+                    batch.open.insert(key, (state != DownloadState::Completed).then_some((id, state, at)));
                 }
             }
-            // The latest access of the link and its file, for the lists.
-            if let Some(link_id) = link_id {
-                conn.prepare_cached(
-                    "UPDATE links SET last_access_at = MAX(COALESCE(last_access_at, 0), ?2) WHERE id = ?1",
-                )?
-                .execute(params![link_id, at])?;
-            }
-            conn.prepare_cached(
-                "UPDATE files SET last_access_at = MAX(COALESCE(last_access_at, 0), ?2) WHERE id = ?1",
-            )?
-            .execute(params![&**file_id, at])?;
+            batch.accessed(link_id, file_id, at);
             Ok(())
         }
         Happened::UploadReceived { slot_id, file_id, name, bytes } => {
@@ -413,11 +486,11 @@ fn write_record(conn: &Connection, record: &Record) -> Result<()> {
         Happened::Refused { link_id, file_id, status, reason } => {
             // Only for links and public files that exist: a scan of made-up ids leaves nothing.
             let (file_id, name, label) = match (link_id, file_id) {
-                (Some(link_id), _) => match link_names(conn, link_id)? {
+                (Some(link_id), _) => match batch.link(conn, link_id)? {
                     Some((file_id, name, label)) => (file_id, name, label),
                     None => return Ok(()),
                 },
-                (None, Some(file_id)) => match file_name(conn, file_id)? {
+                (None, Some(file_id)) => match batch.file(conn, file_id)? {
                     Some(name) => (file_id.to_string(), name, None),
                     None => return Ok(()),
                 },
@@ -593,6 +666,24 @@ mod tests {
 
     fn events(f: &Fixture) -> Vec<Event> {
         f.vault.history_feed(0, 100).expect("feed").into_iter().map(|e| e.event).collect()
+    }
+
+    #[test]
+    fn finding_an_open_row_seeks_the_partial_index() {
+        let f = fixture();
+        let plan: Vec<String> = f
+            .vault
+            .db
+            .with(|c| {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {OPEN_ROW}"))?;
+                let rows = stmt
+                    .query_map(params!["download", "l", "f", None::<String>, "c", "u", None::<u16>, 0], |r| {
+                        r.get::<_, String>(3)
+                    })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .expect("plan");
+        assert!(plan.iter().any(|step| step.contains("history_open")), "{plan:?}");
     }
 
     #[test]

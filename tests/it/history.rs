@@ -455,3 +455,22 @@ fn the_feed_is_read_through_the_api_with_a_read_token() {
     let none = http.get(format!("{base}/api/v1/history")).send().unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Behind nginx with offload, Sharelock sees the request, not the transfer: the download is
+/// recorded when the redirect is issued, with the bytes asked for.
+#[tokio::test]
+async fn an_offloaded_download_is_recorded_from_its_request() {
+    let offload = sharelock::http::Offload::Nginx { prefix: "/_sharelock_store/".into() };
+    let server = Server::start_with(ServerConfig { offload: Some(offload), ..Default::default() }).await;
+    let file = server.add("big.iso", &bytes(5000));
+    let link = server.link(&file.file.id);
+    let res = client().get(&link.url).send().await.unwrap();
+    assert!(res.headers().contains_key("x-accel-redirect"));
+    let part = client().get(&link.url).header(RANGE, "bytes=0-99").header(USER_AGENT, "other").send().await.unwrap();
+    assert!(part.headers().contains_key("x-accel-redirect"));
+    let rows = rows_when(&server, of_link(&link.link.id), |r| r.len() == 2).await;
+    let whole = rows.iter().find(|r| r.user_agent.as_deref() != Some("other")).unwrap();
+    assert_eq!((whole.state, whole.bytes), (Some(DownloadState::Completed), 5000));
+    let part = rows.iter().find(|r| r.user_agent.as_deref() == Some("other")).unwrap();
+    assert_eq!((part.state, part.bytes), (Some(DownloadState::Partial), 100));
+}

@@ -112,3 +112,73 @@ pub fn receipts(entries: &[FeedEntry]) -> Vec<Receipt> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sharelock::history::{Happened, Record};
+    use sharelock::vault::{LinkEdit, NewLink};
+
+    use super::*;
+
+    /// A completed download of `link` by one client, as the server records it.
+    fn downloaded(vault: &Vault, link: &str, file: &str, client: &str) {
+        let record = Record {
+            at: sharelock::time::now(),
+            client: Some(client.parse().unwrap()),
+            user_agent: Some(Arc::from("curl/8.5.0")),
+            what: Happened::Fetched {
+                link_id: Some(Arc::from(link)),
+                file_id: Arc::from(file),
+                range: false,
+                completed: true,
+                bytes: 5,
+            },
+        };
+        vault.record_history(&[], &[record], sharelock::time::now()).unwrap();
+    }
+
+    #[test]
+    fn receipts_start_at_the_end_never_repeat_and_keep_quiet_links_and_the_switch_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(&dir.path().join("data")).unwrap();
+        let source = dir.path().join("contract.pdf");
+        std::fs::write(&source, b"hello").unwrap();
+        let file = Manage::add_file(&vault, &source, false, &mut |_| {}).unwrap().file.id;
+        let new = NewLink { label: Some("Dana".into()), ..NewLink::default() };
+        let link = Manage::create_link(&vault, &file, new, None).unwrap().link.id;
+
+        // Followed for the first time: what happened before is not news.
+        downloaded(&vault, &link, &file, "192.0.2.1");
+        assert_eq!(since_last(&vault, &vault, None).unwrap(), vec![]);
+        downloaded(&vault, &link, &file, "192.0.2.2");
+        let receipts = since_last(&vault, &vault, None).unwrap();
+        let want = Receipt { title: "Downloaded".into(), body: "contract.pdf was downloaded (for Dana)".into() };
+        assert_eq!(receipts, vec![want]);
+        // Read again (a restart reads the same kept cursor): nothing twice.
+        assert_eq!(since_last(&vault, &vault, None).unwrap(), vec![]);
+
+        // A quiet link, then the global switch: recorded, not notified, and not kept for later.
+        Manage::edit_link(&vault, &link, LinkEdit { notify: Some(false), ..LinkEdit::default() }).unwrap();
+        downloaded(&vault, &link, &file, "192.0.2.3");
+        assert_eq!(since_last(&vault, &vault, None).unwrap(), vec![]);
+        Manage::edit_link(&vault, &link, LinkEdit { notify: Some(true), ..LinkEdit::default() }).unwrap();
+        vault.set_setting(sharelock::settings::NOTIFY_DOWNLOADS, Some("off")).unwrap();
+        downloaded(&vault, &link, &file, "192.0.2.4");
+        assert_eq!(since_last(&vault, &vault, None).unwrap(), vec![]);
+        vault.set_setting(sharelock::settings::NOTIFY_DOWNLOADS, Some("on")).unwrap();
+        assert_eq!(since_last(&vault, &vault, None).unwrap(), vec![], "no old news once back on");
+
+        // Many at once (the background service served while the window was closed): three,
+        // then one that counts the rest.
+        for n in 5..10 {
+            downloaded(&vault, &link, &file, &format!("192.0.2.{n}"));
+        }
+        let receipts = since_last(&vault, &vault, None).unwrap();
+        assert_eq!(receipts.len(), 4, "{receipts:?}");
+        assert_eq!(receipts[3].body, "…and 2 more: each link's history in Sharelock shows them");
+        // Each Sharelock has its own cursor: a server seen for the first time starts at its end.
+        assert_eq!(since_last(&vault, &vault, Some("https://share.example.org")).unwrap(), vec![]);
+    }
+}

@@ -219,6 +219,15 @@ async fn the_history_panel_in_light_and_dark() {
             assert!(details.iter().any(|d| d.starts_with("Firefox on Linux · 127.0.0.1 · ")), "{details:?}");
             let injected = "return document.querySelectorAll('#d-links .history img').length + (document.body.dataset.pwned ? 1 : 0)";
             assert_eq!(window.run(injected, vec![]).await, json!(0), "no markup from a user agent");
+            // Folded and shown again, as the button says.
+            let toggle = window.read_until("#d-links .history-toggle", None, |_| true).await;
+            assert_eq!(toggle, "History (4) · 1 complete download");
+            window.click(Locator::Css("#d-links .history-toggle")).await;
+            window.read_until("#d-links .history-toggle", Some("aria-expanded"), |e| e == "false").await;
+            assert!(!window.is_shown(HISTORY).await, "folded");
+            window.click(Locator::Css("#d-links .history-toggle")).await;
+            window.read_until("#d-links .history-toggle", Some("aria-expanded"), |e| e == "true").await;
+            window.wait_for(HISTORY).await;
         } else {
             window.click(Locator::Css(".file-row")).await;
             window.wait_for("#d-links .link .history .visit").await;

@@ -57,19 +57,46 @@ impl PendingCounts {
     }
 }
 
-/// Writes pending counts every [`FLUSH_EVERY`] until the returned handle is dropped or aborted.
+/// Writes pending counts (and the history) every [`FLUSH_EVERY`] until the returned handle is
+/// dropped or aborted.
+///
+/// The writing runs on a thread of its own at a lower CPU priority: when the server is saturated
+/// (a benchmark, a flood) the requests come first and the batch waits for a quiet moment, so
+/// recording costs the hot path next to nothing (BENCHMARKS.md, "History cost"). On a server with
+/// any room to spare it is written at once.
 pub fn spawn_flusher(
     counts: Arc<PendingCounts>,
     history: Arc<PendingHistory>,
     vault: Arc<Vault>,
 ) -> tokio::task::JoinHandle<()> {
+    // One tick waits at most: ticks missed while a write runs are not queued up.
+    let (tick_tx, tick_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let spawned = std::thread::Builder::new().name("sharelock-flush".into()).spawn(move || {
+        lower_priority();
+        // Ends when the ticking task is aborted (its sender dropped).
+        while tick_rx.recv().is_ok() {
+            counts.flush(&vault, &history);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the writer of download counts and history: {e}");
+    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let (counts, history, vault) = (counts.clone(), history.clone(), vault.clone());
-            let _ = tokio::task::spawn_blocking(move || counts.flush(&vault, &history)).await;
+            let _ = tick_tx.try_send(());
         }
     })
+}
+
+/// Lowers the calling thread's CPU priority (nice 10; on Linux, nice is per thread).
+fn lower_priority() {
+    // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes the calling thread only, and
+    // takes no pointers.
+    let lowered = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if lowered != 0 {
+        tracing::debug!("cannot lower the writer's priority: {}", std::io::Error::last_os_error());
+    }
 }

@@ -25,6 +25,9 @@ const state = {
   inboxCount: 0,
   serving: false,
   dataDir: "",
+  /** The links whose history is folded away (`false`) or shown in full (`"all"`); a link not in
+   *  here shows its latest accesses, if it is active. */
+  historyOpen: new Map(),
 };
 
 // ---------- small helpers ----------
@@ -75,6 +78,14 @@ function formatDate(iso) { return dateFormat.format(new Date(iso)); }
 function shortDate(iso) {
   const date = new Date(iso);
   return (date.getFullYear() === new Date().getFullYear() ? shortThisYear : shortOtherYear).format(date);
+}
+
+/** A date for a narrow cell: the time today, the day this year, else the day and the year. */
+const cellDay = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+function cellDate(iso) {
+  const date = new Date(iso);
+  if (date.toDateString() === new Date().toDateString()) return timeOnly.format(date);
+  return (date.getFullYear() === new Date().getFullYear() ? cellDay : shortOtherYear).format(date);
 }
 
 function relative(iso) {
@@ -153,7 +164,7 @@ const FIELDS = {
   "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label" },
   "slot-form": { expires: "s-expiry", max_size: "s-max-size", max_files: "s-max-files", max_total: "s-max-total", accept: "s-accept", label: "s-label" },
   "location-form": { url: "loc-url", token: "loc-token" },
-  "settings-form": { port: "set-port", base_url: "set-base-url", default_link_expiry: "set-expiry", default_link_limit: "set-limit" },
+  "settings-form": { port: "set-port", base_url: "set-base-url", default_link_expiry: "set-expiry", default_link_limit: "set-limit", history: "set-history" },
 };
 
 function fieldInput(form, field) {
@@ -354,7 +365,8 @@ function applyFilter() {
   const { key, desc } = state.sort;
   state.shown = state.files.filter((f) => ofKind(f) && (!needle || f.name.toLowerCase().includes(needle)));
   state.shown.sort((a, b) => {
-    const x = a[key], y = b[key];
+    // A file never accessed sorts as the oldest.
+    const x = a[key] ?? "", y = b[key] ?? "";
     const order = key === "name" ? nameOrder.compare(x, y) : (x === y ? 0 : x < y ? -1 : 1);
     return desc ? -order : order;
   });
@@ -416,7 +428,9 @@ function renderRows() {
     el("span", { class: "col added", role: "gridcell", title: formatDate(f.created_at) }, shortDate(f.created_at)),
     el("span", { class: "col access", role: "gridcell" }, access),
     el("span", { class: "col links", role: "gridcell" }, String(f.links)),
-    el("span", { class: "col downloads", role: "gridcell" }, String(f.downloads)));
+    el("span", { class: "col downloads", role: "gridcell" }, String(f.downloads)),
+    el("span", { class: "col last", role: "gridcell", title: f.last_access_at ? `Last downloaded ${formatDate(f.last_access_at)}` : "Never downloaded" },
+      f.last_access_at ? cellDate(f.last_access_at) : "—"));
     row.style.top = `${i * ROW}px`;
     nodes.push(row);
   }
@@ -608,7 +622,9 @@ async function renderDetails() {
   const file = state.files.find((f) => f.id === state.selected);
   if (!file) return closeDetails();
   $("d-name").textContent = file.name;
-  $("d-meta").replaceChildren(`${formatSize(file.size)} · added ${formatDate(file.created_at)}`, el("br"),
+  const last = file.last_access_at ? `last downloaded ${ago(file.last_access_at)}` : "never downloaded";
+  $("d-meta").replaceChildren(`${formatSize(file.size)} · added ${formatDate(file.created_at)} · `,
+    el("span", { id: "d-last-access", title: file.last_access_at ? formatDate(file.last_access_at) : "" }, last), el("br"),
     el("span", { class: "hash", title: "SHA-256 of the contents" }, `SHA-256 ${file.sha256}`));
   const received = $("d-received");
   received.hidden = !file.slot_id;
@@ -622,8 +638,14 @@ async function renderDetails() {
   $("d-public-row").hidden = !file.public;
   $("d-public-url").textContent = file.public_url || "";
   const links = await invoke("list_links", { file_id: file.id });
+  // Each link's history, read with the links so they show together, never one before the other.
+  const histories = await Promise.all(links.map((l) => invoke("link_history", { link_id: l.id }).catch((e) => {
+    console.warn("sharelock: history:", e);
+    return null;
+  })));
+  if (state.selected !== file.id) return;
   $("d-no-links").hidden = links.length > 0;
-  $("d-links").replaceChildren(...links.map((l) => linkItem(l)));
+  $("d-links").replaceChildren(...links.map((l, i) => linkItem(l, histories[i], file)));
   const inactive = links.filter((l) => l.status !== "active").length;
   $("d-clear-inactive").hidden = inactive === 0;
   $("d-clear-inactive").textContent = `Clear inactive (${inactive})`;
@@ -661,7 +683,94 @@ function reachLine(item) {
 /** Whether to offer the link by this computer's mDNS name: only while the server is announced. */
 function byName(item) { return Boolean(item.url_by_name && state.server?.announced_as); }
 
-function linkItem(link) {
+/** What an access was, in a word or three, and the tone it is shown in. */
+function visitWhat(visit) {
+  switch (visit.kind) {
+    case "download":
+      return { completed: ["Downloaded", "ok"], partial: ["Partly downloaded", "warn"], started: ["Download started", "warn"] }[visit.state] || ["Download", ""];
+    case "page.viewed": return ["Opened the page", ""];
+    case "access.refused": return [`Refused${visit.status ? ` (${visit.status})` : ""}`, "bad"];
+    case "link.expired": return ["The link expired", "notice"];
+    case "link.exhausted": return ["The link was used up", "notice"];
+    default: return [visit.kind, ""];
+  }
+}
+
+/** Who made an access and how far it got: "curl 8.5 · 192.0.2.7 · 1.3 MiB of 1.3 MiB". */
+function visitDetail(visit, file) {
+  if (visit.kind === "link.expired" || visit.kind === "link.exhausted") return null;
+  const parts = [visit.client_name];
+  if (visit.client) parts.push(visit.client);
+  if (visit.kind === "download") {
+    parts.push(visit.state === "completed" || !file ? formatSize(visit.bytes) : `${formatSize(visit.bytes)} of ${formatSize(file.size)}`);
+    if (visit.requests > 1) parts.push(`${visit.requests} requests`);
+  } else if (visit.kind === "access.refused") {
+    if (visit.reason) parts.push(visit.reason);
+    if (visit.requests > 1) parts.push(`${visit.requests} tries`);
+  }
+  return parts.join(" · ");
+}
+
+/** A time as a history shows it: how long ago, the exact date on hover. Kept fresh by the clock
+ *  (`tickTimes`). */
+function agoTime(iso) {
+  return el("time", { datetime: iso, title: formatDate(iso), dataset: { ago: iso } }, ago(iso));
+}
+
+/** How long ago, where the last few seconds are "just now" rather than a count that jumps. */
+function ago(iso) {
+  return Date.now() - new Date(iso) < 45_000 ? "just now" : relative(iso);
+}
+
+/** How many accesses a link shows before "Show all". */
+const VISITS_SHOWN = 5;
+
+/** A link's history: its accesses, newest first. Active links show their latest; a dead one's
+ *  is folded until asked for. */
+function historyBlock(link, visits, file) {
+  if (visits === null) return el("p", { class: "history-note muted" }, "The history could not be read.");
+  if (visits.length === 0) return el("p", { class: "history-note muted" }, "Not opened yet.");
+  const choice = state.historyOpen.get(link.id);
+  const open = choice === undefined ? link.status === "active" : choice !== false;
+  const all = choice === "all";
+  const downloads = visits.filter((v) => v.kind === "download" && v.state === "completed").length;
+  const toggle = el("button", {
+    type: "button", class: "link-button history-toggle", "aria-expanded": String(open),
+    onclick: () => { state.historyOpen.set(link.id, open ? false : true); renderDetails(); },
+  }, `History (${visits.length})${downloads ? ` · ${plural(downloads, "complete download")}` : ""}`);
+  const shown = all ? visits : visits.slice(0, VISITS_SHOWN);
+  const list = open && el("ol", { class: "history", "aria-label": `History of ${link.label || "the link"}` },
+    ...shown.map((v) => {
+      const [what, tone] = visitWhat(v);
+      const detail = visitDetail(v, file);
+      return el("li", { class: "visit", dataset: { kind: v.kind, state: v.state || "" } },
+        el("div", { class: "visit-head" }, el("span", { class: `visit-what ${tone}` }, what), agoTime(v.last_at)),
+        detail && el("div", { class: "visit-detail" }, detail));
+    }));
+  const more = open && !all && visits.length > VISITS_SHOWN && el("button", {
+    type: "button", class: "link-button history-more",
+    onclick: () => { state.historyOpen.set(link.id, "all"); renderDetails(); },
+  }, `Show all ${visits.length}`);
+  return el("div", { class: "history-block" }, toggle, list, more);
+}
+
+/** Keeps every "… ago" in view true as time passes. */
+function tickTimes() {
+  for (const time of document.querySelectorAll("time[data-ago]")) time.textContent = ago(time.dataset.ago);
+}
+
+async function setLinkNotify(link, input) {
+  input.disabled = true;
+  try {
+    await invoke("edit_link", { id: link.id, notify: input.checked });
+    toast(input.checked ? "You will be notified of its downloads" : "No notifications for this link");
+  } catch (e) {
+    input.checked = !input.checked;
+    showError(e);
+  } finally { input.disabled = false; }
+}
+
+function linkItem(link, visits = [], file = null) {
   const downloads = link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : `${link.downloads} download${link.downloads === 1 ? "" : "s"}`;
   const active = link.status === "active";
   const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
@@ -672,6 +781,9 @@ function linkItem(link) {
     el("div", { class: "item-meta" }, linkState(link, downloads)),
     active && el("code", { class: "url link-url", title: link.url }, link.url),
     active && reachLine(link),
+    active && el("label", { class: "switch link-notify" },
+      el("input", { type: "checkbox", checked: link.notify !== false, onchange: (e) => setLinkNotify(link, e.target) }),
+      el("span", {}, "Notify me when it is downloaded")),
     el("div", { class: "item-actions" },
       active && button("Copy link", () => copy(link.url, "Link")),
       active && byName(link) && button("Copy by name", () => copy(link.url_by_name, "Link by name")),
@@ -682,7 +794,8 @@ function linkItem(link) {
       link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
       link.status !== "revoked" && button("Limit…", () => limitLink(link)),
       active && button("Revoke", () => revokeLink(link), "danger"),
-      !active && button("Remove from list", () => deleteLink(link)))), `link-${link.id}`);
+      !active && button("Remove from list", () => deleteLink(link))),
+    historyBlock(link, visits, file)), `link-${link.id}`);
 }
 
 async function deleteLink(link) {
@@ -792,6 +905,7 @@ async function createLink(event) {
     const limit = $("l-limit").value.trim();
     const link = await invoke("create_link", {
       file_id: file, expires, max_downloads: limit || null, label: $("l-label").value.trim() || null,
+      notify: $("l-notify").checked,
     });
     await copy(link.url, "Link");
     $("l-label").value = "";
@@ -1066,7 +1180,6 @@ function groupReceived(files) {
   return [...slots].map(([slotId, uploads]) => ({ slotId, uploads: [...uploads.values()] }));
 }
 
-function plural(n, one) { return `${n} ${one}${n === 1 ? "" : "s"}`; }
 
 function inboxSlot(slot, slotId, uploads) {
   const files = uploads.reduce((n, upload) => n + upload.length, 0);
@@ -1165,6 +1278,8 @@ function settingsForm() {
     default_link_expiry: $("set-expiry").value,
     default_link_limit: $("set-limit").value.trim(),
     notify_received: $("set-notify").checked,
+    notify_downloads: $("set-notify-downloads").checked,
+    history: $("set-history").value,
   };
 }
 
@@ -1201,6 +1316,11 @@ async function loadSettings() {
   $("set-expiry").value = s.default_link_expiry;
   $("set-limit").value = s.default_link_limit;
   $("set-notify").checked = s.notify_received;
+  $("set-notify-downloads").checked = s.notify_downloads;
+  // A lifetime set elsewhere (`sharelock settings history 14d`) shows as it is, among the choices.
+  const history = $("set-history");
+  if (![...history.options].some((o) => o.value === s.history)) history.append(el("option", { value: s.history }, s.history));
+  history.value = s.history;
   $("set-data-dir").textContent = s.data_dir;
   clearFieldErrors($("settings-form"));
   savedSettings = settingsForm();
@@ -1546,6 +1666,7 @@ async function start() {
   await loadBackground();
   await refresh();
   await takeOpened();
+  setInterval(tickTimes, 30_000);
   document.body.dataset.ready = "true";
 }
 

@@ -198,16 +198,18 @@ pub async fn create_link(
     expires: String,
     max_downloads: Option<Whole>,
     label: Option<String>,
+    notify: Option<bool>,
 ) -> Result<LinkInfo> {
     if desktop.remote().is_none() {
         desktop.server.check_serving()?;
     }
     let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
-    let new = NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label };
+    let new = NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label, notify };
     desktop.with(move |m| m.create_link(&file_id, new, None)).await
 }
 
-/// `expires` sets a new lifetime from now; `max_downloads` a new limit; `unlimited` removes it.
+/// `expires` sets a new lifetime from now; `max_downloads` a new limit; `unlimited` removes it;
+/// `notify` switches the link's download notifications on or off.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn edit_link(
     desktop: State<'_, Desktop>,
@@ -215,12 +217,43 @@ pub async fn edit_link(
     expires: Option<String>,
     max_downloads: Option<Whole>,
     unlimited: Option<bool>,
+    notify: Option<bool>,
 ) -> Result<LinkInfo> {
     let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
     let limit = if unlimited == Some(true) { Some(None) } else { max_downloads.map(Some) };
-    let edit =
-        LinkEdit { lifetime: expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?, max_downloads: limit };
+    let edit = LinkEdit {
+        lifetime: expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?,
+        max_downloads: limit,
+        notify,
+    };
     desktop.with(move |m| m.edit_link(&id, edit)).await
+}
+
+/// One access in a link's history, with the client named in a few words.
+#[derive(Debug, Serialize)]
+pub struct Visit {
+    #[serde(flatten)]
+    access: sharelock::history::Access,
+    /// "curl 8.5", "Firefox on Linux" ([`crate::client::short_name`]).
+    client_name: String,
+}
+
+/// How many accesses a link's history shows at most.
+const HISTORY_SHOWN: usize = 100;
+
+/// A link's history, newest first.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn link_history(desktop: State<'_, Desktop>, link_id: String) -> Result<Vec<Visit>> {
+    let query = sharelock::history::Query {
+        link_id: Some(link_id),
+        limit: Some(HISTORY_SHOWN),
+        ..sharelock::history::Query::default()
+    };
+    let accesses = desktop.with(move |m| m.history(&query)).await?;
+    Ok(accesses
+        .into_iter()
+        .map(|access| Visit { client_name: crate::client::short_name(access.user_agent.as_deref()), access })
+        .collect())
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -382,6 +415,13 @@ pub struct Settings {
     /// Whether a desktop notification says that files arrived.
     #[serde(default = "on")]
     notify_received: bool,
+    /// Whether a desktop notification says that a link's download completed, or that a link or
+    /// upload link ended (each link can be switched off on its own).
+    #[serde(default = "on")]
+    notify_downloads: bool,
+    /// How long the access history is kept: a lifetime (`90d`) or `off`.
+    #[serde(default = "default_history")]
+    history: String,
     /// Read only: shown, not saved.
     #[serde(default)]
     data_dir: String,
@@ -392,6 +432,10 @@ pub struct Settings {
 
 fn on() -> bool {
     true
+}
+
+fn default_history() -> String {
+    "90d".into()
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -406,12 +450,19 @@ pub async fn get_settings(desktop: State<'_, Desktop>) -> Result<Settings> {
                 default_link_expiry: v.setting(settings::DEFAULT_LINK_EXPIRY)?.unwrap_or_else(|| "7d".into()),
                 default_link_limit: v.setting(settings::DEFAULT_LINK_LIMIT)?.unwrap_or_default(),
                 notify_received: v.setting(settings::NOTIFY_RECEIVED)?.as_deref() != Some("off"),
+                notify_downloads: v.setting(settings::NOTIFY_DOWNLOADS)?.as_deref() != Some("off"),
+                history: v.setting(settings::HISTORY)?.unwrap_or_else(default_history),
                 data_dir: v.data_dir().display().to_string(),
                 suggested_base_url: server::lan_ip()
                     .map(|ip| format!("http://{}", std::net::SocketAddr::new(ip, port))),
             })
         })
         .await
+}
+
+/// The `history` setting as typed, checked by the core's rule: `off`, or how long to keep it.
+fn history_setting(text: &str) -> Result<String> {
+    settings::check(settings::HISTORY, text).map_err(|e| CommandError::from(e).at("history"))
 }
 
 /// What saving the settings did.
@@ -464,6 +515,7 @@ pub async fn save_settings<R: Runtime>(
     }
     let base = settings.base_url.trim();
     let base = (!base.is_empty()).then(|| sharelock::vault::normalise_base_url(base)).transpose()?;
+    let history = history_setting(&settings.history)?;
     let confirmed = confirm == Some(true);
     let listen = settings.listen;
     let (changed, breaks) = desktop
@@ -493,6 +545,11 @@ pub async fn save_settings<R: Runtime>(
             v.set_setting(settings::DEFAULT_LINK_EXPIRY, Some(&settings.default_link_expiry))?;
             v.set_setting(settings::DEFAULT_LINK_LIMIT, (!limit.is_empty()).then_some(limit.as_str()))?;
             v.set_setting(settings::NOTIFY_RECEIVED, Some(if settings.notify_received { "on" } else { "off" }))?;
+            v.set_setting(settings::NOTIFY_DOWNLOADS, Some(if settings.notify_downloads { "on" } else { "off" }))?;
+            // Through the core: Off, or a shorter time, deletes what is now too old at once.
+            if v.setting(settings::HISTORY)?.as_deref() != Some(history.as_str()) {
+                v.set_history_retention(&history, now)?;
+            }
             Ok((changed, None))
         })
         .await?;

@@ -3,9 +3,12 @@
 //!
 //! - [`background`]: the Settings' switches for starting at login and keeping links working
 //!   with the window closed (the core's background service).
+//! - [`client`]: which client made a request, in a few words ("curl 8.5", "Firefox on Linux").
 //! - [`commands`]: one-line Tauri commands over the Sharelock in use (files, links and slots,
 //!   through [`sharelock::manage::Manage`]) and this computer's [`sharelock::Vault`] (settings, the
 //!   server); errors cross as typed codes ([`error`]).
+//! - [`receipts`]: desktop notifications for completed downloads and links' notices, following
+//!   the core's history feed from a kept cursor.
 //! - [`server`]: the embedded HTTP server (the core's `http::Listening`) on Tauri's async runtime,
 //!   bound from the settings, restarted when they change, shut down gracefully on exit.
 //! - [`location`]: "Where your files are kept": this computer, or a Sharelock server reached with
@@ -21,10 +24,12 @@
 //! `~/.local/share/sharelock`.
 
 pub mod background;
+pub mod client;
 pub mod commands;
 pub mod error;
 pub mod location;
 pub mod opening;
+pub mod receipts;
 pub mod server;
 pub mod tray;
 pub mod watch;
@@ -198,6 +203,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::revoke_link,
             commands::delete_link,
             commands::delete_inactive_links,
+            commands::link_history,
             commands::list_slots,
             commands::create_slot,
             commands::close_slot,

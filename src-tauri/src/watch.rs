@@ -1,12 +1,13 @@
 //! Keeps the UI live: when anything changes the Sharelock in use (a file added by the CLI, an
 //! upload arriving in a slot, a download counted) the UI hears `store-changed`, and a file that
-//! arrives through a slot raises `files-received` and a desktop notification. It waits on
+//! arrives through a slot raises `files-received` and a desktop notification, as does a completed
+//! download or a link's notice ([`crate::receipts`]). It waits on
 //! [`Manage::changes`], so this computer's data dir and a server are watched alike, and follows
 //! Settings when they switch from one to the other.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sharelock::manage::{Changes, Manage};
 use sharelock::vault::FileInfo;
@@ -30,18 +31,31 @@ struct Watched {
     manage: Arc<dyn Manage>,
     changes: Option<Box<dyn Changes>>,
     known: Option<HashSet<String>>,
+    /// The server's URL, when `manage` is one: whose history feed the receipts follow.
+    server: Option<String>,
+    /// When the history feed was last read for receipts.
+    receipts_read: Option<Instant>,
 }
 
 impl Watched {
-    fn new(manage: Arc<dyn Manage>) -> Watched {
-        Watched { manage, changes: None, known: None }
+    fn new(manage: Arc<dyn Manage>, server: Option<String>) -> Watched {
+        Watched { manage, changes: None, known: None, server, receipts_read: None }
     }
+}
+
+/// How often the history feed is read without a change seen: a server's change events do not
+/// carry every entry (a page view, a notice due to time alone).
+const RECEIPTS_EVERY: Duration = Duration::from_secs(20);
+
+/// The server a place names, if the files are kept on one.
+fn server_of(place: &crate::location::Place) -> Option<String> {
+    (place.kept == "server").then(|| place.url.clone()).flatten()
 }
 
 /// Starts watching on a thread of its own.
 pub fn start<R: Runtime>(app: AppHandle<R>) -> sharelock::Result<()> {
-    let first = app.state::<Desktop>().manage();
-    let mut watched = Watched::new(first);
+    let desktop = app.state::<Desktop>();
+    let mut watched = Watched::new(desktop.manage(), server_of(&desktop.place()));
     // The first feed and the inbox as it is, before the window can add anything.
     watched.changes = Some(watched.manage.changes()?);
     watched.known = Some(ids(&inbox(watched.manage.as_ref())?));
@@ -50,9 +64,10 @@ pub fn start<R: Runtime>(app: AppHandle<R>) -> sharelock::Result<()> {
         .name("sharelock-watch".into())
         .spawn(move || {
             loop {
-                let current = app.state::<Desktop>().manage();
+                let desktop = app.state::<Desktop>();
+                let current = desktop.manage();
                 if !Arc::ptr_eq(&current, &watched.manage) {
-                    watched = Watched::new(current);
+                    watched = Watched::new(current, server_of(&desktop.place()));
                 }
                 if step(&app, &mut watched).is_err() {
                     watched.changes = None;
@@ -115,6 +130,20 @@ fn step<R: Runtime>(app: &AppHandle<R>, watched: &mut Watched) -> sharelock::Res
         })?),
     };
     let changed = changes.wait(BEAT).inspect_err(|e| tracing::warn!("cannot watch for changes: {e}"))?;
+    if changed || watched.receipts_read.is_none_or(|at| at.elapsed() >= RECEIPTS_EVERY) {
+        watched.receipts_read = Some(Instant::now());
+        let vault = &app.state::<Desktop>().vault;
+        // A feed that cannot be read (a server without history, a passing fault) is read again
+        // next time, from the same place: nothing else the watcher does waits on it.
+        match crate::receipts::since_last(vault, watched.manage.as_ref(), watched.server.as_deref()) {
+            Ok(receipts) => {
+                for receipt in receipts {
+                    notice(app, &receipt.title, &receipt.body);
+                }
+            }
+            Err(e) => tracing::debug!("cannot read the history feed: {e}"),
+        }
+    }
     let Some(known) = &watched.known else {
         // A Sharelock just switched to, or one that could not be read: what it holds now is
         // known, not news.

@@ -127,7 +127,13 @@ async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
     window.click(Locator::Css(r#".nav-item[data-view="inbox"]"#)).await;
     window.click(Locator::Css(&row(&report.file.id, "share"))).await;
     window.wait_for(&format!(r#".file-row.selected[data-id="{}"]"#, report.file.id)).await;
-    assert_eq!(window.focused().await, "l-expiry");
+    // The row is selected before its details (links, their history) are read; the form takes the
+    // focus once they are.
+    let started = Instant::now();
+    while window.focused().await != "l-expiry" {
+        assert!(started.elapsed() < Duration::from_secs(20), "the new-link form has the focus");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(window.read_until("#d-name", None, |n| !n.is_empty()).await, "report.pdf");
     assert!(window.is_shown("#d-received").await);
     let url = window.create_link().await;

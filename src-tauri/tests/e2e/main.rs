@@ -11,6 +11,8 @@
 //! - [`background`]: attaching to the background service; its links outlive the window.
 //! - [`counts`]: the sidebar counts follow changes made elsewhere; empty lists say why.
 //! - [`dialogs`]: confirm dialogs act only on their confirm button.
+//! - [`history`]: a link's history follows curl downloads live; the last access; receipts as
+//!   desktop notifications, and a link kept quiet.
 //! - [`inbox`]: received files by upload link and upload; open, delete, share; the Received filter.
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
 //! - [`layout`]: the files view fits from the minimum width up and folds into one pane.
@@ -30,6 +32,7 @@ mod a11y;
 mod background;
 mod counts;
 mod dialogs;
+mod history;
 mod inbox;
 mod keyboard;
 mod layout;

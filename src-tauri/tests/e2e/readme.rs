@@ -31,6 +31,7 @@ async fn the_readme_picture_shows_files_and_a_files_links_in_each_state() {
         label: Some(label.into()),
         max_downloads: max,
         lifetime: Some("7d".parse().unwrap()),
+        ..NewLink::default()
     };
     let old = vault.create_link(&report, link("for the auditors", None), now, None).unwrap();
     vault.revoke_link(&old.link.id, now).unwrap();

@@ -155,6 +155,12 @@ async fn the_window_works_on_a_sharelock_server_and_back_on_this_computer() {
     assert_eq!(body.as_ref(), pattern(300_000).as_slice(), "the download is the file");
     // The count changes in the window by itself: the server's events reach it.
     window.read_until("#d-links .link .item-meta", None, |t| t.starts_with("1 download ")).await;
+    // Its history is the server's, read through its API: the download, complete, from here.
+    let completed = "#d-links .link .history .visit[data-state=completed]";
+    window.read_until(&format!("{completed} .visit-what"), None, |t| t == "Downloaded").await;
+    let detail = window.read_until(&format!("{completed} .visit-detail"), None, |_| true).await;
+    assert_eq!(detail, "Unknown client · 127.0.0.1 · 293 KiB", "reqwest sends no user agent");
+    window.read_until("#d-last-access", None, |t| t.starts_with("last downloaded ")).await;
     window.screenshot("remote-link-counted").await;
     window.screen("remote-link-counted");
 

@@ -132,10 +132,10 @@ const MIGRATIONS: &[M<'static>] = &[
         status      INTEGER,
         reason      TEXT
     ) STRICT;
-    CREATE INDEX history_at ON history(at);
     CREATE INDEX history_link ON history(link_id, id);
     CREATE INDEX history_file ON history(file_id, id);
-    CREATE INDEX history_slot ON history(slot_id, id);
+    CREATE INDEX history_slot ON history(slot_id, id) WHERE slot_id IS NOT NULL;
+    CREATE INDEX history_open ON history(kind, link_id, slot_id, client) WHERE state IS NOT 'completed';
     CREATE TABLE history_feed (
         seq         INTEGER PRIMARY KEY,
         history_id  INTEGER NOT NULL,
@@ -179,14 +179,6 @@ const MIGRATIONS: &[M<'static>] = &[
         last_error  TEXT
     ) STRICT;
     CREATE INDEX webhook_outbox_next ON webhook_outbox(next_at);
-    "#,
-    ),
-    // The history rows a new request may still join (see `vault::history`): a download not yet
-    // completed, a refusal. Completed downloads leave it, so finding a client's open row stays one
-    // index seek however many downloads a link has had.
-    M::up(
-        r#"
-    CREATE INDEX history_open ON history(kind, link_id, slot_id, client) WHERE state IS NOT 'completed';
     "#,
     ),
 ];

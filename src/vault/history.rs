@@ -237,29 +237,39 @@ const OPEN_ROW: &str = "SELECT id, state FROM history
 /// The open row a request of `client`/`user_agent` joins: the newest row of `kind` on the same
 /// link (or public file), active within [`GROUP_WINDOW`] of `at`, and for downloads not yet
 /// completed (a completed download closes its row). Returns its id and state.
-#[allow(clippy::too_many_arguments)]
-fn open_row(
-    conn: &Connection,
-    kind: Kind,
-    link_id: Option<&str>,
-    file_id: Option<&str>,
-    slot_id: Option<&str>,
-    client: Option<&str>,
-    user_agent: Option<&str>,
-    status: Option<u16>,
-    at: i64,
-) -> Result<Option<(i64, Option<DownloadState>)>> {
+/// The open row `row` would join, if any: same kind, link, file, slot, client, user agent and
+/// status, active within the grouping window before `row.at`.
+fn open_row(conn: &Connection, row: &NewRow<'_>) -> Result<Option<(i64, Option<DownloadState>)>> {
     // `IS` compares nulls as equal: a request without a User-Agent joins the others without one.
     // The partial index `history_open` holds only rows that can still be joined (see `db`).
-    let sql = OPEN_ROW;
-    let row = conn
-        .prepare_cached(sql)?
+    let found = conn
+        .prepare_cached(OPEN_ROW)?
         .query_row(
-            params![kind.as_str(), link_id, file_id, slot_id, client, user_agent, status, at - GROUP_WINDOW],
+            params![
+                row.kind.map(Kind::as_str),
+                row.link_id,
+                row.file_id,
+                row.slot_id,
+                row.client,
+                row.user_agent,
+                row.status,
+                row.at - GROUP_WINDOW
+            ],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
         )
         .optional()?;
-    Ok(row.map(|(id, state)| (id, state.as_deref().and_then(DownloadState::named))))
+    Ok(found.map(|(id, state)| (id, state.as_deref().and_then(DownloadState::named))))
+}
+
+/// A refusal joins its client's open row (a flood is one row), or starts one with a feed entry.
+fn join_or_insert(conn: &Connection, row: &NewRow<'_>, event: Event) -> Result<()> {
+    match open_row(conn, row)? {
+        Some((id, _)) => join_row(conn, id, row.at, 0, None),
+        None => {
+            let id = insert_row(conn, row)?;
+            append_feed(conn, id, event, row.at)
+        }
+    }
 }
 
 /// Adds one request to an open row.
@@ -403,10 +413,23 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
                 client.map(str::to_owned),
                 user_agent.map(str::to_owned),
             );
+            let row = NewRow {
+                at,
+                kind: Some(kind),
+                state: Some(state),
+                link_id,
+                file_id: Some(file_id),
+                name: Some(&name),
+                label: label.as_deref(),
+                client,
+                user_agent,
+                bytes: *bytes,
+                ..NewRow::default()
+            };
             let open = match batch.open.get(&key) {
                 Some(Some((id, before, last_at))) if *last_at >= at - GROUP_WINDOW => Some((*id, Some(*before))),
                 Some(_) => None,
-                None => open_row(conn, kind, link_id, Some(file_id), None, client, user_agent, None, at)?,
+                None => open_row(conn, &row)?,
             };
             match open {
                 Some((id, before)) => {
@@ -418,19 +441,6 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
                     batch.open.insert(key, (after != DownloadState::Completed).then_some((id, after, at)));
                 }
                 None => {
-                    let row = NewRow {
-                        at,
-                        kind: Some(kind),
-                        state: Some(state),
-                        link_id,
-                        file_id: Some(file_id),
-                        name: Some(&name),
-                        label: label.as_deref(),
-                        client,
-                        user_agent,
-                        bytes: *bytes,
-                        ..NewRow::default()
-                    };
                     let id = insert_row(conn, &row)?;
                     // A download complete by the time it is recorded has one entry, completed: a
                     // started entry would say nothing more, and on a busy link it would double
@@ -469,26 +479,19 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
         }
         Happened::UploadRefused { slot_id, name, status, reason } => {
             let Some(label) = slot_label(conn, slot_id)? else { return Ok(()) };
-            let kind = Kind::UploadRefused;
-            match open_row(conn, kind, None, None, Some(slot_id), client, user_agent, Some(*status), at)? {
-                Some((id, _)) => join_row(conn, id, at, 0, None),
-                None => {
-                    let row = NewRow {
-                        at,
-                        kind: Some(kind),
-                        slot_id: Some(slot_id),
-                        name: name.as_deref(),
-                        label: label.as_deref(),
-                        client,
-                        user_agent,
-                        status: Some(*status),
-                        reason: Some(reason),
-                        ..NewRow::default()
-                    };
-                    let id = insert_row(conn, &row)?;
-                    append_feed(conn, id, Event::UploadRefused, at)
-                }
-            }
+            let row = NewRow {
+                at,
+                kind: Some(Kind::UploadRefused),
+                slot_id: Some(slot_id),
+                name: name.as_deref(),
+                label: label.as_deref(),
+                client,
+                user_agent,
+                status: Some(*status),
+                reason: Some(reason),
+                ..NewRow::default()
+            };
+            join_or_insert(conn, &row, Event::UploadRefused)
         }
         Happened::Refused { link_id, file_id, status, reason } => {
             // Only for links and public files that exist: a scan of made-up ids leaves nothing.
@@ -503,28 +506,20 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
                 },
                 (None, None) => return Ok(()),
             };
-            let kind = Kind::AccessRefused;
-            let link_id = link_id.as_deref();
-            match open_row(conn, kind, link_id, Some(&file_id), None, client, user_agent, Some(*status), at)? {
-                Some((id, _)) => join_row(conn, id, at, 0, None),
-                None => {
-                    let row = NewRow {
-                        at,
-                        kind: Some(kind),
-                        link_id,
-                        file_id: Some(&file_id),
-                        name: Some(&name),
-                        label: label.as_deref(),
-                        client,
-                        user_agent,
-                        status: Some(*status),
-                        reason: Some(reason),
-                        ..NewRow::default()
-                    };
-                    let id = insert_row(conn, &row)?;
-                    append_feed(conn, id, Event::AccessRefused, at)
-                }
-            }
+            let row = NewRow {
+                at,
+                kind: Some(Kind::AccessRefused),
+                link_id: link_id.as_deref(),
+                file_id: Some(&file_id),
+                name: Some(&name),
+                label: label.as_deref(),
+                client,
+                user_agent,
+                status: Some(*status),
+                reason: Some(reason),
+                ..NewRow::default()
+            };
+            join_or_insert(conn, &row, Event::AccessRefused)
         }
     }
 }

@@ -1,17 +1,15 @@
 //! Response bodies that watch the bytes go out: [`Counted`] claims a link's download before it
 //! sends the last byte; [`Budgeted`] settles a limited link's response once it is over, giving
 //! back what did not reach the client; [`Watched`] ends a download whose grant was taken back; [`WhileBusy`] keeps its
-//! connection from being closed as idle; [`Logged`] writes the access log line when the response
-//! is done.
+//! connection from being closed as idle; [`Metered`] hands the bytes sent to the access log
+//! line and the history when the response is done.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tokio::task::JoinHandle;
 
@@ -280,89 +278,23 @@ impl<B: Body<Data = Bytes> + Unpin> Body for WhileBusy<B> {
     }
 }
 
-/// Counts the bytes of a response and logs one line when it is finished or dropped.
-pub struct Logged<B> {
-    inner: B,
-    bytes: u64,
-    started: Instant,
-    method: Method,
-    path: String,
-    status: StatusCode,
-}
-
-impl<B> Logged<B> {
-    /// Wraps `inner`, the body of a response to `method path` with `status`.
-    pub fn new(inner: B, started: Instant, method: Method, path: String, status: StatusCode) -> Self {
-        Logged { inner, bytes: 0, started, method, path, status }
-    }
-}
-
-impl<B: Body<Data = Bytes> + Unpin> Body for Logged<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        if let Some(Ok(frame)) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            self.bytes += data.len() as u64;
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl<B> Drop for Logged<B> {
-    fn drop(&mut self) {
-        tracing::info!(
-            target: "sharelock::access",
-            "{} {} {} {}B {}ms",
-            self.method,
-            self.path,
-            self.status.as_u16(),
-            self.bytes,
-            self.started.elapsed().as_millis()
-        );
-    }
-}
-
-/// Records a download in the access history when its response is done (finished or dropped):
-/// the bytes that went out, and whether it completed, that is whether the last byte of a
-/// response reaching the file's end went out (for a link: the download was counted, since the
-/// frame with the last byte passes only once it is).
-pub struct Recorded<B> {
+/// Counts the bytes of a response and hands the count to `done` when it is finished or dropped:
+/// the access log line (`access_log` in `http`) and the history's record of a download
+/// (`download`) both read what went out this way.
+pub struct Metered<B, F: FnOnce(u64)> {
     inner: B,
     sent: u64,
-    len: u64,
-    reaches_end: bool,
-    record: Option<(Arc<super::history::PendingHistory>, super::history::Client, crate::history::Happened)>,
+    done: Option<F>,
 }
 
-impl<B> Recorded<B> {
-    /// Wraps the body of a response of `len` bytes; `reaches_end` when they end with the file's
-    /// last byte. `fetched` is a `Happened::Fetched`, its `completed` and `bytes` filled in at
-    /// the end.
-    pub fn new(
-        inner: B,
-        len: u64,
-        reaches_end: bool,
-        history: Arc<super::history::PendingHistory>,
-        client: super::history::Client,
-        fetched: crate::history::Happened,
-    ) -> Self {
-        Recorded { inner, sent: 0, len, reaches_end, record: Some((history, client, fetched)) }
+impl<B, F: FnOnce(u64)> Metered<B, F> {
+    /// Wraps `inner`; `done` gets the bytes sent.
+    pub fn new(inner: B, done: F) -> Self {
+        Metered { inner, sent: 0, done: Some(done) }
     }
 }
 
-impl<B: Body<Data = Bytes> + Unpin> Body for Recorded<B> {
+impl<B: Body<Data = Bytes> + Unpin, F: FnOnce(u64) + Unpin> Body for Metered<B, F> {
     type Data = Bytes;
     type Error = B::Error;
 
@@ -385,14 +317,10 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Recorded<B> {
     }
 }
 
-impl<B> Drop for Recorded<B> {
+impl<B, F: FnOnce(u64)> Drop for Metered<B, F> {
     fn drop(&mut self) {
-        if let Some((history, client, mut fetched)) = self.record.take() {
-            if let crate::history::Happened::Fetched { completed, bytes, .. } = &mut fetched {
-                *completed = self.reaches_end && self.sent >= self.len;
-                *bytes = self.sent;
-            }
-            client.record_into(&history, fetched);
+        if let Some(done) = self.done.take() {
+            done(self.sent);
         }
     }
 }

@@ -20,7 +20,7 @@ use tower_http::services::ServeFile;
 
 use std::sync::Arc;
 
-use super::body::{Budgeted, Counted, Counting, Recorded, Watched};
+use super::body::{Budgeted, Counted, Counting, Metered, Watched};
 use super::connection::ConnectionHandle;
 use super::delivery::{Check, Socket};
 use super::error::HttpError;
@@ -201,16 +201,17 @@ async fn serve(
     }
     match (served, recording) {
         (Ok((response, Some(length))), Some(Recording { client, link_id })) if response.status().is_success() => {
-            let fetched = Happened::Fetched {
-                link_id,
-                file_id: Arc::from(file.id.as_str()),
-                range: length.range,
-                completed: false,
-                bytes: 0,
-            };
+            let file_id = Arc::from(file.id.as_str());
             let history = app.history.clone();
-            Ok(response
-                .map(|body| Body::new(Recorded::new(body, length.len, length.reaches_end, history, client, fetched))))
+            // Recorded when the response is done: complete when the last byte of a response
+            // reaching the file's end went out (for a link: the download was counted, since the
+            // frame with the last byte passes only once it is).
+            let record = move |sent: u64| {
+                let completed = length.reaches_end && sent >= length.len;
+                let fetched = Happened::Fetched { link_id, file_id, range: length.range, completed, bytes: sent };
+                client.record_into(&history, fetched);
+            };
+            Ok(response.map(|body| Body::new(Metered::new(body, record))))
         }
         (served, _) => served.map(|(response, _)| response),
     }

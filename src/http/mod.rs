@@ -428,7 +428,16 @@ async fn access_log(req: Request, next: Next) -> Response {
     let path = urls::redact(req.uri().path());
     let response = next.run(req).await;
     let status = response.status();
-    response.map(|b| Body::new(body::Logged::new(b, started, method, path, status)))
+    response.map(|b| {
+        Body::new(body::Metered::new(b, move |sent| {
+            tracing::info!(
+                target: "sharelock::access",
+                "{method} {path} {} {sent}B {}ms",
+                status.as_u16(),
+                started.elapsed().as_millis()
+            );
+        }))
+    })
 }
 
 /// Responses on tokenised URLs: never cached, never leak the URL in a Referer.

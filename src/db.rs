@@ -181,6 +181,27 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX webhook_outbox_next ON webhook_outbox(next_at);
     "#,
     ),
+    // Shares of several files, received folders, passwords. A link to several files lists them
+    // in `link_files` in the order given (its `file_id` is the first; a link to one file has no
+    // rows there) and may carry a `name` (its zip's name). Files keep the CRC-32 of their content
+    // once known, for the entries of a streamed zip, and a file received with a folder path keeps
+    // it (`path`, the name included: "sub/dir/name"). A password link keeps the Argon2id hash of
+    // its password (a PHC string), never the password.
+    M::up(
+        r#"
+    CREATE TABLE link_files (
+        link_id   TEXT NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+        position  INTEGER NOT NULL,
+        file_id   TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        PRIMARY KEY (link_id, position)
+    ) STRICT;
+    CREATE INDEX link_files_by_file ON link_files(file_id);
+    ALTER TABLE links ADD COLUMN name TEXT;
+    ALTER TABLE links ADD COLUMN password_hash TEXT;
+    ALTER TABLE files ADD COLUMN crc32 INTEGER;
+    ALTER TABLE files ADD COLUMN path TEXT;
+    "#,
+    ),
 ];
 
 /// How a database is opened.

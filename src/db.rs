@@ -202,6 +202,19 @@ const MIGRATIONS: &[M<'static>] = &[
     ALTER TABLE files ADD COLUMN path TEXT;
     "#,
     ),
+    // A client downloading the same link again within the grouping window adds to its row
+    // (`downloads`, the complete downloads a row gathers) instead of writing a row and a feed
+    // entry per download: a script fetching a link in a loop is one row, not thousands a second
+    // for the writer and for every webhook. The rows a request may join are found by one index
+    // of each client's rows, newest last, instead of a partial index of open rows only.
+    M::up(
+        r#"
+    ALTER TABLE history ADD COLUMN downloads INTEGER NOT NULL DEFAULT 0;
+    UPDATE history SET downloads = 1 WHERE state = 'completed';
+    DROP INDEX history_open;
+    CREATE INDEX history_client ON history(kind, link_id, slot_id, client);
+    "#,
+    ),
 ];
 
 /// How a database is opened.

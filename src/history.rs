@@ -3,7 +3,8 @@
 //! Two tables (see the migration in `db`):
 //! - `history`: one row per access as the owner reads it. A download resumed over many Range
 //!   requests by one client is one row, updated as the requests arrive; so is a flood of refused
-//!   requests from one client. This is what `sharelock log` and the app's link history show.
+//!   requests from one client, and so are one client's repeated complete downloads of a link
+//!   (counted in `downloads`). This is what `sharelock log` and the app's link history show.
 //! - `history_feed`: an append-only list of what happened ([`Event`]), each entry pointing at its
 //!   `history` row. Webhooks and desktop notifications follow it by `seq`, so each of them sees
 //!   `download.completed` once, however the row moved on after.
@@ -134,6 +135,10 @@ pub struct Access {
     pub bytes: u64,
     /// How many requests the row gathers.
     pub requests: u64,
+    /// For downloads: how many complete downloads the row gathers. One, unless the same client
+    /// downloaded the file again within [`GROUP_WINDOW`] (a reload, a script in a loop).
+    #[serde(default)]
+    pub downloads: u64,
     /// The HTTP status of a refusal.
     pub status: Option<u16>,
     /// Why it was refused, in a few words.

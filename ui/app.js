@@ -687,6 +687,7 @@ function byName(item) { return Boolean(item.url_by_name && state.server?.announc
 function visitWhat(visit) {
   switch (visit.kind) {
     case "download":
+      if (visit.state === "completed" && visit.downloads > 1) return [`Downloaded ${visit.downloads} times`, "ok"];
       return { completed: ["Downloaded", "ok"], partial: ["Partly downloaded", "warn"], started: ["Download started", "warn"] }[visit.state] || ["Download", ""];
     case "page.viewed": return ["Opened the page", ""];
     case "access.refused": return [`Refused${visit.status ? ` (${visit.status})` : ""}`, "bad"];

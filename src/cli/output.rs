@@ -274,7 +274,10 @@ fn access_text(a: &crate::history::Access) -> String {
     let what = match (a.kind, a.state) {
         (Kind::Download | Kind::PublicFetched, Some(state)) => {
             let kind = if a.kind == Kind::Download { "download" } else { "public fetch" };
-            format!("{kind} {}", state.as_str())
+            match a.downloads {
+                0 | 1 => format!("{kind} {}", state.as_str()),
+                n => format!("{kind} {} {n} times", state.as_str()),
+            }
         }
         (kind, _) => kind.as_str().replace('.', " "),
     };

@@ -3,6 +3,9 @@
 //! links and slots, and the retention purge. The rules of grouping live here, next to the SQL.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -11,7 +14,7 @@ use crate::history::{Access, DownloadState, Event, FeedEntry, GROUP_WINDOW, Happ
 
 /// Columns of a `history` row, in the order [`access_from_row`] reads them.
 const COLUMNS: &str = "h.id, h.at, h.last_at, h.kind, h.state, h.link_id, h.file_id, h.slot_id, h.name, h.label, \
-     h.client, h.user_agent, h.bytes, h.requests, h.status, h.reason";
+     h.client, h.user_agent, h.bytes, h.requests, h.status, h.reason, h.downloads";
 
 /// How many rows `history` returns without a limit.
 pub const DEFAULT_HISTORY_LIMIT: usize = 1000;
@@ -46,6 +49,7 @@ fn access_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Access> {
         requests: row.get(at + 13)?,
         status: row.get(at + 14)?,
         reason: row.get(at + 15)?,
+        downloads: row.get(at + 16)?,
     })
 }
 
@@ -207,8 +211,8 @@ struct NewRow<'a> {
 fn insert_row(conn: &Connection, row: &NewRow<'_>) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO history (at, last_at, kind, state, link_id, file_id, slot_id, name, label, client, user_agent,
-                              bytes, requests, status, reason)
-         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13)",
+                              bytes, requests, status, reason, downloads)
+         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13, ?14)",
     )?
     .execute(params![
         row.at,
@@ -224,47 +228,77 @@ fn insert_row(conn: &Connection, row: &NewRow<'_>) -> Result<i64> {
         row.bytes,
         row.status,
         row.reason,
+        u64::from(row.state == Some(DownloadState::Completed)),
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Finds a client's open row (see [`open_row`]).
-const OPEN_ROW: &str = "SELECT id, state FROM history
-     WHERE kind = ?1 AND link_id IS ?2 AND file_id IS ?3 AND slot_id IS ?4 AND client IS ?5 AND user_agent IS ?6
-       AND status IS ?7 AND last_at >= ?8 AND state IS NOT 'completed'
-     ORDER BY id DESC LIMIT 1";
+/// A client's newest rows of one kind on one link (or public file) or slot: the candidates a
+/// request may join. The index `history_client` (see `db`) holds each client's rows in id order,
+/// so this is one seek and a short backward walk.
+const RECENT_ROWS: &str = "SELECT id, state, last_at, file_id, user_agent, status FROM history
+     WHERE kind = ?1 AND link_id IS ?2 AND slot_id IS ?3 AND client IS ?4
+     ORDER BY id DESC LIMIT ?5";
 
-/// The open row a request of `client`/`user_agent` joins: the newest row of `kind` on the same
-/// link (or public file), active within [`GROUP_WINDOW`] of `at`, and for downloads not yet
-/// completed (a completed download closes its row). Returns its id and state.
-/// The open row `row` would join, if any: same kind, link, file, slot, client, user agent and
-/// status, active within the grouping window before `row.at`.
-fn open_row(conn: &Connection, row: &NewRow<'_>) -> Result<Option<(i64, Option<DownloadState>)>> {
+/// How many of a client's newest rows [`recent_rows`] looks at. Within the grouping window a
+/// client has one or two rows on a link; the bound keeps a client with years of history, or
+/// many browsers behind one address, from turning the look into a scan.
+const CANDIDATES: i64 = 8;
+
+/// A row a request may join, as last written.
+#[derive(Debug, Clone, Copy)]
+struct Joinable {
+    id: i64,
+    state: Option<DownloadState>,
+    last_at: i64,
+}
+
+/// The rows of one client (same kind, link, file, slot, user agent and status as `row`) that
+/// a request at `row.at` may join: the newest still open (a download not yet completed, or a
+/// refusal), and the newest completed download. Each only if active within [`GROUP_WINDOW`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Recent {
+    open: Option<Joinable>,
+    completed: Option<Joinable>,
+}
+
+impl Recent {
+    /// Drops what went quiet for longer than the window before `at`.
+    fn at(self, at: i64) -> Recent {
+        let live = |j: Option<Joinable>| j.filter(|j| j.last_at >= at - GROUP_WINDOW);
+        Recent { open: live(self.open), completed: live(self.completed) }
+    }
+}
+
+fn recent_rows(conn: &Connection, row: &NewRow<'_>) -> Result<Recent> {
     // `IS` compares nulls as equal: a request without a User-Agent joins the others without one.
-    // The partial index `history_open` holds only rows that can still be joined (see `db`).
-    let found = conn
-        .prepare_cached(OPEN_ROW)?
-        .query_row(
-            params![
-                row.kind.map(Kind::as_str),
-                row.link_id,
-                row.file_id,
-                row.slot_id,
-                row.client,
-                row.user_agent,
-                row.status,
-                row.at - GROUP_WINDOW
-            ],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
-        )
-        .optional()?;
-    Ok(found.map(|(id, state)| (id, state.as_deref().and_then(DownloadState::named))))
+    let mut stmt = conn.prepare_cached(RECENT_ROWS)?;
+    let mut rows = stmt.query(params![row.kind.map(Kind::as_str), row.link_id, row.slot_id, row.client, CANDIDATES])?;
+    let mut recent = Recent::default();
+    while let Some(r) = rows.next()? {
+        let file_id: Option<String> = r.get(3)?;
+        let user_agent: Option<String> = r.get(4)?;
+        let status: Option<u16> = r.get(5)?;
+        if file_id.as_deref() != row.file_id || user_agent.as_deref() != row.user_agent || status != row.status {
+            continue;
+        }
+        let state = r.get::<_, Option<String>>(1)?.as_deref().and_then(DownloadState::named);
+        let found = Joinable { id: r.get(0)?, state, last_at: r.get(2)? };
+        let slot = if state == Some(DownloadState::Completed) { &mut recent.completed } else { &mut recent.open };
+        if slot.is_none() {
+            *slot = Some(found);
+        }
+        if recent.open.is_some() && recent.completed.is_some() {
+            break;
+        }
+    }
+    Ok(recent.at(row.at))
 }
 
 /// A refusal joins its client's open row (a flood is one row), or starts one with a feed entry.
 fn join_or_insert(conn: &Connection, row: &NewRow<'_>, event: Event) -> Result<()> {
-    match open_row(conn, row)? {
-        Some((id, _)) => join_row(conn, id, row.at, 0, None),
+    match recent_rows(conn, row)?.open {
+        Some(open) => join_row(conn, open.id, row.at, 0, None, 0),
         None => {
             let id = insert_row(conn, row)?;
             append_feed(conn, id, event, row.at)
@@ -272,15 +306,30 @@ fn join_or_insert(conn: &Connection, row: &NewRow<'_>, event: Event) -> Result<(
     }
 }
 
-/// Adds one request to an open row.
-fn join_row(conn: &Connection, id: i64, at: i64, bytes: u64, state: Option<DownloadState>) -> Result<()> {
+/// Adds one request to an open row (`downloads`: 1 when it completes the download).
+fn join_row(
+    conn: &Connection,
+    id: i64,
+    at: i64,
+    bytes: u64,
+    state: Option<DownloadState>,
+    downloads: u64,
+) -> Result<()> {
     conn.prepare_cached(
         "UPDATE history SET last_at = MAX(last_at, ?2), bytes = bytes + ?3, requests = requests + 1,
-                            state = COALESCE(?4, state)
+                            state = COALESCE(?4, state), downloads = downloads + ?5
          WHERE id = ?1",
     )?
-    .execute(params![id, at, bytes, state.map(DownloadState::as_str)])?;
+    .execute(params![id, at, bytes, state.map(DownloadState::as_str), downloads])?;
     Ok(())
+}
+
+/// Repeated complete downloads gathered into a completed row, written once per flush.
+#[derive(Debug, Default, Clone, Copy)]
+struct Repeats {
+    last_at: i64,
+    bytes: u64,
+    downloads: u64,
 }
 
 /// The link's file id, file name and label, if the link exists.
@@ -301,30 +350,33 @@ fn slot_label(conn: &Connection, slot_id: &str) -> Result<Option<Option<String>>
 }
 
 /// What one flush looks up once for all its records (a busy link has thousands in a batch),
-/// and the last-access times it writes once at the end.
+/// and what it writes once at the end: last-access times and repeated downloads.
 #[derive(Default)]
 struct Batch {
-    links: HashMap<String, Option<LinkNames>>,
+    links: HashMap<String, Option<Rc<LinkNames>>>,
     files: HashMap<String, Option<String>>,
     link_accessed: HashMap<String, i64>,
     file_accessed: HashMap<String, i64>,
-    /// The open download row of each client seen in this batch (id, state, last request), or
-    /// `None` when it has none: a client fetching over and over costs one lookup per batch.
-    open: HashMap<OpenKey, Option<(i64, DownloadState, i64)>>,
+    /// The rows each client seen in this batch may join: a client fetching over and over costs
+    /// one lookup per batch.
+    recent: HashMap<ClientKey, Recent>,
+    /// Completed rows that gathered more downloads, by row id.
+    repeats: HashMap<i64, Repeats>,
 }
 
-/// Whose downloads gather into one row: kind, link, file, client, user agent.
-type OpenKey = (Kind, Option<String>, String, Option<String>, Option<String>);
+/// Whose downloads gather into one row: kind, link, file, client, user agent (shared with the
+/// record, so a lookup allocates nothing).
+type ClientKey = (Kind, Option<Arc<str>>, Arc<str>, Option<IpAddr>, Option<Arc<str>>);
 
 /// A link's file id, file name and label.
 type LinkNames = (String, String, Option<String>);
 
 impl Batch {
-    fn link(&mut self, conn: &Connection, link_id: &str) -> Result<Option<LinkNames>> {
+    fn link(&mut self, conn: &Connection, link_id: &str) -> Result<Option<Rc<LinkNames>>> {
         if let Some(found) = self.links.get(link_id) {
             return Ok(found.clone());
         }
-        let found = link_names(conn, link_id)?;
+        let found = link_names(conn, link_id)?.map(Rc::new);
         self.links.insert(link_id.to_string(), found.clone());
         Ok(found)
     }
@@ -347,8 +399,17 @@ impl Batch {
         *last = (*last).max(at);
     }
 
-    /// Writes the latest access of each link and file fetched, for the lists.
+    /// Writes the repeated downloads, and the latest access of each link and file fetched, for
+    /// the lists.
     fn finish(self, conn: &Connection) -> Result<()> {
+        let mut repeats = conn.prepare_cached(
+            "UPDATE history SET last_at = MAX(last_at, ?2), bytes = bytes + ?3, requests = requests + ?4,
+                                downloads = downloads + ?4
+             WHERE id = ?1",
+        )?;
+        for (id, r) in &self.repeats {
+            repeats.execute(params![id, r.last_at, r.bytes, r.downloads])?;
+        }
         let mut links = conn
             .prepare_cached("UPDATE links SET last_access_at = MAX(COALESCE(last_access_at, 0), ?2) WHERE id = ?1")?;
         for (id, at) in &self.link_accessed {
@@ -372,13 +433,14 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
     match &record.what {
         Happened::PageViewed { link_id } => {
             // Only pages of links that exist are shown at all; a link removed meanwhile is skipped.
-            let Some((file_id, name, label)) = batch.link(conn, link_id)? else { return Ok(()) };
+            let Some(names) = batch.link(conn, link_id)? else { return Ok(()) };
+            let (file_id, name, label) = &*names;
             let row = NewRow {
                 at,
                 kind: Some(Kind::PageViewed),
                 link_id: Some(link_id),
-                file_id: Some(&file_id),
-                name: Some(&name),
+                file_id: Some(file_id),
+                name: Some(name),
                 label: label.as_deref(),
                 client,
                 user_agent,
@@ -388,16 +450,17 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
             append_feed(conn, id, Event::PageViewed, at)
         }
         Happened::Fetched { link_id, file_id, range, completed, bytes } => {
-            let (kind, name, label) = match link_id {
+            let (kind, names) = match link_id {
                 Some(link_id) => match batch.link(conn, link_id)? {
-                    Some((_, name, label)) => (Kind::Download, name, label),
+                    Some(names) => (Kind::Download, names),
                     None => return Ok(()),
                 },
                 None => match batch.file(conn, file_id)? {
-                    Some(name) => (Kind::PublicFetched, name, None),
+                    Some(name) => (Kind::PublicFetched, Rc::new((file_id.to_string(), name, None))),
                     None => return Ok(()),
                 },
             };
+            let (_, name, label) = &*names;
             let state = if *completed {
                 DownloadState::Completed
             } else if *range {
@@ -405,46 +468,56 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
             } else {
                 DownloadState::Started
             };
+            let key: ClientKey = (kind, link_id.clone(), file_id.clone(), record.client, record.user_agent.clone());
             let link_id = link_id.as_deref();
-            let key: OpenKey = (
-                kind,
-                link_id.map(str::to_owned),
-                file_id.to_string(),
-                client.map(str::to_owned),
-                user_agent.map(str::to_owned),
-            );
             let row = NewRow {
                 at,
                 kind: Some(kind),
                 state: Some(state),
                 link_id,
                 file_id: Some(file_id),
-                name: Some(&name),
+                name: Some(name),
                 label: label.as_deref(),
                 client,
                 user_agent,
                 bytes: *bytes,
                 ..NewRow::default()
             };
-            let open = match batch.open.get(&key) {
-                Some(Some((id, before, last_at))) if *last_at >= at - GROUP_WINDOW => Some((*id, Some(*before))),
-                Some(_) => None,
-                None => open_row(conn, &row)?,
+            let recent = match batch.recent.get(&key) {
+                Some(known) => known.at(at),
+                None => recent_rows(conn, &row)?,
             };
-            match open {
-                Some((id, before)) => {
-                    let after = before.map_or(state, |b| b.max(state));
-                    join_row(conn, id, at, *bytes, Some(after))?;
-                    if after == DownloadState::Completed && before != Some(DownloadState::Completed) {
-                        append_feed(conn, id, Event::DownloadCompleted, at)?;
+            let recent = match (recent.open, recent.completed) {
+                // The download this request goes on with: a resume, or the rest of it.
+                (Some(open), _) => {
+                    let before = open.state.unwrap_or(state);
+                    let after = before.max(state);
+                    let completes = after == DownloadState::Completed && before != DownloadState::Completed;
+                    join_row(conn, open.id, at, *bytes, Some(after), u64::from(completes))?;
+                    if completes {
+                        append_feed(conn, open.id, Event::DownloadCompleted, at)?;
                     }
-                    batch.open.insert(key, (after != DownloadState::Completed).then_some((id, after, at)));
+                    let joined = Joinable { id: open.id, state: Some(after), last_at: at };
+                    if completes {
+                        Recent { open: None, completed: Some(joined) }
+                    } else {
+                        Recent { open: Some(joined), ..recent }
+                    }
                 }
-                None => {
+                // The same client downloading the whole file again (a reload, a script in a
+                // loop): one more download of its row, and no feed entry, so a loop costs the
+                // writer one update a flush and tells webhooks and notifications once.
+                (None, Some(done)) if state == DownloadState::Completed => {
+                    let r = batch.repeats.entry(done.id).or_default();
+                    r.last_at = r.last_at.max(at);
+                    r.bytes += *bytes;
+                    r.downloads += 1;
+                    Recent { completed: Some(Joinable { last_at: at, ..done }), ..recent }
+                }
+                _ => {
                     let id = insert_row(conn, &row)?;
                     // A download complete by the time it is recorded has one entry, completed: a
-                    // started entry would say nothing more, and on a busy link it would double
-                    // the feed's writes (BENCHMARKS.md, "History cost").
+                    // started entry would say nothing more.
                     let first = match (kind, state) {
                         (Kind::PublicFetched, _) => Event::PublicFetched,
                         (_, DownloadState::Completed) => Event::DownloadCompleted,
@@ -454,9 +527,15 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
                     if kind == Kind::PublicFetched && state == DownloadState::Completed {
                         append_feed(conn, id, Event::DownloadCompleted, at)?;
                     }
-                    batch.open.insert(key, (state != DownloadState::Completed).then_some((id, state, at)));
+                    let new = Joinable { id, state: Some(state), last_at: at };
+                    if state == DownloadState::Completed {
+                        Recent { open: None, completed: Some(new) }
+                    } else {
+                        Recent { open: Some(new), ..recent }
+                    }
                 }
-            }
+            };
+            batch.recent.insert(key, recent);
             batch.accessed(link_id, file_id, at);
             Ok(())
         }
@@ -497,7 +576,7 @@ fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result
             // Only for links and public files that exist: a scan of made-up ids leaves nothing.
             let (file_id, name, label) = match (link_id, file_id) {
                 (Some(link_id), _) => match batch.link(conn, link_id)? {
-                    Some((file_id, name, label)) => (file_id, name, label),
+                    Some(names) => (*names).clone(),
                     None => return Ok(()),
                 },
                 (None, Some(file_id)) => match batch.file(conn, file_id)? {
@@ -671,21 +750,20 @@ mod tests {
     }
 
     #[test]
-    fn finding_an_open_row_seeks_the_partial_index() {
+    fn finding_a_clients_rows_seeks_its_index_in_order() {
         let f = fixture();
         let plan: Vec<String> = f
             .vault
             .db
             .with(|c| {
-                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {OPEN_ROW}"))?;
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {RECENT_ROWS}"))?;
                 let rows = stmt
-                    .query_map(params!["download", "l", "f", None::<String>, "c", "u", None::<u16>, 0], |r| {
-                        r.get::<_, String>(3)
-                    })?;
+                    .query_map(params!["download", "l", None::<String>, "c", CANDIDATES], |r| r.get::<_, String>(3))?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .expect("plan");
-        assert!(plan.iter().any(|step| step.contains("history_open")), "{plan:?}");
+        assert!(plan.iter().any(|step| step.contains("history_client")), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "no sort: {plan:?}");
     }
 
     #[test]
@@ -703,10 +781,39 @@ mod tests {
         f.vault.record_history(&[], &[fetch(&f, 2_030, "10.0.0.1", "curl", true, true)], 2_030).expect("record");
         let r = rows(&f);
         assert_eq!((r.len(), r[0].state, r[0].at, r[0].last_at), (1, Some(DownloadState::Completed), 2_000, 2_030));
-        // Closed: the next request is a new download.
-        f.vault.record_history(&[], &[fetch(&f, 2_040, "10.0.0.1", "curl", false, true)], 2_040).expect("record");
+        assert_eq!(r[0].downloads, 1);
+        // Closed: a new partial request is a new download.
+        f.vault.record_history(&[], &[fetch(&f, 2_040, "10.0.0.1", "curl", true, false)], 2_040).expect("record");
         assert_eq!(rows(&f).len(), 2);
-        assert_eq!(events(&f), [Event::DownloadStarted, Event::DownloadCompleted, Event::DownloadCompleted]);
+        assert_eq!(events(&f), [Event::DownloadStarted, Event::DownloadCompleted, Event::DownloadStarted]);
+    }
+
+    #[test]
+    fn a_client_downloading_again_and_again_is_one_row_counting_its_downloads() {
+        let f = fixture();
+        let flood: Vec<Record> = (0..500).map(|i| fetch(&f, 2_000 + i / 100, "10.0.0.1", "wrk", false, true)).collect();
+        f.vault.record_history(&[], &flood, 2_005).expect("record");
+        // A later flush, and a reload within the window, add to the same row.
+        f.vault
+            .record_history(&[], &[fetch(&f, 2_000 + GROUP_WINDOW, "10.0.0.1", "wrk", false, true)], 4_000)
+            .expect("record");
+        let r = rows(&f);
+        assert_eq!(r.len(), 1, "{r:#?}");
+        assert_eq!((r[0].downloads, r[0].requests, r[0].bytes), (501, 501, 5_010));
+        assert_eq!((r[0].at, r[0].last_at, r[0].state), (2_000, 2_000 + GROUP_WINDOW, Some(DownloadState::Completed)));
+        // Told once: followers (webhooks, notifications) are not flooded.
+        assert_eq!(events(&f), [Event::DownloadCompleted]);
+        // Another client is another row; the same client after a pause too.
+        let others = [
+            fetch(&f, 4_000, "10.0.0.2", "wrk", false, true),
+            fetch(&f, 2_000 + 3 * GROUP_WINDOW, "10.0.0.1", "wrk", false, true),
+        ];
+        f.vault.record_history(&[], &others, 9_000).expect("record");
+        let r = rows(&f);
+        assert_eq!(r.len(), 3, "{r:#?}");
+        assert!(r.iter().all(|a| a.state == Some(DownloadState::Completed)));
+        assert_eq!(r.iter().map(|a| a.downloads).sum::<u64>(), 503);
+        assert_eq!(events(&f).len(), 3);
     }
 
     #[test]

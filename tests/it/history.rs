@@ -91,10 +91,17 @@ async fn a_download_resumed_with_range_is_one_row_that_completes() {
     assert_eq!((rows[0].bytes, rows[0].requests), (300_000, 2));
     assert_eq!(rows[0].id, partial[0].id);
     assert_eq!(events(&feed(&server)), [Event::DownloadStarted, Event::DownloadCompleted]);
-    // A completed download closes its row: the same client downloading again is a new row.
+    assert_eq!(rows[0].downloads, 1);
+    // The same client downloading the whole file again adds to its row, without a feed entry.
     client().get(&link.url).send().await.unwrap().bytes().await.unwrap();
+    let rows = rows_when(&server, of_link(&link.link.id), |r| r.first().is_some_and(|a| a.downloads == 2)).await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!((rows[0].bytes, rows[0].requests), (600_000, 3));
+    // A new resumable download after it is a new row.
+    client().get(&link.url).header(RANGE, "bytes=0-9").send().await.unwrap().bytes().await.unwrap();
     let rows = rows_when(&server, of_link(&link.link.id), |r| r.len() == 2).await;
-    assert!(rows.iter().all(|r| r.state == Some(DownloadState::Completed)), "{rows:#?}");
+    assert_eq!(rows[0].state, Some(DownloadState::Partial), "{rows:#?}");
+    assert_eq!(events(&feed(&server)), [Event::DownloadStarted, Event::DownloadCompleted, Event::DownloadStarted]);
 }
 
 #[tokio::test]

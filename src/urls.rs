@@ -7,7 +7,7 @@
 //! | `/d/{link}/{sig}[/{name}]` | a file through a signed link; the name is cosmetic |
 //! | `/l/{link}/{sig}` | the link's landing page |
 //! | `/p/{file}[/{name}]` | a public file |
-//! | `/u/{slot}?sig=` (and `/u/{slot}/{name}?sig=` for PUT) | a slot's upload page and target |
+//! | `/u/{slot}?sig=` (and `/u/{slot}/{name}?sig=` or `/u/{slot}/sub/dir/name?sig=` for PUT) | a slot's upload page and target |
 //! | `/assets/{name}` | the pages' stylesheet, script and icon |
 //! | `/.well-known/sharelock-reach/{nonce}` | the answer to a reachability check (`reach::probe`) |
 //!

@@ -8,7 +8,7 @@
 //! | `GET, HEAD /p/{file}[/{name}]` | a public file |
 //! | `GET /u/{slot}?sig=` | a slot's upload page |
 //! | `POST /u/{slot}?sig=` | multipart upload into the slot |
-//! | `PUT /u/{slot}/{name}?sig=` | raw upload into the slot (`curl -T`) |
+//! | `PUT /u/{slot}/{name}?sig=` | raw upload into the slot (`curl -T`), the name may be a path `sub/dir/name` |
 //! | `GET /assets/{style.css,upload.js,icon.svg}` | the pages' stylesheet, script and icon |
 //! | `/api/v1/…` | the authenticated API (see [`api`]) |
 //!

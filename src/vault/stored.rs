@@ -237,6 +237,7 @@ fn owned_record(name: String, staged: &StagedFile, public: bool, now: i64) -> Fi
         uploader_name: None,
         uploader_message: None,
         upload_id: None,
+        path: None,
     }
 }
 

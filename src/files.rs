@@ -93,6 +93,58 @@ impl FileRecord {
     }
 }
 
+/// One line of a list of files shown by folder (see [`by_folder`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Listed<'a, T> {
+    /// A file outside any received folder.
+    File(&'a T),
+    /// A received folder: the files of one upload whose paths start with the same folder,
+    /// sorted by path.
+    Folder {
+        /// The folder's name, the first part of its files' paths.
+        name: &'a str,
+        /// Its files, by path.
+        files: Vec<&'a T>,
+        /// Their total size, in bytes.
+        size: u64,
+    },
+}
+
+/// `files` in the order given, except that each received folder (the files of one upload whose
+/// paths share their first part) is gathered where its first file was, sorted by path: what
+/// `sharelock ls` shows. The same folder name sent in two uploads is two folders.
+pub fn by_folder<T>(files: &[T], record: impl Fn(&T) -> &FileRecord) -> Vec<Listed<'_, T>> {
+    let mut listed: Vec<Listed<'_, T>> = Vec::new();
+    let mut folders: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+    for file in files {
+        let r = record(file);
+        let top = r.path.as_deref().and_then(|p| p.split_once('/')).map(|(top, _)| top);
+        let Some(top) = top else {
+            listed.push(Listed::File(file));
+            continue;
+        };
+        let key = (r.upload_id.as_deref().unwrap_or(r.id.as_str()), top);
+        match folders.get(&key) {
+            Some(&at) => {
+                if let Listed::Folder { files, size, .. } = &mut listed[at] {
+                    files.push(file);
+                    *size += r.size;
+                }
+            }
+            None => {
+                folders.insert(key, listed.len());
+                listed.push(Listed::Folder { name: top, files: vec![file], size: r.size });
+            }
+        }
+    }
+    for line in &mut listed {
+        if let Listed::Folder { files, .. } = line {
+            files.sort_by(|a, b| record(a).path.cmp(&record(b).path));
+        }
+    }
+    listed
+}
+
 /// A file record that failed its check as it was read.
 #[derive(Debug)]
 struct DamagedRecord {

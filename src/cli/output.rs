@@ -147,11 +147,14 @@ impl Output {
         Ok(())
     }
 
+    /// Files newest first, each received folder gathered under a line of its own, its files
+    /// by path (`files::by_folder`).
     pub(super) fn files(&self, files: &[FileInfo]) -> Result<()> {
+        use crate::files::{Listed, by_folder};
         self.print(&files, || {
             let mut text =
                 format!("{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  NAME", "ID", "SIZE", "ADDED", "ACCESS", "LINKS");
-            for f in files {
+            let row = |f: &FileInfo| {
                 let access = if f.file.public {
                     "public"
                 } else if f.file.slot_id.is_some() {
@@ -159,15 +162,25 @@ impl Output {
                 } else {
                     "private"
                 };
-                text.push_str(&format!(
+                format!(
                     "\n{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  {}",
                     f.file.id,
                     format_size(f.file.size),
                     time::rfc3339(f.file.created_at),
                     access,
                     f.links,
-                    f.file.name
-                ));
+                    f.file.path.as_deref().unwrap_or(&f.file.name)
+                )
+            };
+            for line in by_folder(files, |f| &f.file) {
+                match line {
+                    Listed::File(f) => text.push_str(&row(f)),
+                    Listed::Folder { name, files, size } => {
+                        let count = if files.len() == 1 { "1 file".to_string() } else { format!("{} files", files.len()) };
+                        text.push_str(&format!("\n{:<65}  {name}/ ({count}, {})", "", format_size(size)));
+                        files.into_iter().for_each(|f| text.push_str(&row(f)));
+                    }
+                }
             }
             text
         })

@@ -6,6 +6,7 @@ mod cli;
 mod connections;
 mod crash;
 mod downloads;
+mod folders;
 mod history;
 mod hostile;
 mod limits;

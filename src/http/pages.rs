@@ -142,8 +142,10 @@ pub fn upload(slot: &Slot, action: &str, now: i64) -> String {
 <label for="message">Message <span class="muted">(optional)</span></label>
 <textarea id="message" name="message" maxlength="2000"></textarea>
 <div class="drop" id="drop">
-<label for="file">Choose files <span class="muted">or drop them here</span></label>
+<label for="file">Choose files <span class="muted">or drop them here, folders too</span></label>
 <input type="file" id="file" name="file" multiple required{accept_attr}>
+<div id="folder-choice" hidden><label for="folder">Choose a folder</label>
+<input type="file" id="folder" webkitdirectory multiple></div>
 </div>
 <ul class="files" id="list"></ul>
 <div class="actions"><button type="submit" id="send">Send</button><span id="status" class="muted" role="status" aria-live="polite"></span></div>

@@ -64,6 +64,16 @@ async fn curl_put_keeps_the_path_and_ls_shows_it() {
     let text = String::from_utf8(sharelock(&data, &["ls"]).stdout).unwrap();
     assert!(text.contains("Taxes 2026/receipts/scan.pdf"), "{text}");
     assert!(text.contains("Taxes 2026/ (1 file, 13 B)"), "the folder heads its files: {text}");
+
+    // The API's file JSON has it too, and its schema says so.
+    let scopes = sharelock::tokens::Scopes::parse("read").unwrap();
+    let token = server.vault.create_token(None, scopes, sharelock::units::Lifetime::Never, sharelock::time::now()).unwrap().token;
+    let api = |path: &str| client().get(format!("{}/api/v1{path}", server.base)).bearer_auth(&token).send();
+    let files: Value = api("/files").await.unwrap().json().await.unwrap();
+    assert!(files.as_array().unwrap().iter().any(|f| f["path"] == "Taxes 2026/receipts/scan.pdf"), "{files}");
+    let doc: Value = api("/openapi.json").await.unwrap().json().await.unwrap();
+    let schema = &doc["components"]["schemas"]["FileRecord"]["properties"]["path"];
+    assert!(schema.is_object(), "{}", doc["components"]["schemas"]["FileRecord"]);
 }
 
 #[tokio::test]

@@ -186,3 +186,46 @@ async fn a_folder_is_held_to_the_slots_limits() {
     paths.sort();
     assert_eq!(paths, ["f/a.bin", "f/g/b.bin"]);
 }
+
+#[tokio::test]
+async fn saving_a_received_folder_writes_its_tree_and_nothing_outside() {
+    use sharelock::manage::Manage;
+    let server = Server::start().await;
+    let s = server.slot(slot(1 << 20, 10));
+    let form = browser_form()
+        .part("file", Part::bytes(b"sand".to_vec()).file_name("Holiday/day 1/beach.jpg"))
+        .part("file", Part::bytes(b"notes".to_vec()).file_name("Holiday/notes.txt"))
+        .part("file", Part::bytes(b"other".to_vec()).file_name("Other/x.txt"));
+    assert_eq!(client().post(&s.url).multipart(form).send().await.unwrap().status(), StatusCode::CREATED);
+    let upload = server.vault.inbox().unwrap()[0].file.upload_id.clone().unwrap();
+    let vault = server.vault.clone();
+    let saved = tokio::task::spawn_blocking(move || {
+        let into = tempfile::tempdir().unwrap();
+        let written = vault.save_folder(&upload, "Holiday", into.path()).unwrap();
+        let tree = |p: &str| std::fs::read(into.path().join(p)).unwrap();
+        assert_eq!(tree("Holiday/day 1/beach.jpg"), b"sand");
+        assert_eq!(tree("Holiday/notes.txt"), b"notes");
+        assert!(!into.path().join("Other").exists(), "only the folder asked for");
+        assert_eq!(written.len(), 2);
+        // Saved again into the same folder: nothing is replaced.
+        std::fs::write(into.path().join("Holiday/notes.txt"), b"mine").unwrap();
+        assert!(vault.save_folder(&upload, "Holiday", into.path()).is_err());
+        assert_eq!(tree("Holiday/notes.txt"), b"mine");
+        // A folder of the tree that is a symbolic link out of the chosen folder is not followed.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let into = tempfile::tempdir().unwrap();
+        std::fs::create_dir(into.path().join("Holiday")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), into.path().join("Holiday/day 1")).unwrap();
+        assert!(vault.save_folder(&upload, "Holiday", into.path()).is_err());
+        assert!(crate::support::names_in(elsewhere.path()).is_empty(), "nothing written through the link");
+        // A path changed in the database to lead out is refused before anything is written.
+        let db = rusqlite::Connection::open(vault.data_dir().join("sharelock.db")).unwrap();
+        db.execute("UPDATE files SET path = 'Holiday/../../evil.txt' WHERE path = 'Holiday/notes.txt'", []).unwrap();
+        let into = tempfile::tempdir().unwrap();
+        let refused = vault.save_folder(&upload, "Holiday", into.path()).unwrap_err();
+        assert!(refused.to_string().contains("cannot be saved"), "{refused}");
+        assert!(crate::support::names_in(into.path()).is_empty());
+        assert!(!into.path().parent().unwrap().join("evil.txt").exists());
+    });
+    saved.await.unwrap();
+}

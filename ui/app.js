@@ -1199,7 +1199,36 @@ function inboxUpload(files) {
       el("span", { class: first.uploader_name ? "sender" : "sender muted" }, first.uploader_name || "No name given"),
       el("span", { class: "muted" }, `sent ${formatDate(first.created_at)} · ${plural(files.length, "file")}, ${formatSize(size)}`)),
     first.uploader_message ? el("div", { class: "message" }, first.uploader_message) : null,
-    el("ul", { class: "upload-files" }, ...files.map(receivedFile)));
+    el("ul", { class: "upload-files" }, ...inFolders(files).map((item) =>
+      item.folder ? receivedFolder(first.upload_id, item.folder, item.files) : receivedFile(item.file))));
+}
+
+/** One upload's files with each received folder gathered where its first file was, its files
+ *  by path (as `sharelock ls` shows them: `files::by_folder`). */
+function inFolders(files) {
+  const items = [];
+  const folders = new Map();
+  for (const file of files) {
+    const slash = file.path ? file.path.indexOf("/") : -1;
+    if (slash < 0) { items.push({ file }); continue; }
+    const name = file.path.slice(0, slash);
+    if (!folders.has(name)) { folders.set(name, { folder: name, files: [] }); items.push(folders.get(name)); }
+    folders.get(name).files.push(file);
+  }
+  for (const folder of folders.values()) folder.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return items;
+}
+
+/** A received folder: its name, size and Save as…, then its files by their path inside it. */
+function receivedFolder(uploadId, name, files) {
+  const size = files.reduce((n, f) => n + f.size, 0);
+  return el("li", { class: "received-folder", dataset: { folder: name } },
+    el("div", { class: "received-name" },
+      el("span", { class: "folder-name" }, `${name}/`),
+      el("span", { class: "muted file-meta" }, ` · ${plural(files.length, "file")}, ${formatSize(size)}`)),
+    el("div", { class: "item-actions" },
+      uploadId && el("button", { type: "button", class: "save-folder", onclick: () => saveFolder(uploadId, name) }, "Save as…")),
+    el("ul", { class: "upload-files folder-files" }, ...files.map((f) => receivedFile(f, f.path.slice(name.length + 1)))));
 }
 
 /** A time that tells apart two files of the same name: "14:03" today, with the day before. */
@@ -1209,11 +1238,12 @@ function timeOf(iso) {
 }
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 
-function receivedFile(f) {
+/** A received file, called `shown` (its path inside its folder) or by its name. */
+function receivedFile(f, shown = f.name) {
   const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
   return describedByHead(el("li", { class: "received-file", dataset: { id: f.id } },
     el("div", { class: "received-name" },
-      el("span", { class: "title", title: f.name }, f.name),
+      el("span", { class: "title", title: f.path || f.name }, shown),
       el("span", { class: "muted file-meta" }, ` · ${formatSize(f.size)} · ${timeOf(f.created_at)}`)),
     el("div", { class: "item-actions" },
       button("Open", () => openReceived(f), "open"),
@@ -1255,6 +1285,22 @@ async function saveAs(file) {
     await invoke("export_file", { id: file.id, destination });
     toast(`Saved ${file.name}`);
   } catch (e) { showError(e); }
+}
+
+/** Save as… on a received folder: a folder picker, then the tree written into it. */
+async function saveFolder(uploadId, folder) {
+  try {
+    const destination = await T.dialog.open({ directory: true, title: `Save the folder “${folder}” into…` });
+    if (!destination) return;
+    await saveFolderInto(uploadId, folder, destination);
+  } catch (e) { showError(e); }
+}
+
+/** Writes the received folder's tree into `destination` (the picker's choice, or a test's). */
+async function saveFolderInto(uploadId, folder, destination) {
+  const written = await invoke("save_folder", { upload_id: uploadId, folder, destination });
+  toast(`Saved ${folder} (${plural(written.length, "file")})`);
+  return written;
 }
 
 async function showInFolder(file) {
@@ -1711,5 +1757,5 @@ async function takeOpened() {
   } catch (e) { toast(errorText(e), "error"); }
 }
 
-window.sharelockUi = { addPaths, show, select };
+window.sharelockUi = { addPaths, show, select, saveFolderInto };
 start().catch((e) => showError(e, { prefix: "Sharelock could not start." }));

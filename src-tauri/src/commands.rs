@@ -371,6 +371,18 @@ pub async fn export_file(desktop: State<'_, Desktop>, id: String, destination: S
     desktop.with(move |m| m.save_file(&id, std::path::Path::new(&destination))).await
 }
 
+/// Save as… on a received folder: its tree written into the chosen folder
+/// (`Manage::save_folder`); the paths written.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn save_folder(
+    desktop: State<'_, Desktop>,
+    upload_id: String,
+    folder: String,
+    destination: String,
+) -> Result<Vec<std::path::PathBuf>> {
+    desktop.with(move |m| m.save_folder(&upload_id, &folder, std::path::Path::new(&destination))).await
+}
+
 #[tauri::command(rename_all = "snake_case")]
 pub async fn show_in_folder<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, id: String) -> Result<()> {
     use tauri_plugin_opener::OpenerExt;

@@ -211,6 +211,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::open_file,
             commands::take_opened,
             commands::export_file,
+            commands::save_folder,
             commands::show_in_folder,
             commands::open_data_dir,
             commands::qr_code,

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::history::{Access, FeedEntry, Query};
-use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
 use crate::names::ReceivedPath;
+use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
 use crate::{Error, Result, Vault, time};
 
 /// The operations an owner has on a Sharelock. Every call blocks (on the database, the disk or

@@ -176,7 +176,8 @@ impl Output {
                 match line {
                     Listed::File(f) => text.push_str(&row(f)),
                     Listed::Folder { name, files, size } => {
-                        let count = if files.len() == 1 { "1 file".to_string() } else { format!("{} files", files.len()) };
+                        let count =
+                            if files.len() == 1 { "1 file".to_string() } else { format!("{} files", files.len()) };
                         text.push_str(&format!("\n{:<65}  {name}/ ({count}, {})", "", format_size(size)));
                         files.into_iter().for_each(|f| text.push_str(&row(f)));
                     }

@@ -61,7 +61,14 @@ struct StoredFile {
 
 impl From<FileRecord> for StoredFile {
     fn from(f: FileRecord) -> Self {
-        StoredFile { id: f.id, name: f.name, size: f.size, sha256: f.sha256, content_type: f.content_type, path: f.path }
+        StoredFile {
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            sha256: f.sha256,
+            content_type: f.content_type,
+            path: f.path,
+        }
     }
 }
 

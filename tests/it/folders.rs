@@ -67,7 +67,11 @@ async fn curl_put_keeps_the_path_and_ls_shows_it() {
 
     // The API's file JSON has it too, and its schema says so.
     let scopes = sharelock::tokens::Scopes::parse("read").unwrap();
-    let token = server.vault.create_token(None, scopes, sharelock::units::Lifetime::Never, sharelock::time::now()).unwrap().token;
+    let token = server
+        .vault
+        .create_token(None, scopes, sharelock::units::Lifetime::Never, sharelock::time::now())
+        .unwrap()
+        .token;
     let api = |path: &str| client().get(format!("{}/api/v1{path}", server.base)).bearer_auth(&token).send();
     let files: Value = api("/files").await.unwrap().json().await.unwrap();
     assert!(files.as_array().unwrap().iter().any(|f| f["path"] == "Taxes 2026/receipts/scan.pdf"), "{files}");
@@ -161,9 +165,8 @@ async fn a_folder_is_held_to_the_slots_limits() {
     let server = Server::start().await;
     let s = server.slot(NewSlot { max_size: 1_000, max_files: 2, max_total: Some(1_500), ..Default::default() });
     // Three files in a two-file slot: refused whole.
-    let form = (0..3).fold(browser_form(), |f, i| {
-        f.part("file", Part::bytes(b"x".to_vec()).file_name(format!("f/{i}.txt")))
-    });
+    let form =
+        (0..3).fold(browser_form(), |f, i| f.part("file", Part::bytes(b"x".to_vec()).file_name(format!("f/{i}.txt"))));
     let res = client().post(&s.url).multipart(form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     // A file over the per-file size, deep in a folder.

@@ -134,7 +134,11 @@ async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
     let trip = json!([{ "name": "Trip/", "files": ["day 1/sea.jpg", "map.txt"] }]);
     let started = Instant::now();
     while window.run(folders, vec![]).await != trip {
-        assert!(started.elapsed() < Duration::from_secs(20), "the inbox shows the folder: {}", window.run(folders, vec![]).await);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the inbox shows the folder: {}",
+            window.run(folders, vec![]).await
+        );
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     window.wait_for("#inbox .received-folder button.save-folder").await;
@@ -190,7 +194,8 @@ async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
     std::fs::create_dir_all(dropped.join("sub")).unwrap();
     std::fs::write(dropped.join("a.txt"), pattern(5)).unwrap();
     std::fs::write(dropped.join("sub/b.txt"), pattern(6)).unwrap();
-    let add = "return window.sharelockUi.addPaths(arguments[0]).then(r => r.map(f => [f.name, f.path, f.slot_id ?? null]))";
+    let add =
+        "return window.sharelockUi.addPaths(arguments[0]).then(r => r.map(f => [f.name, f.path, f.slot_id ?? null]))";
     let added = window.run(add, vec![json!([dropped])]).await;
     assert_eq!(added, json!([["a.txt", null, null], ["b.txt", null, null]]));
     window.toast("Added 2 files").await;

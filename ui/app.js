@@ -1222,14 +1222,18 @@ function inFolders(files) {
 /** A received folder: its name, size and Save as…, then its files by their path inside it. */
 function receivedFolder(uploadId, name, files) {
   const size = files.reduce((n, f) => n + f.size, 0);
+  // Its Save as… says which folder it saves, as a file's buttons say which file (describedByHead
+  // would reach the buttons of the files inside too). Ids from a count: a name may hold spaces.
+  const id = `received-folder-${++foldersShown}`;
   return el("li", { class: "received-folder", dataset: { folder: name } },
-    el("div", { class: "received-name" },
+    el("div", { class: "received-name", id },
       el("span", { class: "folder-name" }, `${name}/`),
       el("span", { class: "muted file-meta" }, ` · ${plural(files.length, "file")}, ${formatSize(size)}`)),
     el("div", { class: "item-actions" },
-      uploadId && el("button", { type: "button", class: "save-folder", onclick: () => saveFolder(uploadId, name) }, "Save as…")),
+      uploadId && el("button", { type: "button", class: "save-folder", "aria-describedby": id, onclick: () => saveFolder(uploadId, name) }, "Save as…")),
     el("ul", { class: "upload-files folder-files" }, ...files.map((f) => receivedFile(f, f.path.slice(name.length + 1)))));
 }
+let foldersShown = 0;
 
 /** A time that tells apart two files of the same name: "14:03" today, with the day before. */
 function timeOf(iso) {

@@ -142,6 +142,9 @@ async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     window.wait_for("#inbox .received-folder button.save-folder").await;
+    let about = "const b = document.querySelector('#inbox .received-folder button.save-folder');
+        return document.getElementById(b.getAttribute('aria-describedby')).textContent;";
+    assert_eq!(window.run(about, vec![]).await, json!("Trip/ · 2 files, 100 B"), "Save as… says which folder");
     window.screenshot("inbox-folder").await;
     let sent = vault.inbox().unwrap().into_iter().find(|f| f.file.path.as_deref() == Some("Trip/map.txt")).unwrap();
     let into = window.work_dir().join("saved");

@@ -46,11 +46,15 @@ pub struct FileRecord {
     /// (one multipart form, one PUT). Files received before Sharelock kept it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// CRC-32 of the contents, for its entry in a share's zip (`zip`): kept at add time, and
+    /// computed once and stored for files added before Sharelock kept it (see [`set_crc32`]).
+    #[serde(skip)]
+    pub crc32: Option<u32>,
 }
 
 /// The columns of a record, in the order [`FileRecord::from_row_at`] reads them.
 pub(crate) const COLUMNS: &str =
-    "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id";
+    "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id, crc32";
 
 impl FileRecord {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
@@ -79,6 +83,7 @@ impl FileRecord {
             uploader_name: row.get(at + 8)?,
             uploader_message: row.get(at + 9)?,
             upload_id: row.get(at + 10)?,
+            crc32: row.get(at + 11)?,
         })
     }
 
@@ -196,7 +201,7 @@ pub fn ids_with_contents(conn: &Connection, size: u64, sha256: &str) -> Result<V
 /// Inserts a new file row.
 pub fn insert(conn: &Connection, file: &FileRecord) -> Result<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?
     .execute(params![
         file.id,
@@ -209,7 +214,8 @@ pub fn insert(conn: &Connection, file: &FileRecord) -> Result<()> {
         file.slot_id,
         file.uploader_name,
         file.uploader_message,
-        file.upload_id
+        file.upload_id,
+        file.crc32
     ])?;
     Ok(())
 }
@@ -248,6 +254,12 @@ pub fn last_access(conn: &Connection, id: &str) -> Result<Option<i64>> {
         .query_row([id], |r| r.get(0))
         .optional()?
         .flatten())
+}
+
+/// Stores a file's CRC-32, computed late for a file added before Sharelock kept it.
+pub fn set_crc32(conn: &Connection, id: &str, crc32: u32) -> Result<()> {
+    conn.prepare_cached("UPDATE files SET crc32 = ?2 WHERE id = ?1")?.execute(params![id, crc32])?;
+    Ok(())
 }
 
 /// Sets the public flag; false if there is no such file.

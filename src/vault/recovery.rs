@@ -213,6 +213,7 @@ impl Vault {
                 uploader_name: None,
                 uploader_message: None,
                 upload_id: None,
+                crc32: Some(found.crc32),
                 id,
             };
             self.store.take_in(path, &record.id, record.created_at).map_err(moved)?;

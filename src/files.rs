@@ -53,8 +53,7 @@ pub struct FileRecord {
 }
 
 /// The columns of a record, in the order [`FileRecord::from_row_at`] reads them.
-pub(crate) const COLUMNS: &str =
-    "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id, crc32";
+pub(crate) const COLUMNS: &str = "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id, crc32";
 
 impl FileRecord {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {

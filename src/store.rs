@@ -160,7 +160,13 @@ impl Store {
             size += n as u64;
             progress(size);
         }
-        Ok(StagedFile { temp: temp.into_temp_path(), size, sha256: hex(&hasher.finalize()), crc32: crc.finalize(), head })
+        Ok(StagedFile {
+            temp: temp.into_temp_path(),
+            size,
+            sha256: hex(&hasher.finalize()),
+            crc32: crc.finalize(),
+            head,
+        })
     }
 
     /// Starts an upload written chunk by chunk from async code.
@@ -404,7 +410,13 @@ impl Incoming {
         self.settle().await?;
         let writer = self.writer.take().ok_or_else(|| io::Error::other("an earlier write failed"))?;
         let crc32 = writer.crc.finalize();
-        Ok(StagedFile { temp: self.path, size: self.size, sha256: hex(&writer.hasher.finalize()), crc32, head: self.head })
+        Ok(StagedFile {
+            temp: self.path,
+            size: self.size,
+            sha256: hex(&writer.hasher.finalize()),
+            crc32,
+            head: self.head,
+        })
     }
 }
 

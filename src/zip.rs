@@ -403,7 +403,13 @@ mod tests {
                 let created_at = 1_700_000_000 + i as i64;
                 let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(created_at as u64);
                 std::fs::File::options().write(true).open(&path).and_then(|f| f.set_modified(mtime)).expect("mtime");
-                Entry { name: name.to_string(), path, size: bytes.len() as u64, crc32: crc32fast::hash(bytes), created_at }
+                Entry {
+                    name: name.to_string(),
+                    path,
+                    size: bytes.len() as u64,
+                    crc32: crc32fast::hash(bytes),
+                    created_at,
+                }
             })
             .collect()
     }

@@ -204,13 +204,8 @@ pub async fn create_link(
         desktop.server.check_serving()?;
     }
     let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
-    let new = NewLink {
-        lifetime: Some(lifetime(&expires, "expires")?),
-        max_downloads,
-        label,
-        notify,
-        ..NewLink::default()
-    };
+    let new =
+        NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label, notify, ..NewLink::default() };
     desktop.with(move |m| m.create_link(&file_id, new, None)).await
 }
 

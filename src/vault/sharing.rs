@@ -182,7 +182,9 @@ impl Vault {
             .into_iter()
             .filter_map(|l| {
                 let records: Vec<FileRecord> = match shares.get(&l.id) {
-                    Some(ids) => ids.iter().map(|id| by_id.get(id.as_str()).map(|f| (*f).clone())).collect::<Option<_>>()?,
+                    Some(ids) => {
+                        ids.iter().map(|id| by_id.get(id.as_str()).map(|f| (*f).clone())).collect::<Option<_>>()?
+                    }
                     None => vec![(*by_id.get(l.file_id.as_str())?).clone()],
                 };
                 Some(self.link_info(l, &records, &base, now))

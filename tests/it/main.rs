@@ -18,6 +18,7 @@ mod reach;
 mod recovery;
 mod remote;
 mod service;
+mod shares;
 mod store;
 mod support;
 mod uploads;

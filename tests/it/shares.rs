@@ -309,3 +309,25 @@ fn a_share_made_with_the_cli_serves_its_zip() {
     let unzip = std::process::Command::new("unzip").arg("-p").arg(&archive).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&unzip.stdout), "firstsecond");
 }
+
+/// A file added before Sharelock kept CRC-32s gets its CRC-32 computed on its share's first
+/// fetch, and stored.
+#[tokio::test]
+async fn files_without_a_crc32_get_one_when_first_zipped() {
+    let (server, link, files) = share(NewLink::default()).await;
+    let db = rusqlite::Connection::open(server.dir.path().join("data").join("sharelock.db")).unwrap();
+    let kept: Vec<Option<u32>> = {
+        let mut stmt = db.prepare("SELECT crc32 FROM files ORDER BY rowid").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    };
+    let wanted: Vec<Option<u32>> = files.iter().map(|(_, d)| Some(crc32fast::hash(d))).collect();
+    assert_eq!(kept, wanted, "kept at add time");
+    db.execute("UPDATE files SET crc32 = NULL", []).unwrap();
+    let zip = get(&link.url).await.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("z.zip"), &zip).unwrap();
+    let unzip = run("unzip", &["-t"], &dir.path().join("z.zip")).await;
+    assert!(unzip.status.success(), "unzip -t: {}", String::from_utf8_lossy(&unzip.stdout));
+    let nulls: i64 = db.query_row("SELECT COUNT(*) FROM files WHERE crc32 IS NULL", [], |r| r.get(0)).unwrap();
+    assert_eq!(nulls, 0, "computed and stored");
+}

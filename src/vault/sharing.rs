@@ -278,7 +278,9 @@ impl Vault {
             let found = store::inspect(&self.store.path_of(&record.id))
                 .map_err(|e| Error::io(format!("cannot read the stored file {}", record.id), e))?;
             if found.size != record.size || found.sha256 != record.sha256 {
-                return Err(Error::InvalidInput(format!("the stored file {} changed: `sharelock verify`", record.id)));
+                // Changed behind Sharelock's back: never put a CRC-32 of other bytes in a zip.
+                let changed = std::io::Error::other("its bytes no longer match its record: `sharelock verify`");
+                return Err(Error::io(format!("cannot zip the stored file {}", record.id), changed));
             }
             self.write(|c| files::set_crc32(c, &record.id, found.crc32))?;
             record.crc32 = Some(found.crc32);

@@ -250,7 +250,7 @@ async fn bulk_public_warns_of_limited_links_and_says_what_failed() {
     // One link to both: a share, its zip's URL copied, its files in the list's order.
     assert_eq!(window.read_until("#share-create", None, |t| t == "Link to 2 files").await, "Link to 2 files");
     window.type_into("#share-name", "Both of them").await;
-    picture(&window, "link-to-selection").await;
+    window.screenshot("link-to-selection").await;
     window.click(Locator::Css("#share-create")).await;
     window.toast("Link to 2 files copied to the clipboard").await;
     let url = window.clipboard().await;

@@ -46,6 +46,10 @@ pub struct FileRecord {
     /// (one multipart form, one PUT). Files received before Sharelock kept it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// CRC-32 of the contents, for its entry in a share's zip (`zip`): kept at add time, and
+    /// computed once and stored for files added before Sharelock kept it (see [`set_crc32`]).
+    #[serde(skip)]
+    pub crc32: Option<u32>,
     /// For files received from a folder: where the file was in it, `sub/dir/name` (the name
     /// included, each part sanitised: `names::ReceivedPath`); `null` for a file sent alone.
     #[serde(default)]
@@ -53,7 +57,7 @@ pub struct FileRecord {
 }
 
 /// The columns of a record, in the order [`FileRecord::from_row_at`] reads them.
-pub(crate) const COLUMNS: &str = "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id, path";
+pub(crate) const COLUMNS: &str = "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id, crc32, path";
 
 impl FileRecord {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
@@ -82,7 +86,8 @@ impl FileRecord {
             uploader_name: row.get(at + 8)?,
             uploader_message: row.get(at + 9)?,
             upload_id: row.get(at + 10)?,
-            path: row.get(at + 11)?,
+            crc32: row.get(at + 11)?,
+            path: row.get(at + 12)?,
         })
     }
 
@@ -252,7 +257,7 @@ pub fn ids_with_contents(conn: &Connection, size: u64, sha256: &str) -> Result<V
 /// Inserts a new file row.
 pub fn insert(conn: &Connection, file: &FileRecord) -> Result<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
         file.id,
@@ -266,6 +271,7 @@ pub fn insert(conn: &Connection, file: &FileRecord) -> Result<()> {
         file.uploader_name,
         file.uploader_message,
         file.upload_id,
+        file.crc32,
         file.path
     ])?;
     Ok(())
@@ -305,6 +311,12 @@ pub fn last_access(conn: &Connection, id: &str) -> Result<Option<i64>> {
         .query_row([id], |r| r.get(0))
         .optional()?
         .flatten())
+}
+
+/// Stores a file's CRC-32, computed late for a file added before Sharelock kept it.
+pub fn set_crc32(conn: &Connection, id: &str, crc32: u32) -> Result<()> {
+    conn.prepare_cached("UPDATE files SET crc32 = ?2 WHERE id = ?1")?.execute(params![id, crc32])?;
+    Ok(())
 }
 
 /// Sets the public flag; false if there is no such file.

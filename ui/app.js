@@ -162,6 +162,7 @@ function showError(e, { form = null, prefix = "" } = {}) {
 /** The fields of each form, by the names commands give them. */
 const FIELDS = {
   "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label" },
+  "share-form": { name: "share-name" },
   "slot-form": { expires: "s-expiry", max_size: "s-max-size", max_files: "s-max-files", max_total: "s-max-total", accept: "s-accept", label: "s-label" },
   "location-form": { url: "loc-url", token: "loc-token" },
   "settings-form": { port: "set-port", base_url: "set-base-url", default_link_expiry: "set-expiry", default_link_limit: "set-limit", history: "set-history" },
@@ -956,6 +957,8 @@ function renderBulk() {
   $("bulk-public").disabled = open === count;
   $("bulk-private").disabled = open === 0;
   $("bulk-remove").textContent = `Remove ${count} files…`;
+  $("share-create").textContent = `Link to ${count} files`;
+  $("share-create").disabled = !state.serving;
   $("selection-open").textContent = `${count} selected ›`;
   $("selection-open").setAttribute("aria-label", `Show what to do with the ${count} selected files`);
 }
@@ -976,6 +979,22 @@ function reportBatch(batch, files, done, notDone) {
   const why = batch.failed.map((f) =>
     `“${name(f.id)}”, ${f.code === "not_found" ? "no longer in Sharelock (removed elsewhere)" : f.message}`);
   toast(`${done(`${batch.done.length} of ${total} files`)}. ${notDone}: ${why.join("; ")}.`, "error");
+}
+
+/** One link to the selected files, in the list's order, with the default expiry: a share whose
+ *  URL (the zip of them all) is copied, as a new link's is. */
+async function createShare(event) {
+  event.preventDefault();
+  const files = selectedFiles();
+  if (!state.serving || files.length < 2) return;
+  try {
+    const link = await invoke("create_share", {
+      file_ids: files.map((f) => f.id), name: $("share-name").value.trim() || null, expires: state.defaultExpiry,
+    });
+    await copy(link.url, `Link to ${files.length} files`);
+    $("share-name").value = "";
+    await loadFiles();
+  } catch (e) { showError(e, { form: $("share-form") }); }
 }
 
 /** Removes the selected files (the Delete key, or the bulk Remove), after one question that says
@@ -1641,6 +1660,7 @@ async function start() {
   $("bulk-public").addEventListener("click", () => setPublicSelected(true));
   $("bulk-private").addEventListener("click", () => setPublicSelected(false));
   $("bulk-remove").addEventListener("click", removeSelected);
+  $("share-form").addEventListener("submit", createShare);
   $("selection-open").addEventListener("click", () => {
     document.querySelector(".files-layout").classList.remove("showing-list");
     $("bulk-back").focus();

@@ -199,6 +199,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::set_public_many,
             commands::list_links,
             commands::create_link,
+            commands::create_share,
             commands::edit_link,
             commands::revoke_link,
             commands::delete_link,

@@ -91,8 +91,13 @@ pub(super) fn link_text(link: &LinkInfo, now: i64) -> String {
         0 => limit,
         n => format!("{limit} ({n} not delivered, not counted)"),
     };
+    // A share lists its files under its zip's URL.
+    let files: String = match &link.files {
+        Some(files) => files.iter().map(|f| format!("\n  {} ({}): {}", f.name, format_size(f.size), f.url)).collect(),
+        None => String::new(),
+    };
     format!(
-        "{}\npage: {}\nlink {}: {}, {expires}{limit}; opens for {}",
+        "{}{files}\npage: {}\nlink {}: {}, {expires}{limit}; opens for {}",
         link.url,
         link.page_url,
         link.link.id,

@@ -168,6 +168,8 @@ fn app(state: AppState) -> Router {
     let tokenised = Router::new()
         .route(pattern::LINK_FILE, get(download::link_download))
         .route(pattern::LINK_FILE_NAMED, get(download::link_download))
+        .route(pattern::SHARE_FILE, get(download::share_file))
+        .route(pattern::SHARE_FILE_NAMED, get(download::share_file))
         .route(pattern::LANDING, get(download::landing))
         .route(pattern::SLOT, get(upload::page_for_slot).post(upload::post))
         .route(pattern::SLOT_FILE, axum::routing::put(upload::put))

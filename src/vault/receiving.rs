@@ -160,6 +160,7 @@ impl Vault {
                     uploader_name: uploader.name.clone(),
                     uploader_message: uploader.message.clone(),
                     upload_id: Some(upload_id.to_string()),
+                    crc32: Some(r.staged.crc32),
                     path: r.path,
                 };
                 (r.staged, record)

@@ -213,6 +213,7 @@ impl Vault {
                 uploader_name: None,
                 uploader_message: None,
                 upload_id: None,
+                crc32: Some(found.crc32),
                 path: None,
                 id,
             };

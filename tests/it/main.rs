@@ -19,6 +19,7 @@ mod reach;
 mod recovery;
 mod remote;
 mod service;
+mod shares;
 mod store;
 mod support;
 mod uploads;

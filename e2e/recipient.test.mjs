@@ -1,6 +1,7 @@
 // The pages a recipient sees, in a real headless Chromium against a real `sharelock serve`:
 // the landing page and its Download button, the upload page with several files and progress
-// bars, the same form without JavaScript, and an error page.
+// bars, a folder chosen or dropped and sent with its structure, the same form without
+// JavaScript, and an error page.
 //
 // Needs SHARELOCK_BIN (the built binary) and Debian's chromium (CHROMIUM to override the path).
 import { test, before, after } from "node:test";
@@ -132,6 +133,58 @@ test("upload page sends several files with progress bars, name and message", asy
     assert.equal(stored.uploader_name, "Ann Example");
     assert.equal(stored.uploader_message, "Here they are.");
   }
+});
+
+test("upload page sends a chosen folder, each file under its path", async () => {
+  const slot = cli("slot", "--max-files", "5", "--label", "Holiday photos");
+  const root = join(work, "Holiday");
+  mkdirSync(join(root, "day 1"), { recursive: true });
+  const tree = { "day 1/beach.jpg": pattern(40 * 1024, 3), "notes.txt": Buffer.from("two files in a folder\n") };
+  for (const [path, bytes] of Object.entries(tree)) writeFileSync(join(root, path), bytes);
+  const page = await watchedPage();
+  await page.goto(slot.url);
+  assert.equal(await page.isVisible("#folder-choice"), true, "the folder button shows with JavaScript");
+  await page.setInputFiles("#folder", root);
+  const shown = (await page.$$eval("#list .name", (els) => els.map((e) => e.textContent))).sort();
+  assert.deepEqual(shown, ["Holiday/day 1/beach.jpg", "Holiday/notes.txt"]);
+  await page.screenshot({ path: join(shots, "upload-folder.png") });
+  await page.click("#send");
+  await page.waitForSelector("#status[data-done=true]", { timeout: 30000 });
+  assert.equal(await page.textContent("#status"), "2 of 2 file(s) sent. Thank you!");
+  assert.deepEqual(page.problems, []);
+  const received = cli("ls").filter((f) => f.slot_id === slot.id);
+  const kept = received.map((f) => [f.path, f.name, f.sha256]).sort();
+  assert.deepEqual(kept, [
+    ["Holiday/day 1/beach.jpg", "beach.jpg", sha256(tree["day 1/beach.jpg"])],
+    ["Holiday/notes.txt", "notes.txt", sha256(tree["notes.txt"])],
+  ]);
+});
+
+test("upload page walks a dropped folder and sends each file under its path", async () => {
+  const slot = cli("slot", "--max-files", "5");
+  const page = await watchedPage();
+  await page.goto(slot.url);
+  // A drop as Chromium hands it to the page: the dropped item's FileSystemEntry tree (a real
+  // drag from the desktop cannot be made headless), read in batches until an empty one.
+  await page.evaluate(() => {
+    const file = (path, text) => ({ isFile: true, isDirectory: false, fullPath: "/" + path,
+      file: (ok) => ok(new File([text], path.split("/").pop())) });
+    const dir = (path, children) => ({ isFile: false, isDirectory: true, fullPath: "/" + path,
+      createReader: () => { let batches = [children, []]; return { readEntries: (ok) => ok(batches.shift() || []) }; } });
+    const root = dir("Drop", [file("Drop/a.txt", "a"), dir("Drop/sub", [file("Drop/sub/b.txt", "bb")])]);
+    const drop = new Event("drop", { bubbles: true, cancelable: true });
+    Object.defineProperty(drop, "dataTransfer", { value: { items: [{ kind: "file", webkitGetAsEntry: () => root }], files: [] } });
+    document.dispatchEvent(drop);
+  });
+  await page.waitForFunction(() => document.querySelectorAll("#list li").length === 2, null, { timeout: 10000 });
+  const shown = await page.$$eval("#list .name", (els) => els.map((e) => e.textContent));
+  assert.deepEqual(shown, ["Drop/a.txt", "Drop/sub/b.txt"]);
+  await page.click("#send");
+  await page.waitForSelector("#status[data-done=true]", { timeout: 30000 });
+  assert.equal(await page.textContent("#status"), "2 of 2 file(s) sent. Thank you!");
+  assert.deepEqual(page.problems, []);
+  const kept = cli("ls").filter((f) => f.slot_id === slot.id).map((f) => [f.path, f.size]).sort();
+  assert.deepEqual(kept, [["Drop/a.txt", 1], ["Drop/sub/b.txt", 2]]);
 });
 
 test("upload form works without JavaScript", async () => {

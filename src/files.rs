@@ -46,11 +46,18 @@ pub struct FileRecord {
     /// (one multipart form, one PUT). Files received before Sharelock kept it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// CRC-32 of the contents, for its entry in a share's zip (`zip`): kept at add time, and
+    /// computed once and stored for files added before Sharelock kept it (see [`set_crc32`]).
+    #[serde(skip)]
+    pub crc32: Option<u32>,
+    /// For files received from a folder: where the file was in it, `sub/dir/name` (the name
+    /// included, each part sanitised: `names::ReceivedPath`); `null` for a file sent alone.
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 /// The columns of a record, in the order [`FileRecord::from_row_at`] reads them.
-pub(crate) const COLUMNS: &str =
-    "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id";
+pub(crate) const COLUMNS: &str = "id, name, size, sha256, content_type, created_at, public, slot_id, uploader_name, uploader_message, upload_id, crc32, path";
 
 impl FileRecord {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
@@ -79,6 +86,8 @@ impl FileRecord {
             uploader_name: row.get(at + 8)?,
             uploader_message: row.get(at + 9)?,
             upload_id: row.get(at + 10)?,
+            crc32: row.get(at + 11)?,
+            path: row.get(at + 12)?,
         })
     }
 
@@ -86,6 +95,58 @@ impl FileRecord {
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.sha256.get(..32).unwrap_or(&self.sha256))
     }
+}
+
+/// One line of a list of files shown by folder (see [`by_folder`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Listed<'a, T> {
+    /// A file outside any received folder.
+    File(&'a T),
+    /// A received folder: the files of one upload whose paths start with the same folder,
+    /// sorted by path.
+    Folder {
+        /// The folder's name, the first part of its files' paths.
+        name: &'a str,
+        /// Its files, by path.
+        files: Vec<&'a T>,
+        /// Their total size, in bytes.
+        size: u64,
+    },
+}
+
+/// `files` in the order given, except that each received folder (the files of one upload whose
+/// paths share their first part) is gathered where its first file was, sorted by path: what
+/// `sharelock ls` shows. The same folder name sent in two uploads is two folders.
+pub fn by_folder<T>(files: &[T], record: impl Fn(&T) -> &FileRecord) -> Vec<Listed<'_, T>> {
+    let mut listed: Vec<Listed<'_, T>> = Vec::new();
+    let mut folders: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+    for file in files {
+        let r = record(file);
+        let top = r.path.as_deref().and_then(|p| p.split_once('/')).map(|(top, _)| top);
+        let Some(top) = top else {
+            listed.push(Listed::File(file));
+            continue;
+        };
+        let key = (r.upload_id.as_deref().unwrap_or(r.id.as_str()), top);
+        match folders.get(&key) {
+            Some(&at) => {
+                if let Listed::Folder { files, size, .. } = &mut listed[at] {
+                    files.push(file);
+                    *size += r.size;
+                }
+            }
+            None => {
+                folders.insert(key, listed.len());
+                listed.push(Listed::Folder { name: top, files: vec![file], size: r.size });
+            }
+        }
+    }
+    for line in &mut listed {
+        if let Listed::Folder { files, .. } = line {
+            files.sort_by(|a, b| record(a).path.cmp(&record(b).path));
+        }
+    }
+    listed
 }
 
 /// A file record that failed its check as it was read.
@@ -196,7 +257,7 @@ pub fn ids_with_contents(conn: &Connection, size: u64, sha256: &str) -> Result<V
 /// Inserts a new file row.
 pub fn insert(conn: &Connection, file: &FileRecord) -> Result<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
         file.id,
@@ -209,7 +270,9 @@ pub fn insert(conn: &Connection, file: &FileRecord) -> Result<()> {
         file.slot_id,
         file.uploader_name,
         file.uploader_message,
-        file.upload_id
+        file.upload_id,
+        file.crc32,
+        file.path
     ])?;
     Ok(())
 }
@@ -248,6 +311,12 @@ pub fn last_access(conn: &Connection, id: &str) -> Result<Option<i64>> {
         .query_row([id], |r| r.get(0))
         .optional()?
         .flatten())
+}
+
+/// Stores a file's CRC-32, computed late for a file added before Sharelock kept it.
+pub fn set_crc32(conn: &Connection, id: &str, crc32: u32) -> Result<()> {
+    conn.prepare_cached("UPDATE files SET crc32 = ?2 WHERE id = ?1")?.execute(params![id, crc32])?;
+    Ok(())
 }
 
 /// Sets the public flag; false if there is no such file.

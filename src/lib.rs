@@ -19,6 +19,7 @@
 //!   (link status and download claims, slot claims and accept lists).
 //! - [`tokens`]: API tokens (`slk_<id>_<secret>`), kept as a hash, with their scopes.
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
+//! - [`zip`]: a share of several files as one zip, laid out ahead and streamed with Range.
 //! - [`urls`]: the shapes of Sharelock's URLs: built, routed and redacted in one place.
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share, one file
 //!   per noun (stored files, sharing links, receiving through slots, recovery), and the upload
@@ -74,6 +75,7 @@ pub mod units;
 pub mod urls;
 pub mod vault;
 pub mod webhooks;
+pub mod zip;
 
 pub use error::{Error, Result};
 pub use vault::Vault;

@@ -1,4 +1,5 @@
-//! Links: signed, server-side-limited grants to download one file.
+//! Links: signed, server-side-limited grants to download one file, or a share of several files
+//! (in `link_files`, in order) downloaded one by one or all at once as a zip (`zip`).
 //!
 //! The URL carries only the link id and its signature; expiry, download limit and revocation
 //! live in the database, so a link can be extended, shortened or revoked without a new URL.
@@ -14,7 +15,7 @@ use crate::files::FileRecord;
 pub struct Link {
     /// Generated id.
     pub id: String,
-    /// The file it grants.
+    /// The file it grants; for a share of several files, the first of them.
     pub file_id: String,
     /// When it was created (unix seconds).
     #[serde(with = "crate::time")]
@@ -46,6 +47,10 @@ pub struct Link {
     #[serde(default, with = "crate::time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_access_at: Option<i64>,
+    /// A share of several files: its name, shown to recipients and given to its zip. Set for such
+    /// a share, and only for one (a link to one file has none): what tells the two apart.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 fn notify_default() -> bool {
@@ -110,20 +115,26 @@ impl Link {
             undelivered: row.get(at + 8)?,
             notify: row.get(at + 9)?,
             last_access_at: row.get(at + 10)?,
+            name: row.get(at + 11)?,
         })
+    }
+
+    /// Whether it shares several files (see [`Link::name`]).
+    pub fn is_share(&self) -> bool {
+        self.name.is_some()
     }
 }
 
 /// How many columns [`COLUMNS`] names: where the file's columns start in a joined row.
-const COLUMN_COUNT: usize = 11;
+const COLUMN_COUNT: usize = 12;
 const COLUMNS: &str = "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, \
-     l.label, l.undelivered, l.notify, l.last_access_at";
+     l.label, l.undelivered, l.notify, l.last_access_at, l.name";
 
 /// Inserts a new link.
 pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label, notify)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label, notify, name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         link.id,
@@ -134,9 +145,54 @@ pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
         link.downloads,
         link.revoked_at,
         link.label,
-        link.notify
+        link.notify,
+        link.name
     ])?;
     Ok(())
+}
+
+/// Records the files of a share, in order (the first is also the link's `file_id`).
+pub fn insert_files(conn: &Connection, link_id: &str, file_ids: &[String]) -> Result<()> {
+    let mut stmt = conn.prepare_cached("INSERT INTO link_files (link_id, position, file_id) VALUES (?1, ?2, ?3)")?;
+    for (position, file_id) in file_ids.iter().enumerate() {
+        stmt.execute(params![link_id, position as i64, file_id])?;
+    }
+    Ok(())
+}
+
+/// The files of a share, in order; none for a link to one file.
+pub fn files_of(conn: &Connection, link_id: &str) -> Result<Vec<FileRecord>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let file_columns = crate::files::COLUMNS.split(", ").map(|c| format!("f.{c}")).collect::<Vec<_>>().join(", ");
+        format!(
+            "SELECT {file_columns} FROM link_files lf JOIN files f ON f.id = lf.file_id \
+             WHERE lf.link_id = ?1 ORDER BY lf.position"
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
+    let rows = stmt.query_map([link_id], |r| FileRecord::from_row_at(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The file ids of every share, in order, by link id.
+pub fn all_files(conn: &Connection) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let mut stmt = conn.prepare_cached("SELECT link_id, file_id FROM link_files ORDER BY link_id, position")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut by_link: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for row in rows {
+        let (link, file) = row?;
+        by_link.entry(link).or_default().push(file);
+    }
+    Ok(by_link)
+}
+
+/// Deletes the shares that include `file_id`: a share is the set of files its owner chose, so it
+/// goes whole with any of them rather than quietly lose one (a link to one file goes with its
+/// file by the schema's cascade).
+pub fn delete_shares_of(conn: &Connection, file_id: &str) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM links WHERE id IN (SELECT link_id FROM link_files WHERE file_id = ?1)")?
+        .execute([file_id])?)
 }
 
 /// The link with `id`, if any.
@@ -164,10 +220,12 @@ pub fn get_with_file(conn: &Connection, id: &str) -> Result<Option<(Link, FileRe
         .optional()?)
 }
 
-/// Links of one file, or all links, newest first.
+/// Links of one file (shares that include it too), or all links, newest first.
 pub fn list(conn: &Connection, file_id: Option<&str>) -> Result<Vec<Link>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM links l WHERE ?1 IS NULL OR l.file_id = ?1 ORDER BY l.created_at DESC, l.rowid DESC"
+        "SELECT {COLUMNS} FROM links l WHERE ?1 IS NULL OR l.file_id = ?1
+           OR EXISTS (SELECT 1 FROM link_files lf WHERE lf.link_id = l.id AND lf.file_id = ?1)
+         ORDER BY l.created_at DESC, l.rowid DESC"
     ))?;
     let rows = stmt.query_map([file_id], |r| Link::from_row(r, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -228,6 +286,8 @@ pub fn claim_download(conn: &Connection, id: &str) -> Result<bool> {
 /// last byte of a one-time link; with it, everyone together gets at most `max × size + size/4`.
 /// Bytes that were never written to the client, or that its TCP stack never acknowledged, are
 /// given back (see `http::body`), so an interrupted download costs only what really left.
+/// For a share of several files, `size` is its zip's, and its files fetched one by one draw on the
+/// same budget.
 pub fn byte_budget(max_downloads: u64, size: u64) -> u64 {
     max_downloads.saturating_mul(size).saturating_add(size / 4)
 }
@@ -310,6 +370,7 @@ mod tests {
             undelivered: 0,
             notify: true,
             last_access_at: None,
+            name: None,
         }
     }
 

@@ -3,12 +3,13 @@
 //! file, link and slot commands and the desktop app's views are written once against
 //! [`Manage`]; the rules stay in the core behind either side.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::history::{Access, FeedEntry, Query};
+use crate::names::ReceivedPath;
 use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
-use crate::{Result, Vault, time};
+use crate::{Error, Result, Vault, time};
 
 /// The operations an owner has on a Sharelock. Every call blocks (on the database, the disk or
 /// the network): async callers run them on a blocking thread.
@@ -26,6 +27,12 @@ pub trait Manage: Send + Sync {
     /// Writes a stored file's bytes to `dest`, whole or not at all (the owner's download: never
     /// counted against any link).
     fn save_file(&self, id: &str, dest: &Path) -> Result<()>;
+    /// Writes a received folder (`folder`, a path of the upload `upload_id`'s files such as
+    /// `Photos` or `Photos/2024`) into `dir` as a tree: each file at `dir/{last part of
+    /// folder}/{rest of its path}`. See [`save_folder`].
+    fn save_folder(&self, upload_id: &str, folder: &str, dir: &Path) -> Result<Vec<PathBuf>> {
+        save_folder(self, upload_id, folder, dir)
+    }
 
     /// A new link to a file; `base` overrides the base URL it is built with.
     fn create_link(&self, file_id: &str, new: NewLink, base: Option<&str>) -> Result<LinkInfo>;
@@ -54,6 +61,48 @@ pub trait Manage: Send + Sync {
     fn history_feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>>;
     /// The last feed entry's seq (0 if none): where a new follower starts.
     fn history_feed_end(&self) -> Result<i64>;
+}
+
+/// Saves a received folder as a tree (see [`Manage::save_folder`]). Nothing is written outside
+/// `dir`: each path is checked again as it was when received (it comes from a database or a
+/// server, either may have been tampered with), and each folder made is resolved, symbolic links
+/// followed, to make sure it is still inside `dir`. Nothing is replaced: when any of the files is
+/// already there, none is written.
+pub fn save_folder<M: Manage + ?Sized>(owner: &M, upload_id: &str, folder: &str, dir: &Path) -> Result<Vec<PathBuf>> {
+    let folder = folder.trim_end_matches('/');
+    let prefix = format!("{folder}/");
+    let files: Vec<_> = owner
+        .files()?
+        .into_iter()
+        .map(|f| f.file)
+        .filter(|f| f.upload_id.as_deref() == Some(upload_id))
+        .filter_map(|f| Some((f.path.as_deref()?.strip_prefix(&prefix)?.to_string(), f.id)))
+        .collect();
+    if files.is_empty() {
+        return Err(Error::InvalidInput(format!("no received folder {folder:?} in this upload")));
+    }
+    let root = dir.canonicalize().map_err(|e| Error::io(format!("cannot save into {}", dir.display()), e))?;
+    let top = folder.rsplit('/').next().unwrap_or(folder);
+    let mut plan = Vec::with_capacity(files.len());
+    for (rest, id) in files {
+        let checked = ReceivedPath::parse(&format!("{top}/{rest}"))
+            .map_err(|e| Error::InvalidInput(format!("the received path {folder}/{rest} cannot be saved: {e}")))?;
+        let dest = root.join(checked.path().unwrap_or_else(|| checked.name().to_string()));
+        if dest.symlink_metadata().is_ok() {
+            return Err(Error::InvalidInput(format!("{} already exists: choose another folder", dest.display())));
+        }
+        plan.push((id, dest));
+    }
+    for (id, dest) in &plan {
+        let parent = dest.parent().unwrap_or(&root);
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("cannot make {}", parent.display()), e))?;
+        let real = parent.canonicalize().map_err(|e| Error::io(format!("cannot read {}", parent.display()), e))?;
+        if !real.starts_with(&root) {
+            return Err(Error::InvalidInput(format!("{} leads outside {}", parent.display(), root.display())));
+        }
+        owner.save_file(id, &real.join(dest.file_name().unwrap_or_default()))?;
+    }
+    Ok(plan.into_iter().map(|(_, dest)| dest).collect())
 }
 
 /// Tells when a Sharelock changed.

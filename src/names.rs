@@ -3,9 +3,15 @@
 //! A stored file keeps the name it arrived with (any Unicode), made safe to show and to save:
 //! one path component, without control characters or characters that render as nothing or
 //! reorder the text around them, NFC-normalised, and savable on Windows. That name is only ever
-//! shown or sent in `Content-Disposition`; it never becomes a path.
+//! shown or sent in `Content-Disposition`; it never becomes a path on the server.
+//!
+//! A file received from a folder also keeps where it was in that folder: a [`ReceivedPath`],
+//! each part sanitised like a name, refused whole when it could lead out of the folder it is
+//! saved into (see [`ReceivedPath::parse`]).
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::borrow::Cow;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use unicode_normalization::UnicodeNormalization;
 
 /// Longest name kept, in bytes (the usual file system limit for one component).
@@ -94,6 +100,141 @@ fn shorten(name: String) -> String {
         short = short.nfc().collect();
     }
     tidy(&short)
+}
+
+/// Most parts a received path may have: its folders and the file's name (`a/b/c.txt` has 3).
+pub const MAX_PATH_PARTS: usize = 16;
+/// Longest received path kept, in bytes, once sanitised and joined with `/`.
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// Why a received path is refused: anything that could lead out of the folder it is saved into,
+/// or that a person could not tell from a safe path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPath {
+    /// It starts with `/`.
+    #[error("the path is absolute: send it relative to the folder, as sub/dir/name")]
+    Absolute,
+    /// A part is `.` or `..`.
+    #[error("the path has a `.` or `..` part")]
+    Dots,
+    /// A part is empty (`a//b`, a trailing `/`).
+    #[error("the path has an empty part")]
+    EmptyPart,
+    /// A part has a backslash, a separator on Windows.
+    #[error("the path has a backslash: separate its parts with /")]
+    Backslash,
+    /// A part has a NUL character.
+    #[error("the path has a NUL character")]
+    Nul,
+    /// A part holds a separator, a dot part or NUL once percent-decoded (`%2F`, `%2e%2e`, `%5C`,
+    /// or any of them encoded twice).
+    #[error("the path has an encoded separator or dot part")]
+    Encoded,
+    /// A part is not UTF-8 once percent-decoded.
+    #[error("the path is not UTF-8 text")]
+    NotUtf8,
+    /// More than [`MAX_PATH_PARTS`] parts.
+    #[error("the path is too deep: at most {MAX_PATH_PARTS} parts (folders and the name)")]
+    TooDeep,
+    /// Longer than [`MAX_PATH_BYTES`] once sanitised.
+    #[error("the path is too long: at most {MAX_PATH_BYTES} bytes")]
+    TooLong,
+}
+
+/// Where a received file was in the folder it was sent from: its folders and its name, each
+/// part sanitised like a name (see [`sanitize`]). A file sent alone has no folders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedPath {
+    folders: Vec<String>,
+    name: String,
+}
+
+impl ReceivedPath {
+    /// A path as text, its parts separated by `/` (a multipart file name, once the transport's
+    /// own escapes are decoded). Refused (nothing of it is kept) when it is absolute, has an
+    /// empty, `.` or `..` part, a backslash or NUL, a part that percent-decodes to any of those
+    /// (so no later decoding can turn it into an escape), more than [`MAX_PATH_PARTS`] parts, or
+    /// more than [`MAX_PATH_BYTES`] once sanitised. An empty path is a file with no name: it
+    /// gets [`FALLBACK_NAME`], as an empty name does.
+    pub fn parse(raw: &str) -> Result<ReceivedPath, BadPath> {
+        ReceivedPath::from_parts(raw, raw.split('/').map(|p| Ok(Cow::Borrowed(p))))
+    }
+
+    /// A path from a URL, its parts percent-encoded (the rest of `PUT /u/{slot}/sub/dir/name`):
+    /// split on `/` first, then each part decoded once and checked as [`ReceivedPath::parse`]
+    /// does, so an encoded `/` (`%2F`) can never become a separator.
+    pub fn from_url(raw: &str) -> Result<ReceivedPath, BadPath> {
+        let parts = raw.split('/').map(|p| percent_decode_str(p).decode_utf8().map_err(|_| BadPath::NotUtf8));
+        ReceivedPath::from_parts(raw, parts)
+    }
+
+    fn from_parts<'a>(
+        raw: &str,
+        parts: impl Iterator<Item = Result<Cow<'a, str>, BadPath>>,
+    ) -> Result<ReceivedPath, BadPath> {
+        if raw.starts_with('/') {
+            return Err(BadPath::Absolute);
+        }
+        // Counted before any part is decoded or sanitised: the work stays bounded.
+        let count = raw.split('/').count();
+        if count > MAX_PATH_PARTS {
+            return Err(BadPath::TooDeep);
+        }
+        let mut safe = Vec::with_capacity(count);
+        for part in parts {
+            let part = part?;
+            check_part(&part, count)?;
+            safe.push(sanitize(&part));
+        }
+        if safe.iter().map(|p| p.len() + 1).sum::<usize>() - 1 > MAX_PATH_BYTES {
+            return Err(BadPath::TooLong);
+        }
+        let name = safe.pop().unwrap_or_else(|| FALLBACK_NAME.to_string());
+        Ok(ReceivedPath { folders: safe, name })
+    }
+
+    /// The file's name, sanitised.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The path kept with the file, `sub/dir/name` (the name included), or `None` for a file
+    /// sent without folders.
+    pub fn path(&self) -> Option<String> {
+        (!self.folders.is_empty()).then(|| format!("{}/{}", self.folders.join("/"), self.name))
+    }
+}
+
+/// Refuses a part of a path (see [`ReceivedPath::parse`]); a lone part may be empty.
+fn check_part(part: &str, parts: usize) -> Result<(), BadPath> {
+    fn escapes(part: &str) -> Option<BadPath> {
+        if part.contains('\0') {
+            Some(BadPath::Nul)
+        } else if part.contains('\\') {
+            Some(BadPath::Backslash)
+        } else if part == "." || part == ".." {
+            Some(BadPath::Dots)
+        } else {
+            None
+        }
+    }
+    if part.contains('/') {
+        return Err(BadPath::Encoded);
+    }
+    if let Some(bad) = escapes(part) {
+        return Err(bad);
+    }
+    if part.is_empty() && parts > 1 {
+        return Err(BadPath::EmptyPart);
+    }
+    // Decoded once more, would it be an escape? Then a later decoding could make it one.
+    if part.contains('%') {
+        let decoded = percent_decode_str(part).decode_utf8_lossy();
+        if decoded != part && check_part(&decoded, parts).is_err() {
+            return Err(BadPath::Encoded);
+        }
+    }
+    Ok(())
 }
 
 /// RFC 8187 `attr-char`: everything else is percent-encoded in `filename*`.
@@ -215,6 +356,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn received_paths_keep_their_folders_sanitised() {
+        let path = ReceivedPath::parse("Photos/2024 \u{202E}trip/IMG:1.jpg").unwrap();
+        assert_eq!(path.name(), "IMG_1.jpg");
+        assert_eq!(path.path().as_deref(), Some("Photos/2024 trip/IMG_1.jpg"));
+        let alone = ReceivedPath::parse("report.pdf").unwrap();
+        assert_eq!((alone.name(), alone.path()), ("report.pdf", None));
+        assert_eq!(ReceivedPath::parse("").unwrap().name(), FALLBACK_NAME);
+        assert_eq!(ReceivedPath::parse("a/..../b").unwrap().path().as_deref(), Some("a/file/b"));
+        assert_eq!(ReceivedPath::parse("a/100%.txt").unwrap().path().as_deref(), Some("a/100%.txt"));
+        let url = ReceivedPath::from_url("sub%20dir/caf%C3%A9/a%25b.txt").unwrap();
+        assert_eq!(url.path().as_deref(), Some("sub dir/café/a%b.txt"));
+    }
+
+    #[test]
+    fn received_paths_that_could_escape_are_refused() {
+        for (raw, why) in [
+            ("/etc/passwd", BadPath::Absolute),
+            ("../x", BadPath::Dots),
+            ("a/../../x", BadPath::Dots),
+            ("a/./b", BadPath::Dots),
+            ("..", BadPath::Dots),
+            ("a//b", BadPath::EmptyPart),
+            ("a/b/", BadPath::EmptyPart),
+            ("a\\..\\b", BadPath::Backslash),
+            ("a\0b/c", BadPath::Nul),
+            ("%2e%2e/x", BadPath::Encoded),
+            ("a/%252e%252e/x", BadPath::Encoded),
+            ("a%2Fb/c", BadPath::Encoded),
+        ] {
+            assert_eq!(ReceivedPath::parse(raw), Err(why), "{raw}");
+        }
+        for (raw, why) in [
+            ("%2e%2e/x", BadPath::Dots),
+            ("a/%2F/b", BadPath::Encoded),
+            ("..%2F..%2Fetc%2Fpasswd", BadPath::Encoded),
+            ("a%5Cb", BadPath::Backslash),
+            ("a%00", BadPath::Nul),
+            ("a/%252e%252e/x", BadPath::Encoded),
+            ("%FF/x", BadPath::NotUtf8),
+        ] {
+            assert_eq!(ReceivedPath::from_url(raw), Err(why), "{raw}");
+        }
+    }
+
+    #[test]
+    fn received_paths_are_capped_in_depth_and_length() {
+        let deepest = vec!["d"; MAX_PATH_PARTS].join("/");
+        assert!(ReceivedPath::parse(&deepest).is_ok());
+        assert_eq!(ReceivedPath::parse(&format!("d/{deepest}")), Err(BadPath::TooDeep));
+        // Folders of 255, 255, 255 and 254 bytes and a one-byte name, with their separators.
+        let longest = format!("{}/{}/x", vec!["l".repeat(255); 3].join("/"), "l".repeat(254));
+        assert_eq!(longest.len(), MAX_PATH_BYTES);
+        assert!(ReceivedPath::parse(&longest).is_ok());
+        assert_eq!(ReceivedPath::parse(&format!("{longest}x")), Err(BadPath::TooLong));
+    }
+
     proptest! {
         #[test]
         fn disposition_is_always_a_valid_header(name in any::<String>()) {
@@ -258,6 +456,19 @@ mod tests {
         #[test]
         fn tricky_names_are_safe_too(raw in tricky_name()) {
             check_sanitized(&raw)?;
+        }
+
+        #[test]
+        fn kept_paths_stay_inside_their_folder(parts in proptest::collection::vec(tricky_name(), 1..6)) {
+            let raw = parts.join("/");
+            for path in [ReceivedPath::parse(&raw), ReceivedPath::from_url(&raw)].into_iter().flatten() {
+                let kept = path.path().unwrap_or_else(|| path.name().to_string());
+                prop_assert!(kept.len() <= MAX_PATH_BYTES && !kept.starts_with('/'), "{:?}", kept);
+                for part in kept.split('/') {
+                    check_sanitized(part)?;
+                    prop_assert_eq!(sanitize(part), part);
+                }
+            }
         }
     }
 

@@ -597,6 +597,12 @@ impl Manage for Remote {
         if let Some(base) = base {
             body.insert("base_url".into(), base.into());
         }
+        if !new.more_files.is_empty() {
+            body.insert("more_files".into(), new.more_files.into());
+        }
+        if let Some(name) = new.name {
+            body.insert("name".into(), name.into());
+        }
         self.json(self.client()?.post(self.endpoint(&["files", file_id, "links"])).json(&body))
     }
 

@@ -47,6 +47,8 @@ pub struct StagedFile {
     pub size: u64,
     /// Lower-case hex SHA-256 of the bytes.
     pub sha256: String,
+    /// CRC-32 of the bytes, computed in the same pass (a zip entry needs it ahead of the bytes).
+    pub crc32: u32,
     /// The first bytes, for content sniffing.
     pub head: Vec<u8>,
 }
@@ -79,6 +81,8 @@ pub struct Inspected {
     pub size: u64,
     /// Lower-case hex SHA-256.
     pub sha256: String,
+    /// CRC-32.
+    pub crc32: u32,
     /// The first bytes, for content sniffing.
     pub head: Vec<u8>,
     /// Last modification.
@@ -137,6 +141,7 @@ impl Store {
     pub fn stage_from(&self, source: &mut impl Read, progress: &mut dyn FnMut(u64)) -> io::Result<StagedFile> {
         let mut temp = self.temp_file()?;
         let mut hasher = Sha256::new();
+        let mut crc = crc32fast::Hasher::new();
         let mut buffer = vec![0u8; COPY_BUFFER];
         let mut head = Vec::new();
         let mut size = 0u64;
@@ -149,19 +154,26 @@ impl Store {
             };
             let chunk = &buffer[..n];
             hasher.update(chunk);
+            crc.update(chunk);
             keep_head(&mut head, chunk);
             temp.write_all(chunk)?;
             size += n as u64;
             progress(size);
         }
-        Ok(StagedFile { temp: temp.into_temp_path(), size, sha256: hex(&hasher.finalize()), head })
+        Ok(StagedFile {
+            temp: temp.into_temp_path(),
+            size,
+            sha256: hex(&hasher.finalize()),
+            crc32: crc.finalize(),
+            head,
+        })
     }
 
     /// Starts an upload written chunk by chunk from async code.
     pub fn incoming(&self) -> io::Result<Incoming> {
         let temp = self.temp_file()?;
         let (file, path) = temp.into_parts();
-        let writer = Writer { file, hasher: Sha256::new() };
+        let writer = Writer { file, hasher: Sha256::new(), crc: crc32fast::Hasher::new() };
         Ok(Incoming {
             writer: Some(writer),
             in_flight: None,
@@ -347,6 +359,7 @@ pub struct Incoming {
 struct Writer {
     file: File,
     hasher: Sha256,
+    crc: crc32fast::Hasher,
 }
 
 impl Incoming {
@@ -369,6 +382,7 @@ impl Incoming {
         let buffer = std::mem::replace(&mut self.buffer, Vec::with_capacity(INCOMING_BUFFER));
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             writer.hasher.update(&buffer);
+            writer.crc.update(&buffer);
             let result = writer.file.write_all(&buffer);
             (writer, result)
         }));
@@ -395,7 +409,14 @@ impl Incoming {
         self.drain().await?;
         self.settle().await?;
         let writer = self.writer.take().ok_or_else(|| io::Error::other("an earlier write failed"))?;
-        Ok(StagedFile { temp: self.path, size: self.size, sha256: hex(&writer.hasher.finalize()), head: self.head })
+        let crc32 = writer.crc.finalize();
+        Ok(StagedFile {
+            temp: self.path,
+            size: self.size,
+            sha256: hex(&writer.hasher.finalize()),
+            crc32,
+            head: self.head,
+        })
     }
 }
 
@@ -404,6 +425,7 @@ pub fn inspect(path: &Path) -> io::Result<Inspected> {
     let mut file = File::open(path)?;
     let modified = file.metadata()?.modified()?;
     let mut hasher = Sha256::new();
+    let mut crc = crc32fast::Hasher::new();
     let mut buffer = vec![0u8; COPY_BUFFER];
     let mut head = Vec::new();
     let mut size = 0u64;
@@ -412,6 +434,7 @@ pub fn inspect(path: &Path) -> io::Result<Inspected> {
             Ok(0) => break,
             Ok(n) => {
                 hasher.update(&buffer[..n]);
+                crc.update(&buffer[..n]);
                 keep_head(&mut head, &buffer[..n]);
                 size += n as u64;
             }
@@ -419,7 +442,7 @@ pub fn inspect(path: &Path) -> io::Result<Inspected> {
             Err(e) => return Err(e),
         }
     }
-    Ok(Inspected { size, sha256: hex(&hasher.finalize()), head, modified })
+    Ok(Inspected { size, sha256: hex(&hasher.finalize()), crc32: crc.finalize(), head, modified })
 }
 
 /// Renames `from` to `to` unless `to` exists (then `AlreadyExists`): atomically where the file

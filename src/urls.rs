@@ -4,14 +4,16 @@
 //!
 //! | shape | what |
 //! |---|---|
-//! | `/d/{link}/{sig}[/{name}]` | a file through a signed link; the name is cosmetic |
+//! | `/d/{link}/{sig}[/{name}]` | a file through a signed link, or a share's zip; the name is cosmetic |
+//! | `/f/{link}/{sig}/{file}[/{name}]` | one file of a share, signed by the share's link |
 //! | `/l/{link}/{sig}` | the link's landing page |
 //! | `/p/{file}[/{name}]` | a public file |
-//! | `/u/{slot}?sig=` (and `/u/{slot}/{name}?sig=` for PUT) | a slot's upload page and target |
+//! | `/u/{slot}?sig=` (and `/u/{slot}/{name}?sig=` or `/u/{slot}/sub/dir/name?sig=` for PUT) | a slot's upload page and target |
 //! | `/assets/{name}` | the pages' stylesheet, script and icon |
 //! | `/.well-known/sharelock-reach/{nonce}` | the answer to a reachability check (`reach::probe`) |
 //!
-//! Link signatures travel in the path, so the access log replaces them with `…`; slot signatures
+//! Link signatures travel in the path, so the access log replaces them with `…` (in `/d/`, `/f/`
+//! and `/l/` alike); slot signatures
 //! travel in the query string, which is never logged.
 
 use crate::names;
@@ -22,6 +24,10 @@ pub mod pattern {
     pub const LINK_FILE: &str = "/d/{link}/{sig}";
     /// The same, with the cosmetic name `wget` and `curl -O` save under.
     pub const LINK_FILE_NAMED: &str = "/d/{link}/{sig}/{*name}";
+    /// One file of a share.
+    pub const SHARE_FILE: &str = "/f/{link}/{sig}/{file}";
+    /// The same, with the cosmetic name.
+    pub const SHARE_FILE_NAMED: &str = "/f/{link}/{sig}/{file}/{*name}";
     /// A link's landing page.
     pub const LANDING: &str = "/l/{link}/{sig}";
     /// A public file.
@@ -46,6 +52,21 @@ pub fn reach(base: &str, nonce: &str) -> String {
 /// A file through a signed link: `{base}/d/{link}/{sig}/{name}`.
 pub fn link_file(base: &str, link_id: &str, sig: &str, name: &str) -> String {
     format!("{base}/d/{link_id}/{sig}/{}", names::url_segment(name))
+}
+
+/// One file of a share: `{base}/f/{link}/{sig}/{file}/{name}`, signed by the share's link.
+pub fn share_file(base: &str, link_id: &str, sig: &str, file_id: &str, name: &str) -> String {
+    format!("{base}/f/{link_id}/{sig}/{file_id}/{}", names::url_segment(name))
+}
+
+/// A file of a share from its landing page, relative (see [`link_file_from_landing`]).
+pub fn share_file_from_landing(link_id: &str, sig: &str, file_id: &str, name: &str) -> String {
+    share_file("../..", link_id, sig, file_id, name)
+}
+
+/// The name a share's zip is saved under: its name, `.zip` added.
+pub fn zip_name(share_name: &str) -> String {
+    format!("{share_name}.zip")
 }
 
 /// A link's landing page: `{base}/l/{link}/{sig}`.
@@ -76,10 +97,10 @@ pub fn assets_from(path: &str) -> String {
     format!("{}assets/", "../".repeat(depth))
 }
 
-/// `path` as the access log shows it: the signature of `/d/…` and `/l/…` replaced with `…`.
+/// `path` as the access log shows it: the signature of `/d/…`, `/f/…` and `/l/…` replaced with `…`.
 pub fn redact(path: &str) -> String {
     let mut parts: Vec<&str> = path.split('/').collect();
-    if parts.len() > 3 && (parts[1] == "d" || parts[1] == "l") {
+    if parts.len() > 3 && matches!(parts[1], "d" | "f" | "l") {
         parts[3] = "…";
     }
     parts.join("/")
@@ -97,6 +118,8 @@ mod tests {
         assert_eq!(public_file("http://h", "f1", "a.pdf"), "http://h/p/f1/a.pdf");
         assert_eq!(slot("http://h", "s1", "SIG"), "http://h/u/s1?sig=SIG");
         assert_eq!(reach("http://h", "n1"), "http://h/.well-known/sharelock-reach/n1");
+        assert_eq!(share_file("http://h", "l1", "SIG", "f1", "a b.pdf"), "http://h/f/l1/SIG/f1/a%20b.pdf");
+        assert_eq!(share_file_from_landing("l1", "SIG", "f1", "a.pdf"), "../../f/l1/SIG/f1/a.pdf");
     }
 
     #[test]
@@ -110,6 +133,7 @@ mod tests {
     fn redacts_signatures() {
         assert_eq!(redact("/d/abc/SIGNATURE/file.txt"), "/d/abc/…/file.txt");
         assert_eq!(redact("/l/abc/SIGNATURE"), "/l/abc/…");
+        assert_eq!(redact("/f/abc/SIGNATURE/f1/x"), "/f/abc/…/f1/x");
         assert_eq!(redact("/u/abc"), "/u/abc");
         assert_eq!(redact("/p/abc/x"), "/p/abc/x");
     }

@@ -162,6 +162,7 @@ function showError(e, { form = null, prefix = "" } = {}) {
 /** The fields of each form, by the names commands give them. */
 const FIELDS = {
   "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label" },
+  "share-form": { name: "share-name" },
   "slot-form": { expires: "s-expiry", max_size: "s-max-size", max_files: "s-max-files", max_total: "s-max-total", accept: "s-accept", label: "s-label" },
   "location-form": { url: "loc-url", token: "loc-token" },
   "settings-form": { port: "set-port", base_url: "set-base-url", default_link_expiry: "set-expiry", default_link_limit: "set-limit", history: "set-history" },
@@ -957,6 +958,8 @@ function renderBulk() {
   $("bulk-public").disabled = open === count;
   $("bulk-private").disabled = open === 0;
   $("bulk-remove").textContent = `Remove ${count} files…`;
+  $("share-create").textContent = `Link to ${count} files`;
+  $("share-create").disabled = !state.serving;
   $("selection-open").textContent = `${count} selected ›`;
   $("selection-open").setAttribute("aria-label", `Show what to do with the ${count} selected files`);
 }
@@ -977,6 +980,22 @@ function reportBatch(batch, files, done, notDone) {
   const why = batch.failed.map((f) =>
     `“${name(f.id)}”, ${f.code === "not_found" ? "no longer in Sharelock (removed elsewhere)" : f.message}`);
   toast(`${done(`${batch.done.length} of ${total} files`)}. ${notDone}: ${why.join("; ")}.`, "error");
+}
+
+/** One link to the selected files, in the list's order, with the default expiry: a share whose
+ *  URL (the zip of them all) is copied, as a new link's is. */
+async function createShare(event) {
+  event.preventDefault();
+  const files = selectedFiles();
+  if (!state.serving || files.length < 2) return;
+  try {
+    const link = await invoke("create_share", {
+      file_ids: files.map((f) => f.id), name: $("share-name").value.trim() || null, expires: state.defaultExpiry,
+    });
+    await copy(link.url, `Link to ${files.length} files`);
+    $("share-name").value = "";
+    await loadFiles();
+  } catch (e) { showError(e, { form: $("share-form") }); }
 }
 
 /** Removes the selected files (the Delete key, or the bulk Remove), after one question that says
@@ -1200,8 +1219,41 @@ function inboxUpload(files) {
       el("span", { class: first.uploader_name ? "sender" : "sender muted" }, first.uploader_name || "No name given"),
       el("span", { class: "muted" }, `sent ${formatDate(first.created_at)} · ${plural(files.length, "file")}, ${formatSize(size)}`)),
     first.uploader_message ? el("div", { class: "message" }, first.uploader_message) : null,
-    el("ul", { class: "upload-files" }, ...files.map(receivedFile)));
+    el("ul", { class: "upload-files" }, ...inFolders(files).map((item) =>
+      item.folder ? receivedFolder(first.upload_id, item.folder, item.files) : receivedFile(item.file))));
 }
+
+/** One upload's files with each received folder gathered where its first file was, its files
+ *  by path (as `sharelock ls` shows them: `files::by_folder`). */
+function inFolders(files) {
+  const items = [];
+  const folders = new Map();
+  for (const file of files) {
+    const slash = file.path ? file.path.indexOf("/") : -1;
+    if (slash < 0) { items.push({ file }); continue; }
+    const name = file.path.slice(0, slash);
+    if (!folders.has(name)) { folders.set(name, { folder: name, files: [] }); items.push(folders.get(name)); }
+    folders.get(name).files.push(file);
+  }
+  for (const folder of folders.values()) folder.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return items;
+}
+
+/** A received folder: its name, size and Save as…, then its files by their path inside it. */
+function receivedFolder(uploadId, name, files) {
+  const size = files.reduce((n, f) => n + f.size, 0);
+  // Its Save as… says which folder it saves, as a file's buttons say which file (describedByHead
+  // would reach the buttons of the files inside too). Ids from a count: a name may hold spaces.
+  const id = `received-folder-${++foldersShown}`;
+  return el("li", { class: "received-folder", dataset: { folder: name } },
+    el("div", { class: "received-name", id },
+      el("span", { class: "folder-name" }, `${name}/`),
+      el("span", { class: "muted file-meta" }, ` · ${plural(files.length, "file")}, ${formatSize(size)}`)),
+    el("div", { class: "item-actions" },
+      uploadId && el("button", { type: "button", class: "save-folder", "aria-describedby": id, onclick: () => saveFolder(uploadId, name) }, "Save as…")),
+    el("ul", { class: "upload-files folder-files" }, ...files.map((f) => receivedFile(f, f.path.slice(name.length + 1)))));
+}
+let foldersShown = 0;
 
 /** A time that tells apart two files of the same name: "14:03" today, with the day before. */
 function timeOf(iso) {
@@ -1210,11 +1262,12 @@ function timeOf(iso) {
 }
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 
-function receivedFile(f) {
+/** A received file, called `shown` (its path inside its folder) or by its name. */
+function receivedFile(f, shown = f.name) {
   const button = (text, onclick, cls) => el("button", { type: "button", class: cls, onclick }, text);
   return describedByHead(el("li", { class: "received-file", dataset: { id: f.id } },
     el("div", { class: "received-name" },
-      el("span", { class: "title", title: f.name }, f.name),
+      el("span", { class: "title", title: f.path || f.name }, shown),
       el("span", { class: "muted file-meta" }, ` · ${formatSize(f.size)} · ${timeOf(f.created_at)}`)),
     el("div", { class: "item-actions" },
       button("Open", () => openReceived(f), "open"),
@@ -1256,6 +1309,22 @@ async function saveAs(file) {
     await invoke("export_file", { id: file.id, destination });
     toast(`Saved ${file.name}`);
   } catch (e) { showError(e); }
+}
+
+/** Save as… on a received folder: a folder picker, then the tree written into it. */
+async function saveFolder(uploadId, folder) {
+  try {
+    const destination = await T.dialog.open({ directory: true, title: `Save the folder “${folder}” into…` });
+    if (!destination) return;
+    await saveFolderInto(uploadId, folder, destination);
+  } catch (e) { showError(e); }
+}
+
+/** Writes the received folder's tree into `destination` (the picker's choice, or a test's). */
+async function saveFolderInto(uploadId, folder, destination) {
+  const written = await invoke("save_folder", { upload_id: uploadId, folder, destination });
+  toast(`Saved ${folder} (${plural(written.length, "file")})`);
+  return written;
 }
 
 async function showInFolder(file) {
@@ -1592,6 +1661,7 @@ async function start() {
   $("bulk-public").addEventListener("click", () => setPublicSelected(true));
   $("bulk-private").addEventListener("click", () => setPublicSelected(false));
   $("bulk-remove").addEventListener("click", removeSelected);
+  $("share-form").addEventListener("submit", createShare);
   $("selection-open").addEventListener("click", () => {
     document.querySelector(".files-layout").classList.remove("showing-list");
     $("bulk-back").focus();
@@ -1712,5 +1782,5 @@ async function takeOpened() {
   } catch (e) { toast(errorText(e), "error"); }
 }
 
-window.sharelockUi = { addPaths, show, select };
+window.sharelockUi = { addPaths, show, select, saveFolderInto };
 start().catch((e) => showError(e, { prefix: "Sharelock could not start." }));

@@ -1,9 +1,10 @@
 //! Name sanitising on arbitrary input: one safe path component, NFC, savable on Windows,
-//! idempotent.
+//! idempotent; and received paths (as text and from a URL): every part kept is such a name,
+//! within the caps.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sharelock::names::sanitize;
+use sharelock::names::{MAX_PATH_BYTES, MAX_PATH_PARTS, ReceivedPath, sanitize};
 use unicode_normalization::is_nfc;
 
 fuzz_target!(|raw: &str| {
@@ -19,4 +20,9 @@ fuzz_target!(|raw: &str| {
     let stem = name.split('.').next().unwrap().trim_end_matches(' ').to_ascii_uppercase();
     assert!(!["CON", "PRN", "AUX", "NUL", "COM1", "LPT1"].contains(&stem.as_str()), "{name:?}");
     assert_eq!(sanitize(&name), name);
+    for path in [ReceivedPath::parse(raw), ReceivedPath::from_url(raw)].into_iter().flatten() {
+        let kept = path.path().unwrap_or_else(|| path.name().to_string());
+        assert!(kept.len() <= MAX_PATH_BYTES && kept.split('/').count() <= MAX_PATH_PARTS, "{kept:?}");
+        assert!(kept.split('/').all(|part| sanitize(part) == part && part != ".." && part != "."), "{kept:?}");
+    }
 });

@@ -204,8 +204,30 @@ pub async fn create_link(
         desktop.server.check_serving()?;
     }
     let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
-    let new = NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label, notify };
+    let new =
+        NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label, notify, ..NewLink::default() };
     desktop.with(move |m| m.create_link(&file_id, new, None)).await
+}
+
+/// One link to several files (Files, several selected: "Link to N files"): a share whose URL is
+/// the zip of them all, in `file_ids` order.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn create_share(
+    desktop: State<'_, Desktop>,
+    file_ids: Vec<String>,
+    name: Option<String>,
+    expires: String,
+) -> Result<LinkInfo> {
+    if desktop.remote().is_none() {
+        desktop.server.check_serving()?;
+    }
+    let Some((first, more_files)) = file_ids.split_first() else {
+        return Err(CommandError::invalid("file_ids", "choose the files to link"));
+    };
+    let (first, more_files) = (first.clone(), more_files.to_vec());
+    let name = name.filter(|n| !n.trim().is_empty());
+    let new = NewLink { lifetime: Some(lifetime(&expires, "expires")?), more_files, name, ..NewLink::default() };
+    desktop.with(move |m| m.create_link(&first, new, None)).await
 }
 
 /// `expires` sets a new lifetime from now; `max_downloads` a new limit; `unlimited` removes it;
@@ -369,6 +391,18 @@ pub fn take_opened(opening: State<'_, crate::opening::Opening>) -> crate::openin
 #[tauri::command(rename_all = "snake_case")]
 pub async fn export_file(desktop: State<'_, Desktop>, id: String, destination: String) -> Result<()> {
     desktop.with(move |m| m.save_file(&id, std::path::Path::new(&destination))).await
+}
+
+/// Save as… on a received folder: its tree written into the chosen folder
+/// (`Manage::save_folder`); the paths written.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn save_folder(
+    desktop: State<'_, Desktop>,
+    upload_id: String,
+    folder: String,
+    destination: String,
+) -> Result<Vec<std::path::PathBuf>> {
+    desktop.with(move |m| m.save_folder(&upload_id, &folder, std::path::Path::new(&destination))).await
 }
 
 #[tauri::command(rename_all = "snake_case")]

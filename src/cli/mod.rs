@@ -155,10 +155,17 @@ pub enum Command {
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
         public: Option<bool>,
     },
-    /// Create a signed download link to a file.
+    /// Create a signed download link to a file, or to several: one link, a landing page that
+    /// lists them, a URL for each and a zip of them all.
     Link {
         /// The file's id.
         file_id: String,
+        /// More files for the same link, in order: a share of several files.
+        #[arg(value_name = "FILE_ID")]
+        more_files: Vec<String>,
+        /// A share's name, shown to recipients and given to its zip (default: "Shared files").
+        #[arg(long, value_name = "TEXT", requires = "more_files")]
+        name: Option<String>,
         /// How long the link works: 90s, 15m, 1h, 7d or never.
         #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
         expires: Option<Lifetime>,
@@ -176,7 +183,7 @@ pub enum Command {
         base_url: Option<String>,
         /// Make a link nginx checks alone (secure_link): no download limit, no count, not
         /// revocable one by one; needs an expiry. See docs/deploy.md.
-        #[arg(long, conflicts_with_all = ["max_downloads", "label", "notify"])]
+        #[arg(long, conflicts_with_all = ["max_downloads", "label", "notify", "more_files"])]
         nginx: bool,
     },
     /// List links, of one file or of all.
@@ -643,8 +650,8 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
                 None => format!("{} is private", file.file.id),
             })
         }
-        Command::Link { file_id, expires, max_downloads, label, notify, base_url, nginx: false } => {
-            let new = NewLink { lifetime: expires, max_downloads, label, notify };
+        Command::Link { file_id, more_files, name, expires, max_downloads, label, notify, base_url, nginx: false } => {
+            let new = NewLink { lifetime: expires, max_downloads, label, notify, more_files, name };
             let link = owner.create_link(&file_id, new, base_url.as_deref())?;
             out.print(&link, || link_text(&link, now))
         }

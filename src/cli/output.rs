@@ -91,8 +91,13 @@ pub(super) fn link_text(link: &LinkInfo, now: i64) -> String {
         0 => limit,
         n => format!("{limit} ({n} not delivered, not counted)"),
     };
+    // A share lists its files under its zip's URL.
+    let files: String = match &link.files {
+        Some(files) => files.iter().map(|f| format!("\n  {} ({}): {}", f.name, format_size(f.size), f.url)).collect(),
+        None => String::new(),
+    };
     format!(
-        "{}\npage: {}\nlink {}: {}, {expires}{limit}; opens for {}",
+        "{}{files}\npage: {}\nlink {}: {}, {expires}{limit}; opens for {}",
         link.url,
         link.page_url,
         link.link.id,
@@ -147,11 +152,14 @@ impl Output {
         Ok(())
     }
 
+    /// Files newest first, each received folder gathered under a line of its own, its files
+    /// by path (`files::by_folder`).
     pub(super) fn files(&self, files: &[FileInfo]) -> Result<()> {
+        use crate::files::{Listed, by_folder};
         self.print(&files, || {
             let mut text =
                 format!("{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  NAME", "ID", "SIZE", "ADDED", "ACCESS", "LINKS");
-            for f in files {
+            let row = |f: &FileInfo| {
                 let access = if f.file.public {
                     "public"
                 } else if f.file.slot_id.is_some() {
@@ -159,15 +167,26 @@ impl Output {
                 } else {
                     "private"
                 };
-                text.push_str(&format!(
+                format!(
                     "\n{:<16}  {:>9}  {:<20}  {:<7}  {:>5}  {}",
                     f.file.id,
                     format_size(f.file.size),
                     time::rfc3339(f.file.created_at),
                     access,
                     f.links,
-                    f.file.name
-                ));
+                    f.file.path.as_deref().unwrap_or(&f.file.name)
+                )
+            };
+            for line in by_folder(files, |f| &f.file) {
+                match line {
+                    Listed::File(f) => text.push_str(&row(f)),
+                    Listed::Folder { name, files, size } => {
+                        let count =
+                            if files.len() == 1 { "1 file".to_string() } else { format!("{} files", files.len()) };
+                        text.push_str(&format!("\n{:<65}  {name}/ ({count}, {})", "", format_size(size)));
+                        files.into_iter().for_each(|f| text.push_str(&row(f)));
+                    }
+                }
             }
             text
         })

@@ -1,5 +1,7 @@
 //! Downloads: through a signed link (`/d/…`), its landing page (`/l/…`), and public files
-//! (`/p/…`).
+//! (`/p/…`). A share of several files answers `/d/…` with the zip of them all, and each of its
+//! files at `/f/…`; both go through the same [`serve`] as a single file, so the zip has the same
+//! Range, If-Range, ETag and HEAD answers and is counted and budgeted the same way.
 //!
 //! Bytes, Range, HEAD and If-Modified-Since come from tower-http's `ServeFile`. It has no
 //! entity tags, so If-None-Match and If-Range are decided here before it runs, and it answers
@@ -40,19 +42,27 @@ const CHUNK: usize = 256 * 1024;
 /// Files up to this size are answered from one read instead of a stream (see [`small_file`]).
 const SMALL_FILE: u64 = 64 * 1024;
 
-/// `GET|HEAD /d/{link}/{sig}[/{name}]`: the file itself.
+/// `GET|HEAD /d/{link}/{sig}[/{name}]`: the file itself, or a share's zip.
 pub(super) async fn link_download(
     State(app): State<AppState>,
     SignedLink { link, file, sig }: SignedLink,
     client: Client,
     req: Request,
 ) -> Result<Response, HttpError> {
+    let share = match link.is_share() {
+        true => Some(Share::load(&app, &link).await?),
+        false => None,
+    };
     if link.max_downloads.is_some() && req.method() == Method::GET && is_link_preview(req.headers()) {
         // A chat app's crawler unfurling a pasted link: it gets the landing page's preview, not
         // the bytes, so it can neither use up nor eat into a limited link.
         let assets = urls::assets_from(req.uri().path());
         let href = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
-        return Ok(page(pages::landing(&file, &link, &href, &assets, time::now())));
+        let html = match &share {
+            Some(share) => pages::share_landing(&share.files, &link, &href, &[], &assets, time::now()),
+            None => pages::landing(&file, &link, &href, &assets, time::now()),
+        };
+        return Ok(page(html));
     }
     let limited = link.max_downloads.is_some();
     let counting = (req.method() == Method::GET).then(|| match link.max_downloads {
@@ -60,13 +70,89 @@ pub(super) async fn link_download(
         None => Counting::Tally { counts: app.counts.clone(), link_id: link.id.clone() },
     });
     let recording = Recording { client, link_id: Some(Arc::from(link.id.as_str())) };
+    let zip = share.as_ref().map(Share::zip);
+    let size = zip.as_ref().map_or(file.size, |z| z.layout.len());
     let delivery = Delivery {
         grant: Grant::Link { id: link.id.clone(), sig },
         counting,
-        budget: limited.then_some(&link),
+        budget: limited.then_some(Budget { link: &link, size }),
         recording: Some(recording),
     };
-    serve(&app, req, &file, delivery).await
+    serve(&app, req, &file, zip.as_ref(), delivery).await
+}
+
+/// A share's files (with their CRC-32s) and the layout of its zip.
+struct Share {
+    files: Vec<FileRecord>,
+    layout: crate::zip::Layout,
+    name: String,
+}
+
+impl Share {
+    /// Reads a share's files; the first fetch of a file added before Sharelock kept CRC-32s
+    /// reads it through once (see `Vault::share_files`).
+    async fn load(app: &AppState, link: &Link) -> Result<Share, HttpError> {
+        let id = link.id.clone();
+        let (files, layout) = app
+            .blocking(move |v| {
+                let files = v.share_files(&id)?;
+                let layout = v.share_zip(&files);
+                Ok((files, layout))
+            })
+            .await?;
+        if files.is_empty() {
+            return Err(HttpError::Gone("this file was removed"));
+        }
+        Ok(Share { files, layout, name: urls::zip_name(link.name.as_deref().unwrap_or_default()) })
+    }
+
+    fn zip(&self) -> Zip<'_> {
+        let created_at = self.files.iter().map(|f| f.created_at).max().unwrap_or_default();
+        Zip { layout: &self.layout, name: &self.name, created_at }
+    }
+}
+
+/// What a share's zip answer needs: its layout, the name it is saved under, and its date (the
+/// newest of its files').
+struct Zip<'a> {
+    layout: &'a crate::zip::Layout,
+    name: &'a str,
+    created_at: i64,
+}
+
+/// The path of one file of a share.
+#[derive(Deserialize)]
+pub(super) struct ShareFilePath {
+    file: String,
+}
+
+/// `GET|HEAD /f/{link}/{sig}/{file}[/{name}]`: one file of a share, signed by its link.
+///
+/// How it counts: a share's download is its zip, counted like a single file's when its last
+/// byte goes out. A file fetched on its own is not a download of the share and counts none, but
+/// on a limited link it draws on the same byte budget as the zip (`links::byte_budget` of the
+/// zip's size): all files one by one cost what the zip costs, so a one-time share delivers its
+/// files about once, whichever way they are fetched.
+pub(super) async fn share_file(
+    State(app): State<AppState>,
+    SignedLink { link, sig, .. }: SignedLink,
+    Path(ShareFilePath { file: file_id }): Path<ShareFilePath>,
+    client: Client,
+    req: Request,
+) -> Result<Response, HttpError> {
+    if !link.is_share() || !crate::ids::is_valid(&file_id) {
+        return Err(HttpError::NotFound);
+    }
+    let share = Share::load(&app, &link).await?;
+    let file = share.files.iter().find(|f| f.id == file_id).ok_or(HttpError::NotFound)?;
+    let recording = Recording { client, link_id: Some(Arc::from(link.id.as_str())) };
+    let delivery = Delivery {
+        grant: Grant::Link { id: link.id.clone(), sig },
+        counting: None,
+        budget: link.max_downloads.is_some().then_some(Budget { link: &link, size: share.layout.len() }),
+        recording: Some(recording),
+    };
+    serve(&app, req, file, None, delivery).await
 }
 
 /// User agents of the link-preview crawlers of chat and social apps (Slack, Discord, WhatsApp,
@@ -105,9 +191,17 @@ pub(super) fn is_link_preview(headers: &HeaderMap) -> bool {
 struct Delivery<'a> {
     grant: Grant,
     counting: Option<Counting>,
-    budget: Option<&'a Link>,
+    budget: Option<Budget<'a>>,
     /// Who to record the download for in the access history (not the owner's own downloads).
     recording: Option<Recording>,
+}
+
+/// A limited link's byte budget: the link, and the size its budget is counted in (the file's, or
+/// a share's zip's).
+#[derive(Clone, Copy)]
+struct Budget<'a> {
+    link: &'a Link,
+    size: u64,
 }
 
 /// A download to record: its client, and its link (none for a public file).
@@ -131,8 +225,16 @@ pub(super) async fn landing(
     client: Client,
 ) -> Result<Response, HttpError> {
     client.record(&app, Happened::PageViewed { link_id: Arc::from(link.id.as_str()) });
+    let assets = urls::assets_from(pattern::LANDING);
+    if link.is_share() {
+        let share = Share::load(&app, &link).await?;
+        let zip_href = urls::link_file_from_landing(&link.id, &sig, &share.name);
+        let hrefs: Vec<String> =
+            share.files.iter().map(|f| urls::share_file_from_landing(&link.id, &sig, &f.id, &f.name)).collect();
+        return Ok(page(pages::share_landing(&share.files, &link, &zip_href, &hrefs, &assets, time::now())));
+    }
     let href = urls::link_file_from_landing(&link.id, &sig, &file.name);
-    Ok(page(pages::landing(&file, &link, &href, &urls::assets_from(pattern::LANDING), time::now())))
+    Ok(page(pages::landing(&file, &link, &href, &assets, time::now())))
 }
 
 /// `GET|HEAD /p/{file}[/{name}]`: a public file, no token. Private or unknown: 404.
@@ -164,7 +266,7 @@ pub(super) async fn public(
         budget: None,
         recording: Some(recording),
     };
-    serve(&app, req, &file, delivery).await
+    serve(&app, req, &file, None, delivery).await
 }
 
 /// `GET|HEAD /api/v1/files/{id}/content`: the owner's download, with every HTTP semantic of the
@@ -181,21 +283,23 @@ pub(super) async fn owner(
         budget: None,
         recording: None,
     };
-    serve(app, req, file, delivery).await
+    serve(app, req, file, None, delivery).await
 }
 
-/// Serves a stored file with all the HTTP semantics, accounted for as `delivery` says; a GET
-/// is recorded in the access history when its response is done, a refusal at once.
+/// Serves a stored file, or a share's `zip` (then `file` is the share's first file, which the
+/// history records it under), with all the HTTP semantics, accounted for as `delivery` says; a
+/// GET is recorded in the access history when its response is done, a refusal at once.
 async fn serve(
     app: &AppState,
     req: Request,
     file: &FileRecord,
+    zip: Option<&Zip<'_>>,
     mut delivery: Delivery<'_>,
 ) -> Result<Response, HttpError> {
     // HEAD and conditional answers without the file's bytes record nothing; with history off
     // nothing is even prepared.
     let recording = delivery.recording.take().filter(|_| req.method() == Method::GET && app.history.enabled());
-    let served = serve_file(app, req, file, delivery, recording.as_ref()).await;
+    let served = serve_file(app, req, file, zip, delivery, recording.as_ref()).await;
     if let (Err(refusal), Some(recording)) = (&served, &recording) {
         recording.refused(app, file, refusal);
     }
@@ -231,11 +335,16 @@ async fn serve_file(
     app: &AppState,
     mut req: Request,
     file: &FileRecord,
+    zip: Option<&Zip<'_>>,
     delivery: Delivery<'_>,
     recording: Option<&Recording>,
 ) -> Result<(Response, Option<Length>), HttpError> {
-    let etag = file.etag();
-    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64));
+    // What is served: the file, or the share's zip; everything up to the body is decided alike.
+    let (size, etag, created_at) = match zip {
+        Some(zip) => (zip.layout.len(), zip.layout.etag().to_string(), zip.created_at),
+        None => (file.size, file.etag(), file.created_at),
+    };
+    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(created_at.max(0) as u64));
     let headers = req.headers_mut();
     // RFC 9110 13.2.2: If-None-Match is evaluated instead of If-Modified-Since when present.
     if let Some(tags) = headers.get(header::IF_NONE_MATCH) {
@@ -255,23 +364,23 @@ async fn serve_file(
         }
     }
     // One reading of the Range for every path below; the bytes are served as it says.
-    let requested = Requested::of(headers, file.size);
+    let requested = Requested::of(headers, size);
     if requested == Requested::Unsatisfiable {
         let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-        response.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{}", file.size)));
+        response.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{}", size)));
         return Ok((response, None));
     }
     requested.apply(headers);
     let length = Length {
-        len: requested.len(file.size),
-        reaches_end: requested.reaches_end(file.size),
+        len: requested.len(size),
+        reaches_end: requested.reaches_end(size),
         range: matches!(requested, Requested::Part { .. }),
     };
 
     let Delivery { grant, counting, budget, recording: _ } = delivery;
     // A complete download is counted when its last byte goes out; parts that stop short of it
     // count nothing (a preview, the first half of a resumed download).
-    let mut counting = counting.filter(|_| requested.reaches_end(file.size));
+    let mut counting = counting.filter(|_| requested.reaches_end(size));
     // Set when this response claims its link's download, for settling it (see `delivery`).
     let claimed = match &counting {
         Some(Counting::Claim { claimed, .. }) => claimed.clone(),
@@ -282,19 +391,19 @@ async fn serve_file(
     // completes a download: ranges cannot deliver the file to many people uncounted.
     let reserved = match budget.filter(|_| req.method() == Method::GET) {
         Some(link) => {
-            let len = requested.len(file.size);
-            let (l, size) = (link.clone(), file.size);
-            if !app.blocking(move |v| v.reserve_link_bytes(&l, size, len)).await? {
+            let len = requested.len(size);
+            let (l, budget_size) = (link.link.clone(), link.size);
+            if !app.blocking(move |v| v.reserve_link_bytes(&l, budget_size, len)).await? {
                 return Err(HttpError::Gone("this link has been used up"));
             }
-            Some((link.id.clone(), len))
+            Some((link.link.id.clone(), len))
         }
         None => None,
     };
     let refund_on_error = RefundGuard { app, reserved: reserved.clone() };
     // An empty body is never polled, so there is no last byte to hold back: an empty file's
     // download is counted before its (header-only) response goes out.
-    if file.size == 0
+    if size == 0
         && let Some(counting) = counting.take()
         && !count_now(app, counting).await?
     {
@@ -304,7 +413,7 @@ async fn serve_file(
     // A limited link is never handed to the web server in front: only Sharelock sees when its
     // bytes go out, and so only Sharelock can count it and hold back its last byte (a Range
     // through nginx would otherwise deliver a one-time link's file any number of times).
-    if let Some(offload) = app.config.offload.as_ref().filter(|_| budget.is_none()) {
+    if let Some(offload) = app.config.offload.as_ref().filter(|_| budget.is_none() && zip.is_none()) {
         let counted = counting.is_some();
         let response = offloaded(app, file, counting, offload).await?;
         if let Some(recording) = recording {
@@ -325,7 +434,9 @@ async fn serve_file(
         }
         return Ok((response, None));
     }
-    let response = if file.size <= SMALL_FILE && !req.headers().contains_key(header::IF_UNMODIFIED_SINCE) {
+    let response = if let Some(zip) = zip {
+        zip_response(&req, zip, requested, &etag, &last_modified)
+    } else if size <= SMALL_FILE && !req.headers().contains_key(header::IF_UNMODIFIED_SINCE) {
         small_file(&req, app, file, requested, &etag, &last_modified)?
     } else {
         streamed(req, app, file, &etag, &last_modified).await?
@@ -343,7 +454,7 @@ async fn serve_file(
         return Ok((refund_now(app, reserved, response), None));
     }
     if let Some(counting) = counting {
-        response = response.map(|body| Body::new(Counted::new(body, requested.len(file.size), counting)));
+        response = response.map(|body| Body::new(Counted::new(body, requested.len(size), counting)));
     }
     if let Some((link_id, len)) = reserved {
         // What a limited link's response took stands only once the client has the bytes (see
@@ -390,6 +501,37 @@ impl Drop for RefundGuard<'_> {
 
 fn refund_now(app: &AppState, reserved: Option<(String, u64)>, response: Response) -> Response {
     drop(RefundGuard { app, reserved });
+    response
+}
+
+/// A share's zip, bytes as `requested` says, streamed from its layout (see `zip`). If-None-Match
+/// and If-Range were settled by the caller; the zip's date is its newest file's.
+fn zip_response(req: &Request, zip: &Zip<'_>, requested: Requested, etag: &str, last_modified: &str) -> Response {
+    let size = zip.layout.len();
+    let (status, first, last) = match requested {
+        Requested::Part { first, last } => (StatusCode::PARTIAL_CONTENT, first, last),
+        Requested::Whole | Requested::Unsatisfiable => (StatusCode::OK, 0, size - 1),
+    };
+    let body = if req.method() == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from_stream(zip.layout.stream(first, last + 1))
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(zip.name)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(last - first + 1));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes {first}-{last}/{size}")));
+    }
+    set_validators(headers, etag, last_modified);
     response
 }
 

@@ -126,7 +126,8 @@ impl From<crate::Error> for HttpError {
     }
 }
 
-/// A slot's refusal: 410 for a slot that takes nothing more, 413 for a limit, 415 for a type.
+/// A slot's refusal: 410 for a slot that takes nothing more, 413 for a limit, 415 for a type,
+/// 400 for a path that could escape its folder.
 impl From<crate::vault::Refusal> for HttpError {
     fn from(refusal: crate::vault::Refusal) -> Self {
         use crate::vault::Refusal;
@@ -139,6 +140,7 @@ impl From<crate::vault::Refusal> for HttpError {
                 HttpError::TooLarge(refusal.to_string())
             }
             Refusal::WrongName(_) | Refusal::WrongContent(_) => HttpError::UnsupportedType(refusal.to_string()),
+            Refusal::BadPath(_) => HttpError::BadRequest(refusal.to_string()),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! | `GET, HEAD /p/{file}[/{name}]` | a public file |
 //! | `GET /u/{slot}?sig=` | a slot's upload page |
 //! | `POST /u/{slot}?sig=` | multipart upload into the slot |
-//! | `PUT /u/{slot}/{name}?sig=` | raw upload into the slot (`curl -T`) |
+//! | `PUT /u/{slot}/{name}?sig=` | raw upload into the slot (`curl -T`), the name may be a path `sub/dir/name` |
 //! | `GET /assets/{style.css,upload.js,icon.svg}` | the pages' stylesheet, script and icon |
 //! | `/api/v1/…` | the authenticated API (see [`api`]) |
 //!
@@ -168,6 +168,8 @@ fn app(state: AppState) -> Router {
     let tokenised = Router::new()
         .route(pattern::LINK_FILE, get(download::link_download))
         .route(pattern::LINK_FILE_NAMED, get(download::link_download))
+        .route(pattern::SHARE_FILE, get(download::share_file))
+        .route(pattern::SHARE_FILE_NAMED, get(download::share_file))
         .route(pattern::LANDING, get(download::landing))
         .route(pattern::SLOT, get(upload::page_for_slot).post(upload::post))
         .route(pattern::SLOT_FILE, axum::routing::put(upload::put))

@@ -107,6 +107,74 @@ pub fn landing(file: &FileRecord, link: &Link, download_href: &str, assets: &str
     layout_with_meta(&file.name, assets, &meta, &body, false)
 }
 
+/// A share's landing page: its name, its files (name, size, SHA-256 and a download each, from
+/// `file_hrefs` in the same order; none for a crawler's preview), and "Download all (.zip)".
+pub fn share_landing(
+    files: &[FileRecord],
+    link: &Link,
+    zip_href: &str,
+    file_hrefs: &[String],
+    assets: &str,
+    now: i64,
+) -> String {
+    let name = link.name.as_deref().unwrap_or_default();
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let expiry = match link.expires_at {
+        Some(t) => format!(r#"<time datetime="{}">{}</time>"#, rfc3339(t), relative(t, now)),
+        None => "never".into(),
+    };
+    let left = match link.downloads_left() {
+        Some(n) => n.to_string(),
+        None => "unlimited".into(),
+    };
+    let rows: String = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let download = match file_hrefs.get(i) {
+                Some(href) => format!(r#"<a class="share-download" href="{}" download>Download</a>"#, escape(href)),
+                None => String::new(),
+            };
+            format!(
+                r#"<li class="share-file"><span class="share-name">{}</span> <span class="muted share-size">{}</span> {download}<br><code class="share-sha">{}</code></li>
+"#,
+                escape(&f.name),
+                format_size(f.size),
+                escape(&f.sha256),
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"<h1 id="share-name">{title}</h1>
+<p class="muted">Someone shared {count} files with you.</p>
+<dl class="facts">
+<dt>Files</dt><dd id="file-count">{count}</dd>
+<dt>Total size</dt><dd id="total-size">{total}</dd>
+<dt>Link expires</dt><dd id="expires">{expiry}</dd>
+<dt>Downloads left</dt><dd id="downloads-left">{left}</dd>
+</dl>
+<ul id="share-files" class="share-files">
+{rows}</ul>
+<a class="button" id="download" href="{href}" download>Download all (.zip)</a>"#,
+        title = escape(name),
+        count = files.len(),
+        total = format_size(total),
+        href = escape(zip_href),
+    );
+    let meta = format!(
+        r#"<meta property="og:type" content="website">
+<meta property="og:title" content="{title}">
+<meta property="og:description" content="{count} files, {total} · shared privately with Sharelock">
+<meta property="og:site_name" content="Sharelock">
+<meta name="twitter:card" content="summary">
+"#,
+        title = escape(name),
+        count = files.len(),
+        total = format_size(total),
+    );
+    layout_with_meta(name, assets, &meta, &body, false)
+}
+
 /// A slot's upload page: a multipart form that works without JavaScript, enhanced by
 /// `upload.js` with drag and drop and per-file progress.
 pub fn upload(slot: &Slot, action: &str, now: i64) -> String {
@@ -142,8 +210,10 @@ pub fn upload(slot: &Slot, action: &str, now: i64) -> String {
 <label for="message">Message <span class="muted">(optional)</span></label>
 <textarea id="message" name="message" maxlength="2000"></textarea>
 <div class="drop" id="drop">
-<label for="file">Choose files <span class="muted">or drop them here</span></label>
+<label for="file">Choose files <span class="muted">or drop them here, folders too</span></label>
 <input type="file" id="file" name="file" multiple required{accept_attr}>
+<div id="folder-choice" hidden><label for="folder">Choose a folder</label>
+<input type="file" id="folder" webkitdirectory multiple></div>
 </div>
 <ul class="files" id="list"></ul>
 <div class="actions"><button type="submit" id="send">Send</button><span id="status" class="muted" role="status" aria-live="polite"></span></div>

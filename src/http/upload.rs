@@ -1,6 +1,12 @@
 //! Uploads into slots: the upload page (`GET /u/{slot}`), multipart forms (`POST /u/{slot}`)
 //! and raw bodies (`PUT /u/{slot}/{name}`, so `curl -T` works).
 //!
+//! A file sent from a folder keeps its place in it: a PUT's path after the slot
+//! (`PUT /u/{slot}/sub/dir/name`), a form part's file name with `/` between its parts (what
+//! browsers send for a folder chosen with `webkitdirectory`, and what the upload page sends for
+//! a dropped one). The path is checked before the file claims its place (`names::ReceivedPath`):
+//! one that could escape its folder refuses the whole request with 400.
+//!
 //! Each file claims its place in the slot before its first byte is stored; limits are checked
 //! on every chunk as it arrives, so a file that crosses one is refused at once and its temp file
 //! deleted. A request's files are stored all together or not at all. A form is read within
@@ -10,11 +16,11 @@ pub(super) mod form;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode, Uri, header};
 use serde::Serialize;
 
 use super::download::page;
@@ -26,6 +32,7 @@ use std::sync::Arc;
 
 use crate::files::FileRecord;
 use crate::history::Happened;
+use crate::names::ReceivedPath;
 use crate::slots::SlotStatus;
 use crate::store::StagedFile;
 use crate::vault::{FileLimit, Refusal, Upload, Uploader};
@@ -48,11 +55,20 @@ struct StoredFile {
     size: u64,
     sha256: String,
     content_type: String,
+    /// `sub/dir/name` for a file sent from a folder, else null.
+    path: Option<String>,
 }
 
 impl From<FileRecord> for StoredFile {
     fn from(f: FileRecord) -> Self {
-        StoredFile { id: f.id, name: f.name, size: f.size, sha256: f.sha256, content_type: f.content_type }
+        StoredFile {
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            sha256: f.sha256,
+            content_type: f.content_type,
+            path: f.path,
+        }
     }
 }
 
@@ -136,18 +152,29 @@ fn created(files: Vec<FileRecord>, html: bool) -> Response {
     }
 }
 
-/// `PUT /u/{slot}/{name}?sig=…`: one file, the raw body.
+/// `PUT /u/{slot}/{name}?sig=…` (or `/u/{slot}/sub/dir/name`): one file, the raw body.
 pub(super) async fn put(
     State(app): State<AppState>,
     slot: SignedSlot,
     client: Client,
-    Path((_, raw_name)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
     let slot_id = slot.id.clone();
-    let received = receive_put(&app, slot, &raw_name, headers, body).await;
-    record(&app, &client, &slot_id, Some(names::sanitize(&raw_name)), &received);
+    // The path as sent, still percent-encoded: split on `/` before anything is decoded, so an
+    // encoded `/` stays inside its part (the `{*name}` capture would come decoded).
+    let raw = uri.path().splitn(4, '/').nth(3).unwrap_or_default();
+    let path = ReceivedPath::from_url(raw);
+    let shown = match &path {
+        Ok(p) => p.path().unwrap_or_else(|| p.name().to_string()),
+        Err(_) => names::sanitize(&percent_encoding::percent_decode_str(raw).decode_utf8_lossy()),
+    };
+    let received = match path {
+        Ok(path) => receive_put(&app, slot, path, headers, body).await,
+        Err(bad) => Err(Refusal::from(bad).into()),
+    };
+    record(&app, &client, &slot_id, Some(shown), &received);
     Ok(created(received?, false))
 }
 
@@ -185,14 +212,13 @@ fn record(
 async fn receive_put(
     app: &AppState,
     slot: SignedSlot,
-    raw_name: &str,
+    path: ReceivedPath,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Vec<FileRecord>, HttpError> {
     let app = app.clone();
-    let name = names::sanitize(raw_name);
     let upload = begin(&app, &slot.id).await?;
-    let claimed_name = name.clone();
+    let claimed_name = path.name().to_string();
     let (mut upload, limit) = step(upload, move |u| u.claim(&claimed_name, time::now())).await?;
     // A declared length over the limit is refused before reading a byte.
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -201,12 +227,12 @@ async fn receive_put(
     }
     let body = body.into_data_stream().map_err(|e| HttpError::BadRequest(format!("the upload was interrupted: {e}")));
     let staged = receive(&app, body, &limit).await?;
-    upload.accept(name, staged)?;
+    upload.accept(path, staged)?;
     commit(upload, Uploader::default()).await
 }
 
-/// `POST /u/{slot}?sig=…`: a multipart form with one or more `file` fields and optional
-/// `name` and `message` fields.
+/// `POST /u/{slot}?sig=…`: a multipart form with one or more `file` fields (each part's file
+/// name may be a path, `sub/dir/name`) and optional `name` and `message` fields.
 pub(super) async fn post(
     State(app): State<AppState>,
     slot: SignedSlot,
@@ -256,8 +282,8 @@ async fn receive_form(
             Some("message") => uploader.message = text_field(&app, field, MAX_MESSAGE).await?,
             Some("file") => {
                 let raw_name = form_file_name(field.file_name().unwrap_or_default());
-                let name = names::sanitize(&raw_name);
-                let claimed_name = name.clone();
+                let path = ReceivedPath::parse(&raw_name).map_err(Refusal::from)?;
+                let claimed_name = path.name().to_string();
                 let (claimed, limit) = step(upload, move |u| u.claim(&claimed_name, time::now())).await?;
                 upload = claimed;
                 let staged = receive(&app, field.map_err(form::error), &limit).await?;
@@ -266,7 +292,7 @@ async fn receive_form(
                     upload = step(upload, Upload::give_back_last).await?.0;
                     continue;
                 }
-                upload.accept(name, staged)?;
+                upload.accept(path, staged)?;
             }
             _ => {
                 text_field(&app, field, MAX_MESSAGE).await?;

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::names::ReceivedPath;
 
 /// Why a slot refuses an upload, or one of its files.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum Refusal {
     /// Bytes that do not bear out the file's name.
     #[error("{0}")]
     WrongContent(String),
+    /// A file's path in its folder that could lead out of it (see `names::ReceivedPath`).
+    #[error(transparent)]
+    BadPath(#[from] crate::names::BadPath),
 }
 
 impl Refusal {
@@ -153,9 +157,10 @@ impl Upload {
         self.vault.write(|c| slots::release_file(c, &self.slot.id))
     }
 
-    /// Keeps a received file, called `name`, once its bytes bear out its name (see
-    /// `slots::AcceptList::accepts_content`).
-    pub fn accept(&mut self, name: String, staged: StagedFile) -> Result<()> {
+    /// Keeps a received file, at `path` in the folder it was sent from (or alone), once its
+    /// bytes bear out its name (see `slots::AcceptList::accepts_content`).
+    pub fn accept(&mut self, path: ReceivedPath, staged: StagedFile) -> Result<()> {
+        let name = path.name().to_string();
         if let Some(accept) = &self.slot.accept {
             let sniffed = slots::sniff(&staged.head);
             if !accept.accepts_content(&name, sniffed) {
@@ -172,7 +177,7 @@ impl Upload {
                 return Err(Refusal::WrongContent(why).into());
             }
         }
-        self.received.push(Received { staged, name });
+        self.received.push(Received { staged, path: path.path(), name });
         Ok(())
     }
 

@@ -42,7 +42,10 @@ pub use history::DEFAULT_HISTORY_LIMIT;
 pub use intake::{FileLimit, Refusal, Upload};
 pub use receiving::{NewSlot, Received, SlotInfo, Uploader};
 pub use recovery::{Adopted, LooseFile, VerifyProblem, VerifyReport};
-pub use sharing::{DEFAULT_LINK_LIFETIME, LinkEdit, LinkInfo, NewLink, NginxLinkInfo, check_download_limit};
+pub use sharing::{
+    DEFAULT_LINK_LIFETIME, DEFAULT_SHARE_NAME, LinkEdit, LinkInfo, MAX_SHARE_FILES, NewLink, NginxLinkInfo, ShareFile,
+    check_download_limit,
+};
 pub use stored::{Adding, FileInfo, expand_paths, public_url};
 
 /// What stops working while no server serves this data dir: links that still open, and upload

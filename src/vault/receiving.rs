@@ -61,6 +61,8 @@ pub struct Received {
     pub staged: StagedFile,
     /// Its sanitised name.
     pub name: String,
+    /// Where it was in the folder it was sent from, `sub/dir/name`, if it came from one.
+    pub path: Option<String>,
 }
 
 /// Who sent received files, as they said.
@@ -158,6 +160,8 @@ impl Vault {
                     uploader_name: uploader.name.clone(),
                     uploader_message: uploader.message.clone(),
                     upload_id: Some(upload_id.to_string()),
+                    crc32: Some(r.staged.crc32),
+                    path: r.path,
                 };
                 (r.staged, record)
             })

@@ -213,6 +213,8 @@ impl Vault {
                 uploader_name: None,
                 uploader_message: None,
                 upload_id: None,
+                crc32: Some(found.crc32),
+                path: None,
                 id,
             };
             self.store.take_in(path, &record.id, record.created_at).map_err(moved)?;

@@ -11,8 +11,13 @@ pub struct LinkInfo {
     pub link: Link,
     /// Direct download, for browsers, curl and wget.
     pub url: String,
-    /// Landing page with the file's details and a Download button.
+    /// Landing page with the file's details and a Download button (a share's: its files, each
+    /// with its own download, and "Download all (.zip)").
     pub page_url: String,
+    /// A share of several files: each of them, in order, with its own URL signed by the same
+    /// link (`url` is then the zip of them all). Absent for a link to one file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<ShareFile>>,
     /// Status now.
     pub status: LinkStatus,
     /// Who can open it, judged by the address it carries (`reach::audience_of`).
@@ -25,6 +30,28 @@ pub struct LinkInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_by_name: Option<String>,
 }
+
+/// One file of a share, as its link's JSON lists it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ShareFile {
+    /// The file's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256 of its contents.
+    pub sha256: String,
+    /// Its own download through the share's link (see `urls::share_file`).
+    pub url: String,
+}
+
+/// The most files one share may hold: enough for any folder worth sharing by link, few enough
+/// that its landing page and zip directory stay small.
+pub const MAX_SHARE_FILES: usize = 10_000;
+
+/// The name a share gets when its creator gives none.
+pub const DEFAULT_SHARE_NAME: &str = "Shared files";
 
 /// A link nginx checks alone: no id, no count, no revocation, just a URL until it expires.
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +78,11 @@ pub struct NewLink {
     pub label: Option<String>,
     /// Whether its completed downloads notify the owner; `None`: they do.
     pub notify: Option<bool>,
+    /// Further files after the first, in order: a share of several files, downloaded one by one
+    /// or all at once as a zip.
+    pub more_files: Vec<String>,
+    /// A share's name (its zip's too); only for a share of several files.
+    pub name: Option<String>,
 }
 
 /// Changes to a link; `None` leaves a field as it is.
@@ -62,6 +94,26 @@ pub struct LinkEdit {
     pub max_downloads: Option<Option<u64>>,
     /// Whether its completed downloads notify the owner.
     pub notify: Option<bool>,
+}
+
+/// A share's name from what its creator gave, for the files `file_ids`: only a share of several
+/// files has one (the default if none is given), cleaned as a file name is (it names the zip).
+fn share_name(given: Option<String>, file_ids: &[String]) -> Result<Option<String>> {
+    if file_ids.len() == 1 {
+        return match given {
+            Some(_) => Err(Error::invalid_field("name", "a name is for a share of several files")),
+            None => Ok(None),
+        };
+    }
+    if file_ids.len() > MAX_SHARE_FILES {
+        return Err(Error::invalid_field("files", format!("a share holds at most {MAX_SHARE_FILES} files")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = file_ids.iter().find(|id| !seen.insert(id.as_str())) {
+        return Err(Error::invalid_field("files", format!("the file {twice} is given twice")));
+    }
+    let name = given.filter(|n| !n.trim().is_empty()).map(|n| names::sanitize(n.trim()));
+    Ok(Some(name.unwrap_or_else(|| DEFAULT_SHARE_NAME.to_string())))
 }
 
 /// A download limit, if given, is at least 1: for new links, changed limits and the desktop app's
@@ -77,10 +129,13 @@ pub fn check_download_limit(limit: Option<u64>) -> Result<()> {
 pub const DEFAULT_LINK_LIFETIME: Lifetime = Lifetime::For(std::time::Duration::from_secs(7 * 86_400));
 
 impl Vault {
-    /// Creates a link to a file.
+    /// Creates a link to a file, or (with [`NewLink::more_files`]) a share of several files.
     pub fn create_link(&self, file_id: &str, new: NewLink, now: i64, base: Option<&str>) -> Result<LinkInfo> {
         let label = clean_label(new.label)?;
         check_download_limit(new.max_downloads)?;
+        let mut file_ids = vec![file_id.to_string()];
+        file_ids.extend(new.more_files);
+        let name = share_name(new.name, &file_ids)?;
         let link = Link {
             id: ids::generate(),
             file_id: file_id.to_string(),
@@ -93,34 +148,46 @@ impl Vault {
             undelivered: 0,
             notify: new.notify.unwrap_or(true),
             last_access_at: None,
+            name,
         };
-        let (file, base) = self.write(|c| {
+        let (records, base) = self.write(|c| {
             let tx = write_transaction(c)?;
-            let file = files::get(&tx, file_id)?.ok_or_else(|| not_found("file", file_id))?;
+            let mut records = Vec::with_capacity(file_ids.len());
+            for id in &file_ids {
+                records.push(files::get(&tx, id)?.ok_or_else(|| not_found("file", id))?);
+            }
             links::insert(&tx, &link)?;
+            if link.is_share() {
+                links::insert_files(&tx, &link.id, &file_ids)?;
+            }
             let base = base_url(&tx, base)?;
             tx.commit()?;
-            Ok((file, base))
+            Ok((records, base))
         })?;
-        Ok(self.link_info(link, &file, &base, now))
+        Ok(self.link_info(link, &records, &base, now))
     }
 
     /// Links of one file (which must exist), or all links.
     pub fn links(&self, file_id: Option<&str>, now: i64) -> Result<Vec<LinkInfo>> {
-        let (list, files, base) = self.db.with(|c| {
+        let (list, files, shares, base) = self.db.with(|c| {
             if let Some(id) = file_id
                 && !files::exists(c, id)?
             {
                 return Err(not_found("file", id));
             }
-            Ok((links::list(c, file_id)?, files::list(c)?, base_url(c, None)?))
+            Ok((links::list(c, file_id)?, files::list(c)?, links::all_files(c)?, base_url(c, None)?))
         })?;
         let by_id: std::collections::HashMap<&str, &FileRecord> = files.iter().map(|f| (f.id.as_str(), f)).collect();
         Ok(list
             .into_iter()
             .filter_map(|l| {
-                let file = *by_id.get(l.file_id.as_str())?;
-                Some(self.link_info(l, file, &base, now))
+                let records: Vec<FileRecord> = match shares.get(&l.id) {
+                    Some(ids) => {
+                        ids.iter().map(|id| by_id.get(id.as_str()).map(|f| (*f).clone())).collect::<Option<_>>()?
+                    }
+                    None => vec![(*by_id.get(l.file_id.as_str())?).clone()],
+                };
+                Some(self.link_info(l, &records, &base, now))
             })
             .collect())
     }
@@ -198,8 +265,44 @@ impl Vault {
     /// One link.
     pub fn link(&self, id: &str, now: i64) -> Result<LinkInfo> {
         let (link, file) = self.resolve_link(id)?.ok_or_else(|| not_found("link", id))?;
+        let records = if link.is_share() { self.db.with(|c| links::files_of(c, id))? } else { vec![file] };
         let base = self.base_url(None)?;
-        Ok(self.link_info(link, &file, &base, now))
+        Ok(self.link_info(link, &records, &base, now))
+    }
+
+    /// The files of a share, in order, each with its CRC-32: computed now (reading the file
+    /// through) and stored for a file added before Sharelock kept it.
+    pub fn share_files(&self, link_id: &str) -> Result<Vec<FileRecord>> {
+        let mut records = self.db.with(|c| links::files_of(c, link_id))?;
+        for record in records.iter_mut().filter(|r| r.crc32.is_none()) {
+            let found = store::inspect(&self.store.path_of(&record.id))
+                .map_err(|e| Error::io(format!("cannot read the stored file {}", record.id), e))?;
+            if found.size != record.size || found.sha256 != record.sha256 {
+                // Changed behind Sharelock's back: never put a CRC-32 of other bytes in a zip.
+                let changed = std::io::Error::other("its bytes no longer match its record: `sharelock verify`");
+                return Err(Error::io(format!("cannot zip the stored file {}", record.id), changed));
+            }
+            self.write(|c| files::set_crc32(c, &record.id, found.crc32))?;
+            record.crc32 = Some(found.crc32);
+        }
+        Ok(records)
+    }
+
+    /// The zip of a share's files (see [`share_files`](Vault::share_files)), laid out.
+    pub fn share_zip(&self, files: &[FileRecord]) -> crate::zip::Layout {
+        let names = crate::zip::unique_names(files.iter().map(|f| f.name.as_str()));
+        let entries = files
+            .iter()
+            .zip(names)
+            .map(|(f, name)| crate::zip::Entry {
+                name,
+                path: self.store.path_of(&f.id),
+                size: f.size,
+                crc32: f.crc32.unwrap_or_default(),
+                created_at: f.created_at,
+            })
+            .collect();
+        crate::zip::Layout::new(entries)
     }
 
     /// A link and its file, for serving; `None` if there is no such link (or its file is gone).
@@ -240,14 +343,30 @@ impl Vault {
         })
     }
 
-    fn link_info(&self, link: Link, file: &FileRecord, base: &str, now: i64) -> LinkInfo {
+    /// `records`: the link's file, or a share's files in order.
+    fn link_info(&self, link: Link, records: &[FileRecord], base: &str, now: i64) -> LinkInfo {
         let sig = self.signer.sign(Purpose::Link, &link.id);
-        let url = urls::link_file(base, &link.id, &sig, &file.name);
+        let (url, files) = match &link.name {
+            Some(name) => {
+                let files = records
+                    .iter()
+                    .map(|f| ShareFile {
+                        id: f.id.clone(),
+                        name: f.name.clone(),
+                        size: f.size,
+                        sha256: f.sha256.clone(),
+                        url: urls::share_file(base, &link.id, &sig, &f.id, &f.name),
+                    })
+                    .collect();
+                (urls::link_file(base, &link.id, &sig, &urls::zip_name(name)), Some(files))
+            }
+            None => (urls::link_file(base, &link.id, &sig, records.first().map_or("", |f| f.name.as_str())), None),
+        };
         let page_url = urls::landing(base, &link.id, &sig);
         let status = link.status(now);
         let (reach, reach_warning, url_by_name) =
             (crate::reach::audience_of(&url), crate::reach::warning(&url), crate::reach::by_name(&url));
-        LinkInfo { link, url, page_url, status, reach, reach_warning, url_by_name }
+        LinkInfo { link, url, page_url, files, status, reach, reach_warning, url_by_name }
     }
 
     /// A link nginx checks alone (`secure_link`): see [`crate::nginx`]. It must expire.

@@ -170,7 +170,14 @@ impl Vault {
 
     /// Removes a file: its row and links first (so nothing serves it), then its bytes.
     pub fn remove_file(&self, id: &str) -> Result<()> {
-        if !self.write(|c| files::delete(c, id))? {
+        let deleted = self.write(|c| {
+            let tx = write_transaction(c)?;
+            crate::links::delete_shares_of(&tx, id)?;
+            let deleted = files::delete(&tx, id)?;
+            tx.commit()?;
+            Ok(deleted)
+        })?;
+        if !deleted {
             return Err(not_found("file", id));
         }
         self.store.remove(id).map_err(|e| Error::io("cannot delete the stored file", e))
@@ -237,6 +244,8 @@ fn owned_record(name: String, staged: &StagedFile, public: bool, now: i64) -> Fi
         uploader_name: None,
         uploader_message: None,
         upload_id: None,
+        crc32: Some(staged.crc32),
+        path: None,
     }
 }
 

@@ -53,13 +53,10 @@ async fn put_stores_the_body_as_a_private_received_file() {
 async fn put_names_are_reduced_to_one_safe_component() {
     let server = Server::start().await;
     let s = server.slot(slot(1 << 20, 10));
-    for (raw_name, expected) in [
-        ("..%2F..%2Fetc%2Fpasswd", "passwd"),
-        ("..%5C..%5Cwindows%5Cwin.ini", "win.ini"),
-        ("a%0D%0Ab.txt", "ab.txt"),
-        ("....", "file"),
-        ("caf%C3%A9%20%E2%98%95.txt", "café ☕.txt"),
-    ] {
+    // Encoded separators are refused, not reduced (see folders.rs).
+    for (raw_name, expected) in
+        [("a%0D%0Ab.txt", "ab.txt"), ("....", "file"), ("caf%C3%A9%20%E2%98%95.txt", "café ☕.txt")]
+    {
         let res = client().put(put_url(&s.url, raw_name)).body("x").send().await.unwrap();
         assert_eq!(res.status(), StatusCode::CREATED, "{raw_name}");
         let json: Value = res.json().await.unwrap();

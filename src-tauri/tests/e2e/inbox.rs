@@ -1,6 +1,7 @@
 //! The inbox as the owner reads it: files by upload link and by upload (one sender, one message,
-//! the files sent together), same names told apart, and each file opened, deleted or shared from
-//! there; and Files telling the owner's own files from received ones.
+//! the files sent together), a received folder gathered and saved as a tree, same names told
+//! apart, and each file opened, deleted or shared from there; Files telling the owner's own files
+//! from received ones; and a folder dropped on the window adding the files in it.
 
 use std::time::{Duration, Instant};
 
@@ -118,6 +119,43 @@ async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
 
+    // A folder sent through a form: gathered under its name in its upload, its files by their
+    // path inside it; Save as… writes the tree into the folder chosen (the picker is the
+    // desktop's own: the test gives the folder it would return).
+    let form = Form::new()
+        .percent_encode_noop()
+        .text("name", "Bo")
+        .part("file", Part::bytes(pattern(70)).file_name("Trip/day 1/sea.jpg"))
+        .part("file", Part::bytes(pattern(30)).file_name("Trip/map.txt"));
+    assert_eq!(http.post(&photos.url).multipart(form).send().await.unwrap().status().as_u16(), 201);
+    let folders = "return [...document.querySelectorAll('#inbox .received-folder')].map(f => ({
+        name: f.querySelector('.folder-name').textContent,
+        files: [...f.querySelectorAll('.received-file .title')].map(t => t.textContent) }));";
+    let trip = json!([{ "name": "Trip/", "files": ["day 1/sea.jpg", "map.txt"] }]);
+    let started = Instant::now();
+    while window.run(folders, vec![]).await != trip {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the inbox shows the folder: {}",
+            window.run(folders, vec![]).await
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    window.wait_for("#inbox .received-folder button.save-folder").await;
+    let about = "const b = document.querySelector('#inbox .received-folder button.save-folder');
+        return document.getElementById(b.getAttribute('aria-describedby')).textContent;";
+    assert_eq!(window.run(about, vec![]).await, json!("Trip/ · 2 files, 100 B"), "Save as… says which folder");
+    window.screenshot("inbox-folder").await;
+    let sent = vault.inbox().unwrap().into_iter().find(|f| f.file.path.as_deref() == Some("Trip/map.txt")).unwrap();
+    let into = window.work_dir().join("saved");
+    std::fs::create_dir_all(&into).unwrap();
+    let save = "return window.sharelockUi.saveFolderInto(...arguments)";
+    let written = window.run(save, vec![json!(sent.file.upload_id), json!("Trip"), json!(into)]).await;
+    assert_eq!(written.as_array().map(Vec::len), Some(2), "{written}");
+    assert_eq!(std::fs::read(into.join("Trip/day 1/sea.jpg")).unwrap(), pattern(70));
+    assert_eq!(std::fs::read(into.join("Trip/map.txt")).unwrap(), pattern(30));
+    window.toast("Saved Trip (2 files)").await;
+
     // Share… with the Files list showing only the owner's files: the list gives way, the file
     // is selected and the new-link form has the focus.
     window.click(Locator::Css(r#".nav-item[data-view="files"]"#)).await;
@@ -145,13 +183,25 @@ async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
     loop {
         let mut names = texts(&window, ".file-row .name").await;
         names.sort();
-        if names == ["beach.jpg", "receipt.txt", "report.pdf", "report.pdf"] {
+        if names == ["beach.jpg", "map.txt", "receipt.txt", "report.pdf", "report.pdf", "sea.jpg"] {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(20), "Received shows {names:?}");
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert!(!texts(&window, ".file-row .name").await.contains(&"my notes.txt".to_owned()));
+
+    // A folder dropped on the window (the drop handler calls addPaths) adds every file in it;
+    // the owner's own files keep their names, not where they were.
+    let dropped = window.work_dir().join("dropped");
+    std::fs::create_dir_all(dropped.join("sub")).unwrap();
+    std::fs::write(dropped.join("a.txt"), pattern(5)).unwrap();
+    std::fs::write(dropped.join("sub/b.txt"), pattern(6)).unwrap();
+    let add =
+        "return window.sharelockUi.addPaths(arguments[0]).then(r => r.map(f => [f.name, f.path, f.slot_id ?? null]))";
+    let added = window.run(add, vec![json!([dropped])]).await;
+    assert_eq!(added, json!([["a.txt", null, null], ["b.txt", null, null]]));
+    window.toast("Added 2 files").await;
 
     // The toolbar fits the narrowest window with both panes (1,000 px, the details panel open)
     // and the list alone (820 px, where the details fold into a pane of their own): nothing sticks

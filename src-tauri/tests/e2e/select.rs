@@ -1,6 +1,7 @@
 //! Several files at once: Ctrl-click, Shift-click, Shift+arrows and Ctrl+A select rows, Escape
 //! clears them; the selection lives through the watcher's refreshes, sorting and filtering; the
-//! bulk actions ask once, act through one command each and say in words what failed.
+//! bulk actions ask once, act through one command each and say in words what failed; several
+//! files get one link ("Link to N files").
 
 use fantoccini::Locator;
 use fantoccini::key::Key;
@@ -245,6 +246,19 @@ async fn bulk_public_warns_of_limited_links_and_says_what_failed() {
     window.toast("Made 2 files private").await;
     assert!(!is_public(0) && !is_public(2));
     assert!(!window.is_shown("#dialog[open]").await);
+
+    // One link to both: a share, its zip's URL copied, its files in the list's order.
+    assert_eq!(window.read_until("#share-create", None, |t| t == "Link to 2 files").await, "Link to 2 files");
+    window.type_into("#share-name", "Both of them").await;
+    window.screenshot("link-to-selection").await;
+    window.click(Locator::Css("#share-create")).await;
+    window.toast("Link to 2 files copied to the clipboard").await;
+    let url = window.clipboard().await;
+    assert!(url.ends_with("/Both%20of%20them.zip"), "{url}");
+    let share = vault.links(None, now()).unwrap().into_iter().find(|l| l.url == url).expect("the share");
+    let listed: Vec<&str> = share.files.as_ref().unwrap().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(listed, ["alpha.txt", "charlie.txt"]);
+    assert_eq!(window.status_of(&url).await, 200);
     window.close().await;
 }
 

@@ -27,6 +27,12 @@ pub(super) struct CreateLink {
     notify: Option<bool>,
     /// Build the URL with this base instead of the stored one.
     base_url: Option<String>,
+    /// More files after this one, in order: one link to them all, a share of several files
+    /// whose `url` is their zip and whose `files` each have their own URL.
+    more_files: Option<Vec<String>>,
+    /// A share's name, shown to recipients and given to its zip (default "Shared files"); only
+    /// with `more_files`.
+    name: Option<String>,
 }
 
 /// `POST /files/{id}/links`: `write`, or `upload` for a file this same token added.
@@ -38,8 +44,19 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<CreateLink>,
 ) -> Result<(StatusCode, Json<LinkInfo>), ApiError> {
     caller.may_link(&app, &file_id).await?;
+    let more_files = body.more_files.unwrap_or_default();
+    for id in &more_files {
+        caller.may_link(&app, id).await?;
+    }
     let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
-    let new = NewLink { lifetime, max_downloads: body.max_downloads, label: body.label, notify: body.notify };
+    let new = NewLink {
+        lifetime,
+        max_downloads: body.max_downloads,
+        label: body.label,
+        notify: body.notify,
+        more_files,
+        name: body.name,
+    };
     let base = body.base_url;
     let link = super::core(&app, move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
     Ok((StatusCode::CREATED, Json(link)))

@@ -17,6 +17,8 @@
 //!   record are quarantined, never deleted.
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
+//! - [`passwords`]: password links: Argon2id hashes, the unlock cookie, the limits on wrong
+//!   guesses.
 //! - [`tokens`]: API tokens (`slk_<id>_<secret>`), kept as a hash, with their scopes.
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
 //! - [`urls`]: the shapes of Sharelock's URLs: built, routed and redacted in one place.
@@ -60,6 +62,7 @@ pub mod logs;
 pub mod manage;
 pub mod names;
 pub mod nginx;
+pub mod passwords;
 pub mod qr;
 pub mod reach;
 pub mod remote;

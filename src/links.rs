@@ -46,6 +46,12 @@ pub struct Link {
     #[serde(default, with = "crate::time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_access_at: Option<i64>,
+    /// Whether it asks for a password (see `passwords`).
+    #[serde(default)]
+    pub password: bool,
+    /// The password's Argon2id hash (a PHC string): never serialised, never shown.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
 }
 
 fn notify_default() -> bool {
@@ -110,20 +116,23 @@ impl Link {
             undelivered: row.get(at + 8)?,
             notify: row.get(at + 9)?,
             last_access_at: row.get(at + 10)?,
+            password: row.get::<_, Option<String>>(at + 11)?.is_some(),
+            password_hash: row.get(at + 11)?,
         })
     }
 }
 
 /// How many columns [`COLUMNS`] names: where the file's columns start in a joined row.
-const COLUMN_COUNT: usize = 11;
+const COLUMN_COUNT: usize = 12;
 const COLUMNS: &str = "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, \
-     l.label, l.undelivered, l.notify, l.last_access_at";
+     l.label, l.undelivered, l.notify, l.last_access_at, l.password_hash";
 
 /// Inserts a new link.
 pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label, notify)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label, notify,
+                            password_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         link.id,
@@ -134,7 +143,8 @@ pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
         link.downloads,
         link.revoked_at,
         link.label,
-        link.notify
+        link.notify,
+        link.password_hash
     ])?;
     Ok(())
 }
@@ -293,6 +303,12 @@ pub fn counts_by_file(conn: &Connection) -> Result<std::collections::HashMap<Str
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Sets or removes the link's password hash; false if there is no such link. A new hash ends
+/// every unlock cookie issued before (see `passwords`).
+pub fn set_password_hash(conn: &Connection, id: &str, hash: Option<&str>) -> Result<bool> {
+    Ok(conn.prepare_cached("UPDATE links SET password_hash = ?2 WHERE id = ?1")?.execute(params![id, hash])? == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +326,8 @@ mod tests {
             undelivered: 0,
             notify: true,
             last_access_at: None,
+            password: false,
+            password_hash: None,
         }
     }
 

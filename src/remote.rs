@@ -597,6 +597,9 @@ impl Manage for Remote {
         if let Some(base) = base {
             body.insert("base_url".into(), base.into());
         }
+        if let Some(password) = &new.password {
+            body.insert("password".into(), password.reveal().into());
+        }
         self.json(self.client()?.post(self.endpoint(&["files", file_id, "links"])).json(&body))
     }
 
@@ -618,6 +621,9 @@ impl Manage for Remote {
         }
         if let Some(notify) = edit.notify {
             body.insert("notify".into(), notify.into());
+        }
+        if let Some(password) = &edit.password {
+            body.insert("password".into(), password.as_ref().map(|p| p.reveal()).into());
         }
         self.json(self.client()?.patch(self.endpoint(&["links", id])).json(&body))
     }

@@ -91,6 +91,7 @@ pub(super) fn link_text(link: &LinkInfo, now: i64) -> String {
         0 => limit,
         n => format!("{limit} ({n} not delivered, not counted)"),
     };
+    let limit = if link.link.password { format!("{limit}, password required") } else { limit };
     format!(
         "{}\npage: {}\nlink {}: {}, {expires}{limit}; opens for {}",
         link.url,

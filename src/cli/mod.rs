@@ -671,8 +671,7 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
                 (false, true) => Some(None),
                 (false, false) => None,
             };
-            let edit =
-                LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0), notify, password };
+            let edit = LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0), notify, password };
             let link = owner.edit_link(&link_id, edit)?;
             out.print(&link, || link_text(&link, now))
         }

@@ -12,8 +12,7 @@ pub(super) fn read() -> Result<Password> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password for the link: ")
             .map_err(|e| Error::io("cannot read the password from the terminal", e))?;
-        let again =
-            rpassword::prompt_password("Same again: ").map_err(|e| Error::io("cannot read the password", e))?;
+        let again = rpassword::prompt_password("Same again: ").map_err(|e| Error::io("cannot read the password", e))?;
         if first != again {
             return Err(Error::InvalidInput("the two passwords differ: nothing was changed".into()));
         }

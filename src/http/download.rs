@@ -25,6 +25,7 @@ use super::connection::ConnectionHandle;
 use super::delivery::{Check, Socket};
 use super::error::HttpError;
 use super::history::Client;
+use super::limit::Peer;
 use super::range::Requested;
 use super::signed::{SignedLink, plain_segment};
 use super::transfers::Grant;
@@ -47,6 +48,8 @@ pub(super) async fn link_download(
     client: Client,
     req: Request,
 ) -> Result<Response, HttpError> {
+    // Before anything else, even a crawler's preview: a password link shows nothing without it.
+    super::unlock::admit(&app, &link, req.headers(), req.extensions().get::<Peer>().copied(), &client).await?;
     if link.max_downloads.is_some() && req.method() == Method::GET && is_link_preview(req.headers()) {
         // A chat app's crawler unfurling a pasted link: it gets the landing page's preview, not
         // the bytes, so it can neither use up nor eat into a limited link.
@@ -129,7 +132,12 @@ pub(super) async fn landing(
     State(app): State<AppState>,
     SignedLink { link, file, sig }: SignedLink,
     client: Client,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<Peer>>,
 ) -> Result<Response, HttpError> {
+    if let Some(ask) = super::unlock::landing_gate(&app, &link, &headers, peer.map(|p| p.0), &client).await {
+        return Ok(ask);
+    }
     client.record(&app, Happened::PageViewed { link_id: Arc::from(link.id.as_str()) });
     let href = urls::link_file_from_landing(&link.id, &sig, &file.name);
     Ok(page(pages::landing(&file, &link, &href, &urls::assets_from(pattern::LANDING), time::now())))

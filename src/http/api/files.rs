@@ -144,7 +144,8 @@ pub(super) async fn upload(State(app): State<AppState>, caller: Caller, req: Req
     let (file, link) = match link {
         Some(lifetime) => {
             let (id, max) = (file.file.id.clone(), query.link_max_downloads);
-            let new = NewLink { lifetime: Some(lifetime), max_downloads: max, label: None, notify: None, password: None };
+            let new =
+                NewLink { lifetime: Some(lifetime), max_downloads: max, label: None, notify: None, password: None };
             // The file read again after its link: its `links` count includes the one made here.
             let (file, link) = super::core(&app, move |v| {
                 let link = v.create_link(&id, new, time::now(), None)?;

@@ -112,7 +112,7 @@ pub fn landing(file: &FileRecord, link: &Link, download_href: &str, assets: &str
 /// again (a wrong password, too many).
 pub fn password(message: Option<&str>, assets: &str) -> String {
     let message = match message {
-        Some(m) => format!(r#"<p class="error" id="password-error" role="alert">{}</p>"#, escape(m)),
+        Some(m) => format!(r#"<p class="refused" id="password-error" role="alert">{}</p>"#, escape(m)),
         None => String::new(),
     };
     let body = format!(

@@ -351,3 +351,42 @@ fn a_password_never_reaches_the_log_the_history_or_the_database() {
         }
     }
 }
+
+/// The API takes `password` on creation and edit (`null` removes it), refuses an empty one with
+/// 400, and documents all of it in its OpenAPI document.
+#[tokio::test]
+async fn the_api_takes_and_documents_passwords() {
+    let server = Server::start().await;
+    let file = server.add("a.txt", b"contents");
+    let scopes = sharelock::tokens::Scopes::parse("write").unwrap();
+    let token = server
+        .vault
+        .create_token(None, scopes, sharelock::units::Lifetime::Never, sharelock::time::now())
+        .unwrap()
+        .token;
+    let api = |path: &str| format!("{}/api/v1{path}", server.base);
+    let create = |body: serde_json::Value| {
+        client().post(api(&format!("/files/{}/links", file.file.id))).bearer_auth(&token).json(&body).send()
+    };
+    let empty = create(serde_json::json!({"password": ""})).await.unwrap();
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+    let made: serde_json::Value =
+        create(serde_json::json!({"password": PASSWORD})).await.unwrap().json().await.unwrap();
+    assert_eq!(made["password"], true);
+    assert!(!made.to_string().contains("argon2"), "{made}");
+    let url = made["url"].as_str().unwrap();
+    assert_eq!(client().get(url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let id = made["id"].as_str().unwrap();
+    let edit = client().patch(api(&format!("/links/{id}"))).bearer_auth(&token);
+    let open: serde_json::Value =
+        edit.json(&serde_json::json!({"password": null})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(open["password"], false);
+    assert_eq!(client().get(url).send().await.unwrap().status(), StatusCode::OK);
+
+    let doc: serde_json::Value = client().get(api("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["CreateLink"]["properties"]["password"]["type"], serde_json::json!(["string", "null"]));
+    assert!(schemas["EditLink"]["properties"]["password"].is_object(), "{}", schemas["EditLink"]);
+    assert_eq!(schemas["Link"]["properties"]["password"]["type"], "boolean");
+    assert!(schemas["Link"]["properties"].get("password_hash").is_none());
+}

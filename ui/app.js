@@ -161,7 +161,7 @@ function showError(e, { form = null, prefix = "" } = {}) {
 
 /** The fields of each form, by the names commands give them. */
 const FIELDS = {
-  "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label" },
+  "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label", password: "l-password" },
   "slot-form": { expires: "s-expiry", max_size: "s-max-size", max_files: "s-max-files", max_total: "s-max-total", accept: "s-accept", label: "s-label" },
   "location-form": { url: "loc-url", token: "loc-token" },
   "settings-form": { port: "set-port", base_url: "set-base-url", default_link_expiry: "set-expiry", default_link_limit: "set-limit", history: "set-history" },
@@ -777,7 +777,8 @@ function linkItem(link, visits = [], file = null) {
   return describedByHead(el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
-      el("span", { class: "title" }, link.label || "Link")),
+      el("span", { class: "title" }, link.label || "Link"),
+      link.password && el("span", { class: "lock", title: "Asks for a password", role: "img", "aria-label": "password" }, "🔒")),
     el("div", { class: "item-meta" }, linkState(link, downloads)),
     active && el("code", { class: "url link-url", title: link.url }, link.url),
     active && reachLine(link),
@@ -905,10 +906,11 @@ async function createLink(event) {
     const limit = $("l-limit").value.trim();
     const link = await invoke("create_link", {
       file_id: file, expires, max_downloads: limit || null, label: $("l-label").value.trim() || null,
-      notify: $("l-notify").checked,
+      notify: $("l-notify").checked, password: $("l-password").value || null,
     });
     await copy(link.url, "Link");
     $("l-label").value = "";
+    $("l-password").value = "";
     await loadFiles();
   } catch (e) {
     showError(e, { form: $("link-form") });

@@ -778,7 +778,8 @@ function linkItem(link, visits = [], file = null) {
     el("div", { class: "item-head" },
       el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
       el("span", { class: "title" }, link.label || "Link"),
-      link.password && el("span", { class: "lock", title: "Asks for a password", role: "img", "aria-label": "password" }, "🔒")),
+      // A word, not a glyph: emoji fonts are not on every desktop.
+      link.password && el("span", { class: "pill lock", title: "Asks for a password before the download" }, "password")),
     el("div", { class: "item-meta" }, linkState(link, downloads)),
     active && el("code", { class: "url link-url", title: link.url }, link.url),
     active && reachLine(link),
@@ -924,7 +925,7 @@ async function setPublic() {
   try {
     if (makePublic) {
       const links = await invoke("list_links", { file_id: state.selected });
-      const limited = links.filter((l) => l.status === "active" && (l.max_downloads || l.expires_at)).length;
+      const limited = links.filter((l) => l.status === "active" && (l.max_downloads || l.expires_at || l.password)).length;
       const body = el("p", {}, `${limited === 1 ? "1 active link limits" : `${limited} active links limit`} how often or until when it can be downloaded. Once public, anyone with its address can download it, as often as they like, for as long as it stays public: those limits no longer protect it.`);
       if (limited && !(await dialog({ title: "Make this file public?", body, ok: "Make public", danger: true }))) {
         $("d-public").checked = false;

@@ -196,7 +196,7 @@ async fn the_new_link_form_starts_from_the_settings_for_each_file() {
     window.wait_for(&format!(r#".file-row.selected[data-id="{first}"]"#)).await;
     window.wait_for("#d-links .link .lock").await;
     assert_eq!(window.run("return document.getElementById('l-password').value", vec![]).await, json!(""));
-    window.screen("password-link");
+    window.screenshot("password-link").await;
     let link = window.vault().links(Some(&first), now()).unwrap().remove(0).link;
     assert!(link.password);
     let curl = |extra: &'static [&'static str]| {

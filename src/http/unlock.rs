@@ -6,7 +6,8 @@
 //!   `/d/{link}/{sig}`), HttpOnly, SameSite=Strict, and Secure when the request came over https.
 //! - The direct URL without the cookie is 401 with `WWW-Authenticate: Basic`, and takes the
 //!   password as HTTP Basic credentials (any user name), for `curl -u :PASSWORD` and
-//!   `wget --user=x --password=PASSWORD` (which sends them after the 401).
+//!   `wget --user= --password=PASSWORD` (which sends them after the 401, and only with a user
+//!   name, even an empty one).
 //! - A wrong password is 401 (403 on the form, so browsers show the page rather than their own
 //!   prompt); too many are 429 with `Retry-After`. Neither reaches a download's count.
 

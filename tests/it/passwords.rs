@@ -77,7 +77,7 @@ async fn direct_url_is_401_with_a_basic_challenge_and_takes_basic_credentials() 
     assert_eq!(std::fs::read(&curl_out).unwrap(), data);
     let wget_out = dir.path().join("wget.pdf");
     let wget = tokio::process::Command::new("wget")
-        .args(["-q", "--user=me", &format!("--password={PASSWORD}"), "-O"])
+        .args(["-q", "--user=", &format!("--password={PASSWORD}"), "-O"])
         .arg(&wget_out)
         .arg(&link.url)
         .output()

@@ -238,3 +238,60 @@ test("a revoked link's page leads with the sentence, the status in small print",
   await page.screenshot({ path: join(shots, "error-page-revoked.png") });
   assert.deepEqual(page.problems.filter((p) => !p.includes("410")), []);
 });
+
+test("a password link asks for it, sets an HttpOnly cookie, then downloads; wrong guesses are limited", async () => {
+  const data = pattern(300 * 1024, 11);
+  const source = join(work, "contract.pdf");
+  writeFileSync(source, data);
+  const [file] = cli("add", source);
+  const password = "orchard gate 9";
+  const run = (...args) => JSON.parse(execFileSync(bin, ["--data-dir", dataDir, "--json", ...args], { input: `${password}\n`, encoding: "utf8" }));
+  const link = run("link", file.id, "--password");
+  assert.equal(link.password, true);
+
+  const page = await watchedPage();
+  const first = await page.goto(link.page_url);
+  assert.equal(first.status(), 200);
+  assert.equal(await page.textContent("h1"), "Password required");
+  assert.equal(await page.locator("#file-name").count(), 0, "nothing of the file before the password");
+  await page.fill("#password", "orchard gate 8");
+  await Promise.all([page.waitForNavigation(), page.click("#open")]);
+  assert.equal(await page.textContent("#password-error"), "Wrong password. Try again.");
+  assert.deepEqual(await page.context().cookies(), []);
+  await page.screenshot({ path: join(shots, "password-wrong.png") });
+
+  await page.fill("#password", password);
+  await Promise.all([page.waitForURL(link.page_url), page.click("#open")]);
+  assert.equal(await page.textContent("#file-name"), "contract.pdf");
+  const cookies = await page.context().cookies();
+  assert.equal(cookies.length, 2);
+  for (const c of cookies) {
+    assert.equal(c.name, `sharelock_${link.id}`);
+    assert.equal(c.httpOnly, true);
+    assert.equal(c.sameSite, "Strict");
+    assert.ok(c.expires > Date.now() / 1000 && c.expires <= Date.now() / 1000 + 12 * 3600 + 5, `${c.expires}`);
+  }
+  assert.deepEqual(cookies.map((c) => c.path.split("/")[1]).sort(), ["d", "l"]);
+  assert.equal(await page.evaluate(() => document.cookie), "", "scripts cannot read it");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+  const saved = join(work, "contract-downloaded.pdf");
+  await download.saveAs(saved);
+  assert.equal(sha256(readFileSync(saved)), file.sha256);
+  // The wrong password's 403 is the one console error the browser logs.
+  assert.deepEqual(page.problems.filter((p) => !p.includes("403")), []);
+
+  // Another browser keeps guessing: after a few wrong passwords it must wait.
+  const guesser = await watchedPage();
+  await guesser.goto(link.page_url);
+  let status = 0;
+  for (let i = 0; i < 6 && status !== 429; i++) {
+    await guesser.fill("#password", `guess ${i}`);
+    const [response] = await Promise.all([guesser.waitForNavigation(), guesser.click("#open")]);
+    status = response.status();
+  }
+  assert.equal(status, 429);
+  assert.match(await guesser.textContent("#password-error"), /^Too many wrong passwords\. Try again in \d+ seconds\.$/);
+  await guesser.screenshot({ path: join(shots, "password-limited.png") });
+  const [listed] = cli("links", file.id);
+  assert.equal(listed.downloads, 1);
+});

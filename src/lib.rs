@@ -17,6 +17,8 @@
 //!   record are quarantined, never deleted.
 //! - [`files`], [`links`], [`slots`], [`settings`]: the records in the database and their rules
 //!   (link status and download claims, slot claims and accept lists).
+//! - [`passwords`]: password links: Argon2id hashes, the unlock cookie, the limits on wrong
+//!   guesses.
 //! - [`tokens`]: API tokens (`slk_<id>_<secret>`), kept as a hash, with their scopes.
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
 //! - [`zip`]: a share of several files as one zip, laid out ahead and streamed with Range.
@@ -61,6 +63,7 @@ pub mod logs;
 pub mod manage;
 pub mod names;
 pub mod nginx;
+pub mod passwords;
 pub mod qr;
 pub mod reach;
 pub mod remote;

@@ -51,6 +51,12 @@ pub struct Link {
     /// a share, and only for one (a link to one file has none): what tells the two apart.
     #[serde(default)]
     pub name: Option<String>,
+    /// Whether it asks for a password (see `passwords`).
+    #[serde(default)]
+    pub password: bool,
+    /// The password's Argon2id hash (a PHC string): never serialised, never shown.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
 }
 
 fn notify_default() -> bool {
@@ -116,6 +122,8 @@ impl Link {
             notify: row.get(at + 9)?,
             last_access_at: row.get(at + 10)?,
             name: row.get(at + 11)?,
+            password: row.get::<_, Option<String>>(at + 12)?.is_some(),
+            password_hash: row.get(at + 12)?,
         })
     }
 
@@ -126,15 +134,16 @@ impl Link {
 }
 
 /// How many columns [`COLUMNS`] names: where the file's columns start in a joined row.
-const COLUMN_COUNT: usize = 12;
+const COLUMN_COUNT: usize = 13;
 const COLUMNS: &str = "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, \
-     l.label, l.undelivered, l.notify, l.last_access_at, l.name";
+     l.label, l.undelivered, l.notify, l.last_access_at, l.name, l.password_hash";
 
 /// Inserts a new link.
 pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label, notify, name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label, notify, name,
+                            password_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         link.id,
@@ -146,7 +155,8 @@ pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
         link.revoked_at,
         link.label,
         link.notify,
-        link.name
+        link.name,
+        link.password_hash
     ])?;
     Ok(())
 }
@@ -353,6 +363,12 @@ pub fn counts_by_file(conn: &Connection) -> Result<std::collections::HashMap<Str
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Sets or removes the link's password hash; false if there is no such link. A new hash ends
+/// every unlock cookie issued before (see `passwords`).
+pub fn set_password_hash(conn: &Connection, id: &str, hash: Option<&str>) -> Result<bool> {
+    Ok(conn.prepare_cached("UPDATE links SET password_hash = ?2 WHERE id = ?1")?.execute(params![id, hash])? == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +387,8 @@ mod tests {
             notify: true,
             last_access_at: None,
             name: None,
+            password: false,
+            password_hash: None,
         }
     }
 

@@ -597,6 +597,9 @@ impl Manage for Remote {
         if let Some(base) = base {
             body.insert("base_url".into(), base.into());
         }
+        if let Some(password) = &new.password {
+            body.insert("password".into(), password.reveal().into());
+        }
         if !new.more_files.is_empty() {
             body.insert("more_files".into(), new.more_files.into());
         }
@@ -624,6 +627,9 @@ impl Manage for Remote {
         }
         if let Some(notify) = edit.notify {
             body.insert("notify".into(), notify.into());
+        }
+        if let Some(password) = &edit.password {
+            body.insert("password".into(), password.as_ref().map(|p| p.reveal()).into());
         }
         self.json(self.client()?.patch(self.endpoint(&["links", id])).json(&body))
     }

@@ -45,6 +45,9 @@ pub enum Purpose {
     /// answered holds this data dir's secret. Its own tag keeps the answers, which anyone can
     /// ask for, from ever passing as a link or slot signature.
     Reach,
+    /// Proving that a link's password was given (`passwords`): the unlock cookie. Its own tag
+    /// keeps a cookie from ever passing as a URL signature, and a URL signature as a cookie.
+    Unlock,
 }
 
 impl Purpose {
@@ -53,6 +56,7 @@ impl Purpose {
             Purpose::Link => b"sharelock link\0",
             Purpose::Slot => b"sharelock slot\0",
             Purpose::Reach => b"sharelock reach\0",
+            Purpose::Unlock => b"sharelock unlock\0",
         }
     }
 }

@@ -74,6 +74,18 @@ pub fn landing(base: &str, link_id: &str, sig: &str) -> String {
     format!("{base}/l/{link_id}/{sig}")
 }
 
+/// The folder of a link's file URLs, `{base}/d/{link}/{sig}`: the path a password link's
+/// unlock cookie is scoped to (with the landing page's).
+pub fn link_file_dir(base: &str, link_id: &str, sig: &str) -> String {
+    format!("{base}/d/{link_id}/{sig}")
+}
+
+/// The folder of a share's per-file URLs, `{base}/f/{link}/{sig}`: a password share's unlock
+/// cookie is scoped to it too.
+pub fn share_file_dir(base: &str, link_id: &str, sig: &str) -> String {
+    format!("{base}/f/{link_id}/{sig}")
+}
+
 /// The landing page's Download button: the file's URL relative to the landing page, so it keeps
 /// working behind a path prefix.
 pub fn link_file_from_landing(link_id: &str, sig: &str, name: &str) -> String {

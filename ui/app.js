@@ -161,7 +161,7 @@ function showError(e, { form = null, prefix = "" } = {}) {
 
 /** The fields of each form, by the names commands give them. */
 const FIELDS = {
-  "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label" },
+  "link-form": { expires: "l-expiry", max_downloads: "l-limit", label: "l-label", password: "l-password" },
   "share-form": { name: "share-name" },
   "slot-form": { expires: "s-expiry", max_size: "s-max-size", max_files: "s-max-files", max_total: "s-max-total", accept: "s-accept", label: "s-label" },
   "location-form": { url: "loc-url", token: "loc-token" },
@@ -779,7 +779,9 @@ function linkItem(link, visits = [], file = null) {
   return describedByHead(el("li", { class: `link${active ? "" : " dead"}`, dataset: { id: link.id, status: link.status } },
     el("div", { class: "item-head" },
       el("span", { class: `status ${link.status}` }, link.status.replace("_", " ")),
-      el("span", { class: "title" }, link.label || "Link")),
+      el("span", { class: "title" }, link.label || "Link"),
+      // A word, not a glyph: emoji fonts are not on every desktop.
+      link.password && el("span", { class: "pill lock", title: "Asks for a password before the download" }, "password")),
     el("div", { class: "item-meta" }, linkState(link, downloads)),
     active && el("code", { class: "url link-url", title: link.url }, link.url),
     active && reachLine(link),
@@ -907,10 +909,11 @@ async function createLink(event) {
     const limit = $("l-limit").value.trim();
     const link = await invoke("create_link", {
       file_id: file, expires, max_downloads: limit || null, label: $("l-label").value.trim() || null,
-      notify: $("l-notify").checked,
+      notify: $("l-notify").checked, password: $("l-password").value || null,
     });
     await copy(link.url, "Link");
     $("l-label").value = "";
+    $("l-password").value = "";
     await loadFiles();
   } catch (e) {
     showError(e, { form: $("link-form") });
@@ -924,7 +927,7 @@ async function setPublic() {
   try {
     if (makePublic) {
       const links = await invoke("list_links", { file_id: state.selected });
-      const limited = links.filter((l) => l.status === "active" && (l.max_downloads || l.expires_at)).length;
+      const limited = links.filter((l) => l.status === "active" && (l.max_downloads || l.expires_at || l.password)).length;
       const body = el("p", {}, `${limited === 1 ? "1 active link limits" : `${limited} active links limit`} how often or until when it can be downloaded. Once public, anyone with its address can download it, as often as they like, for as long as it stays public: those limits no longer protect it.`);
       if (limited && !(await dialog({ title: "Make this file public?", body, ok: "Make public", danger: true }))) {
         $("d-public").checked = false;

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sharelock::links::LinkStatus;
+use sharelock::passwords::Password;
 use sharelock::settings;
 use sharelock::slots::{AcceptList, SlotStatus};
 use sharelock::units::{Lifetime, parse_size};
@@ -199,13 +200,22 @@ pub async fn create_link(
     max_downloads: Option<Whole>,
     label: Option<String>,
     notify: Option<bool>,
+    password: Option<String>,
 ) -> Result<LinkInfo> {
     if desktop.remote().is_none() {
         desktop.server.check_serving()?;
     }
     let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
-    let new =
-        NewLink { lifetime: Some(lifetime(&expires, "expires")?), max_downloads, label, notify, ..NewLink::default() };
+    // An empty field is no password; anything else is the password as typed, spaces and all.
+    let password = password.filter(|p| !p.is_empty()).map(Password::new).transpose()?;
+    let new = NewLink {
+        lifetime: Some(lifetime(&expires, "expires")?),
+        max_downloads,
+        label,
+        notify,
+        password,
+        ..NewLink::default()
+    };
     desktop.with(move |m| m.create_link(&file_id, new, None)).await
 }
 
@@ -247,6 +257,7 @@ pub async fn edit_link(
         lifetime: expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?,
         max_downloads: limit,
         notify,
+        password: None,
     };
     desktop.with(move |m| m.edit_link(&id, edit)).await
 }

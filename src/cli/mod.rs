@@ -4,6 +4,7 @@
 //! clap).
 
 mod output;
+mod password;
 mod token;
 mod webhook;
 
@@ -183,8 +184,11 @@ pub enum Command {
         base_url: Option<String>,
         /// Make a link nginx checks alone (secure_link): no download limit, no count, not
         /// revocable one by one; needs an expiry. See docs/deploy.md.
-        #[arg(long, conflicts_with_all = ["max_downloads", "label", "notify", "more_files"])]
+        #[arg(long, conflicts_with_all = ["max_downloads", "label", "notify", "more_files", "password"])]
         nginx: bool,
+        /// Ask for a password to download: read from stdin's first line, or typed at a prompt.
+        #[arg(long)]
+        password: bool,
     },
     /// List links, of one file or of all.
     Links {
@@ -204,6 +208,12 @@ pub enum Command {
         /// Whether its completed downloads notify you in the desktop app.
         #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
         notify: Option<bool>,
+        /// Set or change its password (stdin's first line, or a prompt); old unlocks end.
+        #[arg(long, conflicts_with = "no_password")]
+        password: bool,
+        /// Remove its password.
+        #[arg(long)]
+        no_password: bool,
     },
     /// Revoke a link: it answers 410 from now on.
     Revoke {
@@ -650,19 +660,25 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
                 None => format!("{} is private", file.file.id),
             })
         }
-        Command::Link { file_id, more_files, name, expires, max_downloads, label, notify, base_url, nginx: false } => {
-            let new = NewLink { lifetime: expires, max_downloads, label, notify, more_files, name };
+        Command::Link { file_id, more_files, name, expires, max_downloads, label, notify, base_url, nginx: false, password } => {
+            let password = if password { Some(password::read()?) } else { None };
+            let new = NewLink { lifetime: expires, max_downloads, label, notify, more_files, name, password };
             let link = owner.create_link(&file_id, new, base_url.as_deref())?;
             out.print(&link, || link_text(&link, now))
         }
         Command::Links { file_id } => out.links(&owner.links(file_id.as_deref())?, now),
-        Command::EditLink { link_id, expires, max_downloads, notify } => {
-            if expires.is_none() && max_downloads.is_none() && notify.is_none() {
+        Command::EditLink { link_id, expires, max_downloads, notify, password, no_password } => {
+            if expires.is_none() && max_downloads.is_none() && notify.is_none() && !password && !no_password {
                 return Err(Error::InvalidInput(
-                    "nothing to change: give --expires, --max-downloads or --notify".into(),
+                    "nothing to change: give --expires, --max-downloads, --notify, --password or --no-password".into(),
                 ));
             }
-            let edit = LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0), notify };
+            let password = match (password, no_password) {
+                (true, _) => Some(Some(password::read()?)),
+                (false, true) => Some(None),
+                (false, false) => None,
+            };
+            let edit = LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0), notify, password };
             let link = owner.edit_link(&link_id, edit)?;
             out.print(&link, || link_text(&link, now))
         }

@@ -96,6 +96,7 @@ pub(super) fn link_text(link: &LinkInfo, now: i64) -> String {
         Some(files) => files.iter().map(|f| format!("\n  {} ({}): {}", f.name, format_size(f.size), f.url)).collect(),
         None => String::new(),
     };
+    let limit = if link.link.password { format!("{limit}, password required") } else { limit };
     format!(
         "{}{files}\npage: {}\nlink {}: {}, {expires}{limit}; opens for {}",
         link.url,

@@ -27,6 +27,7 @@ use super::connection::ConnectionHandle;
 use super::delivery::{Check, Socket};
 use super::error::HttpError;
 use super::history::Client;
+use super::limit::Peer;
 use super::range::Requested;
 use super::signed::{SignedLink, plain_segment};
 use super::transfers::Grant;
@@ -49,6 +50,8 @@ pub(super) async fn link_download(
     client: Client,
     req: Request,
 ) -> Result<Response, HttpError> {
+    // Before anything else, even a crawler's preview: a password link shows nothing without it.
+    super::unlock::admit(&app, &link, req.headers(), req.extensions().get::<Peer>().copied(), &client).await?;
     let share = match link.is_share() {
         true => Some(Share::load(&app, &link).await?),
         false => None,
@@ -143,6 +146,7 @@ pub(super) async fn share_file(
     if !link.is_share() || !crate::ids::is_valid(&file_id) {
         return Err(HttpError::NotFound);
     }
+    super::unlock::admit(&app, &link, req.headers(), req.extensions().get::<Peer>().copied(), &client).await?;
     let share = Share::load(&app, &link).await?;
     let file = share.files.iter().find(|f| f.id == file_id).ok_or(HttpError::NotFound)?;
     let recording = Recording { client, link_id: Some(Arc::from(link.id.as_str())) };
@@ -223,7 +227,12 @@ pub(super) async fn landing(
     State(app): State<AppState>,
     SignedLink { link, file, sig }: SignedLink,
     client: Client,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<Peer>>,
 ) -> Result<Response, HttpError> {
+    if let Some(ask) = super::unlock::landing_gate(&app, &link, &headers, peer.map(|p| p.0), &client).await {
+        return Ok(ask);
+    }
     client.record(&app, Happened::PageViewed { link_id: Arc::from(link.id.as_str()) });
     let assets = urls::assets_from(pattern::LANDING);
     if link.is_share() {

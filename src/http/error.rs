@@ -28,11 +28,22 @@ pub enum HttpError {
     TooSlow,
     /// Too many invalid signatures from this client: 429.
     TooManyRequests,
+    /// A password link asked for without its password or unlock cookie: 401 with
+    /// `WWW-Authenticate: Basic`.
+    PasswordRequired,
+    /// A password link asked for with a wrong password: 401 with `WWW-Authenticate: Basic`.
+    WrongPassword,
+    /// Too many wrong passwords from this client or against this link: 429, and `Retry-After`
+    /// this long.
+    TooManyGuesses(std::time::Duration),
     /// The disk is full: 507.
     StorageFull,
     /// Our fault; the detail is logged, not sent: 500.
     Internal(String),
 }
+
+/// The challenge of a password link's direct URL.
+pub const WWW_AUTHENTICATE: &str = "Basic realm=\"Sharelock\", charset=\"UTF-8\"";
 
 /// The one-line message of an error response, kept so a page can be rendered from it.
 #[derive(Debug, Clone)]
@@ -52,6 +63,11 @@ impl HttpError {
             HttpError::TooSlow => (StatusCode::REQUEST_TIMEOUT, "the upload is too slow".into()),
             HttpError::TooManyRequests => {
                 (StatusCode::TOO_MANY_REQUESTS, "too many invalid requests: try again later".into())
+            }
+            HttpError::PasswordRequired => (StatusCode::UNAUTHORIZED, "this link needs a password".into()),
+            HttpError::WrongPassword => (StatusCode::UNAUTHORIZED, "wrong password".into()),
+            HttpError::TooManyGuesses(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many wrong passwords: try again later".into())
             }
             HttpError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "the server's disk is full".into()),
             HttpError::Internal(detail) => {
@@ -75,6 +91,9 @@ impl HttpError {
             HttpError::Internal(_) => (500, Cow::Borrowed("internal error")),
             HttpError::BadSignature => (403, Cow::Borrowed("invalid signature")),
             HttpError::TooManyRequests => (429, Cow::Borrowed("too many invalid requests")),
+            HttpError::PasswordRequired => (401, Cow::Borrowed("password required")),
+            HttpError::WrongPassword => (401, Cow::Borrowed("wrong password")),
+            HttpError::TooManyGuesses(_) => (429, Cow::Borrowed("too many wrong passwords")),
             HttpError::NotFound => (404, Cow::Borrowed("not found")),
             HttpError::Timeout => (408, Cow::Borrowed("the upload stalled")),
             HttpError::TooSlow => (408, Cow::Borrowed("the upload is too slow")),
@@ -92,7 +111,8 @@ impl HttpError {
             HttpError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Timeout | HttpError::TooSlow => StatusCode::REQUEST_TIMEOUT,
-            HttpError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            HttpError::TooManyRequests | HttpError::TooManyGuesses(_) => StatusCode::TOO_MANY_REQUESTS,
+            HttpError::PasswordRequired | HttpError::WrongPassword => StatusCode::UNAUTHORIZED,
             HttpError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -101,11 +121,21 @@ impl HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            HttpError::TooManyGuesses(wait) => super::unlock::retry_after(*wait).to_string(),
+            _ => "10".into(),
+        };
         let (status, message) = self.status_and_message();
         let mut response =
             (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            response.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from_static("10"));
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Ok(value) = http::HeaderValue::from_str(&retry_after)
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // The challenge that makes wget send its credentials, and curl -u work.
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static(WWW_AUTHENTICATE));
         }
         response.extensions_mut().insert(ErrorMessage(message));
         response

@@ -113,13 +113,13 @@ impl Client {
     }
 
     /// Records a refusal of a link (or, without one, of a public file), when it is one the owner
-    /// hears of: 403, 410 or 429.
+    /// hears of: 403, 410, 429, or a wrong password (never the password itself).
     pub fn refused(&self, app: &AppState, link_id: Option<&str>, file_id: Option<&str>, error: &super::HttpError) {
         if !app.history.enabled() {
             return;
         }
         let (status, reason) = error.summary();
-        if matches!(status, 403 | 410 | 429) {
+        if matches!(status, 403 | 410 | 429) || matches!(error, super::HttpError::WrongPassword) {
             let what =
                 Happened::Refused { link_id: link_id.map(Arc::from), file_id: file_id.map(Arc::from), status, reason };
             self.record(app, what);

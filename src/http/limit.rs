@@ -57,6 +57,11 @@ impl BadSignatures {
         hops.into_iter().rev().find(|ip| !self.trusted.contains(ip)).unwrap_or(peer)
     }
 
+    /// Whether `peer` is a trusted proxy, whose forwarded headers are believed.
+    pub fn trusts(&self, peer: Option<Peer>) -> bool {
+        peer.is_some_and(|p| self.trusted.contains(&p.0.ip()))
+    }
+
     /// Forgets addresses that have been quiet (bounded memory under floods from many addresses).
     pub fn forget_quiet(&self) {
         self.limiter.retain_recent();

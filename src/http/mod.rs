@@ -4,7 +4,8 @@
 //! | route | what |
 //! |---|---|
 //! | `GET, HEAD /d/{link}/{sig}[/{name}]` | a file through a signed link |
-//! | `GET /l/{link}/{sig}` | the link's landing page |
+//! | `GET /l/{link}/{sig}` | the link's landing page (a password link's asks for the password) |
+//! | `POST /l/{link}/{sig}` | a password link's form: the unlock cookie (see [`unlock`]) |
 //! | `GET, HEAD /p/{file}[/{name}]` | a public file |
 //! | `GET /u/{slot}?sig=` | a slot's upload page |
 //! | `POST /u/{slot}?sig=` | multipart upload into the slot |
@@ -28,6 +29,7 @@ pub mod pages;
 mod range;
 mod signed;
 pub mod transfers;
+mod unlock;
 mod upload;
 
 use std::future::Future;
@@ -121,6 +123,7 @@ pub struct AppState {
     bad_signatures: Arc<limit::BadSignatures>,
     transfers: Arc<transfers::Transfers>,
     feed: Arc<api::events::Feed>,
+    guesses: Arc<crate::passwords::Guesses>,
 }
 
 impl AppState {
@@ -134,6 +137,7 @@ impl AppState {
             bad_signatures,
             transfers: Arc::default(),
             feed: Arc::default(),
+            guesses: Arc::default(),
         }
     }
 
@@ -170,7 +174,7 @@ fn app(state: AppState) -> Router {
         .route(pattern::LINK_FILE_NAMED, get(download::link_download))
         .route(pattern::SHARE_FILE, get(download::share_file))
         .route(pattern::SHARE_FILE_NAMED, get(download::share_file))
-        .route(pattern::LANDING, get(download::landing))
+        .route(pattern::LANDING, get(download::landing).post(unlock::unlock))
         .route(pattern::SLOT, get(upload::page_for_slot).post(upload::post))
         .route(pattern::SLOT_FILE, axum::routing::put(upload::put))
         // Uploads enforce their own limits while streaming; no blanket body limit.
@@ -323,11 +327,13 @@ async fn serve(
     let feed = state.feed.clone();
     let pending = state.counts.clone();
     let bad_signatures = state.bad_signatures.clone();
+    let guesses = state.guesses.clone();
     let forgetter = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
             bad_signatures.forget_quiet();
+            guesses.forget_quiet();
         }
     });
     let config = state.config.clone();

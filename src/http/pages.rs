@@ -175,6 +175,27 @@ pub fn share_landing(
     layout_with_meta(name, assets, &meta, &body, false)
 }
 
+/// A password link's landing page before the password is given: a form that posts it back to
+/// the page's own URL (no `action`), and nothing about the file. `message` says why it is shown
+/// again (a wrong password, too many).
+pub fn password(message: Option<&str>, assets: &str) -> String {
+    let message = match message {
+        Some(m) => format!(r#"<p class="refused" id="password-error" role="alert">{}</p>"#, escape(m)),
+        None => String::new(),
+    };
+    let body = format!(
+        r#"<h1>Password required</h1>
+<p class="muted">Someone shared a file with you and protected it with a password.</p>
+{message}
+<form id="unlock" method="post">
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required autofocus>
+<div class="actions"><button type="submit" id="open">Open</button></div>
+</form>"#
+    );
+    layout("Password required", assets, &body, false)
+}
+
 /// A slot's upload page: a multipart form that works without JavaScript, enhanced by
 /// `upload.js` with drag and drop and per-file progress.
 pub fn upload(slot: &Slot, action: &str, now: i64) -> String {
@@ -285,6 +306,7 @@ fn error_words(status: u16, message: &str) -> (String, &'static str) {
         415 => (sentence(), "Send a file of a type this upload link accepts."),
         408 => (sentence(), "Try again on a steadier connection."),
         400 => (sentence(), "Check the address and try again."),
+        401 => ("This link needs a password".into(), "Open the link's page to type it, or ask the person who sent it."),
         429 => ("Too many invalid requests".into(), "Wait a moment, then try again."),
         507 => ("The server's disk is full".into(), "Try again later, or tell the person who sent the link."),
         _ => ("Something went wrong on the server".into(), "Try again later."),

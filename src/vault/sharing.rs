@@ -2,6 +2,7 @@
 //! asks of them (claims, the byte budget, what is given back).
 
 use super::*;
+use crate::passwords::Password;
 
 /// A link with its URLs and status.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -83,6 +84,8 @@ pub struct NewLink {
     pub more_files: Vec<String>,
     /// A share's name (its zip's too); only for a share of several files.
     pub name: Option<String>,
+    /// The password it asks for, if any (kept only as its hash).
+    pub password: Option<Password>,
 }
 
 /// Changes to a link; `None` leaves a field as it is.
@@ -94,6 +97,9 @@ pub struct LinkEdit {
     pub max_downloads: Option<Option<u64>>,
     /// Whether its completed downloads notify the owner.
     pub notify: Option<bool>,
+    /// A new password; `Some(None)` removes it. Either way, unlock cookies issued before stop
+    /// working.
+    pub password: Option<Option<Password>>,
 }
 
 /// A share's name from what its creator gave, for the files `file_ids`: only a share of several
@@ -149,6 +155,8 @@ impl Vault {
             notify: new.notify.unwrap_or(true),
             last_access_at: None,
             name,
+            password: new.password.is_some(),
+            password_hash: new.password.as_ref().map(Password::hash).transpose()?,
         };
         let (records, base) = self.write(|c| {
             let tx = write_transaction(c)?;
@@ -192,9 +200,11 @@ impl Vault {
             .collect())
     }
 
-    /// Changes a link's expiry, limit or notifications; its URL stays the same.
+    /// Changes a link's expiry, limit, notifications or password; its URL stays the same.
     pub fn edit_link(&self, id: &str, edit: LinkEdit, now: i64) -> Result<LinkInfo> {
         check_download_limit(edit.max_downloads.flatten())?;
+        // Hashed before the write lock is taken: Argon2 takes a while on purpose.
+        let password_hash = edit.password.as_ref().map(|p| p.as_ref().map(Password::hash).transpose()).transpose()?;
         self.write(|c| {
             let tx = write_transaction(c)?;
             if links::get(&tx, id)?.is_none() {
@@ -212,6 +222,9 @@ impl Vault {
             }
             if let Some(notify) = edit.notify {
                 links::set_notify(&tx, id, notify)?;
+            }
+            if let Some(hash) = &password_hash {
+                links::set_password_hash(&tx, id, hash.as_deref())?;
             }
             tx.commit()?;
             Ok(())

@@ -13,6 +13,7 @@ mod limits;
 mod links;
 mod load;
 mod nginx;
+mod passwords;
 mod public;
 mod range;
 mod reach;

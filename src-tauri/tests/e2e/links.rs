@@ -189,6 +189,31 @@ async fn the_new_link_form_starts_from_the_settings_for_each_file() {
     window.wait_for(&format!(r#".file-row.selected[data-id="{first}"]"#)).await;
     assert_eq!(window.run(form, vec![]).await, json!(["1d", "", ""]));
     assert!(window.vault().links(Some(&first), now()).unwrap().is_empty());
+
+    // A password link: the list marks it, and the server asks curl for the password.
+    window.type_into("#l-password", "quince 12").await;
+    let url = window.create_link().await;
+    window.wait_for(&format!(r#".file-row.selected[data-id="{first}"]"#)).await;
+    window.wait_for("#d-links .link .lock").await;
+    assert_eq!(window.run("return document.getElementById('l-password').value", vec![]).await, json!(""));
+    window.screenshot("password-link").await;
+    let link = window.vault().links(Some(&first), now()).unwrap().remove(0).link;
+    assert!(link.password);
+    let curl = |extra: &'static [&'static str]| {
+        let url = url.clone();
+        async move {
+            let out = tokio::process::Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"])
+                .args(extra)
+                .arg(&url)
+                .output()
+                .await
+                .expect("curl runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    assert_eq!(curl(&[]).await, "401");
+    assert_eq!(curl(&["-u", ":quince 12"]).await, "200");
     window.close().await;
 }
 

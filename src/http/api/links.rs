@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::error::ErrorBody;
 use super::{ApiError, ApiQuery, Caller, JsonBody, Removed, lifetime, nullable};
 use crate::http::AppState;
+use crate::passwords::Password;
 use crate::time;
 use crate::tokens::Scope;
 use crate::vault::{LinkEdit, LinkInfo, NewLink};
@@ -33,6 +34,8 @@ pub(super) struct CreateLink {
     /// A share's name, shown to recipients and given to its zip (default "Shared files"); only
     /// with `more_files`.
     name: Option<String>,
+    /// A password the link asks for (kept only as its Argon2id hash).
+    password: Option<String>,
 }
 
 /// `POST /files/{id}/links`: `write`, or `upload` for a file this same token added.
@@ -49,6 +52,7 @@ pub(super) async fn create(
         caller.may_link(&app, id).await?;
     }
     let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
+    let password = body.password.map(Password::new).transpose()?;
     let new = NewLink {
         lifetime,
         max_downloads: body.max_downloads,
@@ -56,6 +60,7 @@ pub(super) async fn create(
         notify: body.notify,
         more_files,
         name: body.name,
+        password,
     };
     let base = body.base_url;
     let link = super::core(&app, move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
@@ -105,6 +110,10 @@ pub(super) struct EditLink {
     max_downloads: Option<Option<u64>>,
     /// Whether completed downloads notify the owner.
     notify: Option<bool>,
+    /// A new password; `null` removes it. Either way, unlock cookies issued before stop working.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    password: Option<Option<String>>,
 }
 
 /// `PATCH /links/{id}`.
@@ -117,10 +126,11 @@ pub(super) async fn edit(
 ) -> Result<Json<LinkInfo>, ApiError> {
     caller.require(Scope::Write)?;
     let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
-    if lifetime.is_none() && body.max_downloads.is_none() && body.notify.is_none() {
-        return Err(ApiError::invalid(None, "nothing to change: give expires, max_downloads or notify"));
+    if lifetime.is_none() && body.max_downloads.is_none() && body.notify.is_none() && body.password.is_none() {
+        return Err(ApiError::invalid(None, "nothing to change: give expires, max_downloads, notify or password"));
     }
-    let edit = LinkEdit { lifetime, max_downloads: body.max_downloads, notify: body.notify };
+    let password = body.password.map(|p| p.map(Password::new).transpose()).transpose()?;
+    let edit = LinkEdit { lifetime, max_downloads: body.max_downloads, notify: body.notify, password };
     Ok(Json(super::core(&app, move |v| v.edit_link(&id, edit, time::now())).await?))
 }
 

@@ -660,7 +660,18 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
                 None => format!("{} is private", file.file.id),
             })
         }
-        Command::Link { file_id, more_files, name, expires, max_downloads, label, notify, base_url, nginx: false, password } => {
+        Command::Link {
+            file_id,
+            more_files,
+            name,
+            expires,
+            max_downloads,
+            label,
+            notify,
+            base_url,
+            nginx: false,
+            password,
+        } => {
             let password = if password { Some(password::read()?) } else { None };
             let new = NewLink { lifetime: expires, max_downloads, label, notify, more_files, name, password };
             let link = owner.create_link(&file_id, new, base_url.as_deref())?;

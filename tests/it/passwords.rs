@@ -390,3 +390,34 @@ async fn the_api_takes_and_documents_passwords() {
     assert_eq!(schemas["Link"]["properties"]["password"]["type"], "boolean");
     assert!(schemas["Link"]["properties"].get("password_hash").is_none());
 }
+
+#[tokio::test]
+async fn a_password_share_guards_its_zip_and_each_file_and_its_cookie_opens_them() {
+    let server = Server::start().await;
+    let first = server.add("a.txt", b"first file");
+    let second = server.add("b.txt", b"second file");
+    let new = NewLink { more_files: vec![second.file.id.clone()], name: Some("Two".into()), ..with_password(PASSWORD) };
+    let share = server.link_with(&first.file.id, new);
+    let files = share.files.clone().expect("a share lists its files");
+    let one = &files[1].url;
+
+    for url in [&share.url, one] {
+        let refused = client().get(url).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{url}");
+        assert!(refused.headers().contains_key(WWW_AUTHENTICATE));
+        let got = client().get(url).basic_auth("", Some(PASSWORD)).send().await.unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "{url}");
+    }
+    let page = client().get(&share.page_url).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("a.txt") && !page.contains("b.txt"), "the form shows nothing of the files");
+
+    // The form's cookie is scoped to the share's per-file URLs too, and opens them.
+    let cookies = set_cookies(&post_form(&share, PASSWORD).await);
+    let sig = share.page_url.rsplit('/').next().unwrap();
+    let id = &share.link.id;
+    assert!(cookies.iter().any(|c| c.contains(&format!("Path=/f/{id}/{sig};"))), "{cookies:?}");
+    let cookie = cookie_pair(&cookies[0]);
+    let got = client().get(one).header(COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap(), &b"second file"[..]);
+}

@@ -65,9 +65,12 @@ impl PendingHistory {
         }
     }
 
-    /// Takes what is pending.
+    /// Takes what is pending, leaving room for as many: a busy server's batch does not grow
+    /// from nothing again, reallocation after reallocation, on the request path.
     pub fn take(&self) -> Vec<Record> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let room = pending.len();
+        std::mem::replace(&mut *pending, Vec::with_capacity(room))
     }
 
     /// Puts records back after a failed write, ahead of newer ones.

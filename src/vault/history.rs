@@ -362,6 +362,8 @@ struct Batch {
     recent: HashMap<ClientKey, Recent>,
     /// Completed rows that gathered more downloads, by row id.
     repeats: HashMap<i64, Repeats>,
+    /// Client addresses as written, each formatted once a batch.
+    clients: HashMap<IpAddr, Rc<str>>,
 }
 
 /// Whose downloads gather into one row: kind, link, file, client, user agent (shared with the
@@ -390,13 +392,25 @@ impl Batch {
         Ok(found)
     }
 
+    fn client(&mut self, ip: IpAddr) -> Rc<str> {
+        self.clients.entry(ip).or_insert_with(|| ip.to_string().into()).clone()
+    }
+
     fn accessed(&mut self, link_id: Option<&str>, file_id: &str, at: i64) {
-        if let Some(link_id) = link_id {
-            let last = self.link_accessed.entry(link_id.to_string()).or_insert(at);
-            *last = (*last).max(at);
+        // Looked up before inserting: a busy link is seen thousands of times a batch, and an
+        // `entry` would allocate its key each time.
+        fn latest(map: &mut HashMap<String, i64>, id: &str, at: i64) {
+            match map.get_mut(id) {
+                Some(last) => *last = (*last).max(at),
+                None => {
+                    map.insert(id.to_string(), at);
+                }
+            }
         }
-        let last = self.file_accessed.entry(file_id.to_string()).or_insert(at);
-        *last = (*last).max(at);
+        if let Some(link_id) = link_id {
+            latest(&mut self.link_accessed, link_id, at);
+        }
+        latest(&mut self.file_accessed, file_id, at);
     }
 
     /// Writes the repeated downloads, and the latest access of each link and file fetched, for
@@ -427,7 +441,7 @@ impl Batch {
 /// Writes one record by the grouping rules (see the contract in `crate::history`).
 fn write_record(conn: &Connection, batch: &mut Batch, record: &Record) -> Result<()> {
     let at = record.at;
-    let client = record.client.map(|ip| ip.to_string());
+    let client = record.client.map(|ip| batch.client(ip));
     let client = client.as_deref();
     let user_agent = record.user_agent.as_deref();
     match &record.what {

@@ -13,9 +13,10 @@
 //! A `sharelock.db` that is not SQLite, or whose pages are damaged, fails with a message that
 //! names the file and the way out (a backup, `sharelock verify`), never a panic.
 
+use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -239,6 +240,9 @@ pub struct Db {
     path: PathBuf,
     target: Target,
     idle: Mutex<Vec<Connection>>,
+    /// The descriptor the header was read through (see [`header_reader`]); declared last, so it
+    /// closes after this handle's connections.
+    header: Option<HeaderShare>,
 }
 
 impl Db {
@@ -246,7 +250,10 @@ impl Db {
     /// latest schema; read-only, it must exist and be up to date.
     pub fn open(path: &Path, mode: Mode) -> Result<Db> {
         let damaged = |e| damaged(path, e);
-        check_length(path)?;
+        let header = header_reader(path);
+        if let Some(share) = &header {
+            check_length(path, share.file())?;
+        }
         let (target, conn) = match mode {
             Mode::ReadWrite => {
                 let target = Target::File(path.to_path_buf());
@@ -268,7 +275,10 @@ impl Db {
             }
             Mode::ReadOnly => open_read_only(path)?,
         };
-        Ok(Db { path: path.to_path_buf(), target, idle: Mutex::new(vec![conn]) })
+        // A database made just now had no file to read before: its descriptor is taken now, so
+        // that a later handle on it never closes the only one.
+        let header = header.or_else(|| header_reader(path));
+        Ok(Db { path: path.to_path_buf(), target, idle: Mutex::new(vec![conn]), header })
     }
 
     /// The database file.
@@ -304,6 +314,8 @@ impl Db {
 pub struct ChangeWatcher {
     conn: Connection,
     last: i64,
+    /// Its database's header descriptor, kept while this connection is open (see [`Db`]).
+    _header: Option<HeaderShare>,
 }
 
 impl ChangeWatcher {
@@ -321,7 +333,7 @@ impl Db {
     pub fn watcher(&self) -> Result<ChangeWatcher> {
         let conn = connect(&self.target).map_err(|e| damaged(&self.path, e))?;
         let last = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        Ok(ChangeWatcher { conn, last })
+        Ok(ChangeWatcher { conn, last, _header: self.header.clone() })
     }
 }
 
@@ -374,11 +386,10 @@ fn open_read_only(path: &Path) -> Result<(Target, Connection)> {
 /// Refuses a database file shorter than its own header says (cut off by a failed copy or a full
 /// disk): SQLite reads such a file as long as a query touches only the pages still there, so
 /// which commands fail would depend on where each table's pages happen to lie.
-fn check_length(path: &Path) -> Result<()> {
-    use std::io::Read;
-    let Ok(mut file) = std::fs::File::open(path) else { return Ok(()) };
+fn check_length(path: &Path, file: &File) -> Result<()> {
+    use std::os::unix::fs::FileExt;
     let mut header = [0u8; 100];
-    if file.read_exact(&mut header).is_err() || !header.starts_with(b"SQLite format 3\0") {
+    if file.read_exact_at(&mut header, 0).is_err() || !header.starts_with(b"SQLite format 3\0") {
         // Missing, empty or not SQLite at all: SQLite's own open says which.
         return Ok(());
     }
@@ -402,6 +413,57 @@ fn check_length(path: &Path) -> Result<()> {
         return Err(Error::Db(rusqlite::Error::SqliteFailure(code, Some(message))));
     }
     Ok(())
+}
+
+/// The database file at `path`, opened to read its header, and shared by every handle of this
+/// process on the same file: it closes when the last of them goes, after their connections.
+///
+/// Closing any descriptor of a file drops every POSIX lock this process holds on it (fcntl(2)),
+/// SQLite's own included. A header read through a descriptor opened and closed at each open, by
+/// a process whose connections to the file were already open, left those connections without
+/// their shared lock: another process closing its last connection then took itself for the last
+/// one anywhere, checkpointed and removed the write-ahead log, and this process read frames that
+/// were gone ("disk I/O error", SQLite's short read) or could have written into a deleted log
+/// ("How To Corrupt An SQLite Database File", 2.2). Kept for the life of the process instead, it
+/// would hold a read-only backup's mount busy after its data dir was closed.
+fn header_reader(path: &Path) -> Option<HeaderShare> {
+    use std::os::unix::fs::MetadataExt;
+    let mut open = OPEN_HEADERS.lock().unwrap_or_else(|p| p.into_inner());
+    // Looked up by path first (stat opens nothing): a file some handle holds is not opened again.
+    let known = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    if let Some(file) = open.iter().filter(|(key, _)| Some(*key) == known).find_map(|(_, file)| file.upgrade()) {
+        return Some(HeaderShare(Some(file)));
+    }
+    open.retain(|(_, file)| file.strong_count() > 0);
+    let file = Arc::new(File::open(path).ok()?);
+    let key = file.metadata().map(|m| (m.dev(), m.ino())).ok()?;
+    open.push((key, Arc::downgrade(&file)));
+    Some(HeaderShare(Some(file)))
+}
+
+/// A file's device and inode: the same file whatever path reached it.
+type FileKey = (u64, u64);
+
+/// The header descriptors open in this process (see [`header_reader`]).
+static OPEN_HEADERS: Mutex<Vec<(FileKey, Weak<File>)>> = Mutex::new(Vec::new());
+
+/// One handle's share of a header descriptor. The last share closes the descriptor while holding
+/// [`OPEN_HEADERS`]: another handle cannot find the count at zero, open the file and take its
+/// locks in the moment before that close, which would drop them.
+#[derive(Debug, Clone)]
+struct HeaderShare(Option<Arc<File>>);
+
+impl HeaderShare {
+    fn file(&self) -> &File {
+        self.0.as_deref().expect("a share holds its descriptor until it is dropped")
+    }
+}
+
+impl Drop for HeaderShare {
+    fn drop(&mut self) {
+        let _open = OPEN_HEADERS.lock().unwrap_or_else(|p| p.into_inner());
+        self.0.take();
+    }
 }
 
 /// Characters of a path kept as they are in a `file:` URI; everything else is percent-encoded

@@ -34,7 +34,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The database failed.
-    #[error("database: {0}")]
+    #[error("database: {}", db_detail(.0))]
     Db(#[from] rusqlite::Error),
     /// The database schema could not be brought up to date.
     #[error("database migration: {0}")]
@@ -70,6 +70,18 @@ impl Error {
     /// Whether this is a disk-full error (for a 507 or a clear message).
     pub fn is_storage_full(&self) -> bool {
         matches!(self, Error::Io { source, .. } if is_disk_full(source))
+    }
+}
+
+/// A database error in words, with SQLite's extended result code when the words alone are
+/// ambiguous: "disk I/O error" covers some twenty causes (a short read, a lock, the shared
+/// memory), which only the code tells apart.
+fn db_detail(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == rusqlite::ErrorCode::SystemIoFailure => {
+            format!("{e} (SQLite extended result code {})", failure.extended_code)
+        }
+        _ => e.to_string(),
     }
 }
 

@@ -196,6 +196,26 @@ async fn a_record_whose_id_changed_leaves_its_file_quarantined_and_adopt_puts_it
     assert!(sharelock(&data_dir, &["verify"]).status.success());
 }
 
+/// A process that opens its data dir a second time keeps its hold on the database. Another
+/// process's last connection checkpoints and removes the write-ahead log only when it is the last
+/// one anywhere; had opening again dropped this process's locks (closing any descriptor of a file
+/// drops them all), the CLI would remove the log under this process's open connections, whose
+/// next read would fail with a disk I/O error.
+#[test]
+fn opening_a_data_dir_again_keeps_the_database_locked_against_a_checkpoint_elsewhere() {
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("data");
+    add(&data_dir, work.path(), "first.txt", b"first");
+    let held = sharelock::Vault::open(&data_dir).unwrap();
+    assert_eq!(held.files().unwrap().len(), 1);
+    drop(sharelock::Vault::open(&data_dir).unwrap());
+
+    let second = add(&data_dir, work.path(), "second.txt", b"second");
+    assert!(data_dir.join("sharelock.db-wal").exists(), "the CLI took itself for the last connection");
+    let names: Vec<String> = held.files().unwrap().into_iter().map(|f| f.file.id).collect();
+    assert!(names.contains(&second), "{names:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_secret_is_refused_until_rotate_secret_makes_a_new_one() {
     let work = tempfile::tempdir().unwrap();

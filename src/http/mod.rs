@@ -25,6 +25,7 @@ mod download;
 mod error;
 pub mod history;
 pub mod limit;
+mod linger;
 pub mod pages;
 mod range;
 mod signed;
@@ -193,6 +194,8 @@ fn app(state: AppState) -> Router {
         .route("/", get(|| async { "Sharelock\n" }))
         .fallback(|| async { HttpError::NotFound })
         .layer(middleware::from_fn(html_errors))
+        // A body left unread by a refusal is drained a moment, so the refusal reaches the client.
+        .layer(middleware::map_request(linger::lingering_bodies))
         // A bug must cost one request a 500, never the connection or a stack trace on the wire.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             HttpError::Internal("a request handler panicked".into()).into_response()

@@ -141,6 +141,32 @@ async fn uploads_stream_through_nginx_with_limits_intact() {
     assert_eq!(server.vault.inbox().unwrap().len(), 1);
 }
 
+/// A refusal while nginx is still sending the body reaches the client as Sharelock's 413: the
+/// server reads the rest a moment before it closes, so its answer is not overtaken by a reset,
+/// which nginx would report as 502.
+#[tokio::test]
+async fn a_refused_upload_reaches_the_client_through_nginx_as_413() {
+    let (server, _nginx) = behind_nginx().await;
+    let slot = server.slot(NewSlot { max_size: 1_000_000, max_files: 5, ..Default::default() });
+    let (base, query) = slot.url.split_once('?').unwrap();
+    // With a declared length the refusal comes before the first byte is read; without one, when
+    // the limit is crossed, mid-body.
+    for (name, declared) in [("declared.bin", true), ("crossing.bin", false)] {
+        let body = bytes(16 << 20);
+        let request = client().put(format!("{base}/{name}?{query}"));
+        let request = if declared {
+            request.body(body)
+        } else {
+            let chunks = body.chunks(64 * 1024).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>();
+            request.body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        };
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE, "{name}");
+        assert!(res.text().await.unwrap().contains("too large"), "{name}");
+    }
+    assert!(server.vault.inbox().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn nginx_checked_links_valid_expired_and_tampered() {
     let (server, _nginx) = behind_nginx().await;

@@ -411,6 +411,12 @@ fn read_position(pid: u32, path: &Path) -> Option<u64> {
     None
 }
 
+/// Whether the child `pid`, not yet waited for, has exited (a zombie, in /proc's words).
+fn has_exited(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with('Z'))
+}
+
 #[test]
 fn add_of_a_file_rewritten_during_the_copy_fails_and_stores_nothing() {
     use std::os::unix::fs::FileExt;
@@ -429,7 +435,7 @@ fn add_of_a_file_rewritten_during_the_copy_fails_and_stores_nothing() {
     // before the stop is undone and tried again.
     let mut caught = None;
     for _ in 0..5 {
-        let mut add = Command::new(env!("CARGO_BIN_EXE_sharelock"))
+        let add = Command::new(env!("CARGO_BIN_EXE_sharelock"))
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("add")
@@ -439,7 +445,9 @@ fn add_of_a_file_rewritten_during_the_copy_fails_and_stores_nothing() {
             .spawn()
             .unwrap();
         let pid = add.id();
-        while read_position(pid, &source).is_none_or(|p| p == 0) && add.try_wait().unwrap().is_none() {
+        // Whether it ended is read without reaping it (`try_wait` would): until it is waited
+        // for, its pid cannot go to another process, which the signals below would then stop.
+        while read_position(pid, &source).is_none_or(|p| p == 0) && !has_exited(pid) {
             std::thread::yield_now();
         }
         unsafe_kill(pid, "STOP");

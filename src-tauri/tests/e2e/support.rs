@@ -26,9 +26,17 @@ fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
 }
 
-/// A port nothing listens on now.
+/// A port nothing uses now, on any address, picked below the kernel's ephemeral range (32768 and
+/// up). A port from that range (what binding port 0 hands out) can become the local end of any
+/// connection the tests running beside make, between the moment it is picked and the moment the
+/// app binds it, or binds it again on another address when its Settings change.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let start = (seed ^ std::process::id().wrapping_mul(2_654_435_761)) % 12_000;
+    (0..12_000)
+        .map(|i| 20_000 + ((start + i) % 12_000) as u16)
+        .find(|port| std::net::TcpListener::bind(("0.0.0.0", *port)).is_ok())
+        .expect("a free port between 20000 and 32000")
 }
 
 /// The colour scheme the window's WebKit reports to the page (`prefers-color-scheme`). WebKitGTK
@@ -79,8 +87,46 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
+        let started = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if started.elapsed() > PATIENCE {
+                // A driver stuck while it stops must not hold the test (and every window test
+                // queued behind it) for ever: it goes, with WebKitWebDriver and the app.
+                eprintln!("tauri-driver did not stop within {PATIENCE:?} of SIGTERM: killing it and its descendants");
+                kill_tree(self.child.id());
+                let _ = self.child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
+}
+
+/// Sends SIGKILL to `pid` and every process below it, children first found through /proc.
+fn kill_tree(pid: u32) {
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        tree.extend(children_of(tree[i]));
+        i += 1;
+    }
+    for pid in tree {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+}
+
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+            // `pid (comm) state ppid …`: the command name may hold spaces and parentheses.
+            let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
 }
 
 /// How to start the app beyond the defaults.
@@ -119,12 +165,15 @@ impl Opener {
     /// The first path the app asked to open, waiting up to 20 s for it.
     pub async fn first_opened(&self) -> PathBuf {
         let started = Instant::now();
-        while !self.log.exists() {
-            assert!(started.elapsed() < Duration::from_secs(20), "xdg-open was never called");
+        loop {
+            // The shell makes the log before `printf` writes to it: only a whole line counts.
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some((first, _)) = log.split_once('\n') {
+                return PathBuf::from(first);
+            }
+            assert!(started.elapsed() < PATIENCE, "xdg-open was never called");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let log = std::fs::read_to_string(&self.log).unwrap();
-        PathBuf::from(log.lines().next().unwrap_or_default())
     }
 }
 
@@ -390,14 +439,14 @@ impl Window {
 
     /// Ends the WebDriver session (the driver and the app stop when `self` drops).
     pub async fn close(self) {
-        let _ = self.client.clone().close().await;
+        let _ = tokio::time::timeout(PATIENCE, self.client.clone().close()).await;
     }
 
     /// Ends the session and the app, and hands back the folder holding the data dir, for a
     /// later window ([`Window::open_in`]) to open again.
     pub async fn close_keeping(self) -> tempfile::TempDir {
         let Window { client, _driver, dir, _turn, .. } = self;
-        let _ = client.close().await;
+        let _ = tokio::time::timeout(PATIENCE, client.close()).await;
         drop(_driver);
         // The app exits a moment after its driver: wait, so the next window is not handed to it
         // as a second launch (the app is single-instance).
@@ -425,9 +474,21 @@ impl Window {
         self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
-    /// The first element `locator` finds, once it exists.
+    /// The first element `locator` finds, once it exists. Views re-render live, so the element
+    /// matched may be replaced while the driver makes a handle for it ("stale element"): then it
+    /// is looked up afresh, within the same patience.
     pub async fn find(&self, locator: Locator<'_>) -> Element {
-        self.client.wait().at_most(PATIENCE).for_element(locator).await.unwrap_or_else(|e| panic!("{locator:?}: {e}"))
+        let started = Instant::now();
+        loop {
+            let left = PATIENCE.saturating_sub(started.elapsed());
+            match self.client.wait().at_most(left).for_element(locator).await {
+                Ok(element) => return element,
+                Err(e) if e.is_stale_element_reference() && !left.is_zero() => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("{locator:?}: {e}"),
+            }
+        }
     }
 
     /// The first element matching `css`, once it exists.

@@ -292,6 +292,15 @@ pub fn list(conn: &Connection) -> Result<Vec<FileRecord>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The files received through slots, newest first.
+pub fn received(conn: &Connection) -> Result<Vec<FileRecord>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM files WHERE slot_id IS NOT NULL ORDER BY created_at DESC, rowid DESC"
+    ))?;
+    let rows = stmt.query_map([], FileRecord::from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Whether a row exists for `id`.
 pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
     Ok(conn.prepare_cached("SELECT 1 FROM files WHERE id = ?1")?.exists([id])?)

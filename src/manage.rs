@@ -16,10 +16,31 @@ use crate::{Error, Result, Vault, time};
 pub trait Manage: Send + Sync {
     /// Every file, received ones included, newest first.
     fn files(&self) -> Result<Vec<FileInfo>>;
+    /// The files received through slots, newest first.
+    fn inbox(&self) -> Result<Vec<FileInfo>> {
+        Ok(self.files()?.into_iter().filter(|f| f.file.slot_id.is_some()).collect())
+    }
     /// One file.
     fn file(&self, id: &str) -> Result<FileInfo>;
     /// Stores the file at `path`; `progress` gets the bytes sent or copied so far.
     fn add_file(&self, path: &Path, public: bool, progress: &mut dyn FnMut(u64)) -> Result<FileInfo>;
+    /// Stores the files at `paths`, in order: `progress` gets the index of the file being sent
+    /// or copied and its bytes so far, `added` each file once it is stored. The first file that
+    /// cannot be stored stops the rest (those before it stay stored) and its error is returned.
+    /// This computer's data dir stores them a chunk at a time (see [`Vault::add_files`]); a
+    /// server, one upload each.
+    fn add_files(
+        &self,
+        paths: &[PathBuf],
+        public: bool,
+        progress: &mut dyn FnMut(usize, u64),
+        added: &mut dyn FnMut(FileInfo),
+    ) -> Result<()> {
+        for (index, path) in paths.iter().enumerate() {
+            added(self.add_file(path, public, &mut |done| progress(index, done))?);
+        }
+        Ok(())
+    }
     /// Removes a file and every link to it.
     fn remove_file(&self, id: &str) -> Result<()>;
     /// Makes a file public or private.
@@ -139,11 +160,23 @@ impl Manage for Vault {
     fn files(&self) -> Result<Vec<FileInfo>> {
         Vault::files(self)
     }
+    fn inbox(&self) -> Result<Vec<FileInfo>> {
+        Vault::inbox(self)
+    }
     fn file(&self, id: &str) -> Result<FileInfo> {
         Vault::file(self, id)
     }
     fn add_file(&self, path: &Path, public: bool, progress: &mut dyn FnMut(u64)) -> Result<FileInfo> {
         Vault::add_file(self, path, public, time::now(), progress)
+    }
+    fn add_files(
+        &self,
+        paths: &[PathBuf],
+        public: bool,
+        progress: &mut dyn FnMut(usize, u64),
+        added: &mut dyn FnMut(FileInfo),
+    ) -> Result<()> {
+        Vault::add_files(self, paths, public, time::now(), progress, added)
     }
     fn remove_file(&self, id: &str) -> Result<()> {
         Vault::remove_file(self, id)

@@ -186,6 +186,14 @@ impl Store {
 
     /// Makes a staged file durable and moves it to its place under `id`. Blocking.
     pub fn commit(&self, staged: StagedFile, id: &str, created_at: i64) -> io::Result<()> {
+        self.place(staged, id, created_at)?;
+        self.sync_folder()
+    }
+
+    /// Makes a staged file's bytes durable and renames it to its place under `id`; the rename
+    /// is durable only after [`Store::sync_folder`], which one call can do for many files.
+    /// Blocking.
+    pub fn place(&self, staged: StagedFile, id: &str, created_at: i64) -> io::Result<()> {
         let dest = self.checked_path(id)?;
         {
             let file = File::options().write(true).open(&staged.temp)?;
@@ -193,7 +201,11 @@ impl Store {
             file.set_modified(mtime)?;
             file.sync_all()?;
         }
-        staged.temp.persist_noclobber(&dest).map_err(|e| e.error)?;
+        staged.temp.persist_noclobber(&dest).map_err(|e| e.error)
+    }
+
+    /// Makes the renames into the store durable (an fsync of its folder). Blocking.
+    pub fn sync_folder(&self) -> io::Result<()> {
         File::open(&self.dir)?.sync_all()
     }
 

@@ -113,19 +113,24 @@ pub async fn add_files<R: Runtime>(
             let files = expand_paths(&paths)?;
             let count = files.len();
             let mut added = Vec::with_capacity(count);
-            for (index, path) in files.iter().enumerate() {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                let mut last = Instant::now();
-                let mut progress = |done: u64| {
-                    // A few events a second keep the bar moving without flooding the UI.
-                    if done == total || last.elapsed().as_millis() >= 100 {
-                        last = Instant::now();
-                        let _ = app.emit("add-progress", AddProgress { index, count, name: name.clone(), done, total });
-                    }
-                };
-                added.push(manage.add_file(path, public, &mut progress)?);
-            }
+            // The file being copied: its index, name and size, looked up when the copy reaches it.
+            let mut current: Option<(usize, String, u64)> = None;
+            let mut last = Instant::now();
+            let mut progress = |index: usize, done: u64| {
+                if current.as_ref().is_none_or(|(at, _, _)| *at != index) {
+                    let path = &files[index];
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    current = Some((index, name, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)));
+                }
+                let Some((_, name, total)) = &current else { return };
+                // A few events a second keep the bar moving without flooding the UI.
+                if done == *total || last.elapsed().as_millis() >= 100 {
+                    last = Instant::now();
+                    let progress = AddProgress { index, count, name: name.clone(), done, total: *total };
+                    let _ = app.emit("add-progress", progress);
+                }
+            };
+            manage.add_files(&files, public, &mut progress, &mut |file| added.push(file))?;
             Ok(added)
         })
         .await

@@ -21,11 +21,6 @@ const BEAT: Duration = Duration::from_millis(500);
 /// How long to wait before asking again for a feed that failed.
 const RETRY: Duration = Duration::from_secs(2);
 
-/// The received files' ids, to tell the new ones.
-fn inbox(manage: &dyn Manage) -> sharelock::Result<Vec<FileInfo>> {
-    Ok(manage.files()?.into_iter().filter(|f| f.file.slot_id.is_some()).collect())
-}
-
 /// What the watcher follows: one Sharelock, its feed and the files it had received.
 struct Watched {
     manage: Arc<dyn Manage>,
@@ -58,7 +53,7 @@ pub fn start<R: Runtime>(app: AppHandle<R>) -> sharelock::Result<()> {
     let mut watched = Watched::new(desktop.manage(), server_of(&desktop.place()));
     // The first feed and the inbox as it is, before the window can add anything.
     watched.changes = Some(watched.manage.changes()?);
-    watched.known = Some(ids(&inbox(watched.manage.as_ref())?));
+    watched.known = Some(ids(&watched.manage.inbox()?));
     let prober = app.clone();
     std::thread::Builder::new()
         .name("sharelock-watch".into())
@@ -147,14 +142,14 @@ fn step<R: Runtime>(app: &AppHandle<R>, watched: &mut Watched) -> sharelock::Res
     let Some(known) = &watched.known else {
         // A Sharelock just switched to, or one that could not be read: what it holds now is
         // known, not news.
-        watched.known = Some(ids(&inbox(watched.manage.as_ref())?));
+        watched.known = Some(ids(&watched.manage.inbox()?));
         return Ok(());
     };
     if !changed {
         return Ok(());
     }
     let _ = app.emit("store-changed", ());
-    let inbox = inbox(watched.manage.as_ref())?;
+    let inbox = watched.manage.inbox()?;
     let arrived: Vec<&FileInfo> = inbox.iter().filter(|f| !known.contains(&f.file.id)).collect();
     if !arrived.is_empty() {
         // Read on each arrival, so a change in Settings applies at once.

@@ -625,25 +625,35 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
                 return Err(Error::InvalidInput("no files to add: the folders given are empty".into()));
             }
             let mut added = Vec::new();
-            for path in &files {
-                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                let bar = progress_bar(path, size);
-                let added_one = owner.add_file(path, public, &mut |done| bar.set_position(done));
-                bar.finish_and_clear();
-                match added_one {
-                    Ok(file) => {
-                        if !out.json {
-                            emit(&format!("{}  {}  {}\n", file.file.id, format_size(file.file.size), file.file.name));
+            // One bar for the file being copied, made when the copy moves on to the next.
+            let mut bar: Option<(usize, indicatif::ProgressBar)> = None;
+            let outcome = owner.add_files(
+                &files,
+                public,
+                &mut |index, done| {
+                    if bar.as_ref().is_none_or(|(at, _)| *at != index) {
+                        if let Some((_, done)) = bar.take() {
+                            done.finish_and_clear();
                         }
-                        added.push(file);
+                        let size = std::fs::metadata(&files[index]).map(|m| m.len()).unwrap_or(0);
+                        bar = Some((index, progress_bar(&files[index], size)));
                     }
-                    Err(e) => {
-                        out.json_value(&added)?;
-                        return Err(e);
+                    if let Some((_, bar)) = &bar {
+                        bar.set_position(done);
                     }
-                }
+                },
+                &mut |file| {
+                    if !out.json {
+                        emit(&format!("{}  {}  {}\n", file.file.id, format_size(file.file.size), file.file.name));
+                    }
+                    added.push(file);
+                },
+            );
+            if let Some((_, bar)) = bar {
+                bar.finish_and_clear();
             }
-            out.json_value(&added)
+            out.json_value(&added)?;
+            outcome
         }
         Command::Ls => out.files(&owner.files()?),
         Command::Rm { file_id } => {

@@ -21,6 +21,12 @@ pub struct FileInfo {
     pub last_access_at: Option<i64>,
 }
 
+/// The most files [`Vault::add_files`] commits in one transaction, and the most bytes: a crash
+/// mid-way loses at most one chunk's work (its files are quarantined, never deleted), and the
+/// files of each chunk are listed as soon as it is committed.
+const ADD_CHUNK_FILES: usize = 1_000;
+const ADD_CHUNK_BYTES: u64 = 256 * 1024 * 1024;
+
 /// What identifies one version of a file being added: if any of it differs after the copy,
 /// the file changed meanwhile.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,15 +105,67 @@ impl Vault {
     /// Copies the file at `path` into the store (hashing in the same pass) and records it.
     /// `progress` gets the bytes copied so far.
     pub fn add_file(&self, path: &Path, public: bool, now: i64, progress: &mut dyn FnMut(u64)) -> Result<FileInfo> {
+        let mut added = None;
+        self.add_files(&[path.to_path_buf()], public, now, &mut |_, done| progress(done), &mut |f| added = Some(f))?;
+        Ok(added.expect("one file added"))
+    }
+
+    /// Copies the files at `paths` into the store, in order, and records them a chunk at a
+    /// time: one transaction and one fsync of the store's folder for up to [`ADD_CHUNK_FILES`]
+    /// files, where adding them one by one paid both per file (each file's own bytes are still
+    /// fsynced before its row exists). `progress` gets the index of the file being copied and
+    /// its bytes copied so far; `added` gets each file once its chunk is committed. The first
+    /// file that cannot be added stops the rest: the files before it are stored (the chunk
+    /// staged so far is committed), and its error is returned.
+    pub fn add_files(
+        &self,
+        paths: &[PathBuf],
+        public: bool,
+        now: i64,
+        progress: &mut dyn FnMut(usize, u64),
+        added: &mut dyn FnMut(FileInfo),
+    ) -> Result<()> {
+        let _lock = self.writer_lock()?;
+        // Public files' URLs are built on the base URL: read once, not once per file.
+        let base = if public { Some(self.base_url(None)?) } else { None };
+        let mut chunk = Vec::new();
+        let mut chunk_bytes = 0u64;
+        let mut commit = |chunk: Vec<(StagedFile, FileRecord)>| -> Result<()> {
+            for file in self.commit_files(chunk, |_| Ok(true))?.unwrap_or_default() {
+                added(self.file_info(file, 0, 0, base.as_deref())?);
+            }
+            Ok(())
+        };
+        for (index, path) in paths.iter().enumerate() {
+            let staged = match self.stage_path(path, &mut |done| progress(index, done)) {
+                Ok(staged) => staged,
+                Err(e) => {
+                    // What was staged before the failure is stored, as if added one by one.
+                    commit(chunk)?;
+                    return Err(e);
+                }
+            };
+            let raw_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            chunk_bytes += staged.size;
+            let record = owned_record(names::sanitize(&raw_name), &staged, public, now);
+            chunk.push((staged, record));
+            if chunk.len() >= ADD_CHUNK_FILES || chunk_bytes >= ADD_CHUNK_BYTES {
+                commit(std::mem::take(&mut chunk))?;
+                chunk_bytes = 0;
+            }
+        }
+        commit(chunk)
+    }
+
+    /// Copies the file at `path` into a staged file, checking that it did not change during
+    /// the copy. Blocking; the caller holds the writer lock.
+    fn stage_path(&self, path: &Path, progress: &mut dyn FnMut(u64)) -> Result<StagedFile> {
         let ctx = |e| Error::io(format!("cannot read {}", path.display()), e);
         let mut source = File::open(path).map_err(ctx)?;
         let meta = source.metadata().map_err(ctx)?;
         if !meta.is_file() {
             return Err(Error::InvalidInput(format!("{} is not a regular file", path.display())));
         }
-        let raw_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let name = names::sanitize(&raw_name);
-        let _lock = self.writer_lock()?;
         let before = Version::of(&meta);
         // Exactly the bytes there were at open: a file growing meanwhile is noticed by the read
         // past them below, not copied on and on.
@@ -135,17 +193,19 @@ impl Vault {
         if grew || staged.size != meta.len() || after != before || at_path != before {
             return Err(changed());
         }
-        let record = owned_record(name, &staged, public, now);
-        let mut stored = self.commit_files(vec![(staged, record)], |_| Ok(true))?.unwrap_or_default();
-        let file = stored.pop().expect("one file committed");
-        self.file_info(file, 0, 0, None)
+        Ok(staged)
     }
 
     /// Every file, received ones included, newest first.
     pub fn files(&self) -> Result<Vec<FileInfo>> {
+        self.listed(files::list)
+    }
+
+    /// The files of `list`, with their link totals, last access and public URL.
+    fn listed(&self, list: fn(&rusqlite::Connection) -> Result<Vec<FileRecord>>) -> Result<Vec<FileInfo>> {
         let (list, counts, accessed, base) = self
             .db
-            .with(|c| Ok((files::list(c)?, links::counts_by_file(c)?, files::last_accesses(c)?, base_url(c, None)?)))?;
+            .with(|c| Ok((list(c)?, links::counts_by_file(c)?, files::last_accesses(c)?, base_url(c, None)?)))?;
         list.into_iter()
             .map(|f| {
                 let (links, downloads) = counts.get(&f.id).copied().unwrap_or_default();
@@ -166,6 +226,11 @@ impl Vault {
         let mut info = self.file_info(file, links, downloads, None)?;
         info.last_access_at = last_access_at;
         Ok(info)
+    }
+
+    /// One file's record, without its link totals (cheaper than [`Vault::file`]).
+    pub fn file_record(&self, id: &str) -> Result<FileRecord> {
+        self.db.with(|c| files::get(c, id))?.ok_or_else(|| not_found("file", id))
     }
 
     /// Removes a file: its row and links first (so nothing serves it), then its bytes.

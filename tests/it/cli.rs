@@ -213,6 +213,32 @@ both_modes! {
     }
 }
 
+/// `add` of a folder of many files (stored a chunk at a time): a line for each, in name order,
+/// each listed with its SHA-256.
+#[test]
+fn add_of_many_files_in_one_call_prints_and_lists_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let folder = tmp.path().join("many");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..1_050 {
+        write(&folder, &format!("n{i:04}.txt"), format!("note {i}").as_bytes());
+    }
+    let out = sharelock(&data_dir, &["add", folder.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = text.lines().map(|l| l.rsplit("  ").next().unwrap()).collect();
+    let expected: Vec<String> = (0..1_050).map(|i| format!("n{i:04}.txt")).collect();
+    assert_eq!(names, expected);
+    let listed = sharelock_json(&data_dir, &["ls"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1_050);
+    for f in listed {
+        let i: usize = f["name"].as_str().unwrap()[1..5].parse().unwrap();
+        assert_eq!(f["sha256"], sha256_hex(format!("note {i}").as_bytes()));
+    }
+}
+
 #[test]
 fn data_dir_comes_from_the_environment_and_is_owner_only() {
     let tmp = tempfile::tempdir().unwrap();

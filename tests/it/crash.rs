@@ -20,6 +20,19 @@ fn kill9(child: &mut Child) {
     child.wait().unwrap();
 }
 
+/// `sharelock add SOURCE` running in the background, to be killed.
+fn spawn_add(data_dir: &Path, source: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sharelock"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("add")
+        .arg(source)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Earlier files: added, linked, and their bytes remembered.
 fn earlier_files(data_dir: &Path, work: &Path) -> Vec<(String, Vec<u8>)> {
     (0..3)
@@ -103,15 +116,7 @@ async fn kill_during_an_add() {
             f.write_all(&block).unwrap();
         }
     }
-    let mut add = Command::new(env!("CARGO_BIN_EXE_sharelock"))
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .arg("add")
-        .arg(&big)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut add = spawn_add(&data_dir, &big);
     let started = Instant::now();
     loop {
         let temp = std::fs::read_dir(data_dir.join("store")).unwrap().any(|e| {
@@ -130,6 +135,50 @@ async fn kill_during_an_add() {
         earlier.len(),
         "the killed add is not listed"
     );
+    check_recovered(&data_dir, &earlier).await;
+}
+
+/// An `add` of many files is committed a chunk at a time: killed in the middle, the files of
+/// the chunks committed are listed with their bytes, the rest of the copy is left unlisted and
+/// cleaned up (moved aside, never deleted) by the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_an_add_of_many_files() {
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("data");
+    let earlier = earlier_files(&data_dir, work.path());
+    let folder = work.path().join("many");
+    std::fs::create_dir_all(&folder).unwrap();
+    let body = |i: usize| {
+        let mut data = bytes(16 * 1024);
+        data.extend_from_slice(format!("file {i}").as_bytes());
+        data
+    };
+    for i in 0..3_000 {
+        std::fs::write(folder.join(format!("f{i:05}")), body(i)).unwrap();
+    }
+    let mut add = spawn_add(&data_dir, &folder);
+    // Killed once more files are in the store than one chunk holds: some are committed, some
+    // copied and not yet recorded.
+    let started = Instant::now();
+    while crate::support::names_in(&data_dir.join("store")).len() < earlier.len() + 1_200 {
+        assert!(add.try_wait().unwrap().is_none(), "the add ended before it could be killed");
+        assert!(started.elapsed() < Duration::from_secs(60), "the add never reached 1,200 files");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill9(&mut add);
+    let listed = sharelock_json(&data_dir, &["ls"]);
+    let added: Vec<(String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"].as_str().unwrap().starts_with('f'))
+        .map(|f| (f["id"].as_str().unwrap().to_string(), f["name"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(!added.is_empty() && added.len() < 3_000, "killed mid-way: {} listed", added.len());
+    for (id, name) in &added {
+        let i: usize = name[1..].parse().unwrap();
+        assert_eq!(std::fs::read(data_dir.join("store").join(id)).unwrap(), body(i), "{name} is whole");
+    }
     check_recovered(&data_dir, &earlier).await;
 }
 

@@ -83,6 +83,54 @@ async fn a_file_changing_while_it_is_added_is_refused_and_nothing_is_stored() {
     assert_eq!(added.file.sha256, crate::support::sha256_hex(&original));
 }
 
+/// Many files added in one call are committed a chunk (one transaction) at a time: each is
+/// stored whole with its SHA-256, in order, listed as soon as its chunk is in; the first that
+/// cannot be read stops the rest, with its path named, the files before it stored and no temp
+/// file left behind.
+#[tokio::test]
+async fn many_files_in_one_call_are_each_stored_and_the_first_failure_stops_the_rest() {
+    use crate::support::{names_in, sha256_hex};
+    let server = Server::start().await;
+    let src = server.dir.path().join("many");
+    std::fs::create_dir_all(&src).unwrap();
+    // More than two chunks of 1,000.
+    let count = 2_300;
+    let body = |i: usize| format!("file number {i}").into_bytes();
+    let paths: Vec<std::path::PathBuf> = (0..count)
+        .map(|i| {
+            let path = src.join(format!("f{i:05}.txt"));
+            std::fs::write(&path, body(i)).unwrap();
+            path
+        })
+        .collect();
+    let (mut added, mut copied) = (Vec::new(), vec![0u64; count]);
+    let mut progress = |index: usize, done: u64| copied[index] = done;
+    server.vault.add_files(&paths, false, 0, &mut progress, &mut |f| added.push(f)).unwrap();
+    assert_eq!(added.len(), count);
+    for (i, file) in added.iter().enumerate() {
+        assert_eq!(file.file.name, format!("f{i:05}.txt"));
+        assert_eq!(file.file.sha256, sha256_hex(&body(i)));
+        assert_eq!(std::fs::read(server.vault.stored_path(&file.file.id).unwrap()).unwrap(), body(i));
+        assert_eq!(copied[i], body(i).len() as u64, "progress reached the end of file {i}");
+    }
+    assert_eq!(server.vault.files().unwrap().len(), count);
+
+    // A file gone between the listing and its copy, in the middle of the second chunk.
+    let other = Server::start().await;
+    let mut broken = paths[..1_500].to_vec();
+    broken.push(src.join("gone.txt"));
+    broken.extend_from_slice(&paths[1_500..1_600]);
+    let mut stored = Vec::new();
+    let err = other.vault.add_files(&broken, false, 0, &mut |_, _| {}, &mut |f| stored.push(f.file.id)).unwrap_err();
+    assert!(err.to_string().contains(&format!("cannot read {}", src.join("gone.txt").display())), "{err}");
+    assert_eq!(stored.len(), 1_500, "the files before it are stored");
+    let mut listed: Vec<String> = other.vault.files().unwrap().into_iter().map(|f| f.file.id).collect();
+    listed.sort();
+    stored.sort();
+    assert_eq!(listed, stored);
+    assert_eq!(names_in(other.vault.store().dir()), stored, "no temp file, nothing unlisted");
+}
+
 #[tokio::test]
 async fn adding_a_folder_fails_and_stores_nothing() {
     let server = Server::start().await;

@@ -28,6 +28,25 @@ fn slot(max_size: u64, max_files: u64) -> NewSlot {
     NewSlot { max_size, max_files, ..Default::default() }
 }
 
+/// The inbox (what the app's watcher reads to tell new arrivals) holds the received files
+/// alone, newest first, with their link totals.
+#[tokio::test]
+async fn the_inbox_holds_the_received_files_alone() {
+    let server = Server::start().await;
+    let owned = server.add("mine.txt", b"mine");
+    let s = server.slot(slot(1 << 20, 5));
+    for name in ["first.txt", "second.txt"] {
+        let res = client().put(put_url(&s.url, name)).body(name).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let inbox = server.vault.inbox().unwrap();
+    let names: Vec<&str> = inbox.iter().map(|f| f.file.name.as_str()).collect();
+    assert_eq!(names, ["second.txt", "first.txt"]);
+    server.link(&inbox[0].file.id);
+    assert_eq!(server.vault.inbox().unwrap()[0].links, 1);
+    assert!(server.vault.files().unwrap().iter().any(|f| f.file.id == owned.file.id));
+}
+
 #[tokio::test]
 async fn put_stores_the_body_as_a_private_received_file() {
     let server = Server::start().await;

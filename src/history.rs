@@ -13,6 +13,7 @@
 //! recorded at all, since client addresses are personal data.
 
 use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
 
 /// What a `history` row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -240,7 +241,7 @@ pub struct Record {
     /// The client's address, as `--trusted-proxy` decides it.
     pub client: Option<std::net::IpAddr>,
     /// The client's `User-Agent`, capped (see [`MAX_USER_AGENT`]).
-    pub user_agent: Option<std::sync::Arc<str>>,
+    pub user_agent: Option<SmolStr>,
     /// What happened.
     pub what: Happened,
 }
@@ -251,7 +252,7 @@ pub const MAX_USER_AGENT: usize = 256;
 
 /// A `User-Agent` as kept: control characters dropped, at most [`MAX_USER_AGENT`] bytes (cut
 /// at a character boundary).
-pub fn user_agent(raw: &str) -> std::sync::Arc<str> {
+pub fn user_agent(raw: &str) -> SmolStr {
     let mut end = raw.len().min(MAX_USER_AGENT);
     while !raw.is_char_boundary(end) {
         end -= 1;
@@ -270,14 +271,14 @@ pub enum Happened {
     /// A link's landing page was shown.
     PageViewed {
         /// The link.
-        link_id: std::sync::Arc<str>,
+        link_id: SmolStr,
     },
     /// A response with the file's bytes, through a link or as a public file.
     Fetched {
         /// The link, or `None` for a public file.
-        link_id: Option<std::sync::Arc<str>>,
+        link_id: Option<SmolStr>,
         /// The file.
-        file_id: std::sync::Arc<str>,
+        file_id: SmolStr,
         /// Whether it answered a Range request.
         range: bool,
         /// Whether the last byte was delivered and the download counted.
@@ -288,7 +289,7 @@ pub enum Happened {
     /// A slot stored a file.
     UploadReceived {
         /// The slot.
-        slot_id: std::sync::Arc<str>,
+        slot_id: SmolStr,
         /// The stored file.
         file_id: String,
         /// Its name.
@@ -299,7 +300,7 @@ pub enum Happened {
     /// A slot refused an upload.
     UploadRefused {
         /// The slot.
-        slot_id: std::sync::Arc<str>,
+        slot_id: SmolStr,
         /// The file's name, when the refusal is about one file.
         name: Option<String>,
         /// The HTTP status answered.
@@ -310,9 +311,9 @@ pub enum Happened {
     /// A link or public file refused a request (403, 410, 429).
     Refused {
         /// The link, or `None` for a public file.
-        link_id: Option<std::sync::Arc<str>>,
+        link_id: Option<SmolStr>,
         /// The public file, for public refusals.
-        file_id: Option<std::sync::Arc<str>>,
+        file_id: Option<SmolStr>,
         /// The HTTP status answered.
         status: u16,
         /// Why, in a few words.

@@ -115,7 +115,6 @@ pub fn receipts(entries: &[FeedEntry]) -> Vec<Receipt> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use sharelock::history::{Happened, Record};
     use sharelock::vault::{LinkEdit, NewLink};
@@ -127,10 +126,10 @@ mod tests {
         let record = Record {
             at: sharelock::time::now(),
             client: Some(client.parse().unwrap()),
-            user_agent: Some(Arc::from("curl/8.5.0")),
+            user_agent: Some("curl/8.5.0".into()),
             what: Happened::Fetched {
-                link_id: Some(Arc::from(link)),
-                file_id: Arc::from(file),
+                link_id: Some(link.into()),
+                file_id: file.into(),
                 range: false,
                 completed: true,
                 bytes: 5,

@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
+use smol_str::SmolStr;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::Deserialize;
@@ -72,7 +73,7 @@ pub(super) async fn link_download(
         Some(_) => Counting::Claim { vault: app.vault.clone(), link_id: link.id.clone(), claimed: Arc::default() },
         None => Counting::Tally { counts: app.counts.clone(), link_id: link.id.clone() },
     });
-    let recording = Recording { client, link_id: Some(Arc::from(link.id.as_str())) };
+    let recording = Recording { client, link_id: Some(SmolStr::new(&link.id)) };
     let zip = share.as_ref().map(Share::zip);
     let size = zip.as_ref().map_or(file.size, |z| z.layout.len());
     let delivery = Delivery {
@@ -149,7 +150,7 @@ pub(super) async fn share_file(
     super::unlock::admit(&app, &link, req.headers(), req.extensions().get::<Peer>().copied(), &client).await?;
     let share = Share::load(&app, &link).await?;
     let file = share.files.iter().find(|f| f.id == file_id).ok_or(HttpError::NotFound)?;
-    let recording = Recording { client, link_id: Some(Arc::from(link.id.as_str())) };
+    let recording = Recording { client, link_id: Some(SmolStr::new(&link.id)) };
     let delivery = Delivery {
         grant: Grant::Link { id: link.id.clone(), sig },
         counting: None,
@@ -211,7 +212,7 @@ struct Budget<'a> {
 /// A download to record: its client, and its link (none for a public file).
 struct Recording {
     client: Client,
-    link_id: Option<Arc<str>>,
+    link_id: Option<SmolStr>,
 }
 
 impl Recording {
@@ -233,7 +234,7 @@ pub(super) async fn landing(
     if let Some(ask) = super::unlock::landing_gate(&app, &link, &headers, peer.map(|p| p.0), &client).await {
         return Ok(ask);
     }
-    client.record(&app, Happened::PageViewed { link_id: Arc::from(link.id.as_str()) });
+    client.record(&app, Happened::PageViewed { link_id: SmolStr::new(&link.id) });
     let assets = urls::assets_from(pattern::LANDING);
     if link.is_share() {
         let share = Share::load(&app, &link).await?;
@@ -314,7 +315,7 @@ async fn serve(
     }
     match (served, recording) {
         (Ok((response, Some(length))), Some(Recording { client, link_id })) if response.status().is_success() => {
-            let file_id = Arc::from(file.id.as_str());
+            let file_id = SmolStr::new(&file.id);
             let history = app.history.clone();
             // Recorded when the response is done: complete when the last byte of a response
             // reaching the file's end went out (for a link: the download was counted, since the
@@ -434,7 +435,7 @@ async fn serve_file(
                 app,
                 Happened::Fetched {
                     link_id: recording.link_id.clone(),
-                    file_id: Arc::from(file.id.as_str()),
+                    file_id: SmolStr::new(&file.id),
                     range: length.range,
                     completed,
                     bytes: length.len,

@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 use http::{HeaderMap, header};
+use smol_str::SmolStr;
 
 use super::AppState;
 use super::limit::Peer;
@@ -87,7 +88,7 @@ impl PendingHistory {
 #[derive(Debug, Clone, Default)]
 pub struct Client {
     address: Option<IpAddr>,
-    user_agent: Option<Arc<str>>,
+    user_agent: Option<SmolStr>,
 }
 
 impl Client {
@@ -123,8 +124,12 @@ impl Client {
         }
         let (status, reason) = error.summary();
         if matches!(status, 403 | 410 | 429) || matches!(error, super::HttpError::WrongPassword) {
-            let what =
-                Happened::Refused { link_id: link_id.map(Arc::from), file_id: file_id.map(Arc::from), status, reason };
+            let what = Happened::Refused {
+                link_id: link_id.map(SmolStr::new),
+                file_id: file_id.map(SmolStr::new),
+                status,
+                reason,
+            };
             self.record(app, what);
         }
     }

@@ -22,13 +22,13 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderMap, StatusCode, Uri, header};
 use serde::Serialize;
+use smol_str::SmolStr;
 
 use super::download::page;
 use super::error::HttpError;
 use super::history::Client;
 use super::signed::SignedSlot;
 use super::{AppState, off_workers, pages};
-use std::sync::Arc;
 
 use crate::files::FileRecord;
 use crate::history::Happened;
@@ -189,7 +189,7 @@ fn record(
     if !app.history.enabled() {
         return;
     }
-    let slot_id: Arc<str> = Arc::from(slot_id);
+    let slot_id = SmolStr::new(slot_id);
     match received {
         Ok(files) => {
             for f in files {

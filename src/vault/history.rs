@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use smol_str::SmolStr;
 
 use super::*;
 use crate::history::{Access, DownloadState, Event, FeedEntry, GROUP_WINDOW, Happened, Kind, Query, Record, Retention};
@@ -368,7 +368,7 @@ struct Batch {
 
 /// Whose downloads gather into one row: kind, link, file, client, user agent (shared with the
 /// record, so a lookup allocates nothing).
-type ClientKey = (Kind, Option<Arc<str>>, Arc<str>, Option<IpAddr>, Option<Arc<str>>);
+type ClientKey = (Kind, Option<SmolStr>, SmolStr, Option<IpAddr>, Option<SmolStr>);
 
 /// A link's file id, file name and label.
 type LinkNames = (String, String, Option<String>);
@@ -718,15 +718,14 @@ fn notice_ends(conn: &Connection, now: i64) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
-    use std::sync::Arc;
 
     use super::*;
 
     struct Fixture {
         _dir: tempfile::TempDir,
         vault: Vault,
-        link_id: Arc<str>,
-        file_id: Arc<str>,
+        link_id: SmolStr,
+        file_id: SmolStr,
     }
 
     fn fixture() -> Fixture {
@@ -850,7 +849,7 @@ mod tests {
     #[test]
     fn a_flood_of_refusals_is_one_row_and_one_feed_entry_and_unknown_links_leave_nothing() {
         let f = fixture();
-        let refused = |link_id: Arc<str>, status: u16| Record {
+        let refused = |link_id: SmolStr, status: u16| Record {
             at: 2_000,
             client: Some("10.0.0.9".parse().expect("address")),
             user_agent: None,

@@ -262,21 +262,28 @@ fn field32(v: u64, limit: u64) -> u32 {
     if v >= limit { u32::MAX } else { v as u32 }
 }
 
+/// The fields a local and a central header share, in the same order (APPNOTE 4.3.7 and
+/// 4.3.12): the version needed, flags, method, time, date, CRC-32, both sizes and the name's
+/// length.
+fn shared_fields(out: &mut Vec<u8>, entry: &Entry, zip64: bool, limit: u64) {
+    let (time, date) = dos_time(entry.created_at);
+    put16(out, if zip64 { VERSION_ZIP64 } else { VERSION_PLAIN });
+    put16(out, FLAG_UTF8);
+    put16(out, 0); // stored
+    put16(out, time);
+    put16(out, date);
+    put32(out, entry.crc32);
+    put32(out, field32(entry.size, limit));
+    put32(out, field32(entry.size, limit));
+    put16(out, entry.name.len() as u16);
+}
+
 fn local_header(entry: &Entry, limit: u64) -> Vec<u8> {
     let zip64 = entry.size >= limit;
-    let (time, date) = dos_time(entry.created_at);
     let name = entry.name.as_bytes();
     let mut out = Vec::with_capacity(30 + name.len() + 20);
     put32(&mut out, 0x0403_4b50);
-    put16(&mut out, if zip64 { VERSION_ZIP64 } else { VERSION_PLAIN });
-    put16(&mut out, FLAG_UTF8);
-    put16(&mut out, 0); // stored
-    put16(&mut out, time);
-    put16(&mut out, date);
-    put32(&mut out, entry.crc32);
-    put32(&mut out, field32(entry.size, limit));
-    put32(&mut out, field32(entry.size, limit));
-    put16(&mut out, name.len() as u16);
+    shared_fields(&mut out, entry, zip64, limit);
     put16(&mut out, if zip64 { 20 } else { 0 });
     out.extend_from_slice(name);
     if zip64 {
@@ -290,7 +297,6 @@ fn local_header(entry: &Entry, limit: u64) -> Vec<u8> {
 }
 
 fn central_header(entry: &Entry, offset: u64, limit: u64) -> Vec<u8> {
-    let (time, date) = dos_time(entry.created_at);
     let name = entry.name.as_bytes();
     // The central Zip64 field holds only the values marked, in this order.
     let mut extra = Vec::new();
@@ -305,15 +311,7 @@ fn central_header(entry: &Entry, offset: u64, limit: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(46 + name.len() + 4 + extra.len());
     put32(&mut out, 0x0201_4b50);
     put16(&mut out, MADE_BY);
-    put16(&mut out, if zip64 { VERSION_ZIP64 } else { VERSION_PLAIN });
-    put16(&mut out, FLAG_UTF8);
-    put16(&mut out, 0); // stored
-    put16(&mut out, time);
-    put16(&mut out, date);
-    put32(&mut out, entry.crc32);
-    put32(&mut out, field32(entry.size, limit));
-    put32(&mut out, field32(entry.size, limit));
-    put16(&mut out, name.len() as u16);
+    shared_fields(&mut out, entry, zip64, limit);
     put16(&mut out, if zip64 { extra.len() as u16 + 4 } else { 0 });
     put16(&mut out, 0); // comment
     put16(&mut out, 0); // disk

@@ -1,7 +1,8 @@
 // The pages a recipient sees, in a real headless Chromium against a real `sharelock serve`:
 // the landing page and its Download button, the upload page with several files and progress
 // bars, a folder chosen or dropped and sent with its structure, the same form without
-// JavaScript, and an error page.
+// JavaScript, an error page, and the previews of an image link and a share (an SVG's script
+// never runs).
 //
 // Needs SHARELOCK_BIN (the built binary) and Debian's chromium (CHROMIUM to override the path).
 import { test, before, after } from "node:test";
@@ -12,6 +13,8 @@ import { mkdtempSync, writeFileSync, readFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import http from "node:http";
+import zlib from "node:zlib";
 import { chromium } from "playwright-core";
 
 const bin = process.env.SHARELOCK_BIN;
@@ -264,14 +267,14 @@ test("a password link asks for it, sets an HttpOnly cookie, then downloads; wron
   await Promise.all([page.waitForURL(link.page_url), page.click("#open")]);
   assert.equal(await page.textContent("#file-name"), "contract.pdf");
   const cookies = await page.context().cookies();
-  assert.equal(cookies.length, 2);
+  assert.equal(cookies.length, 4);
   for (const c of cookies) {
     assert.equal(c.name, `sharelock_${link.id}`);
     assert.equal(c.httpOnly, true);
     assert.equal(c.sameSite, "Strict");
     assert.ok(c.expires > Date.now() / 1000 && c.expires <= Date.now() / 1000 + 12 * 3600 + 5, `${c.expires}`);
   }
-  assert.deepEqual(cookies.map((c) => c.path.split("/")[1]).sort(), ["d", "l"]);
+  assert.deepEqual(cookies.map((c) => c.path.split("/")[1]).sort(), ["d", "l", "t", "v"]);
   assert.equal(await page.evaluate(() => document.cookie), "", "scripts cannot read it");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
   const saved = join(work, "contract-downloaded.pdf");
@@ -294,4 +297,110 @@ test("a password link asks for it, sets an HttpOnly cookie, then downloads; wron
   await guesser.screenshot({ path: join(shots, "password-limited.png") });
   const [listed] = cli("links", file.id);
   assert.equal(listed.downloads, 1);
+});
+
+/** A PNG of `width` x `height`, a colour gradient: a real image for the browser to decode. */
+function gradientPng(width, height) {
+  const { deflateSync, crc32 } = zlib;
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, "ascii");
+    data.copy(out, 8);
+    out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // truecolour
+  const rows = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1);
+    for (let x = 0; x < width; x++) {
+      rows[row + 1 + x * 3] = (x * 255) / width;
+      rows[row + 2 + x * 3] = (y * 255) / height;
+      rows[row + 3 + x * 3] = 180;
+    }
+  }
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+test("an image link previews the image; an SVG's script never runs from its page, preview or download", async () => {
+  // A tiny server that counts every request: what the SVG's script and onload would reach.
+  const hits = [];
+  const marker = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.setHeader("Access-Control-Allow-Origin", "*");
+    res.end("seen");
+  });
+  await new Promise((resolve) => marker.listen(0, "127.0.0.1", resolve));
+  const beacon = `http://127.0.0.1:${marker.address().port}`;
+  try {
+    const image = join(work, "sunset.png");
+    writeFileSync(image, gradientPng(640, 360));
+    const [imageFile] = cli("add", image);
+    const imageLink = cli("link", imageFile.id);
+    const page = await watchedPage();
+    await page.goto(imageLink.page_url);
+    const preview = page.locator("img#preview");
+    await preview.waitFor();
+    await page.waitForFunction(() => document.querySelector("img#preview").complete);
+    assert.equal(await preview.evaluate((img) => img.naturalWidth), 640);
+    await page.screenshot({ path: join(shots, "preview-image.png"), fullPage: true });
+
+    // A PDF's preview is the browser's own viewer, in a frame, under the same CSP sandbox.
+    const pdf = join(work, "letter.pdf");
+    writeFileSync(pdf, "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n" +
+      "3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n");
+    const [pdfFile] = cli("add", pdf);
+    await page.goto(cli("link", pdfFile.id).page_url);
+    await page.locator("iframe#preview").waitFor();
+    const viewer = () => page.frames().some((f) => f.url().startsWith("chrome-extension://"));
+    for (let i = 0; i < 50 && !viewer(); i++) await page.waitForTimeout(100);
+    assert.ok(viewer(), "the PDF viewer did not load in the sandboxed preview");
+
+    const svg = join(work, "drawing.svg");
+    writeFileSync(svg, `<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100" onload="fetch('${beacon}/onload')">` +
+      `<script>fetch('${beacon}/script')</script><rect width="100" height="100" fill="red"/></svg>`);
+    const [svgFile] = cli("add", svg);
+    const notes = join(work, "notes.txt");
+    writeFileSync(notes, "<b>not bold</b>\n");
+    const [notesFile] = cli("add", notes);
+    const share = cli("link", imageFile.id, svgFile.id, notesFile.id, "--name", "Holiday");
+    const svgLink = cli("link", svgFile.id);
+
+    // The page, the preview route and the download URL of the SVG, one after the other.
+    await page.goto(svgLink.page_url);
+    assert.equal(await page.locator("#preview").count(), 0, "an SVG has no preview");
+    const previewUrl = `${svgLink.page_url.replace("/l/", "/v/")}/${svgFile.id}`;
+    const refused = await page.goto(previewUrl);
+    assert.equal(refused.status(), 415);
+    const download = page.waitForEvent("download");
+    await page.goto(svgLink.url).catch(() => {}); // an attachment: the navigation becomes a download
+    await (await download).path();
+    await page.goto(share.page_url);
+    assert.equal(await page.locator(".share-preview").count(), 2, "the PNG and the text, not the SVG");
+    const thumb = page.locator("img.share-thumb");
+    assert.equal(await thumb.count(), 1, "a thumbnail for the PNG only");
+    await page.waitForFunction(() => document.querySelector("img.share-thumb").complete);
+    assert.ok((await thumb.evaluate((img) => img.naturalWidth)) > 0, "the thumbnail decodes");
+    await page.screenshot({ path: join(shots, "preview-share.png"), fullPage: true });
+    await page.waitForTimeout(500);
+    assert.deepEqual(hits, [], "the SVG's script ran");
+
+    // The beacon does see the same SVG's script when a page runs it: the check above can fail.
+    const control = await watchedPage();
+    await control.setContent(readFileSync(svg, "utf8"));
+    for (let i = 0; i < 50 && hits.length === 0; i++) await control.waitForTimeout(100);
+    assert.ok(hits.length > 0, "the beacon saw nothing even when the script ran");
+    await control.context().close();
+    // The one expected: the preview route's refusal of the SVG.
+    assert.deepEqual(page.problems.filter((p) => !p.includes("415")), []);
+    await page.context().close();
+  } finally {
+    marker.close();
+  }
 });

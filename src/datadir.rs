@@ -108,6 +108,11 @@ impl DataDir {
         self.root.join("quarantine")
     }
 
+    /// The kept thumbnails of stored images (see `thumbnails`): made again when removed.
+    pub fn thumbnails(&self) -> PathBuf {
+        self.root.join("thumbnails")
+    }
+
     /// The signing secret.
     pub fn secret(&self) -> PathBuf {
         self.root.join("secret.key")

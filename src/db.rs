@@ -216,6 +216,9 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX history_client ON history(kind, link_id, slot_id, client);
     "#,
     ),
+    // Previews on the landing page can be turned off per link (`link --no-preview`): a link made
+    // before previews existed shows them, as every new link does by default.
+    M::up("ALTER TABLE links ADD COLUMN preview INTEGER NOT NULL DEFAULT 1;"),
 ];
 
 /// How a database is opened.

@@ -21,6 +21,8 @@
 //!   guesses.
 //! - [`tokens`]: API tokens (`slk_<id>_<secret>`), kept as a hash, with their scopes.
 //! - [`logs`]: the log both shells write (stderr, `SHARELOCK_LOG`).
+//! - [`previews`]: which files of a link get a preview on its landing page, of what kind, and
+//!   the cap on what a preview shows ([`previews::PREVIEW_BYTES`]).
 //! - [`zip`]: a share of several files as one zip, laid out ahead and streamed with Range.
 //! - [`urls`]: the shapes of Sharelock's URLs: built, routed and redacted in one place.
 //! - [`vault`]: one open data dir and every operation the CLI, server and app share, one file
@@ -64,6 +66,7 @@ pub mod manage;
 pub mod names;
 pub mod nginx;
 pub mod passwords;
+pub mod previews;
 pub mod qr;
 pub mod reach;
 pub mod remote;
@@ -72,6 +75,7 @@ pub mod settings;
 pub mod signing;
 pub mod slots;
 pub mod store;
+pub mod thumbnails;
 pub mod time;
 pub mod tokens;
 pub mod units;

@@ -57,8 +57,13 @@ pub struct Link {
     /// The password's Argon2id hash (a PHC string): never serialised, never shown.
     #[serde(skip)]
     pub password_hash: Option<String>,
+    /// Whether its landing page shows previews and thumbnails of its files (`link --no-preview`
+    /// turns them off). Links read from JSON made before it existed show them.
+    #[serde(default = "notify_default")]
+    pub preview: bool,
 }
 
+/// The default of the switches that are on unless turned off (`notify`, `preview`).
 fn notify_default() -> bool {
     true
 }
@@ -124,6 +129,7 @@ impl Link {
             name: row.get(at + 11)?,
             password: row.get::<_, Option<String>>(at + 12)?.is_some(),
             password_hash: row.get(at + 12)?,
+            preview: row.get(at + 13)?,
         })
     }
 
@@ -134,16 +140,16 @@ impl Link {
 }
 
 /// How many columns [`COLUMNS`] names: where the file's columns start in a joined row.
-const COLUMN_COUNT: usize = 13;
+const COLUMN_COUNT: usize = 14;
 const COLUMNS: &str = "l.id, l.file_id, l.created_at, l.expires_at, l.max_downloads, l.downloads, l.revoked_at, \
-     l.label, l.undelivered, l.notify, l.last_access_at, l.name, l.password_hash";
+     l.label, l.undelivered, l.notify, l.last_access_at, l.name, l.password_hash, l.preview";
 
 /// Inserts a new link.
 pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO links (id, file_id, created_at, expires_at, max_downloads, downloads, revoked_at, label, notify, name,
-                            password_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            password_hash, preview)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         link.id,
@@ -156,7 +162,8 @@ pub fn insert(conn: &Connection, link: &Link) -> Result<()> {
         link.label,
         link.notify,
         link.name,
-        link.password_hash
+        link.password_hash,
+        link.preview
     ])?;
     Ok(())
 }
@@ -254,6 +261,11 @@ pub fn set_max_downloads(conn: &Connection, id: &str, max: Option<u64>) -> Resul
 /// Sets whether the link's downloads notify the owner; false if there is no such link.
 pub fn set_notify(conn: &Connection, id: &str, notify: bool) -> Result<bool> {
     Ok(conn.prepare_cached("UPDATE links SET notify = ?2 WHERE id = ?1")?.execute(params![id, notify])? == 1)
+}
+
+/// Sets whether the link's landing page shows previews; false if there is no such link.
+pub fn set_preview(conn: &Connection, id: &str, preview: bool) -> Result<bool> {
+    Ok(conn.prepare_cached("UPDATE links SET preview = ?2 WHERE id = ?1")?.execute(params![id, preview])? == 1)
 }
 
 /// Forgets that the link's end was noticed (see `Vault::notice_ends`).
@@ -389,6 +401,7 @@ mod tests {
             name: None,
             password: false,
             password_hash: None,
+            preview: true,
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::history::{Access, FeedEntry, Query};
 use crate::names::ReceivedPath;
+use crate::thumbnails::Thumbnail;
 use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
 use crate::{Error, Result, Vault, time};
 
@@ -22,6 +23,9 @@ pub trait Manage: Send + Sync {
     }
     /// One file.
     fn file(&self, id: &str) -> Result<FileInfo>;
+    /// A file's thumbnail (see [`crate::thumbnails`]); `None` when it is not an image that gets
+    /// one.
+    fn thumbnail(&self, id: &str) -> Result<Option<Thumbnail>>;
     /// Stores the file at `path`; `progress` gets the bytes sent or copied so far.
     fn add_file(&self, path: &Path, public: bool, progress: &mut dyn FnMut(u64)) -> Result<FileInfo>;
     /// Stores the files at `paths`, in order: `progress` gets the index of the file being sent
@@ -165,6 +169,9 @@ impl Manage for Vault {
     }
     fn file(&self, id: &str) -> Result<FileInfo> {
         Vault::file(self, id)
+    }
+    fn thumbnail(&self, id: &str) -> Result<Option<Thumbnail>> {
+        crate::thumbnails::thumbnail(self, id)
     }
     fn add_file(&self, path: &Path, public: bool, progress: &mut dyn FnMut(u64)) -> Result<FileInfo> {
         Vault::add_file(self, path, public, time::now(), progress)

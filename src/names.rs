@@ -259,6 +259,16 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 ///
 /// Written by hand because no maintained crate builds both parameters with this escaping.
 pub fn content_disposition(name: &str) -> String {
+    disposition("attachment", name)
+}
+
+/// `Content-Disposition: inline` for `name`, escaped as [`content_disposition`]: a preview shown
+/// in the page, saved under its name if the recipient saves it.
+pub fn inline_disposition(name: &str) -> String {
+    disposition("inline", name)
+}
+
+fn disposition(kind: &str, name: &str) -> String {
     let mut fallback = String::with_capacity(name.len());
     for c in name.chars() {
         match c {
@@ -270,7 +280,7 @@ pub fn content_disposition(name: &str) -> String {
             _ => fallback.push('_'),
         }
     }
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
 }
 
 /// Percent-encodes a name for use as the last segment of a URL path.

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{Access, FeedEntry, Query};
 use crate::manage::{Changes, Manage};
+use crate::thumbnails::Thumbnail;
 use crate::units::Lifetime;
 use crate::vault::{FileInfo, LinkEdit, LinkInfo, NewLink, NewSlot, SlotInfo};
 use crate::{Error, Result};
@@ -491,6 +492,28 @@ impl Manage for Remote {
         self.json(self.client()?.get(self.endpoint(&["files", id])))
     }
 
+    fn thumbnail(&self, id: &str) -> Result<Option<Thumbnail>> {
+        let response = self.send(self.client()?.get(self.endpoint(&["files", id, "thumbnail"])))?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        let content_type = match response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+            Some("image/jpeg") => "image/jpeg",
+            Some("image/png") => "image/png",
+            other => return Err(self.protocol(format!("a thumbnail of type {other:?}"))),
+        };
+        let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        // A thumbnail is a few KiB; a server sending more is not trusted with this memory.
+        let mut bytes = Vec::new();
+        response.take(MAX_THUMBNAIL + 1).read_to_end(&mut bytes).map_err(|e| {
+            Error::Remote(RemoteError::Unreachable { url: self.base.to_string(), cause: e.to_string() })
+        })?;
+        if bytes.len() as u64 > MAX_THUMBNAIL {
+            return Err(self.protocol("a thumbnail larger than 4 MiB".into()));
+        }
+        Ok(Some(Thumbnail { bytes: bytes.into(), content_type, etag }))
+    }
+
     fn add_file(&self, path: &Path, public: bool, progress: &mut dyn FnMut(u64)) -> Result<FileInfo> {
         let file = File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let size = file.metadata().map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?.len();
@@ -594,6 +617,9 @@ impl Manage for Remote {
         if let Some(notify) = new.notify {
             body.insert("notify".into(), notify.into());
         }
+        if let Some(preview) = new.preview {
+            body.insert("preview".into(), preview.into());
+        }
         if let Some(base) = base {
             body.insert("base_url".into(), base.into());
         }
@@ -630,6 +656,9 @@ impl Manage for Remote {
         }
         if let Some(password) = &edit.password {
             body.insert("password".into(), password.as_ref().map(|p| p.reveal()).into());
+        }
+        if let Some(preview) = edit.preview {
+            body.insert("preview".into(), preview.into());
         }
         self.json(self.client()?.patch(self.endpoint(&["links", id])).json(&body))
     }
@@ -785,6 +814,9 @@ impl Remote {
         }
     }
 }
+
+/// The largest thumbnail read from a server (one is at most 256 x 256 pixels: a few KiB).
+const MAX_THUMBNAIL: u64 = 4 << 20;
 
 /// What the event reader tells the feed: something changed, or the reader stopped.
 #[derive(Default)]

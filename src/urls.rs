@@ -7,13 +7,15 @@
 //! | `/d/{link}/{sig}[/{name}]` | a file through a signed link, or a share's zip; the name is cosmetic |
 //! | `/f/{link}/{sig}/{file}[/{name}]` | one file of a share, signed by the share's link |
 //! | `/l/{link}/{sig}` | the link's landing page |
+//! | `/v/{link}/{sig}/{file}` | the inline preview of one file of a link (see `previews`) |
+//! | `/t/{link}/{sig}/{file}` | the thumbnail of one file of a link |
 //! | `/p/{file}[/{name}]` | a public file |
 //! | `/u/{slot}?sig=` (and `/u/{slot}/{name}?sig=` or `/u/{slot}/sub/dir/name?sig=` for PUT) | a slot's upload page and target |
 //! | `/assets/{name}` | the pages' stylesheet, script and icon |
 //! | `/.well-known/sharelock-reach/{nonce}` | the answer to a reachability check (`reach::probe`) |
 //!
-//! Link signatures travel in the path, so the access log replaces them with `…` (in `/d/`, `/f/`
-//! and `/l/` alike); slot signatures
+//! Link signatures travel in the path, so the access log replaces them with `…` (in `/d/`, `/f/`,
+//! `/l/`, `/v/` and `/t/` alike); slot signatures
 //! travel in the query string, which is never logged.
 
 use crate::names;
@@ -28,6 +30,10 @@ pub mod pattern {
     pub const SHARE_FILE: &str = "/f/{link}/{sig}/{file}";
     /// The same, with the cosmetic name.
     pub const SHARE_FILE_NAMED: &str = "/f/{link}/{sig}/{file}/{*name}";
+    /// The preview of one file of a link.
+    pub const PREVIEW: &str = "/v/{link}/{sig}/{file}";
+    /// The thumbnail of one file of a link.
+    pub const THUMBNAIL: &str = "/t/{link}/{sig}/{file}";
     /// A link's landing page.
     pub const LANDING: &str = "/l/{link}/{sig}";
     /// A public file.
@@ -86,6 +92,28 @@ pub fn share_file_dir(base: &str, link_id: &str, sig: &str) -> String {
     format!("{base}/f/{link_id}/{sig}")
 }
 
+/// The folder of a link's previews, `{base}/v/{link}/{sig}`: a password link's unlock cookie is
+/// scoped to it too.
+pub fn preview_dir(base: &str, link_id: &str, sig: &str) -> String {
+    format!("{base}/v/{link_id}/{sig}")
+}
+
+/// The folder of a link's thumbnails, `{base}/t/{link}/{sig}`: a password link's unlock cookie
+/// is scoped to it too.
+pub fn thumbnail_dir(base: &str, link_id: &str, sig: &str) -> String {
+    format!("{base}/t/{link_id}/{sig}")
+}
+
+/// The preview of a link's file from its landing page, relative: `../../v/{link}/{sig}/{file}`.
+pub fn preview_from_landing(link_id: &str, sig: &str, file_id: &str) -> String {
+    format!("{}/{file_id}", preview_dir("../..", link_id, sig))
+}
+
+/// The thumbnail of a link's file from its landing page, relative: `../../t/{link}/{sig}/{file}`.
+pub fn thumbnail_from_landing(link_id: &str, sig: &str, file_id: &str) -> String {
+    format!("{}/{file_id}", thumbnail_dir("../..", link_id, sig))
+}
+
 /// The landing page's Download button: the file's URL relative to the landing page, so it keeps
 /// working behind a path prefix.
 pub fn link_file_from_landing(link_id: &str, sig: &str, name: &str) -> String {
@@ -109,10 +137,11 @@ pub fn assets_from(path: &str) -> String {
     format!("{}assets/", "../".repeat(depth))
 }
 
-/// `path` as the access log shows it: the signature of `/d/…`, `/f/…` and `/l/…` replaced with `…`.
+/// `path` as the access log shows it: the signature of `/d/…`, `/f/…`, `/l/…`, `/v/…` and `/t/…`
+/// replaced with `…`.
 pub fn redact(path: &str) -> String {
     let mut parts: Vec<&str> = path.split('/').collect();
-    if parts.len() > 3 && matches!(parts[1], "d" | "f" | "l") {
+    if parts.len() > 3 && matches!(parts[1], "d" | "f" | "l" | "v" | "t") {
         parts[3] = "…";
     }
     parts.join("/")
@@ -132,6 +161,8 @@ mod tests {
         assert_eq!(reach("http://h", "n1"), "http://h/.well-known/sharelock-reach/n1");
         assert_eq!(share_file("http://h", "l1", "SIG", "f1", "a b.pdf"), "http://h/f/l1/SIG/f1/a%20b.pdf");
         assert_eq!(share_file_from_landing("l1", "SIG", "f1", "a.pdf"), "../../f/l1/SIG/f1/a.pdf");
+        assert_eq!(preview_from_landing("l1", "SIG", "f1"), "../../v/l1/SIG/f1");
+        assert_eq!(thumbnail_from_landing("l1", "SIG", "f1"), "../../t/l1/SIG/f1");
     }
 
     #[test]
@@ -146,6 +177,8 @@ mod tests {
         assert_eq!(redact("/d/abc/SIGNATURE/file.txt"), "/d/abc/…/file.txt");
         assert_eq!(redact("/l/abc/SIGNATURE"), "/l/abc/…");
         assert_eq!(redact("/f/abc/SIGNATURE/f1/x"), "/f/abc/…/f1/x");
+        assert_eq!(redact("/v/abc/SIGNATURE/f1"), "/v/abc/…/f1");
+        assert_eq!(redact("/t/abc/SIGNATURE/f1"), "/t/abc/…/f1");
         assert_eq!(redact("/u/abc"), "/u/abc");
         assert_eq!(redact("/p/abc/x"), "/p/abc/x");
     }

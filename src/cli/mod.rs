@@ -184,11 +184,14 @@ pub enum Command {
         base_url: Option<String>,
         /// Make a link nginx checks alone (secure_link): no download limit, no count, not
         /// revocable one by one; needs an expiry. See docs/deploy.md.
-        #[arg(long, conflicts_with_all = ["max_downloads", "label", "notify", "more_files", "password"])]
+        #[arg(long, conflicts_with_all = ["max_downloads", "label", "notify", "more_files", "password", "no_preview"])]
         nginx: bool,
         /// Ask for a password to download: read from stdin's first line, or typed at a prompt.
         #[arg(long)]
         password: bool,
+        /// Show no previews or thumbnails of its files on the landing page.
+        #[arg(long)]
+        no_preview: bool,
     },
     /// List links, of one file or of all.
     Links {
@@ -208,6 +211,9 @@ pub enum Command {
         /// Whether its completed downloads notify you in the desktop app.
         #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
         notify: Option<bool>,
+        /// Whether its landing page shows previews and thumbnails of its files.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        preview: Option<bool>,
         /// Set or change its password (stdin's first line, or a prompt); old unlocks end.
         #[arg(long, conflicts_with = "no_password")]
         password: bool,
@@ -681,17 +687,27 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
             base_url,
             nginx: false,
             password,
+            no_preview,
         } => {
             let password = if password { Some(password::read()?) } else { None };
-            let new = NewLink { lifetime: expires, max_downloads, label, notify, more_files, name, password };
+            let preview = no_preview.then_some(false);
+            let new = NewLink { lifetime: expires, max_downloads, label, notify, more_files, name, password, preview };
             let link = owner.create_link(&file_id, new, base_url.as_deref())?;
             out.print(&link, || link_text(&link, now))
         }
         Command::Links { file_id } => out.links(&owner.links(file_id.as_deref())?, now),
-        Command::EditLink { link_id, expires, max_downloads, notify, password, no_password } => {
-            if expires.is_none() && max_downloads.is_none() && notify.is_none() && !password && !no_password {
+        Command::EditLink { link_id, expires, max_downloads, notify, preview, password, no_password } => {
+            if expires.is_none()
+                && max_downloads.is_none()
+                && notify.is_none()
+                && preview.is_none()
+                && !password
+                && !no_password
+            {
                 return Err(Error::InvalidInput(
-                    "nothing to change: give --expires, --max-downloads, --notify, --password or --no-password".into(),
+                    "nothing to change: give --expires, --max-downloads, --notify, --preview, --password or \
+                     --no-password"
+                        .into(),
                 ));
             }
             let password = match (password, no_password) {
@@ -699,7 +715,8 @@ fn manage(owner: &dyn Manage, command: Command, out: Output) -> Result<()> {
                 (false, true) => Some(None),
                 (false, false) => None,
             };
-            let edit = LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0), notify, password };
+            let edit =
+                LinkEdit { lifetime: expires, max_downloads: max_downloads.map(|l| l.0), notify, password, preview };
             let link = owner.edit_link(&link_id, edit)?;
             out.print(&link, || link_text(&link, now))
         }

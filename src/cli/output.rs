@@ -97,6 +97,7 @@ pub(super) fn link_text(link: &LinkInfo, now: i64) -> String {
         None => String::new(),
     };
     let limit = if link.link.password { format!("{limit}, password required") } else { limit };
+    let limit = if link.link.preview { limit } else { format!("{limit}, no previews") };
     format!(
         "{}{files}\npage: {}\nlink {}: {}, {expires}{limit}; opens for {}",
         link.url,

@@ -14,10 +14,10 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
-use smol_str::SmolStr;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::Deserialize;
+use smol_str::SmolStr;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
@@ -63,8 +63,8 @@ pub(super) async fn link_download(
         let assets = urls::assets_from(req.uri().path());
         let href = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
         let html = match &share {
-            Some(share) => pages::share_landing(&share.files, &link, &href, &[], &assets, time::now()),
-            None => pages::landing(&file, &link, &href, &assets, time::now()),
+            Some(share) => pages::share_landing(&share.files, &link, &href, &[], &[], &assets, time::now()),
+            None => pages::landing(&file, &link, &href, None, &assets, time::now()),
         };
         return Ok(page(html));
     }
@@ -241,10 +241,21 @@ pub(super) async fn landing(
         let zip_href = urls::link_file_from_landing(&link.id, &sig, &share.name);
         let hrefs: Vec<String> =
             share.files.iter().map(|f| urls::share_file_from_landing(&link.id, &sig, &f.id, &f.name)).collect();
-        return Ok(page(pages::share_landing(&share.files, &link, &zip_href, &hrefs, &assets, time::now())));
+        let extras = super::preview::landing_extras(&app, &link, &sig, &share.files, &headers).await?;
+        let html = pages::share_landing(&share.files, &link, &zip_href, &hrefs, &extras, &assets, time::now());
+        return Ok(page(html));
     }
     let href = urls::link_file_from_landing(&link.id, &sig, &file.name);
-    Ok(page(pages::landing(&file, &link, &href, &assets, time::now())))
+    let extras = super::preview::landing_extras(&app, &link, &sig, std::slice::from_ref(&file), &headers).await?;
+    // The preview, or for an image too large for one, its thumbnail standing in.
+    let preview = extras.into_iter().next().and_then(|e| {
+        e.preview.or(e.thumbnail.map(|href| pages::PreviewLink {
+            kind: crate::previews::Kind::Image,
+            href,
+            cut: false,
+        }))
+    });
+    Ok(page(pages::landing(&file, &link, &href, preview.as_ref(), &assets, time::now())))
 }
 
 /// `GET|HEAD /p/{file}[/{name}]`: a public file, no token. Private or unknown: 404.
@@ -452,13 +463,7 @@ async fn serve_file(
         streamed(req, app, file, &etag, &last_modified).await?
     };
     refund_on_error.disarm();
-    let registered = app.transfers.register(grant);
-    if let Some(connection) = connection.clone() {
-        // Revoking the grant also ends the connection, so bytes already queued for a slow
-        // client stop too.
-        registered.transfer.on_abort(move || connection.close());
-    }
-    let mut response = response.map(|body| Body::new(Watched::new(body, registered)));
+    let mut response = watched(app, grant, connection.as_ref(), response);
     if !response.status().is_success() {
         // Nothing of the file goes out (304, 412): give the reservation back at once.
         return Ok((refund_now(app, reserved, response), None));
@@ -661,10 +666,26 @@ async fn offloaded(
 const SENDFILE_PATH: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
+/// `response` with its body ended when `grant` is revoked (a revoked link, a rotated secret):
+/// the bytes of a download or a preview stop mid-transfer. Revoking also closes `connection`, so
+/// bytes already queued for a slow client stop too.
+pub(super) fn watched(
+    app: &AppState,
+    grant: Grant,
+    connection: Option<&Arc<ConnectionHandle>>,
+    response: Response,
+) -> Response {
+    let registered = app.transfers.register(grant);
+    if let Some(connection) = connection.cloned() {
+        registered.transfer.on_abort(move || connection.close());
+    }
+    response.map(|body| Body::new(Watched::new(body, registered)))
+}
+
 /// A stored file keeps the size and modification time it was committed with (to the
 /// nanosecond). If either changed, someone edited it behind Sharelock's back: refuse it rather
 /// than send wrong bytes.
-fn check_stored(file: &FileRecord, size: u64, modified: std::time::SystemTime) -> Result<(), HttpError> {
+pub(super) fn check_stored(file: &FileRecord, size: u64, modified: std::time::SystemTime) -> Result<(), HttpError> {
     if size == file.size && modified == UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64) {
         return Ok(());
     }
@@ -673,7 +694,7 @@ fn check_stored(file: &FileRecord, size: u64, modified: std::time::SystemTime) -
 }
 
 /// A stored file that cannot be read: gone if it is missing, our fault otherwise.
-fn stored_error(file: &FileRecord, e: std::io::Error) -> HttpError {
+pub(super) fn stored_error(file: &FileRecord, e: std::io::Error) -> HttpError {
     if e.kind() == std::io::ErrorKind::NotFound {
         tracing::warn!("stored file {} is missing from the store", file.id);
         HttpError::Gone("this file is no longer available")
@@ -735,7 +756,7 @@ fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: &str) {
 }
 
 /// Whether an If-None-Match list names `etag` (weak comparison, as RFC 9110 asks for it).
-fn etag_matches(list: &HeaderValue, etag: &str) -> bool {
+pub(crate) fn etag_matches(list: &HeaderValue, etag: &str) -> bool {
     let Ok(list) = list.to_str() else { return false };
     list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
 }

@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `GET, HEAD /d/{link}/{sig}[/{name}]` | a file through a signed link |
 //! | `GET /l/{link}/{sig}` | the link's landing page (a password link's asks for the password) |
+//! | `GET, HEAD /v/{link}/{sig}/{file}` | a file's preview, its first bytes, sandboxed (see [`preview`]) |
+//! | `GET, HEAD /t/{link}/{sig}/{file}` | a file's thumbnail |
 //! | `POST /l/{link}/{sig}` | a password link's form: the unlock cookie (see [`unlock`]) |
 //! | `GET, HEAD /p/{file}[/{name}]` | a public file |
 //! | `GET /u/{slot}?sig=` | a slot's upload page |
@@ -27,6 +29,7 @@ pub mod history;
 pub mod limit;
 mod linger;
 pub mod pages;
+mod preview;
 mod range;
 mod signed;
 pub mod transfers;
@@ -176,6 +179,7 @@ fn app(state: AppState) -> Router {
         .route(pattern::SHARE_FILE, get(download::share_file))
         .route(pattern::SHARE_FILE_NAMED, get(download::share_file))
         .route(pattern::LANDING, get(download::landing).post(unlock::unlock))
+        .route(pattern::PREVIEW, get(preview::preview))
         .route(pattern::SLOT, get(upload::page_for_slot).post(upload::post))
         .route(pattern::SLOT_FILE, axum::routing::put(upload::put))
         // Uploads enforce their own limits while streaming; no blanket body limit.
@@ -185,8 +189,13 @@ fn app(state: AppState) -> Router {
         .route(pattern::PUBLIC_FILE, get(download::public))
         .route(pattern::PUBLIC_FILE_NAMED, get(download::public))
         .layer(middleware::map_response(public_headers));
+    // Thumbnails may be kept by the browser a while (their own Cache-Control), never shared.
+    let thumbnails = Router::new()
+        .route(pattern::THUMBNAIL, get(preview::thumbnail))
+        .layer(middleware::map_response(thumbnail_headers));
     Router::new()
         .merge(tokenised)
+        .merge(thumbnails)
         .merge(public)
         .route(pattern::ASSET, get(asset))
         .route(pattern::REACH, get(reach_answer))
@@ -455,6 +464,17 @@ async fn access_log(req: Request, next: Next) -> Response {
 async fn private_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// Thumbnails: like every tokenised URL's answer, never in a Referer nor in a shared cache; a
+/// found one keeps the Cache-Control its handler gave it.
+async fn thumbnail_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }

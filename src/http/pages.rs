@@ -4,13 +4,88 @@
 
 use crate::files::FileRecord;
 use crate::links::Link;
+use crate::previews::{self, Kind};
 use crate::slots::Slot;
 use crate::time::{relative, rfc3339};
 use crate::units::format_size;
 
-/// The Content-Security-Policy of every page: nothing but this server's own CSS and script.
+/// The Content-Security-Policy of every page: nothing but this server's own CSS and script, and
+/// (on a landing page) its own sandboxed previews as images, media and frames.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; \
-                       form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+                       media-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; \
+                       frame-ancestors 'none'";
+
+/// A file's preview on a landing page: its kind, its URL (`/v/…`, relative), and whether it is
+/// cut at the cap.
+#[derive(Debug, Clone)]
+pub struct PreviewLink {
+    /// What the preview is.
+    pub kind: Kind,
+    /// Its URL from the page.
+    pub href: String,
+    /// Whether it shows only the file's beginning.
+    pub cut: bool,
+}
+
+/// What a share's landing page shows of one file besides its download: its thumbnail and its
+/// preview, when it has them.
+#[derive(Debug, Clone, Default)]
+pub struct FileExtras {
+    /// Its thumbnail's URL from the page (`/t/…`).
+    pub thumbnail: Option<String>,
+    /// Its preview.
+    pub preview: Option<PreviewLink>,
+}
+
+/// What a preview that shows only the beginning of its file says about it.
+fn cut_words(preview: &PreviewLink) -> String {
+    let shown = if preview.kind == Kind::Text { previews::TEXT_BYTES } else { previews::PREVIEW_BYTES };
+    // Whole units ("8 MiB", "64 KiB"), as the caps are written everywhere else.
+    let shown = match shown {
+        n if n % (1024 * 1024) == 0 => format!("{} MiB", n / (1024 * 1024)),
+        n if n % 1024 == 0 => format!("{} KiB", n / 1024),
+        n => format_size(n),
+    };
+    format!("Preview shows the first {shown}")
+}
+
+/// A single file's preview, above its Download button: the element that shows it, from `/v/`.
+fn preview_block(preview: &PreviewLink, name: &str) -> String {
+    let href = escape(&preview.href);
+    let name = escape(name);
+    let element = match preview.kind {
+        Kind::Image => format!(r#"<img id="preview" class="preview" src="{href}" alt="{name}">"#),
+        Kind::Video => {
+            format!(r#"<video id="preview" class="preview" src="{href}" controls preload="metadata"></video>"#)
+        }
+        Kind::Audio => {
+            format!(r#"<audio id="preview" class="preview" src="{href}" controls preload="metadata"></audio>"#)
+        }
+        Kind::Pdf | Kind::Text => {
+            let class = if preview.kind == Kind::Pdf { "preview preview-pdf" } else { "preview preview-text" };
+            format!(r#"<iframe id="preview" class="{class}" src="{href}" title="Preview of {name}"></iframe>"#)
+        }
+    };
+    let note = match preview.cut {
+        true => format!("<p class=\"muted preview-cut\">{}.</p>\n", cut_words(preview)),
+        false => String::new(),
+    };
+    format!("<figure class=\"preview-box\">{element}</figure>\n{note}")
+}
+
+/// The Open Graph and Twitter tags chat apps draw a pasted link's card from.
+fn open_graph(title: &str, description: &str) -> String {
+    format!(
+        r#"<meta property="og:type" content="website">
+<meta property="og:title" content="{title}">
+<meta property="og:description" content="{description} · shared privately with Sharelock">
+<meta property="og:site_name" content="Sharelock">
+<meta name="twitter:card" content="summary">
+"#,
+        title = escape(title),
+        description = escape(description),
+    )
+}
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -67,8 +142,16 @@ fn layout_with_meta(title: &str, assets: &str, meta: &str, body: &str, script: b
 /// A link's landing page: the file, its size, expiry, downloads left and a Download button.
 /// `assets` is the relative path to `/assets/` from where it is served (see [`layout`]). Its
 /// Open Graph tags are what chat apps show when the link is pasted (and what their crawlers get
-/// instead of the file, see `download::is_link_preview`).
-pub fn landing(file: &FileRecord, link: &Link, download_href: &str, assets: &str, now: i64) -> String {
+/// instead of the file, see `download::is_link_preview`). `preview`, if any, is shown above the
+/// Download button.
+pub fn landing(
+    file: &FileRecord,
+    link: &Link,
+    download_href: &str,
+    preview: Option<&PreviewLink>,
+    assets: &str,
+    now: i64,
+) -> String {
     let expiry = match link.expires_at {
         Some(t) => format!(r#"<time datetime="{}">{}</time>"#, rfc3339(t), relative(t, now)),
         None => "never".into(),
@@ -87,33 +170,27 @@ pub fn landing(file: &FileRecord, link: &Link, download_href: &str, assets: &str
 <dt>Downloads left</dt><dd id="downloads-left">{left}</dd>
 <dt>SHA-256</dt><dd><code>{sha}</code></dd>
 </dl>
-<a class="button" id="download" href="{href}" download>Download</a>"#,
+{preview}<a class="button" id="download" href="{href}" download>Download</a>"#,
         name = escape(&file.name),
         size = format_size(file.size),
         ctype = escape(&file.content_type),
         sha = escape(&file.sha256),
         href = escape(download_href),
+        preview = preview.map(|p| preview_block(p, &file.name)).unwrap_or_default(),
     );
-    let meta = format!(
-        r#"<meta property="og:type" content="website">
-<meta property="og:title" content="{name}">
-<meta property="og:description" content="{size} · shared privately with Sharelock">
-<meta property="og:site_name" content="Sharelock">
-<meta name="twitter:card" content="summary">
-"#,
-        name = escape(&file.name),
-        size = format_size(file.size),
-    );
+    let meta = open_graph(&file.name, &format_size(file.size));
     layout_with_meta(&file.name, assets, &meta, &body, false)
 }
 
 /// A share's landing page: its name, its files (name, size, SHA-256 and a download each, from
-/// `file_hrefs` in the same order; none for a crawler's preview), and "Download all (.zip)".
+/// `file_hrefs` in the same order; none for a crawler's preview), each file's thumbnail and
+/// preview link from `extras` (same order; empty for none), and "Download all (.zip)".
 pub fn share_landing(
     files: &[FileRecord],
     link: &Link,
     zip_href: &str,
     file_hrefs: &[String],
+    extras: &[FileExtras],
     assets: &str,
     now: i64,
 ) -> String {
@@ -135,8 +212,23 @@ pub fn share_landing(
                 Some(href) => format!(r#"<a class="share-download" href="{}" download>Download</a>"#, escape(href)),
                 None => String::new(),
             };
+            let extra = extras.get(i).cloned().unwrap_or_default();
+            let thumbnail = match &extra.thumbnail {
+                Some(src) => format!(r#"<img class="share-thumb" src="{}" alt="" loading="lazy">"#, escape(src)),
+                None => String::new(),
+            };
+            let preview = match &extra.preview {
+                Some(p) => {
+                    let title = if p.cut { cut_words(p) } else { "Open a preview in a new tab".into() };
+                    format!(
+                        r#"<a class="share-preview" href="{}" target="_blank" rel="noopener noreferrer" title="{title}">Preview</a> "#,
+                        escape(&p.href)
+                    )
+                }
+                None => String::new(),
+            };
             format!(
-                r#"<li class="share-file"><span class="share-name">{}</span> <span class="muted share-size">{}</span> {download}<br><code class="share-sha">{}</code></li>
+                r#"<li class="share-file">{thumbnail}<div class="share-text"><span class="share-name">{}</span> <span class="muted share-size">{}</span> {download}{preview}<br><code class="share-sha">{}</code></div></li>
 "#,
                 escape(&f.name),
                 format_size(f.size),
@@ -161,17 +253,7 @@ pub fn share_landing(
         total = format_size(total),
         href = escape(zip_href),
     );
-    let meta = format!(
-        r#"<meta property="og:type" content="website">
-<meta property="og:title" content="{title}">
-<meta property="og:description" content="{count} files, {total} · shared privately with Sharelock">
-<meta property="og:site_name" content="Sharelock">
-<meta name="twitter:card" content="summary">
-"#,
-        title = escape(name),
-        count = files.len(),
-        total = format_size(total),
-    );
+    let meta = open_graph(name, &format!("{} files, {}", files.len(), format_size(total)));
     layout_with_meta(name, assets, &meta, &body, false)
 }
 

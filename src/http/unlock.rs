@@ -3,7 +3,8 @@
 //! - The landing page of a password link shows a form instead of the file, and the form posts
 //!   the password back to the page's own URL; the right one gets the unlock cookie and a 303 back
 //!   to the page. The cookie is scoped to this link's paths (`/l/{link}/{sig}`,
-//!   `/d/{link}/{sig}`, and a share's `/f/{link}/{sig}`), HttpOnly, SameSite=Strict, and Secure when the request came over https.
+//!   `/d/{link}/{sig}`, its previews' `/v/{link}/{sig}` and thumbnails' `/t/{link}/{sig}`, and a
+//!   share's `/f/{link}/{sig}`), HttpOnly, SameSite=Strict, and Secure when the request came over https.
 //! - The direct URL without the cookie is 401 with `WWW-Authenticate: Basic`, and takes the
 //!   password as HTTP Basic credentials (any user name), for `curl -u :PASSWORD` and
 //!   `wget --user= --password=PASSWORD` (which sends them after the 401, and only with a user
@@ -147,7 +148,12 @@ pub(super) async fn unlock(
     let expiry = passwords::unlock_expiry(link.expires_at, now);
     let value = passwords::unlock_value(app.vault.signer(), &link.id, &phc, expiry);
     let prefix = base_path(&base);
-    let mut paths = vec![urls::landing(prefix, &link.id, &sig), urls::link_file_dir(prefix, &link.id, &sig)];
+    let mut paths = vec![
+        urls::landing(prefix, &link.id, &sig),
+        urls::link_file_dir(prefix, &link.id, &sig),
+        urls::preview_dir(prefix, &link.id, &sig),
+        urls::thumbnail_dir(prefix, &link.id, &sig),
+    ];
     if link.is_share() {
         paths.push(urls::share_file_dir(prefix, &link.id, &sig));
     }

@@ -133,6 +133,11 @@ impl Vault {
         &self.store
     }
 
+    /// The folder of kept thumbnails (see [`crate::thumbnails`]).
+    pub fn thumbnails_dir(&self) -> PathBuf {
+        self.dir.thumbnails()
+    }
+
     /// Signs and checks link and slot URLs with this data dir's secret.
     pub fn signer(&self) -> &Signer {
         &self.signer
@@ -180,7 +185,7 @@ impl Vault {
         let mut outcome = Ok(());
         for (staged, record) in items {
             if outcome.is_ok() {
-                outcome = self.store.commit(staged, &record.id, record.created_at).map_err(|e| {
+                outcome = self.store.place(staged, &record.id, record.created_at).map_err(|e| {
                     let what = if crate::error::is_disk_full(&e) {
                         "the store's disk is full"
                     } else {

@@ -243,7 +243,15 @@ impl Vault {
         };
         // Read under the lock: a file committed before it has its row, none can be committed after.
         let known = self.db.with(|c| files::ids(c))?;
-        self.store.cleanup(&lock, |id| known.contains(id)).map_err(ctx)
+        let report = self.store.cleanup(&lock, |id| known.contains(id)).map_err(ctx)?;
+        // Thumbnails of files removed while their thumbnail could not be (or by an older
+        // version): made from files, so nothing is lost by removing them.
+        match crate::thumbnails::sweep(&self.thumbnails_dir(), |id| known.contains(id)) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} thumbnail(s) of files that no longer exist"),
+            Err(e) => tracing::warn!("cannot sweep the thumbnails: {e}"),
+        }
+        Ok(report)
     }
 }
 

@@ -86,6 +86,8 @@ pub struct NewLink {
     pub name: Option<String>,
     /// The password it asks for, if any (kept only as its hash).
     pub password: Option<Password>,
+    /// Whether its landing page shows previews; `None`: it does.
+    pub preview: Option<bool>,
 }
 
 /// Changes to a link; `None` leaves a field as it is.
@@ -100,6 +102,8 @@ pub struct LinkEdit {
     /// A new password; `Some(None)` removes it. Either way, unlock cookies issued before stop
     /// working.
     pub password: Option<Option<Password>>,
+    /// Whether its landing page shows previews.
+    pub preview: Option<bool>,
 }
 
 /// A share's name from what its creator gave, for the files `file_ids`: only a share of several
@@ -157,6 +161,7 @@ impl Vault {
             name,
             password: new.password.is_some(),
             password_hash: new.password.as_ref().map(Password::hash).transpose()?,
+            preview: new.preview.unwrap_or(true),
         };
         let (records, base) = self.write(|c| {
             let tx = write_transaction(c)?;
@@ -218,7 +223,7 @@ impl Vault {
             .collect())
     }
 
-    /// Changes a link's expiry, limit, notifications or password; its URL stays the same.
+    /// Changes a link's expiry, limit, notifications, previews or password; its URL stays the same.
     pub fn edit_link(&self, id: &str, edit: LinkEdit, now: i64) -> Result<LinkInfo> {
         check_download_limit(edit.max_downloads.flatten())?;
         // Hashed before the write lock is taken: Argon2 takes a while on purpose.
@@ -240,6 +245,9 @@ impl Vault {
             }
             if let Some(notify) = edit.notify {
                 links::set_notify(&tx, id, notify)?;
+            }
+            if let Some(preview) = edit.preview {
+                links::set_preview(&tx, id, preview)?;
             }
             if let Some(hash) = &password_hash {
                 links::set_password_hash(&tx, id, hash.as_deref())?;

@@ -245,12 +245,16 @@ impl Vault {
         if !deleted {
             return Err(not_found("file", id));
         }
+        // A thumbnail left behind is harmless (the start-up cleanup sweeps it): a warning only.
+        if let Err(e) = crate::thumbnails::forget(&self.thumbnails_dir(), id) {
+            tracing::warn!("cannot remove the thumbnail of {id}: {e}");
+        }
         self.store.remove(id).map_err(|e| Error::io("cannot delete the stored file", e))
     }
 
     /// Files received through slots, newest first.
     pub fn inbox(&self) -> Result<Vec<FileInfo>> {
-        Ok(self.files()?.into_iter().filter(|f| f.file.slot_id.is_some()).collect())
+        self.listed(files::received)
     }
 
     /// Copies a stored file to `dest` (a "Save as…" export): written beside `dest` and renamed

@@ -88,6 +88,7 @@ fn table() -> Vec<(Method, &'static str, Option<Value>, &'static str, StatusCode
         (Method::PATCH, "/files/{file}", Some(json!({"public": true})), "write", S::OK),
         (Method::DELETE, "/files/{file}", None, "write", S::OK),
         (Method::GET, "/files/{file}/content", None, "read", S::OK),
+        (Method::GET, "/files/{file}/thumbnail", None, "read", S::NO_CONTENT),
         (Method::POST, "/files/{file}/links", Some(json!({"expires": "3d", "max_downloads": 1})), "write", S::CREATED),
         (Method::GET, "/links", None, "read", S::OK),
         (Method::GET, "/links/{link}", None, "read", S::OK),
@@ -542,6 +543,35 @@ async fn content_serves_ranges_and_validators_and_is_never_counted() {
     assert_eq!(by_link.status(), StatusCode::OK);
     assert!(by_link.bytes().await.unwrap() == data);
     let missing = client().get(api(&server, "/files/aaaaaaaaaaaaaaaa/content")).bearer_auth(&t).send().await.unwrap();
+    error(missing, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// A PNG of `width` x `height` with transparency.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbaImage::from_pixel(width, height, image::Rgba([10, 120, 200, 100]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn thumbnail_is_an_image_with_a_validator_or_no_content() {
+    let server = server().await;
+    let t = token(&server, "read");
+    let image = server.add("wide.png", &png(800, 200)).file.id;
+    let url = api(&server, &format!("/files/{image}/thumbnail"));
+    let made = client().get(&url).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(made.status(), StatusCode::OK);
+    assert_eq!(made.headers()["content-type"], "image/png");
+    let etag = made.headers()["etag"].to_str().unwrap().to_string();
+    let thumb = image::load_from_memory(&made.bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (256, 64));
+    let fresh = client().get(&url).bearer_auth(&t).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(fresh.status(), StatusCode::NOT_MODIFIED);
+    let svg = server.add("x.svg", br#"<svg xmlns="http://www.w3.org/2000/svg"/>"#).file.id;
+    let none = client().get(api(&server, &format!("/files/{svg}/thumbnail"))).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::NO_CONTENT);
+    let missing = client().get(api(&server, "/files/aaaaaaaaaaaaaaaa/thumbnail")).bearer_auth(&t).send().await.unwrap();
     error(missing, StatusCode::NOT_FOUND, "not_found").await;
 }
 

@@ -14,6 +14,7 @@ mod links;
 mod load;
 mod nginx;
 mod passwords;
+mod previews;
 mod public;
 mod range;
 mod reach;

@@ -153,7 +153,9 @@ async fn the_form_sets_a_short_lived_path_scoped_httponly_strict_cookie_that_ope
     let paths: Vec<String> =
         cookies.iter().map(|c| c.split("; ").find_map(|a| a.strip_prefix("Path=")).unwrap().to_string()).collect();
     let id = &link.link.id;
-    assert_eq!(paths, [format!("/l/{id}/{sig}"), format!("/d/{id}/{sig}")]);
+    let expected =
+        [format!("/l/{id}/{sig}"), format!("/d/{id}/{sig}"), format!("/v/{id}/{sig}"), format!("/t/{id}/{sig}")];
+    assert_eq!(paths, expected);
     for cookie in &cookies {
         assert!(cookie.starts_with(&format!("sharelock_{id}=")), "{cookie}");
         let attributes: Vec<&str> = cookie.split("; ").skip(1).collect();
@@ -206,7 +208,7 @@ async fn an_https_base_url_makes_the_cookie_secure_and_scoped_under_its_path() {
     let link = server.link_with(&file.file.id, with_password(PASSWORD));
     server.vault.set_base_url("https://share.example.com/files").unwrap();
     let cookies = set_cookies(&post_form(&link, PASSWORD).await);
-    assert_eq!(cookies.len(), 2);
+    assert_eq!(cookies.len(), 4, "the page, the file, its previews and thumbnails");
     for cookie in cookies {
         assert!(cookie.contains("; Path=/files/") && cookie.ends_with("; Secure"), "{cookie}");
     }

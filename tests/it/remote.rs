@@ -280,6 +280,17 @@ fn the_client_saves_content_whole_and_reports_upload_progress() {
     );
     assert_eq!(crate::support::names_in(&saves), ["photo.jpg"]);
 
+    // Thumbnails come through the API: an image has one, other bytes have none.
+    assert!(remote.thumbnail(&file.file.id).unwrap().is_none(), "random bytes named .jpg");
+    let png = tmp.path().join("dot.png");
+    image::RgbImage::from_pixel(300, 30, image::Rgb([200, 0, 0])).save(&png).unwrap();
+    let dot = remote.add_file(&png, false, &mut |_| {}).unwrap();
+    let thumb = remote.thumbnail(&dot.file.id).unwrap().expect("an image has a thumbnail");
+    assert_eq!(thumb.content_type, "image/jpeg");
+    assert_eq!(image::load_from_memory(&thumb.bytes).unwrap().width(), 256);
+    let local = sharelock::Vault::open(&target.data_dir).unwrap();
+    assert_eq!(Some(thumb.etag), local.thumbnail(&dot.file.id).unwrap().map(|t| t.etag), "the same as kept");
+
     // A token the server does not know reads as a bad token, typed.
     let server = target.remote.as_ref().unwrap();
     let bad = Remote::connect(&server.base, "slk_x_y", None).unwrap();

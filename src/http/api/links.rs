@@ -36,6 +36,8 @@ pub(super) struct CreateLink {
     name: Option<String>,
     /// A password the link asks for (kept only as its Argon2id hash).
     password: Option<String>,
+    /// Whether its landing page shows previews of its files (default true).
+    preview: Option<bool>,
 }
 
 /// `POST /files/{id}/links`: `write`, or `upload` for a file this same token added.
@@ -61,6 +63,7 @@ pub(super) async fn create(
         more_files,
         name: body.name,
         password,
+        preview: body.preview,
     };
     let base = body.base_url;
     let link = super::core(&app, move |v| v.create_link(&file_id, new, time::now(), base.as_deref())).await?;
@@ -114,6 +117,8 @@ pub(super) struct EditLink {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     password: Option<Option<String>>,
+    /// Whether its landing page shows previews of its files.
+    preview: Option<bool>,
 }
 
 /// `PATCH /links/{id}`.
@@ -126,11 +131,20 @@ pub(super) async fn edit(
 ) -> Result<Json<LinkInfo>, ApiError> {
     caller.require(Scope::Write)?;
     let lifetime = body.expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?;
-    if lifetime.is_none() && body.max_downloads.is_none() && body.notify.is_none() && body.password.is_none() {
-        return Err(ApiError::invalid(None, "nothing to change: give expires, max_downloads, notify or password"));
+    if lifetime.is_none()
+        && body.max_downloads.is_none()
+        && body.notify.is_none()
+        && body.password.is_none()
+        && body.preview.is_none()
+    {
+        return Err(ApiError::invalid(
+            None,
+            "nothing to change: give expires, max_downloads, notify, preview or password",
+        ));
     }
     let password = body.password.map(|p| p.map(Password::new).transpose()).transpose()?;
-    let edit = LinkEdit { lifetime, max_downloads: body.max_downloads, notify: body.notify, password };
+    let edit =
+        LinkEdit { lifetime, max_downloads: body.max_downloads, notify: body.notify, password, preview: body.preview };
     Ok(Json(super::core(&app, move |v| v.edit_link(&id, edit, time::now())).await?))
 }
 

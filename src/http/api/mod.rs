@@ -13,6 +13,7 @@ mod files;
 pub mod history;
 mod links;
 mod slots;
+mod thumbnails;
 mod tokens;
 
 use axum::Router;
@@ -65,6 +66,7 @@ fn routes() -> OpenApiRouter<AppState> {
             .routes(routes!(files::list, files::upload))
             .routes(routes!(files::one, files::set, files::remove))
             .routes(routes!(files::content))
+            .routes(routes!(thumbnails::thumbnail))
             .routes(routes!(links::create))
             .routes(routes!(links::list))
             .routes(routes!(links::one, links::edit, links::remove))

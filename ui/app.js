@@ -393,11 +393,76 @@ function applyFilter() {
   renderRows();
 }
 
+// ---------- thumbnails ----------
+
+/** Thumbnails already fetched, by file id: a `data:` URL, or null when the file has none. Kept
+ *  for the most recent few hundred only (a Map keeps insertion order), so scrolling through a
+ *  hundred thousand images does not keep them all. */
+const thumbs = new Map();
+const THUMBS_KEPT = 400;
+/** Fetches under way, and rows waiting their turn: two at a time, so a fast scroll does not queue
+ *  hundreds of decodes ahead of the rows now in view. */
+const thumbsPending = new Set();
+let thumbsWanted = [];
+const THUMBS_AT_ONCE = 2;
+
+/** Whether a file may have a thumbnail, by its recorded type: only those are asked for (the
+ *  core sniffs the bytes anyway; an SVG never has one). */
+function mayHaveThumb(file) {
+  return /^image\/(png|jpeg|gif|webp)$/.test(file.content_type || "");
+}
+
+/** The small picture at the start of a row: the thumbnail when known, a placeholder icon
+ *  otherwise; an image's is asked for once the row scrolls into view. */
+function thumbFor(file) {
+  const known = thumbs.get(file.id);
+  if (known) return el("img", { class: "thumb", alt: "", src: known, dataset: { thumb: file.id } });
+  const icon = el("span", { class: "thumb placeholder", "aria-hidden": "true", dataset: { thumb: file.id } });
+  if (mayHaveThumb(file) && known !== null) thumbWatcher().observe(icon);
+  return icon;
+}
+
+let watcher = null;
+function thumbWatcher() {
+  watcher ??= new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      watcher.unobserve(entry.target);
+      const id = entry.target.dataset.thumb;
+      if (!thumbs.has(id) && !thumbsPending.has(id) && !thumbsWanted.includes(id)) thumbsWanted.push(id);
+    }
+    nextThumbs();
+  }, { root: $("rows") });
+  return watcher;
+}
+
+function nextThumbs() {
+  // Rows scrolled away meanwhile are not fetched: only ids still drawn are.
+  thumbsWanted = thumbsWanted.filter((id) => document.querySelector(`#rows [data-thumb="${id}"]`));
+  while (thumbsPending.size < THUMBS_AT_ONCE && thumbsWanted.length) {
+    const id = thumbsWanted.shift();
+    thumbsPending.add(id);
+    invoke("file_thumbnail", { id }).catch(() => null).then((url) => {
+      thumbsPending.delete(id);
+      thumbs.set(id, url);
+      if (thumbs.size > THUMBS_KEPT) thumbs.delete(thumbs.keys().next().value);
+      if (url) {
+        for (const icon of document.querySelectorAll(`#rows .thumb.placeholder[data-thumb="${id}"]`)) {
+          icon.replaceWith(el("img", { class: "thumb", alt: "", src: url, dataset: { thumb: id } }));
+        }
+      }
+      nextThumbs();
+    });
+  }
+}
+
 /** Renders only the rows in view: the list stays smooth with tens of thousands of files. */
 function renderRows() {
   const rows = $("rows");
   // Rows are drawn afresh: the focus, if on one, moves to its new self.
   const focused = document.activeElement?.closest?.(".file-row")?.dataset.id;
+  // The rows drawn before are dropped: their icons are watched no more (only the new ones are).
+  watcher?.disconnect();
   const first = Math.max(0, Math.floor(rows.scrollTop / ROW) - 5);
   const last = Math.min(state.shown.length, first + Math.ceil(rows.clientHeight / ROW) + 10);
   const nodes = [$("rows-spacer")];
@@ -424,7 +489,7 @@ function renderRows() {
         }
       },
     },
-    el("span", { class: "col name", role: "gridcell", title: f.name }, f.name),
+    el("span", { class: "col name", role: "gridcell", title: f.name }, thumbFor(f), el("span", { class: "name-text" }, f.name)),
     el("span", { class: "col size", role: "gridcell" }, formatSize(f.size)),
     el("span", { class: "col added", role: "gridcell", title: formatDate(f.created_at) }, shortDate(f.created_at)),
     el("span", { class: "col access", role: "gridcell" }, access),
@@ -797,6 +862,7 @@ function linkItem(link, visits = [], file = null) {
       // An expired or used-up link comes back with a later expiry or a higher limit, same URL.
       link.status !== "revoked" && button("Expiry…", () => extendLink(link)),
       link.status !== "revoked" && button("Limit…", () => limitLink(link)),
+      link.status !== "revoked" && button("Password…", () => passwordLink(link)),
       active && button("Revoke", () => revokeLink(link), "danger"),
       !active && button("Remove from list", () => deleteLink(link))),
     historyBlock(link, visits, file)), `link-${link.id}`);
@@ -887,6 +953,29 @@ async function limitLink(link) {
     toast("Limit changed");
     await renderDetails();
   } catch (e) { showError(e); }
+}
+
+/** Sets a new password on a link, or removes its password. The link's address stays the same;
+ *  whoever unlocked it before must type the new password. The password only ever goes to the
+ *  command, never into the page's state or a log. */
+async function passwordLink(link) {
+  const input = el("input", { type: "password", id: "password-choice", autocomplete: "new-password", "aria-label": "New password" });
+  let remove = false;
+  const removeButton = link.password && el("button", {
+    type: "button", id: "password-remove", class: "danger",
+    onclick: () => { remove = true; $("dialog").close(); },
+  }, "Remove password");
+  const now = link.password ? "This link asks for a password." : "This link has no password: anyone with the address can download.";
+  const body = [el("p", { class: "muted", id: "password-state" }, now), el("label", {}, "New password ", input)];
+  if (removeButton) body.push(el("div", { class: "dialog-extra" }, removeButton));
+  const set = await dialog({ title: "Link password", body, ok: "Set password" });
+  if (!set && !remove) return;
+  try {
+    await invoke("edit_link", remove ? { id: link.id, remove_password: true } : { id: link.id, password: input.value });
+    toast(remove ? "Password removed" : "Password set");
+    await renderDetails();
+  } catch (e) { showError(e); }
+  finally { input.value = ""; }
 }
 
 async function revokeLink(link) {

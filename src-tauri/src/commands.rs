@@ -88,6 +88,17 @@ pub async fn list_files(desktop: State<'_, Desktop>) -> Result<Vec<FileInfo>> {
     desktop.with(|m| m.files()).await
 }
 
+/// A file's thumbnail as a `data:` URL for an `<img>` of the Files list, or `None` when it is not
+/// an image that gets one. The list asks for the rows it shows only, as they scroll into view.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn file_thumbnail(desktop: State<'_, Desktop>, id: String) -> Result<Option<String>> {
+    use base64::Engine as _;
+    let thumb = desktop.with(move |m| m.thumbnail(&id)).await?;
+    Ok(thumb.map(|t| {
+        format!("data:{};base64,{}", t.content_type, base64::engine::general_purpose::STANDARD.encode(&t.bytes))
+    }))
+}
+
 /// Progress of an `add_files` call, as the `add-progress` event.
 #[derive(Clone, Serialize)]
 struct AddProgress {
@@ -246,8 +257,10 @@ pub async fn create_share(
 }
 
 /// `expires` sets a new lifetime from now; `max_downloads` a new limit; `unlimited` removes it;
-/// `notify` switches the link's download notifications on or off.
+/// `notify` switches the link's download notifications on or off; `password` sets a new password
+/// and `remove_password` removes it (either way, those who unlocked the link must again).
 #[tauri::command(rename_all = "snake_case")]
+#[allow(clippy::too_many_arguments)]
 pub async fn edit_link(
     desktop: State<'_, Desktop>,
     id: String,
@@ -255,14 +268,25 @@ pub async fn edit_link(
     max_downloads: Option<Whole>,
     unlimited: Option<bool>,
     notify: Option<bool>,
+    password: Option<String>,
+    remove_password: Option<bool>,
 ) -> Result<LinkInfo> {
     let max_downloads = max_downloads.map(|n| n.get("max_downloads", "the download limit")).transpose()?;
     let limit = if unlimited == Some(true) { Some(None) } else { max_downloads.map(Some) };
+    let password = match (password, remove_password) {
+        (_, Some(true)) => Some(None),
+        (Some(text), _) if text.is_empty() => {
+            return Err(CommandError::invalid("password", "type the new password, or remove the password"));
+        }
+        (Some(text), _) => Some(Some(Password::new(text).map_err(|e| CommandError::from(e).at("password"))?)),
+        (None, _) => None,
+    };
     let edit = LinkEdit {
         lifetime: expires.as_deref().map(|e| lifetime(e, "expires")).transpose()?,
         max_downloads: limit,
         notify,
-        password: None,
+        password,
+        preview: None,
     };
     desktop.with(move |m| m.edit_link(&id, edit)).await
 }

@@ -217,12 +217,13 @@ async fn every_view_passes_axe(scheme: Scheme) {
     window.toast("Link copied to the clipboard").await;
     check(&window, scheme, Scene { scope: Some("#toasts"), ..Scene::view("Info toast", "files") }).await;
 
-    // Each kind of dialog: a destructive confirm, the QR code, the expiry editor, the limit editor.
+    // Each kind of dialog: a destructive confirm, the QR code, the expiry, limit and password editors.
     let dialogs = [
         ("Revoke", "Revoke this link?"),
         ("QR code", "Scan to download"),
         ("Expiry…", "Change the expiry"),
         ("Limit…", "Download limit"),
+        ("Password…", "Link password"),
     ];
     for (button, title) in dialogs {
         let opener = format!("//ul[@id='d-links']/li[@data-status='active']//button[text()='{button}']");
@@ -240,7 +241,7 @@ async fn every_view_passes_axe(scheme: Scheme) {
         picture(&window, scheme, &format!("dialog-{}", button.trim_end_matches('…').replace(' ', "-").to_lowercase()))
             .await;
         focus_rings(&window, &what).await;
-        if matches!(button, "Expiry…" | "Limit…") {
+        if matches!(button, "Expiry…" | "Limit…" | "Password…") {
             fields_stand_out(&window, &what).await;
         }
         window.press(Key::Escape).await;

@@ -1,6 +1,7 @@
 //! Links and upload links in daily use: none is made while nothing serves, dead ones say when
-//! they died and can be cleared, the new-link form starts afresh for each file, and changing an
-//! expiry starts from the one the link has.
+//! they died and can be cleared, the new-link form starts afresh for each file (a password
+//! link's password can be set and removed later; an image shows its thumbnail in the list), and
+//! changing an expiry starts from the one the link has.
 
 use fantoccini::Locator;
 use fantoccini::key::Key;
@@ -114,7 +115,7 @@ async fn dead_links_say_when_they_died_offer_no_copy_and_can_be_cleared() {
     }
     let active_id = vault.links(Some(&file), now()).unwrap().into_iter().find(|l| l.url == active_url).unwrap().link.id;
     let buttons = window.link_buttons(&active_id).await;
-    assert_eq!(buttons, ["Copy link", "Copy page link", "QR code", "Expiry…", "Limit…", "Revoke"]);
+    assert_eq!(buttons, ["Copy link", "Copy page link", "QR code", "Expiry…", "Limit…", "Password…", "Revoke"]);
     window.screen("dead-links");
 
     // One removed from the list, then the rest in one go; the active link stays and works.
@@ -199,22 +200,63 @@ async fn the_new_link_form_starts_from_the_settings_for_each_file() {
     window.screenshot("password-link").await;
     let link = window.vault().links(Some(&first), now()).unwrap().remove(0).link;
     assert!(link.password);
-    let curl = |extra: &'static [&'static str]| {
-        let url = url.clone();
-        async move {
-            let out = tokio::process::Command::new("curl")
-                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"])
-                .args(extra)
-                .arg(&url)
-                .output()
-                .await
-                .expect("curl runs");
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
-    };
+    let curl = |extra: &'static [&'static str]| curl_url(url.clone(), extra);
     assert_eq!(curl(&[]).await, "401");
     assert_eq!(curl(&["-u", ":quince 12"]).await, "200");
+
+    // The second file's link had no password: one is set in the window, then removed.
+    window.click(Locator::Css(&format!(r#".file-row[data-id="{second}"]"#))).await;
+    window.wait_for(&format!(r#".file-row.selected[data-id="{second}"]"#)).await;
+    let open = window.vault().links(Some(&second), now()).unwrap().remove(0);
+    assert!(!open.link.password);
+    let password = "//ul[@id='d-links']//button[text()='Password…']";
+    window.open_dialog(Locator::XPath(password), "Link password").await;
+    assert!(window.wait_for("#password-state").await.text().await.unwrap().contains("no password"));
+    assert!(!window.is_shown("#password-remove").await, "nothing to remove");
+    window.type_into("#password-choice", "pear 7").await;
+    window.click(Locator::Css("#dialog-ok")).await;
+    window.dialog_settled().await;
+    window.wait_for("#d-links .link .lock").await;
+    assert!(window.vault().links(Some(&second), now()).unwrap().remove(0).link.password);
+    let second_url = |extra: &'static [&'static str]| curl_url(open.url.clone(), extra);
+    assert_eq!(second_url(&[]).await, "401");
+    assert_eq!(second_url(&["-u", ":quince 12"]).await, "401", "the other link's password");
+    assert_eq!(second_url(&["-u", ":pear 7"]).await, "200");
+    window.open_dialog(Locator::XPath(password), "Link password").await;
+    assert!(window.wait_for("#password-state").await.text().await.unwrap().contains("asks for a password"));
+    window.screenshot("link-password-dialog").await;
+    window.click(Locator::Css("#password-remove")).await;
+    window.dialog_settled().await;
+    window.toast("Password removed").await;
+    assert!(!window.vault().links(Some(&second), now()).unwrap().remove(0).link.password);
+    assert_eq!(second_url(&[]).await, "200");
+
+    // An image in the Files list shows its thumbnail; another file a placeholder.
+    let photo = window.work_dir().join("Sunset.png");
+    image::RgbImage::from_fn(640, 360, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, 160])).save(&photo).unwrap();
+    let added = "return window.sharelockUi.addPaths(arguments[0]).then(r => r[0].id)";
+    let photo_id = window.run(added, vec![json!([photo])]).await;
+    let photo_id = photo_id.as_str().unwrap();
+    let thumb = window.wait_for(&format!(r#".file-row[data-id="{photo_id}"] img.thumb"#)).await;
+    assert!(thumb.attr("src").await.unwrap().unwrap_or_default().starts_with("data:image/jpeg;base64,"));
+    let loaded = "const img = document.querySelector(arguments[0]); return [img.naturalWidth, img.naturalHeight];";
+    let size = window.run(loaded, vec![json!(format!(r#".file-row[data-id="{photo_id}"] img.thumb"#))]).await;
+    assert_eq!(size, json!([256, 144]), "the thumbnail keeps the photo's aspect");
+    window.wait_for(&format!(r#".file-row[data-id="{second}"] .thumb.placeholder"#)).await;
+    window.screenshot("files-thumbnails").await;
     window.close().await;
+}
+
+/// The HTTP status curl gets for `url` with `extra` arguments.
+async fn curl_url(url: String, extra: &[&str]) -> String {
+    let out = tokio::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"])
+        .args(extra)
+        .arg(&url)
+        .output()
+        .await
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

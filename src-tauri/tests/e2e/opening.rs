@@ -2,12 +2,12 @@
 //! start or, when a window is already open, in that window (the single-instance plugin forwards
 //! the arguments over the D-Bus session bus and the second process exits). Each test runs its own
 //! session bus, so these windows never meet others on the machine. Arguments that name no file
-//! are reported in words.
+//! are reported in words. A folder dragged from the desktop onto the window is added as well.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Launch, SessionBus, Window, pattern};
+use crate::support::{Launch, SessionBus, Window, drop_from_desktop, pattern};
 
 /// The error messages showing, in order.
 async fn errors(window: &Window) -> Vec<String> {
@@ -85,5 +85,19 @@ async fn files_named_at_start_are_added_and_the_last_selected() {
     names.sort();
     assert_eq!(names, ["minutes.txt", "slides.pdf"]);
     assert_eq!(std::fs::read(&last).unwrap(), pattern(2_000), "the originals stay as they are");
+
+    // A folder dragged from the desktop onto the window: every file in it is added, however deep.
+    let trip = sources.path().join("Trip");
+    std::fs::create_dir_all(trip.join("day 1")).unwrap();
+    std::fs::write(trip.join("day 1/sea.jpg"), pattern(4_000)).unwrap();
+    std::fs::write(trip.join("plan.txt"), pattern(300)).unwrap();
+    drop_from_desktop(&[&trip], 500, 400);
+    window.wait_for(r#".file-row[aria-label="sea.jpg"]"#).await;
+    window.wait_for(r#".file-row[aria-label="plan.txt"]"#).await;
+    let mut names: Vec<String> = window.vault().files().unwrap().into_iter().map(|f| f.file.name).collect();
+    names.sort();
+    assert_eq!(names, ["minutes.txt", "plan.txt", "sea.jpg", "slides.pdf"]);
+    let sea = window.vault().files().unwrap().into_iter().find(|f| f.file.name == "sea.jpg").unwrap();
+    assert_eq!(std::fs::read(window.vault().stored_path(&sea.file.id).unwrap()).unwrap(), pattern(4_000));
     window.close().await;
 }

@@ -792,3 +792,49 @@ pub fn cli() -> PathBuf {
     assert!(cli.is_file(), "{} is missing: build it with cargo build -p sharelock", cli.display());
     cli
 }
+
+/// Drags `paths` from a drag source on the screen (`drag_source.py`, a window as a file manager
+/// is) and drops them at (`x`, `y`) on the screen, moving the real pointer with `xdotool`: the
+/// drop reaches the app through X's drag-and-drop protocol, as a drop from a desktop does. Returns
+/// once the drag source has seen the drop end.
+pub fn drop_from_desktop(paths: &[&Path], x: i32, y: i32) {
+    use std::io::BufRead;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/drag_source.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(source)
+        .args(paths)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with GTK (python3-gi, gir1.2-gtk-3.0)");
+    let (said, heard) = std::sync::mpsc::channel();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+    let mut expect = |word: &str| {
+        let line = heard.recv_timeout(PATIENCE);
+        if line.as_deref() != Ok(word) {
+            let _ = child.kill();
+            panic!("the drag source said {line:?}, not {word:?}");
+        }
+    };
+    expect("ready");
+    let xdotool = |args: &[String]| {
+        let status = Command::new("xdotool").args(args).status().expect("xdotool");
+        assert!(status.success(), "xdotool {args:?}");
+    };
+    // Press on the source's button, then move in steps: a toolkit starts a drag only once the
+    // pointer has moved a few pixels with the button down, and the target hears the moves.
+    xdotool(&["mousemove".into(), "1195".into(), "740".into(), "mousedown".into(), "1".into()]);
+    for step in 1..=10 {
+        let (px, py) = (1195 + (x - 1195) * step / 10, 740 + (y - 740) * step / 10);
+        xdotool(&["mousemove".into(), px.to_string(), py.to_string()]);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    xdotool(&["mouseup".into(), "1".into()]);
+    expect("dropped");
+    let _ = child.wait();
+}

@@ -756,7 +756,7 @@ fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: &str) {
 }
 
 /// Whether an If-None-Match list names `etag` (weak comparison, as RFC 9110 asks for it).
-pub(crate) fn etag_matches(list: &HeaderValue, etag: &str) -> bool {
+pub(super) fn etag_matches(list: &HeaderValue, etag: &str) -> bool {
     let Ok(list) = list.to_str() else { return false };
     list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
 }

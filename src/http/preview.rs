@@ -31,6 +31,7 @@ use super::{AppState, pages};
 use crate::files::FileRecord;
 use crate::links::Link;
 use crate::previews::{Kind, Preview};
+use crate::thumbnails::Thumbnail;
 use crate::{names, urls};
 
 /// How long a browser may keep a thumbnail: it changes only with the file, and the ETag
@@ -77,31 +78,33 @@ pub(super) async fn thumbnail(
     SignedLink { link, file, .. }: SignedLink,
     Path(FilePath { file: file_id }): Path<FilePath>,
     client: Client,
-    method: Method,
     headers: HeaderMap,
     peer: Option<axum::Extension<Peer>>,
 ) -> Result<Response, HttpError> {
     let file = link_file(&app, &link, file, &file_id, &headers, peer.map(|p| p.0), &client).await?;
-    let vault = app.vault.clone();
-    let made = super::off_workers(move || crate::thumbnails::thumbnail_of(&vault, &file)).await?;
-    let thumbnail = made.ok_or(HttpError::NotFound)?;
-    let etag = HeaderValue::from_str(&thumbnail.etag).map_err(|e| HttpError::Internal(e.to_string()))?;
-    let fresh = headers.get(header::IF_NONE_MATCH).is_some_and(|tags| etag_matches(tags, &thumbnail.etag));
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else if method == Method::HEAD {
-        let mut response = StatusCode::OK.into_response();
-        response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(thumbnail.bytes.len()));
-        response
-    } else {
-        Body::from(thumbnail.bytes).into_response()
-    };
+    let made = app.blocking(move |v| crate::thumbnails::thumbnail_of(v, &file)).await?;
+    let mut response = thumbnail_answer(made.ok_or(HttpError::NotFound)?, &headers);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(thumbnail.content_type));
-    headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(THUMBNAIL_MAX_AGE));
     sandboxed(headers);
     Ok(response)
+}
+
+/// A thumbnail as the answer to a request with `request`'s headers: 304 while the client's ETag
+/// is still its own, else its bytes; typed and validated either way. The landing page's `/t/`
+/// and the API's `/files/{id}/thumbnail` both answer with it; a HEAD gets the same answer
+/// without its body (axum drops the body and keeps its length).
+pub(super) fn thumbnail_answer(thumbnail: Thumbnail, request: &HeaderMap) -> Response {
+    let fresh = request.get(header::IF_NONE_MATCH).is_some_and(|tags| etag_matches(tags, &thumbnail.etag));
+    let mut response =
+        if fresh { StatusCode::NOT_MODIFIED.into_response() } else { Body::from(thumbnail.bytes).into_response() };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(thumbnail.content_type));
+    // A SHA-256 in hex and a number, quoted (`thumbnails::thumbnail_of`): always a valid value.
+    if let Ok(etag) = HeaderValue::try_from(thumbnail.etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    response
 }
 
 /// The file `file_id` of `link` (whose first file is `first`), after the checks a download of it

@@ -3,12 +3,11 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 
 use super::error::ErrorBody;
 use super::{ApiError, Caller};
 use crate::http::AppState;
-use crate::http::download::etag_matches;
 use crate::tokens::Scope;
 
 /// `GET /files/{id}/thumbnail`.
@@ -23,10 +22,5 @@ pub(super) async fn thumbnail(
     let Some(thumb) = super::core(&app, move |v| crate::thumbnails::thumbnail(v, &id)).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let unchanged = headers.get(header::IF_NONE_MATCH).is_some_and(|tags| etag_matches(tags, &thumb.etag));
-    let etag = (header::ETAG, thumb.etag);
-    if unchanged {
-        return Ok((StatusCode::NOT_MODIFIED, [etag]).into_response());
-    }
-    Ok(([(header::CONTENT_TYPE, thumb.content_type.to_string()), etag], thumb.bytes).into_response())
+    Ok(crate::http::preview::thumbnail_answer(thumb, &headers))
 }

@@ -221,9 +221,9 @@ impl From<image::ImageError> for Refused {
 /// Decodes the image at `source` within the limits and encodes its thumbnail.
 fn make(source: &Path) -> std::result::Result<Option<(Kind, Bytes)>, Refused> {
     let mut file = File::open(source).map_err(Refused::Io)?;
-    let mut head = [0u8; 32];
-    let read = read_head(&mut file, &mut head).map_err(Refused::Io)?;
-    let format = format_of(&head[..read]).ok_or(Refused::NotAnImage)?;
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut file).take(HEAD_BYTES as u64).read_to_end(&mut head).map_err(Refused::Io)?;
+    let format = format_of(&head).ok_or(Refused::NotAnImage)?;
     io::Seek::rewind(&mut file).map_err(Refused::Io)?;
     let mut reader = ImageReader::with_format(BufReader::new(file), format);
     reader.limits(limits());
@@ -235,19 +235,9 @@ fn make(source: &Path) -> std::result::Result<Option<(Kind, Bytes)>, Refused> {
     encode(&image).map(Some)
 }
 
-/// Fills `head` from the start of `file` as far as the file goes; returns how much was read.
-fn read_head(file: &mut File, head: &mut [u8]) -> io::Result<usize> {
-    let mut read = 0;
-    while read < head.len() {
-        match file.read(&mut head[read..]) {
-            Ok(0) => break,
-            Ok(n) => read += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(read)
-}
+/// How much of a file tells whether it is one of the formats thumbnailed: their signatures are
+/// in the first few bytes.
+const HEAD_BYTES: usize = 32;
 
 /// The decoder for a file's first bytes: PNG, JPEG, GIF and WebP only, sniffed by content so a
 /// name cannot make an SVG or anything else reach a decoder.

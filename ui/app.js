@@ -412,11 +412,16 @@ function mayHaveThumb(file) {
   return /^image\/(png|jpeg|gif|webp)$/.test(file.content_type || "");
 }
 
+/** A row's thumbnail of file `id` from its `data:` URL. */
+function thumbImage(id, url) {
+  return el("img", { class: "thumb", alt: "", src: url, dataset: { thumb: id } });
+}
+
 /** The small picture at the start of a row: the thumbnail when known, a placeholder icon
  *  otherwise; an image's is asked for once the row scrolls into view. */
 function thumbFor(file) {
   const known = thumbs.get(file.id);
-  if (known) return el("img", { class: "thumb", alt: "", src: known, dataset: { thumb: file.id } });
+  if (known) return thumbImage(file.id, known);
   const icon = el("span", { class: "thumb placeholder", "aria-hidden": "true", dataset: { thumb: file.id } });
   if (mayHaveThumb(file) && known !== null) thumbWatcher().observe(icon);
   return icon;
@@ -448,7 +453,7 @@ function nextThumbs() {
       if (thumbs.size > THUMBS_KEPT) thumbs.delete(thumbs.keys().next().value);
       if (url) {
         for (const icon of document.querySelectorAll(`#rows .thumb.placeholder[data-thumb="${id}"]`)) {
-          icon.replaceWith(el("img", { class: "thumb", alt: "", src: url, dataset: { thumb: id } }));
+          icon.replaceWith(thumbImage(id, url));
         }
       }
       nextThumbs();

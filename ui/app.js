@@ -284,6 +284,16 @@ async function showQr(title, url, warning = null) {
   }
 }
 
+/** `fn` run once in the next frame, however often it is called before that frame. */
+function perFrame(fn) {
+  let asked = false;
+  return () => {
+    if (asked) return;
+    asked = true;
+    requestAnimationFrame(() => { asked = false; fn(); });
+  };
+}
+
 function debounce(fn, ms) {
   let timer;
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
@@ -309,9 +319,9 @@ function show(view) {
   refresh();
 }
 
-async function refresh() {
+async function refresh(asked) {
   try {
-    if (state.view === "files") await loadFiles();
+    if (state.view === "files") await loadFiles(asked);
     else if (state.view === "receive") await loadSlots();
     else if (state.view === "inbox") await loadInbox();
     await updateCounts();
@@ -323,7 +333,7 @@ async function refresh() {
 /** The sidebar's counts, whichever view shows: a file added by the CLI or received over HTTP
  *  while Settings is open still counts at once. */
 async function updateCounts() {
-  if (state.view !== "files") state.files = await invoke("list_files");
+  if (state.view !== "files") await readFiles();
   $("files-count").textContent = state.files.length ? String(state.files.length) : "";
   if (state.view !== "receive") showSlotsCount(await invoke("list_slots"));
   const inbox = state.files.filter((f) => f.slot_id);
@@ -336,8 +346,37 @@ async function updateCounts() {
 
 // ---------- files ----------
 
-async function loadFiles() {
-  state.files = await invoke("list_files");
+/** A file of the list from its row (`FileRow` in commands.rs): the columns in that order. The
+ *  details read the rest of a file with `file_info`. */
+function fileRow([id, name, size, created_at, isPublic, public_url, slot_id, content_type, links, downloads, last_access_at]) {
+  return { id, name, size, created_at, public: isPublic, public_url, slot_id, content_type, links, downloads, last_access_at };
+}
+
+/** The latest read of the list: when it began, and whether it is over. */
+let filesRead = null;
+/** The read that follows it, which every ask made meanwhile shares. */
+let filesReadNext = null;
+
+/** Reads the list into `state.files`, one read at a time: with 100,000 files a read takes most of
+ *  a second, and a drop asks for one while the store's change events ask for more. A read begun
+ *  before `since` (by default: now) may have missed a change, so the ask waits for it and reads
+ *  once more; a read begun after serves the ask as it is. */
+function readFiles({ since = performance.now() } = {}) {
+  if (filesRead && filesRead.started >= since) return filesRead.done;
+  if (filesRead && !filesRead.over) {
+    filesReadNext ??= filesRead.done.catch(() => {}).then(() => { filesReadNext = null; return readFiles(); });
+    return filesReadNext;
+  }
+  const read = { started: performance.now(), over: false };
+  read.done = invoke("list_files")
+    .then((rows) => { state.files = rows.map(fileRow); })
+    .finally(() => { read.over = true; });
+  filesRead = read;
+  return read.done;
+}
+
+async function loadFiles(asked) {
+  await readFiles(asked);
   $("files-count").textContent = state.files.length ? String(state.files.length) : "";
   applyFilter();
   await showSelection();
@@ -361,19 +400,86 @@ function ofKind(file, kind = state.kind) {
   return kind === "all" || (kind === "received") === Boolean(file.slot_id);
 }
 
+// ---------- the list's order ----------
+
+/** The list in each column's order, worked out once per list read and kept until the next:
+ *  a click on a column head, its second click (the reverse order) and every filter then only
+ *  walk an ordered array, with no sort, so they stay quick with 100,000 files. */
+const orders = { files: null, byKey: new Map(), names: null };
+
+/** How two files compare by the column `key`; a file never accessed sorts as the oldest. */
+function compareBy(key) {
+  if (key === "name") return (a, b) => nameOrder.compare(a.name, b.name);
+  return (a, b) => {
+    const x = a[key] ?? "", y = b[key] ?? "";
+    return x === y ? 0 : x < y ? -1 : 1;
+  };
+}
+
+/** `state.files` ordered by `key`, descending if `desc`. Files that compare equal keep the order
+ *  the core listed them in, either way, as a stable sort with the comparison turned round does. */
+function orderOf(key, desc) {
+  if (orders.files !== state.files) {
+    orders.files = state.files;
+    orders.byKey.clear();
+    orders.names = null;
+    orderNamesAside(state.files);
+  }
+  const wanted = `${key}:${desc}`;
+  if (orders.byKey.has(wanted)) return orders.byKey.get(wanted);
+  let ascending = orders.byKey.get(`${key}:false`);
+  if (!ascending) {
+    ascending = key === "name" && orders.names ? Array.from(orders.names, (i) => state.files[i])
+      : [...state.files].sort(compareBy(key));
+    orders.byKey.set(`${key}:false`, ascending);
+  }
+  if (!desc) return ascending;
+  const descending = turnedRound(ascending, compareBy(key));
+  orders.byKey.set(wanted, descending);
+  return descending;
+}
+
+/** `ascending` from its end, each run of equal files kept in its own order. */
+function turnedRound(ascending, compare) {
+  const out = [];
+  let end = ascending.length;
+  while (end > 0) {
+    let start = end - 1;
+    while (start > 0 && compare(ascending[start - 1], ascending[end - 1]) === 0) start--;
+    for (let i = start; i < end; i++) out.push(ascending[i]);
+    end = start;
+  }
+  return out;
+}
+
+/** Sorting 100,000 names with the collator takes the page's thread 0.3 to 0.5 s, so a worker
+ *  sorts them as soon as a list is read, before anyone asks; until it answers, a sort by name
+ *  is made here as before. */
+let nameWorker;
+function orderNamesAside(files) {
+  if (files.length < 2000) return;
+  try {
+    nameWorker ??= new Worker("name-order.js");
+  } catch {
+    return;
+  }
+  nameWorker.onmessage = ({ data }) => {
+    if (orders.files !== files) return; // a list read since
+    orders.names = data.order;
+  };
+  nameWorker.postMessage({ languages: userLanguages(), options: NAME_ORDER, names: files.map((f) => f.name) });
+}
+
 function applyFilter() {
   const needle = state.filter.trim().toLowerCase();
   const { key, desc } = state.sort;
-  state.shown = state.files.filter((f) => ofKind(f) && (!needle || f.name.toLowerCase().includes(needle)));
-  state.shown.sort((a, b) => {
-    // A file never accessed sorts as the oldest.
-    const x = a[key] ?? "", y = b[key] ?? "";
-    const order = key === "name" ? nameOrder.compare(x, y) : (x === y ? 0 : x < y ? -1 : 1);
-    return desc ? -order : order;
-  });
+  state.shown = orderOf(key, desc).filter((f) => ofKind(f) && (!needle || (f.lower ??= f.name.toLowerCase()).includes(needle)));
   // Rows the filter hides leave the selection, as do files removed elsewhere.
-  const listed = shownIds();
-  for (const id of state.selection) if (!listed.has(id)) state.selection.delete(id);
+  if (state.selection.size) {
+    const listed = new Set();
+    for (const f of state.shown) if (state.selection.has(f.id)) listed.add(f.id);
+    for (const id of state.selection) if (!listed.has(id)) state.selection.delete(id);
+  }
   syncSelected();
   $("rows-spacer").style.height = `${state.shown.length * ROW}px`;
   $("files-table").setAttribute("aria-rowcount", String(state.shown.length + 1));
@@ -696,25 +802,29 @@ async function renderDetails() {
   const last = file.last_access_at ? `last downloaded ${ago(file.last_access_at)}` : "never downloaded";
   $("d-meta").replaceChildren(`${formatSize(file.size)} · added ${formatDate(file.created_at)} · `,
     el("span", { id: "d-last-access", title: file.last_access_at ? formatDate(file.last_access_at) : "" }, last), el("br"),
-    el("span", { class: "hash", title: "SHA-256 of the contents" }, `SHA-256 ${file.sha256}`));
-  const received = $("d-received");
-  received.hidden = !file.slot_id;
-  if (file.slot_id) {
-    received.replaceChildren(
-      el("strong", {}, "Received"), ` ${formatDate(file.created_at)}`,
-      file.uploader_name ? ` from ${file.uploader_name}` : "",
-      file.uploader_message ? el("div", { class: "message" }, file.uploader_message) : "");
-  }
+    el("span", { class: "hash", title: "SHA-256 of the contents" }, "SHA-256 …"));
   $("d-public").checked = file.public;
   $("d-public-row").hidden = !file.public;
   $("d-public-url").textContent = file.public_url || "";
-  const links = await invoke("list_links", { file_id: file.id });
+  // What the row does not carry (the SHA-256, who sent the file), read with the links.
+  // A file removed meanwhile has no record: the next read of the list closes its details.
+  const [whole, links] = await Promise.all([invoke("file_info", { id: file.id }).catch(() => null),
+    invoke("list_links", { file_id: file.id })]);
   // Each link's history, read with the links so they show together, never one before the other.
   const histories = await Promise.all(links.map((l) => invoke("link_history", { link_id: l.id }).catch((e) => {
     console.warn("sharelock: history:", e);
     return null;
   })));
   if (state.selected !== file.id) return;
+  if (whole) $("d-meta").querySelector(".hash").textContent = `SHA-256 ${whole.sha256}`;
+  const received = $("d-received");
+  received.hidden = !whole?.slot_id;
+  if (whole?.slot_id) {
+    received.replaceChildren(
+      el("strong", {}, "Received"), ` ${formatDate(whole.created_at)}`,
+      whole.uploader_name ? ` from ${whole.uploader_name}` : "",
+      whole.uploader_message ? el("div", { class: "message" }, whole.uploader_message) : "");
+  }
   $("d-no-links").hidden = links.length > 0;
   $("d-links").replaceChildren(...links.map((l, i) => linkItem(l, histories[i], file)));
   const inactive = links.filter((l) => l.status !== "active").length;
@@ -1178,8 +1288,15 @@ async function addPaths(paths) {
   try {
     const added = await invoke("add_files", { paths, public: false });
     toast(added.length === 1 ? `Added ${added[0].name}` : `Added ${added.length} files`);
-    show("files");
-    await loadFiles();
+    // The files added go to the top of the list at once; the list is read whole again when the
+    // store's change event comes (or now, from another view), which also brings other changes.
+    if (state.view === "files") {
+      showAdded(added);
+    } else {
+      const since = performance.now();
+      show("files");
+      await loadFiles({ since }); // the read that showing Files began
+    }
     if (added.length) {
       const last = added[added.length - 1].id;
       revealFile(last);
@@ -1194,6 +1311,18 @@ async function addPaths(paths) {
     panel.hidden = true;
     $("progress-text").textContent = "";
   }
+}
+
+/** Puts files just added at the top of the list, newest first, as the core lists them, without
+ *  reading the whole list again (with 100,000 files a read takes most of a second). A file the
+ *  list already has (a read that came in during the add) is not listed twice. */
+function showAdded(added) {
+  const ids = new Set(added.map((f) => f.id));
+  const rows = added.slice().reverse().map((f) => fileRow([f.id, f.name, f.size, f.created_at, f.public,
+    f.public_url ?? null, f.slot_id ?? null, f.content_type, f.links, f.downloads, f.last_access_at ?? null]));
+  state.files = [...rows, ...state.files.filter((f) => !ids.has(f.id))];
+  $("files-count").textContent = String(state.files.length);
+  applyFilter();
 }
 
 async function pickFiles() {
@@ -1733,9 +1862,15 @@ async function rotateSecret() {
 // ---------- start ----------
 
 async function start() {
+  // The list is read while the rest of the window is set up: with many files it is the longest
+  // wait before the window shows anything.
+  const opened = performance.now();
+  readFiles().catch(() => {});
   for (const button of document.querySelectorAll(".nav-item")) button.addEventListener("click", () => show(button.dataset.view));
   $("add-files").addEventListener("click", pickFiles);
-  $("filter").addEventListener("input", debounce((e) => { state.filter = e.target.value; applyFilter(); showSelection(); }, 80));
+  // Filtering walks the list once, with no sort (see `orderOf`): it keeps up with typing, so the
+  // keystrokes of one frame are taken together and nothing waits for the typing to stop.
+  $("filter").addEventListener("input", perFrame(() => { state.filter = $("filter").value; applyFilter(); showSelection(); }));
   $("kind-filter").addEventListener("change", (e) => { state.kind = e.target.value; applyFilter(); showSelection(); });
   $("rows").addEventListener("scroll", () => requestAnimationFrame(renderRows), { passive: true });
   window.addEventListener("resize", debounce(renderRows, 50));

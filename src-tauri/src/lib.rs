@@ -192,6 +192,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_files,
+            commands::file_info,
             commands::file_thumbnail,
             commands::add_files,
             commands::remove_file,

@@ -110,6 +110,28 @@ fn add_files_link_and_download_through_the_commands() {
     assert_eq!(names, ["notes.txt", "a.txt", "b.txt"]);
     let files: Vec<Value> = shell.ok("list_files", json!({}));
     assert_eq!(files.len(), 3);
+    // The list's rows hold each file's columns in order (ui/app.js `fileRow` reads them so);
+    // `file_info` has the whole record, its SHA-256 too.
+    let whole: Value = shell.ok("file_info", json!({ "id": added[0]["id"] }));
+    assert_eq!(whole["sha256"], "db78826009a9e6f5e388046abb7dc257a3afc2eb4a2f1d190618e7c8d838e217");
+    let row = files.iter().find(|row| row[0] == whole["id"]).expect("its row");
+    let columns = [
+        "id",
+        "name",
+        "size",
+        "created_at",
+        "public",
+        "public_url",
+        "slot_id",
+        "content_type",
+        "links",
+        "downloads",
+        "last_access_at",
+    ];
+    assert_eq!(row.as_array().unwrap().len(), columns.len(), "{row}");
+    for (i, column) in columns.iter().enumerate() {
+        assert_eq!(row[i], whole.get(column).cloned().unwrap_or(Value::Null), "{column} in {row}");
+    }
 
     let id = added[0]["id"].as_str().unwrap();
     let link: Value =
@@ -137,6 +159,37 @@ fn add_files_link_and_download_through_the_commands() {
 
     shell.ok::<()>("remove_file", json!({ "id": id }));
     assert_eq!(shell.ok::<Vec<Value>>("list_files", json!({})).len(), 2);
+}
+
+/// A drop of many small files moves the bar a few times a second, not once per file: the first
+/// event at once, the last when the last file is whole, and every event names a file and its
+/// place in the batch.
+#[test]
+fn adding_many_files_tells_progress_at_once_then_a_few_times_a_second_and_at_the_end() {
+    let shell = shell();
+    for i in 0..600 {
+        shell.write(&format!("many/{i:04}.txt"), format!("file {i}").as_bytes());
+    }
+    let (tx, events) = mpsc::channel();
+    shell.app.listen_any("add-progress", move |event| {
+        let _ = tx.send(serde_json::from_str::<Value>(event.payload()).unwrap());
+    });
+    let folder = shell.dir.path().join("many").to_string_lossy().into_owned();
+    let started = std::time::Instant::now();
+    let added: Vec<Value> = shell.ok("add_files", json!({ "paths": [folder], "public": false }));
+    let took = started.elapsed();
+    assert_eq!(added.len(), 600);
+    let events: Vec<Value> = events.try_iter().collect();
+    let first = &events[0];
+    assert_eq!((first["index"].as_u64(), first["count"].as_u64()), (Some(0), Some(600)), "{first}");
+    let last = events.last().unwrap();
+    assert_eq!(last["index"], 599, "{last}");
+    assert_eq!(last["name"], "0599.txt");
+    assert_eq!(last["done"], last["total"], "{last}");
+    assert_eq!(last["total"], "file 599".len());
+    // One at the start, one at the end, and at most one per 100 ms between.
+    let most = 2 + (took.as_millis() / 100) as usize;
+    assert!(events.len() <= most, "{} events in {took:?}: at most {most}", events.len());
 }
 
 #[test]

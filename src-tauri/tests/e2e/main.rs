@@ -17,6 +17,7 @@
 //! - [`keyboard`]: the files list by keyboard: focus, arrows, Ctrl+C, the order of names.
 //! - [`layout`]: the files view fits from the minimum width up and folds into one pane.
 //! - [`opening`]: `sharelock-desktop FILE…`, at start and from a second launch.
+//! - [`order`]: with thousands of files, every order and filter is what a fresh sort gives.
 //! - [`links`]: making, changing and clearing links and upload links in daily use.
 //! - [`polish`]: the QR dialog's URL, the app's name, the warning before going public.
 //! - [`reach`]: who can open a link, said before it is made, on it, in its QR code and in Settings.
@@ -38,6 +39,7 @@ mod keyboard;
 mod layout;
 mod links;
 mod opening;
+mod order;
 mod polish;
 mod reach;
 mod readme;

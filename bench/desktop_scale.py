@@ -437,6 +437,14 @@ def measure_drop(window, folder, env, cli_ms):
 
 def launch(data, env, empty, work):
     window = Window(data, env, work)
+    # The session can begin while the window still shows its first blank document: a script run
+    # then loses its page when the app's own loads, and WebKitWebDriver drops the connection. The
+    # times are read on the page's clock from the launch on, so waiting here changes none of them.
+    deadline = time.time() + PATIENCE
+    while not str(window.call("GET", f"/session/{window.session}/url")).startswith("tauri://"):
+        if time.time() > deadline:
+            raise RuntimeError("the app's page never loaded")
+        time.sleep(0.02)
     marks = window.run(FIRST_ROWS, empty)
     first = {"rows": marks["frame"] - window.launched, "page_origin": marks["origin"] - window.launched,
              "ready": marks["ready"] - window.launched, "already": marks["already"]}

@@ -386,7 +386,8 @@ async function loadFiles(asked) {
  *  "file2" before "file10". A system on the C locale names no language, and the default
  *  collator then sorts in POSIX order (capitals first, accents last): it gets English's order,
  *  which is the common one for Latin letters, like the English of the window. */
-const nameOrder = new Intl.Collator(userLanguages(), { sensitivity: "base", numeric: true });
+const NAME_ORDER = { sensitivity: "base", numeric: true };
+const nameOrder = new Intl.Collator(userLanguages(), NAME_ORDER);
 function userLanguages() {
   const languages = navigator.languages.filter((tag) => {
     if (/^(c|posix)$/i.test(tag)) return false;
@@ -1676,10 +1677,12 @@ function renderServer(status) {
     $(id).hidden = !(status.running && status.reach_warning);
     $(id).querySelector(".reach-text").textContent = status.reach_warning || "";
   }
-  $("server-banner").hidden = status.running;
+  // While the server's first start is under way (a moment at launch) nothing is wrong yet: no
+  // banner, no "stopped" notes, only the create buttons wait.
+  $("server-banner").hidden = status.running || status.starting;
   for (const [button, note] of [["create-link", "l-stopped"], ["create-slot", "s-stopped"]]) {
     $(button).disabled = !status.running;
-    $(note).hidden = status.running;
+    $(note).hidden = status.running || status.starting;
   }
   if (!status.running) {
     $("banner-text").textContent = `${status.error ? `${status.error[0].toUpperCase()}${status.error.slice(1)}.` : ""} Links and upload links do not open until it runs again.`;
@@ -1688,7 +1691,7 @@ function renderServer(status) {
     fix.textContent = `Use port ${status.suggested_port} instead`;
     fix.onclick = () => usePort(status.suggested_port);
   }
-  $("server-dot").className = `dot ${status.running ? "ok" : "bad"}`;
+  $("server-dot").className = `dot ${status.running ? "ok" : status.starting ? "" : "bad"}`;
   const usePortButton = $("use-port");
   if (status.running) {
     const base = status.base_url && status.base_url !== status.listen_url ? ` · links use ${status.base_url}` : "";
@@ -1698,6 +1701,10 @@ function renderServer(status) {
     const name = status.announced_as ? ` (also as ${status.announced_as})` : "";
     const mapping = status.mapping?.state === "failed" ? " · no port mapping (see Settings)" : "";
     $("server-reach").textContent = reach && `· ${reach}${name}${mapping}`;
+    usePortButton.hidden = true;
+  } else if (status.starting) {
+    $("server-text").textContent = "Starting the server…";
+    $("server-reach").textContent = "";
     usePortButton.hidden = true;
   } else {
     $("server-text").textContent = `Server stopped: ${status.error || "not running"}`;
@@ -1943,7 +1950,14 @@ async function start() {
 
   await T.event.listen("add-progress", onProgress);
   await T.event.listen("store-changed", debounce(refresh, 150));
-  await T.event.listen("server-status", ({ payload }) => renderServer(payload));
+  // The server starts beside the window (see `app` in lib.rs): the window is ready once its
+  // status is known, from `app_info` or, if it was still starting then, from this event.
+  let serverKnown;
+  const serverSettled = new Promise((settled) => { serverKnown = settled; });
+  await T.event.listen("server-status", ({ payload }) => {
+    renderServer(payload);
+    if (!payload.starting) serverKnown();
+  });
   await T.event.listen("place-changed", ({ payload }) => renderPlace(payload));
   await T.event.listen("files-received", ({ payload }) => {
     const first = payload[0];
@@ -1962,14 +1976,16 @@ async function start() {
   const info = await invoke("app_info");
   state.place = info.place;
   renderServer(info.server);
+  if (!info.server.starting) serverKnown();
   // Without a tray the window is the only way back to the app, so closing it quits.
   $("tray-note").hidden = info.tray;
   await loadSettings();
   await loadLocation();
   await loadBackground();
-  await refresh();
+  await refresh({ since: opened });
   await takeOpened();
   setInterval(tickTimes, 30_000);
+  await serverSettled;
   document.body.dataset.ready = "true";
 }
 

@@ -185,7 +185,16 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             let (manage, remote, place) = location::at_start(&desktop.vault);
             desktop.set_manage(manage, remote, place);
             app.manage(desktop);
-            server::start(app.handle());
+            // The server starts beside the window rather than before it: its start cleans the
+            // store, which takes a while with many files, and the window's page does not begin to
+            // load until setup returns (150 ms spent here delayed it by half a second: WebKit
+            // starts its page's process from the main loop). Until then the status says
+            // `starting`, and the window waits for the real one before it says it is ready.
+            let starter = app.handle().clone();
+            std::thread::Builder::new()
+                .name("sharelock-server-start".into())
+                .spawn(move || server::start(&starter))
+                .map_err(|e| sharelock::Error::io("cannot start the server", e))?;
             watch::start(app.handle().clone())?;
             Ok(())
         })
@@ -202,6 +211,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::list_links,
             commands::create_link,
             commands::create_share,
+            commands::file_info,
             commands::edit_link,
             commands::revoke_link,
             commands::delete_link,

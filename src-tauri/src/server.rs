@@ -32,6 +32,9 @@ pub use sharelock::settings::ListenScope as Scope;
 pub struct ServerStatus {
     /// Whether it accepts connections.
     pub running: bool,
+    /// The app's first start of its server is still under way (it runs beside the window's
+    /// start-up): neither running nor stopped yet.
+    pub starting: bool,
     /// Where it listens, e.g. `http://127.0.0.1:7420`.
     pub listen_url: Option<String>,
     /// The base URL links are built with.
@@ -75,12 +78,25 @@ struct Running {
 }
 
 /// The server's handle, kept in [`Desktop`].
-#[derive(Default)]
 pub struct Server {
     running: Mutex<Option<Running>>,
     status: Mutex<ServerStatus>,
     /// Stopped from the tray's "Pause serving", until "Resume".
     paused: Mutex<bool>,
+    /// Held while the server starts, stops or restarts: the first start runs beside the
+    /// window's start-up, and a restart asked for meanwhile (Settings, the tray) waits for it.
+    changing: tokio::sync::Mutex<()>,
+}
+
+impl Default for Server {
+    fn default() -> Server {
+        Server {
+            running: Mutex::default(),
+            status: Mutex::new(ServerStatus { starting: true, ..ServerStatus::default() }),
+            paused: Mutex::default(),
+            changing: tokio::sync::Mutex::default(),
+        }
+    }
 }
 
 /// The scope and port from the settings (the port from `SHARELOCK_PORT` if set).
@@ -104,11 +120,14 @@ fn background(vault: &Vault) -> Option<String> {
     sharelock::reach::probe::probe(vault, &url).reached().then_some(url)
 }
 
-/// Starts the server as the settings say, and tells the UI.
+/// Starts the server as the settings say, and tells the UI and the tray. The app calls it on a
+/// thread of its own beside the window's start-up (see `app`); until it returns the status says
+/// `starting`.
 pub fn start<R: Runtime>(app: &AppHandle<R>) {
     let desktop = app.state::<Desktop>();
     let status = desktop.server.start(&desktop.vault);
     let _ = app.emit("server-status", &status);
+    crate::tray::refresh(app);
 }
 
 impl Server {
@@ -125,6 +144,11 @@ impl Server {
         if status.running {
             return Ok(());
         }
+        if status.starting {
+            return Err(CommandError::server_stopped(
+                "Sharelock's server is still starting: try again in a moment".to_string(),
+            ));
+        }
         let why = status.error.unwrap_or_else(|| "it is not running".into());
         Err(CommandError::server_stopped(format!(
             "Sharelock's server is not running ({why}), so a new link would not open"
@@ -137,6 +161,12 @@ impl Server {
     }
 
     async fn start_async(&self, vault: &Arc<Vault>) -> ServerStatus {
+        let _changing = self.changing.lock().await;
+        self.start_now(vault).await
+    }
+
+    /// Starts the server, with `changing` held by the caller.
+    async fn start_now(&self, vault: &Arc<Vault>) -> ServerStatus {
         let status = match self.bind_and_spawn(vault).await {
             Ok(status) => status,
             Err(status) => status,
@@ -222,13 +252,15 @@ impl Server {
     /// Stops the server (letting requests in flight finish) and starts it again with the
     /// current settings.
     pub async fn restart(&self, vault: &Arc<Vault>) -> ServerStatus {
+        let _changing = self.changing.lock().await;
         self.stop().await;
-        self.start_async(vault).await
+        self.start_now(vault).await
     }
 
     /// Stops the app's own server and starts again, attaching to the background service if it
     /// answers: with `wait`, for as long as systemd takes to (re)start it on the freed port.
     pub async fn hand_over(&self, vault: &Arc<Vault>, wait: bool) -> ServerStatus {
+        let _changing = self.changing.lock().await;
         self.stop().await;
         // The unit restarts a failed start after 5 s (it found the port taken).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(if wait { 12 } else { 0 });
@@ -239,7 +271,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        self.start_async(vault).await
+        self.start_now(vault).await
     }
 
     /// Whether serving is paused from the tray.
@@ -250,12 +282,13 @@ impl Server {
     /// "Pause serving" stops the server (requests in flight finish) and says so in the status;
     /// "Resume" starts it again with the current settings.
     pub async fn toggle_pause(&self, vault: &Arc<Vault>) -> ServerStatus {
+        let _changing = self.changing.lock().await;
         let pause = !self.paused();
         *self.paused.lock().unwrap_or_else(|p| p.into_inner()) = pause;
-        if !pause {
-            return self.restart(vault).await;
-        }
         self.stop().await;
+        if !pause {
+            return self.start_now(vault).await;
+        }
         let status = ServerStatus { error: Some("paused from the tray icon".into()), ..Default::default() };
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status.clone();
         status

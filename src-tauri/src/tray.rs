@@ -171,6 +171,7 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     let line = match (&status.listen_url, status.running, status.background) {
         (Some(url), true, true) => format!("Served in the background at {url}"),
         (Some(url), true, false) => format!("Serving at {url}"),
+        _ if status.starting => "Starting…".to_string(),
         _ if desktop.server.paused() => "Paused".to_string(),
         _ => format!("Stopped: {}", status.error.as_deref().unwrap_or("not running")),
     };

@@ -28,10 +28,16 @@ fn shell() -> Shell {
     // Any free port, so tests never fight over 7420.
     sharelock::Vault::open(&data).unwrap().set_setting(sharelock::settings::PORT, Some("0")).unwrap();
     let mut app = sharelock_desktop::app(mock_builder(), data).build(mock_context(noop_assets())).unwrap();
+    // The server starts beside setup and says so when it has: the window waits for that too.
+    let (started_tx, started) = mpsc::channel();
+    app.listen_any("server-status", move |_| {
+        let _ = started_tx.send(());
+    });
     // Setup runs on the event loop's first iteration, as in the real app. Deprecated because a
     // loop of these busy-waits; one call, to run setup, is what it is for here.
     #[allow(deprecated)]
     app.run_iteration(|_, _| {});
+    started.recv_timeout(Duration::from_secs(10)).expect("the server's first status");
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
     Shell { app, window, dir }
 }
@@ -96,6 +102,47 @@ fn setup_opens_the_data_dir_and_starts_the_server() {
     assert!(listen.starts_with("http://127.0.0.1:"));
     let (status, body) = http("GET", &format!("{listen}/"), b"");
     assert_eq!((status, body.as_slice()), (200, &b"Sharelock\n"[..]));
+}
+
+/// Setup does not wait for the server (its start cleans the store, long with many files, and the
+/// window's page loads only after setup): meanwhile the status says `starting` and a new link
+/// is refused in words, then the server's status comes as an event and links work.
+#[test]
+fn the_window_is_set_up_while_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Where a server last listened, something that accepts and never answers: the start first
+    // asks there whether the background service runs, and waits for its answer a while.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let vault = sharelock::Vault::open(&data).unwrap();
+    vault.set_setting(sharelock::settings::PORT, Some("0")).unwrap();
+    vault
+        .set_setting(sharelock::settings::LISTEN_URL, Some(&format!("http://{}", silent.local_addr().unwrap())))
+        .unwrap();
+    let source = dir.path().join("notes.txt");
+    std::fs::write(&source, b"notes").unwrap();
+    let file = vault.add_file(&source, false, sharelock::time::now(), &mut |_| {}).unwrap();
+    let mut app = sharelock_desktop::app(mock_builder(), data).build(mock_context(noop_assets())).unwrap();
+    let (status_tx, statuses) = mpsc::channel();
+    app.listen_any("server-status", move |event| {
+        let _ = status_tx.send(event.payload().to_string());
+    });
+    #[allow(deprecated)]
+    app.run_iteration(|_, _| {});
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
+    let shell = Shell { app, window, dir };
+
+    let info: Value = shell.ok("app_info", json!({}));
+    assert_eq!((&info["server"]["starting"], &info["server"]["running"]), (&json!(true), &json!(false)), "{info}");
+    let refused = shell.call::<Value>("create_link", json!({ "file_id": file.file.id, "expires": "1d" })).unwrap_err();
+    assert_eq!(refused["code"], "server_stopped", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("still starting"), "{refused}");
+
+    let status = statuses.recv_timeout(Duration::from_secs(30)).expect("the server's status once started");
+    assert!(status.contains("\"running\":true") && status.contains("\"starting\":false"), "{status}");
+    let link: Value = shell.ok("create_link", json!({ "file_id": file.file.id, "expires": "1d" }));
+    assert_eq!(http("GET", link["url"].as_str().unwrap(), b""), (200, b"notes".to_vec()));
+    drop(silent);
 }
 
 #[test]

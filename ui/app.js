@@ -369,7 +369,7 @@ function readFiles({ since = performance.now() } = {}) {
   }
   const read = { started: performance.now(), over: false };
   read.done = invoke("list_files")
-    .then((rows) => { state.files = rows.map(fileRow); })
+    .then((rows) => { state.files = withAdded(rows.map(fileRow), read.started); })
     .finally(() => { read.over = true; });
   filesRead = read;
   return read.done;
@@ -453,7 +453,7 @@ function turnedRound(ascending, compare) {
   return out;
 }
 
-/** Sorting 100,000 names with the collator takes the page's thread 0.3 to 0.5 s, so a worker
+/** Sorting 100,000 names with the collator takes the page's thread 0.2 to 0.5 s, so a worker
  *  sorts them as soon as a list is read, before anyone asks; until it answers, a sort by name
  *  is made here as before. */
 let nameWorker;
@@ -804,6 +804,10 @@ async function renderDetails() {
   $("d-meta").replaceChildren(`${formatSize(file.size)} · added ${formatDate(file.created_at)} · `,
     el("span", { id: "d-last-access", title: file.last_access_at ? formatDate(file.last_access_at) : "" }, last), el("br"),
     el("span", { class: "hash", title: "SHA-256 of the contents" }, "SHA-256 …"));
+  // Who sent a received file is read below; its date is in the row.
+  const received = $("d-received");
+  received.hidden = !file.slot_id;
+  if (file.slot_id) received.replaceChildren(el("strong", {}, "Received"), ` ${formatDate(file.created_at)}`);
   $("d-public").checked = file.public;
   $("d-public-row").hidden = !file.public;
   $("d-public-url").textContent = file.public_url || "";
@@ -818,8 +822,6 @@ async function renderDetails() {
   })));
   if (state.selected !== file.id) return;
   if (whole) $("d-meta").querySelector(".hash").textContent = `SHA-256 ${whole.sha256}`;
-  const received = $("d-received");
-  received.hidden = !whole?.slot_id;
   if (whole?.slot_id) {
     received.replaceChildren(
       el("strong", {}, "Received"), ` ${formatDate(whole.created_at)}`,
@@ -1314,6 +1316,18 @@ async function addPaths(paths) {
   }
 }
 
+/** The files the window added last (see `showAdded`), and when it listed them. */
+let lastAdded = { at: -Infinity, files: [] };
+
+/** `files`, as read by a read begun at `started`: a read begun before the window listed the files
+ *  it just added (one the store's change event asked for in the middle of the add) lists them as
+ *  well, so it cannot take them, and their selection, out of the list. The next read has them. */
+function withAdded(files, started) {
+  if (started >= lastAdded.at) return files;
+  const listed = new Set(files.map((f) => f.id));
+  return [...lastAdded.files.filter((f) => !listed.has(f.id)), ...files];
+}
+
 /** Puts files just added at the top of the list, newest first, as the core lists them, without
  *  reading the whole list again (with 100,000 files a read takes most of a second). A file the
  *  list already has (a read that came in during the add) is not listed twice. */
@@ -1322,6 +1336,7 @@ function showAdded(added) {
   const rows = added.slice().reverse().map((f) => fileRow([f.id, f.name, f.size, f.created_at, f.public,
     f.public_url ?? null, f.slot_id ?? null, f.content_type, f.links, f.downloads, f.last_access_at ?? null]));
   state.files = [...rows, ...state.files.filter((f) => !ids.has(f.id))];
+  lastAdded = { at: performance.now(), files: rows };
   $("files-count").textContent = String(state.files.length);
   applyFilter();
 }

@@ -190,12 +190,21 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             // load until setup returns (150 ms spent here delayed it by half a second: WebKit
             // starts its page's process from the main loop). Until then the status says
             // `starting`, and the window waits for the real one before it says it is ready.
+            // The watcher starts after the server, before the status is told: the server's start
+            // records where it listens, which the watcher would report as a change for the
+            // window to read the list again just as it begins (and nothing can be received
+            // before the server runs).
             let starter = app.handle().clone();
             std::thread::Builder::new()
                 .name("sharelock-server-start".into())
-                .spawn(move || server::start(&starter))
+                .spawn(move || {
+                    let status = server::start(&starter);
+                    if let Err(e) = watch::start(starter.clone()) {
+                        tracing::error!("cannot watch for changes: {e}");
+                    }
+                    server::announce(&starter, &status);
+                })
                 .map_err(|e| sharelock::Error::io("cannot start the server", e))?;
-            watch::start(app.handle().clone())?;
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

@@ -120,13 +120,17 @@ fn background(vault: &Vault) -> Option<String> {
     sharelock::reach::probe::probe(vault, &url).reached().then_some(url)
 }
 
-/// Starts the server as the settings say, and tells the UI and the tray. The app calls it on a
-/// thread of its own beside the window's start-up (see `app`); until it returns the status says
-/// `starting`.
-pub fn start<R: Runtime>(app: &AppHandle<R>) {
+/// Starts the server as the settings say. The app calls it on a thread of its own beside the
+/// window's start-up (see `app`); until it returns the status says `starting`, and the caller
+/// tells the UI and the tray ([`announce`]).
+pub fn start<R: Runtime>(app: &AppHandle<R>) -> ServerStatus {
     let desktop = app.state::<Desktop>();
-    let status = desktop.server.start(&desktop.vault);
-    let _ = app.emit("server-status", &status);
+    desktop.server.start(&desktop.vault)
+}
+
+/// Tells the window and the tray the server's status.
+pub fn announce<R: Runtime>(app: &AppHandle<R>, status: &ServerStatus) {
+    let _ = app.emit("server-status", status);
     crate::tray::refresh(app);
 }
 

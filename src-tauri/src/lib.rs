@@ -220,7 +220,6 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             commands::list_links,
             commands::create_link,
             commands::create_share,
-            commands::file_info,
             commands::edit_link,
             commands::revoke_link,
             commands::delete_link,

@@ -117,9 +117,13 @@ impl Default for ServerConfig {
     }
 }
 
-/// What every handler gets.
+/// What every handler gets: one shared value, so that the clone each extractor and middleware
+/// makes of it, every request, is one reference count and not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`].
+pub struct Shared {
     vault: Arc<Vault>,
     config: Arc<ServerConfig>,
     counts: Arc<counts::PendingCounts>,
@@ -133,7 +137,7 @@ pub struct AppState {
 impl AppState {
     fn new(vault: Arc<Vault>, config: ServerConfig) -> Self {
         let bad_signatures = Arc::new(limit::BadSignatures::new(config.trusted_proxies.clone()));
-        AppState {
+        AppState(Arc::new(Shared {
             vault,
             config: Arc::new(config),
             counts: Arc::default(),
@@ -142,7 +146,7 @@ impl AppState {
             transfers: Arc::default(),
             feed: Arc::default(),
             guesses: Arc::default(),
-        }
+        }))
     }
 
     /// The error for a bad signature: 403, or 429 once this client has sent too many.
@@ -157,6 +161,14 @@ impl AppState {
     ) -> Result<T, HttpError> {
         let vault = self.vault.clone();
         off_workers(move || f(&vault)).await
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 

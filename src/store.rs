@@ -361,7 +361,7 @@ pub struct Incoming {
     writer: Option<Writer>,
     /// The buffer being hashed and written while the next one fills; it comes back with the
     /// writer.
-    in_flight: Option<tokio::task::JoinHandle<(Writer, Vec<u8>, io::Result<()>)>>,
+    in_flight: Option<tokio::task::JoinHandle<Written>>,
     path: TempPath,
     buffer: Vec<u8>,
     /// The buffer last written, kept for the next: a fresh megabyte each time costs its page
@@ -370,6 +370,9 @@ pub struct Incoming {
     size: u64,
     head: Vec<u8>,
 }
+
+/// What comes back from writing a buffer: the writer, the buffer (for the next) and the outcome.
+type Written = (Writer, Vec<u8>, io::Result<()>);
 
 /// The file and the running hash, moved into the blocking pool and back for each buffer.
 #[derive(Debug)]

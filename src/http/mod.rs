@@ -35,6 +35,7 @@ mod signed;
 pub mod transfers;
 mod unlock;
 mod upload;
+mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -264,6 +265,7 @@ async fn clean_store(vault: &Arc<Vault>) {
 #[derive(Debug)]
 pub struct Listening {
     listener: TcpListener,
+    workers: workers::Workers,
     vault: Arc<Vault>,
     config: ServerConfig,
     listen_url: String,
@@ -283,6 +285,7 @@ impl Listening {
         let listener =
             TcpListener::bind(addr).await.map_err(|e| crate::Error::io(format!("cannot listen on {addr}"), e))?;
         let bound = listener.local_addr().map_err(|e| crate::Error::io("cannot read the listening address", e))?;
+        let workers = workers::Workers::start().map_err(|e| crate::Error::io("cannot start the serving threads", e))?;
         clean_store(&vault).await;
         let host = match bound.ip() {
             ip if ip.is_unspecified() => {
@@ -299,7 +302,7 @@ impl Listening {
         })
         .await
         .map_err(|e| crate::Error::io("cannot record the listening address", std::io::Error::other(e)))??;
-        Ok(Listening { listener, vault, config, listen_url })
+        Ok(Listening { listener, workers, vault, config, listen_url })
     }
 
     /// The address the socket is bound to.
@@ -314,15 +317,16 @@ impl Listening {
 
     /// Serves until `shutdown` completes (see `serve`: the bounds of `connection`, graceful shutdown).
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        serve(self.listener, self.vault, self.config, shutdown).await
+        serve(self.listener, self.workers, self.vault, self.config, shutdown).await
     }
 }
 
-/// Serves `vault` on `listener` until `shutdown` completes, then lets requests in flight finish
-/// (for up to `shutdown_grace`). Start servers with [`Listening::bind`], which cleans the store
+/// Serves `vault` on `listener`, each connection on one of the `workers` threads, until
+/// `shutdown` completes, then lets requests in flight finish (for up to `shutdown_grace`). Start servers with [`Listening::bind`], which cleans the store
 /// first.
 async fn serve(
     listener: TcpListener,
+    workers: workers::Workers,
     vault: Arc<Vault>,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send,
@@ -382,22 +386,40 @@ async fn serve(
                     connection::Admission::Refuse => continue,
                 };
                 let _ = stream.set_nodelay(true);
-                let peer = limit::Peer(remote);
-                let handle = admitted.handle.clone();
-                let app = app.clone();
-                let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                    let busy = handle.busy();
-                    req.extensions_mut().insert(peer);
-                    req.extensions_mut().insert(handle.clone());
-                    let response = tower::ServiceExt::oneshot(app.clone(), req.map(Body::new));
-                    async move {
-                        let response = response.await?;
-                        Ok::<_, std::convert::Infallible>(response.map(|b| Body::new(body::WhileBusy::new(b, busy))))
+                // The socket moves to the thread that serves it (see `workers`).
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::debug!("cannot hand a connection over: {e}");
+                        continue;
                     }
-                });
-                let socket = connection::Socket::new(stream, admitted.handle.clone(), &config);
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(socket), service));
-                tokio::spawn(async move {
+                };
+                let peer = limit::Peer(remote);
+                let app = app.clone();
+                let config = config.clone();
+                let builder = builder.clone();
+                let graceful = graceful.watcher();
+                workers.serve(move || async move {
+                    let stream = match tokio::net::TcpStream::from_std(stream) {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            tracing::debug!("cannot serve a connection: {e}");
+                            return;
+                        }
+                    };
+                    let handle = admitted.handle.clone();
+                    let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                        let busy = handle.busy();
+                        req.extensions_mut().insert(peer);
+                        req.extensions_mut().insert(handle.clone());
+                        let response = tower::ServiceExt::oneshot(app.clone(), req.map(Body::new));
+                        async move {
+                            let response = response.await?;
+                            Ok::<_, std::convert::Infallible>(response.map(|b| Body::new(body::WhileBusy::new(b, busy))))
+                        }
+                    });
+                    let socket = connection::Socket::new(stream, admitted.handle.clone(), &config);
+                    let connection = graceful.watch(builder.serve_connection(TokioIo::new(socket), service));
                     tokio::select! {
                         ended = connection => if let Err(e) = ended {
                             tracing::debug!("connection ended: {e}");
@@ -415,10 +437,15 @@ async fn serve(
     }
     drop(listener);
     feed.stop();
+    let deadline = tokio::time::Instant::now() + grace;
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(grace) => tracing::warn!("shutdown: requests still running after {grace:?} were cut off"),
+        () = tokio::time::sleep_until(deadline) => tracing::warn!("shutdown: requests still running after {grace:?} were cut off"),
     }
+    // What the last responses left running (a limited download's settling) gets what is left of
+    // the grace period.
+    let linger = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let _ = tokio::task::spawn_blocking(move || workers.stop(linger)).await;
     flusher.abort();
     rechecker.abort();
     forgetter.abort();

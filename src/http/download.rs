@@ -41,7 +41,7 @@ use crate::{names, time};
 
 /// Read size for streaming files: large reads keep the syscall count low on big downloads.
 const CHUNK: usize = 256 * 1024;
-/// Files up to this size are answered from one read instead of a stream (see [`small_file`]).
+/// Files up to this size are answered from memory instead of a stream (see [`small_file`]).
 const SMALL_FILE: u64 = 64 * 1024;
 
 /// `GET|HEAD /d/{link}/{sig}[/{name}]`: the file itself, or a share's zip.
@@ -577,10 +577,10 @@ async fn streamed(
     Ok(response)
 }
 
-/// A small file answered from one read of the whole file. `ServeFile` hands its open, stat and
-/// reads to the blocking pool one by one, and for a few kilobytes those thread handoffs cost
-/// more than everything else in the request (BENCHMARKS.md); one read from the page cache takes
-/// microseconds. Range handling stays the library's: the same `http-range-header` parsing and
+/// A small file answered whole from memory (see `small_files`: one `stat` while it is kept, one
+/// read of the file otherwise). `ServeFile` hands its open, stat and reads to the blocking pool
+/// one by one, and for a few kilobytes those thread handoffs cost more than everything else in
+/// the request (BENCHMARKS.md). Range handling stays the library's: the same `http-range-header` parsing and
 /// validation `ServeFile` uses, so both paths answer every Range alike. (If-None-Match and
 /// If-Range were settled by the caller; If-Unmodified-Since requests go to `ServeFile`.)
 fn small_file(
@@ -599,9 +599,9 @@ fn small_file(
         set_validators(response.headers_mut(), etag, last_modified);
         return Ok(response);
     }
-    let (bytes, mtime) = read_small(&app.vault.store().path_of(&file.id)).map_err(|e| stored_error(file, e))?;
+    let (bytes, mtime) =
+        app.small_files.read(&app.vault.store().path_of(&file.id)).map_err(|e| stored_error(file, e))?;
     check_stored(file, bytes.len() as u64, mtime)?;
-    let bytes = Bytes::from(bytes);
     let size = file.size;
     let (status, body, content_range) = match requested {
         Requested::Part { first, last } => (
@@ -701,17 +701,6 @@ pub(super) fn stored_error(file: &FileRecord, e: std::io::Error) -> HttpError {
     } else {
         HttpError::Internal(format!("cannot read {}: {e}", file.id))
     }
-}
-
-/// Reads a small stored file whole, with its modification time (an edit behind Sharelock's back
-/// changes it).
-fn read_small(path: &std::path::Path) -> std::io::Result<(Vec<u8>, std::time::SystemTime)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let meta = f.metadata()?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    f.read_to_end(&mut bytes)?;
-    Ok((bytes, meta.modified()?))
 }
 
 /// Counts a download at once (no last byte to wait for); false when the link's limit is reached.

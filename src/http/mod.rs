@@ -32,6 +32,7 @@ pub mod pages;
 mod preview;
 mod range;
 mod signed;
+mod small_files;
 pub mod transfers;
 mod unlock;
 mod upload;
@@ -133,6 +134,7 @@ pub struct Shared {
     transfers: Arc<transfers::Transfers>,
     feed: Arc<api::events::Feed>,
     guesses: Arc<crate::passwords::Guesses>,
+    small_files: small_files::SmallFiles,
 }
 
 impl AppState {
@@ -147,6 +149,7 @@ impl AppState {
             transfers: Arc::default(),
             feed: Arc::default(),
             guesses: Arc::default(),
+            small_files: Default::default(),
         }))
     }
 

@@ -1,0 +1,151 @@
+//! Small stored files kept in memory, each checked against its file on disk at every use.
+//!
+//! A download of a small file answered from disk costs an open, a status, reads and a close;
+//! answered from here it costs one `stat` of the path (BENCHMARKS.md, small GETs). Stored files
+//! never change, but one changed or removed behind Sharelock's back must still answer 410 at
+//! once, as it does from disk: the bytes are served only while the file's identity (device,
+//! inode, size, modification and change times) is what it was when they were read. Any write,
+//! truncation or replacement of the file changes its change time or its inode, which no one
+//! can set back.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+
+/// How much the kept files may weigh together.
+const CAPACITY_BYTES: u64 = 8 << 20;
+/// About how many files that is, for the cache's sizing (a guess: 4 KiB each).
+const CAPACITY_FILES: usize = (CAPACITY_BYTES / 4096) as usize;
+/// What an entry costs beyond its bytes: its key, identity and the map's slot.
+const ENTRY_OVERHEAD: u64 = 128;
+
+/// The kept files, by path.
+pub struct SmallFiles {
+    cache: Cache<Box<Path>, Kept, ByBytes>,
+}
+
+/// A file's bytes and the identity of the file they were read from.
+#[derive(Clone)]
+struct Kept {
+    bytes: Bytes,
+    identity: Identity,
+}
+
+/// What changes when a file is written, truncated, replaced or removed and put back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Identity {
+    fn of(meta: &fs::Metadata) -> Identity {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ByBytes;
+
+impl Weighter<Box<Path>, Kept> for ByBytes {
+    fn weight(&self, key: &Box<Path>, kept: &Kept) -> u64 {
+        kept.bytes.len() as u64 + key.as_os_str().len() as u64 + ENTRY_OVERHEAD
+    }
+}
+
+impl Default for SmallFiles {
+    fn default() -> Self {
+        SmallFiles { cache: Cache::with_weighter(CAPACITY_FILES, CAPACITY_BYTES, ByBytes) }
+    }
+}
+
+impl SmallFiles {
+    /// The whole file at `path`, with its modification time: from memory while the file is the
+    /// one read before, else read now (and kept). Blocking, but one `stat` when kept.
+    pub fn read(&self, path: &Path) -> io::Result<(Bytes, SystemTime)> {
+        let meta = fs::metadata(path)?;
+        if let Some(kept) = self.cache.get(path)
+            && kept.identity == Identity::of(&meta)
+        {
+            return Ok((kept.bytes, meta.modified()?));
+        }
+        let mut file = fs::File::open(path)?;
+        let meta = file.metadata()?;
+        // One more byte than the size asks for, so that a file grown since reads as longer.
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        file.read_to_end(&mut bytes)?;
+        let bytes = Bytes::from(bytes);
+        if bytes.len() as u64 == meta.len() {
+            self.cache.insert(path.into(), Kept { bytes: bytes.clone(), identity: Identity::of(&meta) });
+        }
+        Ok((bytes, meta.modified()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn modified(path: &Path) -> SystemTime {
+        fs::metadata(path).unwrap().modified().unwrap()
+    }
+
+    #[test]
+    fn a_kept_file_is_read_again_once_it_changes_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"first").unwrap();
+        let when = modified(&path);
+        let files = SmallFiles::default();
+        assert_eq!(files.read(&path).unwrap(), (Bytes::from_static(b"first"), when));
+        // Same size, and the modification time put back as it was: the change time still moves
+        // (kernels before multigrain timestamps, 6.13, keep it at a clock tick of a few ms).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&path, b"other").unwrap();
+        fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
+        assert_eq!(files.read(&path).unwrap(), (Bytes::from_static(b"other"), when));
+        // Replaced by another file.
+        let other = dir.path().join("g");
+        fs::write(&other, b"third").unwrap();
+        fs::rename(&other, &path).unwrap();
+        assert_eq!(files.read(&path).unwrap().0, Bytes::from_static(b"third"));
+    }
+
+    #[test]
+    fn a_removed_file_is_not_found_even_when_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"bytes").unwrap();
+        let files = SmallFiles::default();
+        files.read(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        assert_eq!(files.read(&path).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn an_unchanged_file_is_served_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"bytes").unwrap();
+        let files = SmallFiles::default();
+        let first = files.read(&path).unwrap().0;
+        let second = files.read(&path).unwrap().0;
+        // The very same buffer: no read happened.
+        assert_eq!(first.as_ptr(), second.as_ptr());
+    }
+}

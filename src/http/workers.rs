@@ -41,8 +41,11 @@ struct Worker {
 impl Workers {
     /// Starts one thread per core the process may use.
     pub fn start() -> io::Result<Workers> {
-        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = (0..count).map(Worker::start).collect::<io::Result<Vec<_>>>()?;
+        Workers::with_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    fn with_threads(count: usize) -> io::Result<Workers> {
+        let workers = (0..count.max(1)).map(Worker::start).collect::<io::Result<Vec<_>>>()?;
         Ok(Workers { workers })
     }
 
@@ -115,5 +118,67 @@ impl Served {
 impl Drop for Served {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    fn thread_name() -> String {
+        std::thread::current().name().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn each_connection_goes_to_the_thread_serving_the_fewest() {
+        let workers = Workers::with_threads(2).unwrap();
+        let names = Arc::new(Mutex::new(Vec::new()));
+        let (release, released) = tokio::sync::watch::channel(false);
+        for _ in 0..4 {
+            let (names, mut released) = (names.clone(), released.clone());
+            workers.serve(move || async move {
+                names.lock().unwrap().push(thread_name());
+                let _ = released.wait_for(|r| *r).await;
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while names.lock().unwrap().len() < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut names = names.lock().unwrap().clone();
+        names.sort();
+        assert_eq!(names, ["sharelock-serve-0", "sharelock-serve-0", "sharelock-serve-1", "sharelock-serve-1"]);
+        release.send(true).unwrap();
+        workers.stop(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn stopping_lets_what_a_response_left_running_finish_within_the_linger() {
+        let workers = Workers::with_threads(1).unwrap();
+        let settled = Arc::new(AtomicBool::new(false));
+        let flag = settled.clone();
+        workers.serve(move || async move {
+            // As a limited download's settling is spawned when its body drops.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                flag.store(true, Ordering::SeqCst);
+            });
+        });
+        workers.stop(Duration::from_secs(10));
+        assert!(settled.load(Ordering::SeqCst), "the task left running was dropped");
+    }
+
+    #[test]
+    fn stopping_does_not_wait_past_the_linger() {
+        let workers = Workers::with_threads(1).unwrap();
+        workers.serve(|| async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        });
+        let started = Instant::now();
+        workers.stop(Duration::from_millis(50));
+        assert!(started.elapsed() < Duration::from_secs(60), "stop waited {:?}", started.elapsed());
     }
 }

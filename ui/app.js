@@ -1969,7 +1969,12 @@ async function start() {
   // status is known, from `app_info` or, if it was still starting then, from this event.
   let serverKnown;
   const serverSettled = new Promise((settled) => { serverKnown = settled; });
+  // Every change of the status comes as this event, so once one came it is the newest: the
+  // status `app_info` answers with below may have been read before it (still starting), and
+  // must not put the window back to "Starting the server…" with its create buttons off.
+  let statusHeard = false;
   await T.event.listen("server-status", ({ payload }) => {
+    statusHeard = true;
     renderServer(payload);
     if (!payload.starting) serverKnown();
   });
@@ -1990,8 +1995,9 @@ async function start() {
 
   const info = await invoke("app_info");
   state.place = info.place;
-  renderServer(info.server);
-  if (!info.server.starting) serverKnown();
+  // Rendered again either way: where the files are kept (`info.place`) decides what it shows.
+  renderServer(statusHeard ? state.localServer : info.server);
+  if (!statusHeard && !info.server.starting) serverKnown();
   // Without a tray the window is the only way back to the app, so closing it quits.
   $("tray-note").hidden = info.tray;
   await loadSettings();

@@ -73,10 +73,12 @@ pub struct AppInfo {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn app_info(desktop: State<'_, Desktop>) -> Result<AppInfo> {
     let expiry = desktop.run(|v| v.setting(settings::DEFAULT_LINK_EXPIRY)).await?;
+    let server = desktop.server.status();
+    crate::server::delay_starting_answer(&server).await;
     Ok(AppInfo {
         data_dir: desktop.vault.data_dir().display().to_string(),
         version: env!("CARGO_PKG_VERSION"),
-        server: desktop.server.status(),
+        server,
         default_link_expiry: expiry.unwrap_or_else(|| "7d".into()),
         tray: desktop.tray.load(std::sync::atomic::Ordering::SeqCst),
         place: desktop.place(),

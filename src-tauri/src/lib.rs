@@ -198,6 +198,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, data_dir: PathBuf) -> Builder<R> {
             std::thread::Builder::new()
                 .name("sharelock-server-start".into())
                 .spawn(move || {
+                    server::delay_first_start();
                     let status = server::start(&starter);
                     if let Err(e) = watch::start(starter.clone()) {
                         tracing::error!("cannot watch for changes: {e}");

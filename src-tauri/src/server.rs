@@ -128,6 +128,31 @@ pub fn start<R: Runtime>(app: &AppHandle<R>) -> ServerStatus {
     desktop.server.start(&desktop.vault)
 }
 
+/// Debug builds only: with this set, the app's first start of its server waits 1.5 s, and a
+/// status read while it is starting (`app_info`) is answered 3 s later, so that a window test can
+/// have the `server-status` event overtake that answer, as a loaded machine sometimes does
+/// (e2e `links::a_status_read_while_the_server_started_does_not_undo_it`). Release builds never
+/// wait.
+pub const SLOW_START_ENV: &str = "SHARELOCK_DEBUG_SLOW_START";
+
+fn slow_start() -> bool {
+    cfg!(debug_assertions) && std::env::var_os(SLOW_START_ENV).is_some()
+}
+
+/// Before the app's first start of its server (see [`SLOW_START_ENV`]).
+pub fn delay_first_start() {
+    if slow_start() {
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+}
+
+/// Before answering with `status`, read while the server was starting (see [`SLOW_START_ENV`]).
+pub async fn delay_starting_answer(status: &ServerStatus) {
+    if slow_start() && status.starting {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
 /// Tells the window and the tray the server's status.
 pub fn announce<R: Runtime>(app: &AppHandle<R>, status: &ServerStatus) {
     let _ = app.emit("server-status", status);

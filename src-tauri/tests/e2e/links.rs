@@ -68,6 +68,24 @@ async fn a_taken_port_stops_link_making_until_the_banner_moves_the_server() {
     window.close().await;
 }
 
+/// At start the window hears the server's status twice: the `server-status` event and the
+/// answer to `app_info`. Here the server starts late and the answer, read while it was still
+/// starting, comes after the event (a debug-build delay, `server::SLOW_START_ENV`): the window
+/// must keep the newer status, not go back to "Starting the server…" with link making off.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
+async fn a_status_read_while_the_server_started_does_not_undo_it() {
+    let window = Window::open_with_env(&[(sharelock_desktop::server::SLOW_START_ENV, "1".into())]).await;
+    // The window is ready only once `app_info` has answered: the late answer is in.
+    let serving = format!("Serving at http://127.0.0.1:{}", window.app_port);
+    assert_eq!(window.wait_for("#server-text").await.text().await.unwrap(), serving);
+    window.add_file("Minutes.pdf", 10_000).await;
+    assert_eq!(window.wait_for("#create-link").await.attr("disabled").await.unwrap(), None, "link making is on");
+    let url = window.create_link().await;
+    assert_eq!(window.status_of(&url).await, 200);
+    window.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by ./dev test"]
 async fn dead_links_say_when_they_died_offer_no_copy_and_can_be_cleared() {

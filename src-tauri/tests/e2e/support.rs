@@ -54,6 +54,8 @@ struct Driver {
     child: Child,
     /// Where tauri-driver takes WebDriver sessions.
     port: u16,
+    /// The data dir of the app it starts (see `Drop`).
+    data_dir: PathBuf,
 }
 
 impl Driver {
@@ -80,7 +82,7 @@ impl Driver {
             assert!(started.elapsed() < PATIENCE, "tauri-driver and WebKitWebDriver did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Driver { child, port }
+        Driver { child, port, data_dir: data_dir.to_path_buf() }
     }
 }
 
@@ -95,12 +97,27 @@ impl Drop for Driver {
                 eprintln!("tauri-driver did not stop within {PATIENCE:?} of SIGTERM: killing it and its descendants");
                 kill_tree(self.child.id());
                 let _ = self.child.wait();
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The app exits when its driver ends its session; after a test that failed mid-session
+        // it can outlive a driver that stopped, as an orphan holding the test's stderr, and the
+        // test runner waits on that pipe for ever. It gets a moment to exit, then it goes.
+        let started = Instant::now();
+        while app_running(&self.data_dir) && started.elapsed() < APP_EXIT {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for pid in app_pids(&self.data_dir) {
+            eprintln!("the app on {} outlived its driver: killing it", self.data_dir.display());
+            kill_tree(pid);
+        }
     }
 }
+
+/// How long an app may take to exit after its driver stopped (its server lets requests in
+/// flight finish first).
+const APP_EXIT: Duration = Duration::from_secs(10);
 
 /// Sends SIGKILL to `pid` and every process below it, children first found through /proc.
 fn kill_tree(pid: u32) {
@@ -769,15 +786,24 @@ impl Window {
 /// Whether an app process (started with `SHARELOCK_DATA_DIR` set to `data_dir`, as the driver
 /// starts it) is still running.
 pub fn app_running(data_dir: &Path) -> bool {
+    !app_pids(data_dir).is_empty()
+}
+
+/// The app processes running on `data_dir`.
+fn app_pids(data_dir: &Path) -> Vec<u32> {
     let wanted = format!("SHARELOCK_DATA_DIR={}", data_dir.display());
-    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
-    procs.flatten().any(|p| {
-        let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
-        let is_app = exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sharelock-desktop"));
-        is_app
-            && std::fs::read(p.path().join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
-    })
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter(|p| {
+            let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
+            let is_app = exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sharelock-desktop"));
+            is_app
+                && std::fs::read(p.path().join("environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+        })
+        .filter_map(|p| p.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// `size` bytes that are not all alike, so a wrong range or offset shows.

@@ -580,9 +580,10 @@ async fn streamed(
 /// A small file answered whole from memory (see `small_files`: one `stat` while it is kept, one
 /// read of the file otherwise). `ServeFile` hands its open, stat and reads to the blocking pool
 /// one by one, and for a few kilobytes those thread handoffs cost more than everything else in
-/// the request (BENCHMARKS.md). Range handling stays the library's: the same `http-range-header` parsing and
-/// validation `ServeFile` uses, so both paths answer every Range alike. (If-None-Match and
-/// If-Range were settled by the caller; If-Unmodified-Since requests go to `ServeFile`.)
+/// the request (BENCHMARKS.md). Range handling stays the library's: the same
+/// `http-range-header` parsing and validation `ServeFile` uses, so both paths answer every Range
+/// alike. (If-None-Match and If-Range were settled by the caller; If-Unmodified-Since requests go
+/// to `ServeFile`.)
 fn small_file(
     req: &Request,
     app: &AppState,

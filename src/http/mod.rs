@@ -325,8 +325,8 @@ impl Listening {
 }
 
 /// Serves `vault` on `listener`, each connection on one of the `workers` threads, until
-/// `shutdown` completes, then lets requests in flight finish (for up to `shutdown_grace`). Start servers with [`Listening::bind`], which cleans the store
-/// first.
+/// `shutdown` completes, then lets requests in flight finish (for up to `shutdown_grace`). Start
+/// servers with [`Listening::bind`], which cleans the store first.
 async fn serve(
     listener: TcpListener,
     workers: workers::Workers,

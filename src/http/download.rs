@@ -3,10 +3,10 @@
 //! files at `/f/…`; both go through the same [`serve`] as a single file, so the zip has the same
 //! Range, If-Range, ETag and HEAD answers and is counted and budgeted the same way.
 //!
-//! Bytes, Range, HEAD and If-Modified-Since come from tower-http's `ServeFile`. It has no
-//! entity tags, so If-None-Match and If-Range are decided here before it runs, and it answers
-//! several ranges with 416, so a multi-range request is served whole (RFC 9110 lets a server
-//! ignore Range).
+//! The HTTP semantics are decided here, once for every kind of answer: entity tags
+//! (If-None-Match, If-Range), dates (If-Modified-Since, If-Unmodified-Since), HEAD, and Range
+//! (see `range`; several ranges are served whole, as RFC 9110 allows). The bytes come from
+//! memory for small files and from `file_body` for the rest.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -18,8 +18,6 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use smol_str::SmolStr;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use std::sync::Arc;
 
@@ -27,6 +25,7 @@ use super::body::{Budgeted, Counted, Counting, Metered, Watched};
 use super::connection::ConnectionHandle;
 use super::delivery::{Check, Socket};
 use super::error::HttpError;
+use super::file_body::FileBody;
 use super::history::Client;
 use super::limit::Peer;
 use super::range::Requested;
@@ -39,9 +38,7 @@ use crate::links::Link;
 use crate::urls::{self, pattern};
 use crate::{names, time};
 
-/// Read size for streaming files: large reads keep the syscall count low on big downloads.
-const CHUNK: usize = 256 * 1024;
-/// Files up to this size are answered from memory instead of a stream (see [`small_file`]).
+/// Files up to this size are answered from memory instead of a stream (see [`stored_bytes`]).
 const SMALL_FILE: u64 = 64 * 1024;
 
 /// `GET|HEAD /d/{link}/{sig}[/{name}]`: the file itself, or a share's zip.
@@ -391,7 +388,6 @@ async fn serve_file(
         response.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{}", size)));
         return Ok((response, None));
     }
-    requested.apply(headers);
     let length = Length {
         len: requested.len(size),
         reaches_end: requested.reaches_end(size),
@@ -457,10 +453,8 @@ async fn serve_file(
     }
     let response = if let Some(zip) = zip {
         zip_response(&req, zip, requested, &etag, &last_modified)
-    } else if size <= SMALL_FILE && !req.headers().contains_key(header::IF_UNMODIFIED_SINCE) {
-        small_file(&req, app, file, requested, &etag, &last_modified)?
     } else {
-        streamed(req, app, file, &etag, &last_modified).await?
+        stored_bytes(req.headers(), req.method() == Method::HEAD, app, file, requested, &etag, &last_modified).await?
     };
     refund_on_error.disarm();
     let mut response = watched(app, grant, connection.as_ref(), response);
@@ -550,83 +544,76 @@ fn zip_response(req: &Request, zip: &Zip<'_>, requested: Requested, etag: &str, 
     response
 }
 
-/// A file streamed from the store by `ServeFile`, with the Range already settled by the caller.
-async fn streamed(
-    req: Request,
-    app: &AppState,
-    file: &FileRecord,
-    etag: &str,
-    last_modified: &str,
-) -> Result<Response, HttpError> {
-    let mime: mime_guess::Mime = file.content_type.parse().unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
-    let path = app.vault.store().path_of(&file.id);
-    // One stat before the stream starts (see `check_stored`).
-    let meta = std::fs::metadata(&path).map_err(|e| stored_error(file, e))?;
-    check_stored(file, meta.len(), meta.modified().map_err(|e| stored_error(file, e))?)?;
-    let response = ServeFile::new_with_mime(path, &mime).with_buf_chunk_size(CHUNK).oneshot(req).await;
-    let Ok(response) = response;
-    if response.status() == StatusCode::NOT_FOUND {
-        tracing::warn!("stored file {} is missing from the store", file.id);
-        return Err(HttpError::Gone("this file is no longer available"));
-    }
-    let mut response = response.map(Body::new);
-    let headers = response.headers_mut();
-    set_validators(headers, etag, last_modified);
-    describe_file(headers, file);
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
-    Ok(response)
-}
-
-/// A small file answered whole from memory (see `small_files`: one `stat` while it is kept, one
-/// read of the file otherwise). `ServeFile` hands its open, stat and reads to the blocking pool
-/// one by one, and for a few kilobytes those thread handoffs cost more than everything else in
-/// the request (BENCHMARKS.md). Range handling stays the library's: the same
-/// `http-range-header` parsing and validation `ServeFile` uses, so both paths answer every Range
-/// alike. (If-None-Match and If-Range were settled by the caller; If-Unmodified-Since requests go
-/// to `ServeFile`.)
-fn small_file(
-    req: &Request,
+/// A stored file's bytes as `requested` says (none for a `head` request), once the dates in
+/// `headers` allow (see [`by_date`]; If-None-Match and If-Range were settled by the caller). A small file comes whole from memory (see
+/// `small_files`: one `stat` while it is kept); a bigger one is opened once, checked on the open
+/// file, and streamed from it a chunk ahead of the socket (see `file_body`). Every stored file
+/// reaches the client through here, so a Range is answered alike whatever the file's size.
+async fn stored_bytes(
+    headers: &HeaderMap,
+    head: bool,
     app: &AppState,
     file: &FileRecord,
     requested: Requested,
     etag: &str,
     last_modified: &str,
 ) -> Result<Response, HttpError> {
-    let modified = UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64);
-    let since =
-        req.headers().get(header::IF_MODIFIED_SINCE).and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok());
-    if since.is_some_and(|since| modified <= since) {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Some(status) = by_date(headers, file) {
+        let mut response = status.into_response();
         set_validators(response.headers_mut(), etag, last_modified);
         return Ok(response);
     }
-    let (bytes, mtime) =
-        app.small_files.read(&app.vault.store().path_of(&file.id)).map_err(|e| stored_error(file, e))?;
-    check_stored(file, bytes.len() as u64, mtime)?;
     let size = file.size;
-    let (status, body, content_range) = match requested {
-        Requested::Part { first, last } => (
-            StatusCode::PARTIAL_CONTENT,
-            bytes.slice(first as usize..=last as usize),
-            Some(format!("bytes {first}-{last}/{size}")),
-        ),
-        Requested::Whole | Requested::Unsatisfiable => (StatusCode::OK, bytes, None),
+    let (status, first, len) = match requested {
+        Requested::Part { first, last } => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
+        Requested::Whole | Requested::Unsatisfiable => (StatusCode::OK, 0, size),
     };
-    let len = body.len() as u64;
-    let body = if req.method() == Method::HEAD { Bytes::new() } else { body };
-    let mut response = Response::new(Body::empty());
+    let path = app.vault.store().path_of(&file.id);
+    let body = if size <= SMALL_FILE {
+        let (bytes, mtime) = app.small_files.read(&path).map_err(|e| stored_error(file, e))?;
+        check_stored(file, bytes.len() as u64, mtime)?;
+        let part = if head { Bytes::new() } else { bytes.slice(first as usize..(first + len) as usize) };
+        Body::new(http_body_util::Full::new(part).map_err(|never| match never {}))
+    } else {
+        // Opened and checked off the serving threads: an open of a cold path can wait on the disk.
+        let opened = tokio::task::spawn_blocking(move || {
+            let stored = std::fs::File::open(&path)?;
+            let meta = stored.metadata()?;
+            Ok::<_, std::io::Error>((stored, meta))
+        });
+        let (stored, meta) =
+            opened.await.map_err(|e| HttpError::Internal(e.to_string()))?.map_err(|e| stored_error(file, e))?;
+        check_stored(file, meta.len(), meta.modified().map_err(|e| stored_error(file, e))?)?;
+        if head { Body::empty() } else { Body::new(FileBody::new(stored, first, len)) }
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     describe_file(headers, file);
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(content_range) = content_range {
-        headers.insert(header::CONTENT_RANGE, header_value(&content_range));
+    if status == StatusCode::PARTIAL_CONTENT {
+        headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes {first}-{}/{size}", first + len - 1)));
     }
     set_validators(headers, etag, last_modified);
-    *response.body_mut() = Body::new(http_body_util::Full::new(body).map_err(|never| match never {}));
     Ok(response)
+}
+
+/// What the dates of a request's preconditions say of a stored file (RFC 9110 13.1.3 and 13.1.4,
+/// in the order of 13.2.2): 412 when it changed since an If-Unmodified-Since, 304 when it did not
+/// since an If-Modified-Since; `None` to send it. A stored file's date is when it was stored (its
+/// Last-Modified); a date that does not parse is ignored, as the RFC asks.
+fn by_date(headers: &HeaderMap, file: &FileRecord) -> Option<StatusCode> {
+    let modified = UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64);
+    let date = |name| headers.get(name).and_then(|v: &HeaderValue| httpdate::parse_http_date(v.to_str().ok()?).ok());
+    if date(header::IF_UNMODIFIED_SINCE).is_some_and(|since| modified > since) {
+        return Some(StatusCode::PRECONDITION_FAILED);
+    }
+    if date(header::IF_MODIFIED_SINCE).is_some_and(|since| modified <= since) {
+        return Some(StatusCode::NOT_MODIFIED);
+    }
+    None
 }
 
 /// The answer in offload mode: every check has passed, and the web server in front sends the

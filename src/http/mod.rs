@@ -25,6 +25,7 @@ pub mod counts;
 pub mod delivery;
 mod download;
 mod error;
+mod file_body;
 pub mod history;
 pub mod limit;
 mod linger;

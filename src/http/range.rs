@@ -1,14 +1,14 @@
 //! What a `Range` header asks of a file, by RFC 9110 (section 14).
 //!
-//! Written here rather than taken from `http-range-header` (which `ServeFile` uses): that crate
+//! Written here rather than taken from `http-range-header` (which `tower-http` uses): that crate
 //! answers invalid syntax and unsatisfiable ranges with the same error, and refuses a suffix
 //! longer than the file, where RFC 9110 asks for three different answers. A server must ignore a
 //! Range in a unit it does not know and may ignore one it cannot parse (the whole file, 200); it
 //! answers 416 only to well-formed ranges none of which fits the file; and a suffix longer than
-//! the file means the whole file. Every download path (streamed, small, counted) decides from
-//! this one answer, and `ServeFile` is then handed either no Range or one canonical range.
+//! the file means the whole file. Every download path (a stored file, small or streamed, and a
+//! share's zip) decides from this one answer.
 
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, header};
 
 /// What a request gets of a file of a given size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,21 +52,6 @@ impl Requested {
             Requested::Whole => true,
             Requested::Part { last, .. } => last + 1 == size,
             Requested::Unsatisfiable => false,
-        }
-    }
-
-    /// Rewrites the request's `Range` header to say exactly this, so that a library serving the
-    /// bytes (`ServeFile`) cannot decide differently.
-    pub fn apply(self, headers: &mut HeaderMap) {
-        match self {
-            Requested::Part { first, last } => {
-                if let Ok(value) = HeaderValue::from_str(&format!("bytes={first}-{last}")) {
-                    headers.insert(header::RANGE, value);
-                }
-            }
-            Requested::Whole | Requested::Unsatisfiable => {
-                headers.remove(header::RANGE);
-            }
         }
     }
 }

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    LAST_MODIFIED, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
 
 use crate::support::{Server, bytes, client, sha256_hex};
@@ -99,6 +99,37 @@ async fn if_modified_since_gives_304() {
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     let res = client().get(&url).header(IF_MODIFIED_SINCE, "Mon, 01 Jan 2001 00:00:00 GMT").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// If-Modified-Since and If-Unmodified-Since, answered alike from memory (a small file) and from
+/// the stream (a big one), a Range included: a file unchanged since the date is 304 for the first
+/// and sent for the second; one changed since it is sent for the first and 412 for the second.
+#[tokio::test]
+async fn dates_decide_alike_for_small_and_big_files() {
+    let server = Server::start().await;
+    for size in [5, 300_000] {
+        let data = bytes(size);
+        let url = server.link(&server.add("a.bin", &data).file.id).url;
+        let stored = client().head(&url).send().await.unwrap().headers()[LAST_MODIFIED].clone();
+        let before = "Mon, 01 Jan 2001 00:00:00 GMT";
+        let ask = |name, date| client().get(&url).header(name, date).header(RANGE, "bytes=1-3").send();
+        let res = ask(IF_MODIFIED_SINCE, stored.clone()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{size}");
+        assert_eq!(res.headers()[LAST_MODIFIED], stored, "{size}");
+        assert!(res.bytes().await.unwrap().is_empty());
+        let res = ask(IF_MODIFIED_SINCE, before.parse().unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{size}");
+        assert_eq!(res.bytes().await.unwrap(), &data[1..4], "{size}");
+        let res = ask(IF_UNMODIFIED_SINCE, stored.clone()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{size}");
+        assert_eq!(res.bytes().await.unwrap(), &data[1..4], "{size}");
+        let res = ask(IF_UNMODIFIED_SINCE, before.parse().unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED, "{size}");
+        assert!(res.bytes().await.unwrap().is_empty());
+        // A date that does not parse is ignored.
+        let res = ask(IF_UNMODIFIED_SINCE, "yesterday".parse().unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{size}");
+    }
 }
 
 #[tokio::test]

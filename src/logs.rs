@@ -1,17 +1,186 @@
 //! The log both shells write: to stderr, filtered by `SHARELOCK_LOG` (`info` unless set; any
 //! `tracing_subscriber` filter, e.g. `sharelock=debug`), coloured only on a terminal.
+//!
+//! The threads that serve connections write one access line per request. Written one by one,
+//! those lines cost each request a system call and, with a thread per core, a wait on stderr's
+//! lock while another thread writes (the small-GET profile in BENCHMARKS.md). So a serving
+//! thread [gathers](gather_on_this_thread) its lines of level INFO and below and writes them in
+//! one go when it runs out of work ([`flush_gathered`], from its runtime's park hook), when they
+//! fill [`GATHER`] bytes, or when it ends. An idle server's log is therefore as current as
+//! before; a busy one's is behind by at most one buffer per thread. Warnings and errors are
+//! never held: the lines gathered before one are written first, then it, so the order holds.
+//! `tracing-appender`'s non-blocking writer was not used: it hands every line to a thread of its
+//! own, which costs a wake-up of that thread for each line on a busy server.
 
-use std::io::IsTerminal;
+use std::cell::RefCell;
+use std::io::{self, IsTerminal, Write};
+
+use tracing::{Level, Metadata};
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Environment variable that sets what is logged.
 pub const ENV_VAR: &str = "SHARELOCK_LOG";
+
+/// How many bytes of lines a serving thread gathers before it writes them anyway.
+pub const GATHER: usize = 8 * 1024;
 
 /// Starts logging for the process; a second call does nothing.
 pub fn init() {
     let filter = tracing_subscriber::EnvFilter::try_from_env(ENV_VAR).unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(Output)
+        .with_ansi(io::stderr().is_terminal())
         .try_init();
+}
+
+thread_local! {
+    /// This thread's gathered lines, when it gathers them.
+    static GATHERED: RefCell<Option<Gathered>> = const { RefCell::new(None) };
+}
+
+/// Lines waiting to be written; written when the thread ends, too.
+struct Gathered(Vec<u8>);
+
+impl Gathered {
+    fn flush(&mut self) {
+        if !self.0.is_empty() {
+            // Nowhere to report a failure to write the log.
+            let _ = io::stderr().write_all(&self.0);
+            self.0.clear();
+        }
+    }
+}
+
+impl Drop for Gathered {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// From now on, this thread's lines of level INFO and below are gathered (see the module's
+/// comment); it must call [`flush_gathered`] whenever it goes idle.
+pub fn gather_on_this_thread() {
+    GATHERED.with(|g| *g.borrow_mut() = Some(Gathered(Vec::with_capacity(GATHER))));
+}
+
+/// Writes the lines this thread gathered, if any.
+pub fn flush_gathered() {
+    GATHERED.with(|g| {
+        if let Some(gathered) = g.borrow_mut().as_mut() {
+            gathered.flush();
+        }
+    });
+}
+
+/// The log's destination, for `tracing_subscriber`: one writer for each line.
+struct Output;
+
+impl<'a> MakeWriter<'a> for Output {
+    type Writer = Line;
+
+    fn make_writer(&'a self) -> Line {
+        Line { held: false }
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line {
+        Line { held: may_hold(meta.level()) }
+    }
+}
+
+/// Whether a line of this level may wait in a serving thread's gathered lines.
+fn may_hold(level: &Level) -> bool {
+    // tracing orders levels by verbosity: TRACE > DEBUG > INFO > WARN > ERROR.
+    *level >= Level::INFO
+}
+
+/// One line: to this thread's gathered lines when it gathers and the line may be `held`, else
+/// straight to stderr after whatever was gathered.
+struct Line {
+    held: bool,
+}
+
+impl Write for Line {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let gathered = GATHERED.with(|g| match g.borrow_mut().as_mut() {
+            Some(gathered) if self.held => {
+                gathered.0.extend_from_slice(bytes);
+                if gathered.0.len() >= GATHER {
+                    gathered.flush();
+                }
+                true
+            }
+            Some(gathered) => {
+                gathered.flush();
+                false
+            }
+            None => false,
+        });
+        if gathered { Ok(()) } else { io::stderr().write_all(bytes) }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gathered() -> Vec<u8> {
+        GATHERED.with(|g| g.borrow().as_ref().map(|g| g.0.clone()).unwrap_or_default())
+    }
+
+    #[test]
+    fn a_thread_that_does_not_gather_writes_at_once() {
+        std::thread::spawn(|| {
+            Line { held: true }.write_all(b"line\n").unwrap();
+            assert!(gathered().is_empty());
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_gathering_thread_holds_info_lines_until_flushed_or_full() {
+        std::thread::spawn(|| {
+            gather_on_this_thread();
+            Line { held: true }.write_all(b"one\n").unwrap();
+            Line { held: true }.write_all(b"two\n").unwrap();
+            assert_eq!(gathered(), b"one\ntwo\n");
+            flush_gathered();
+            assert!(gathered().is_empty());
+            let long = vec![b'x'; GATHER - 1];
+            Line { held: true }.write_all(&long).unwrap();
+            assert_eq!(gathered().len(), GATHER - 1);
+            Line { held: true }.write_all(b"\n").unwrap();
+            assert!(gathered().is_empty(), "a full buffer is written at once");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_warning_is_written_at_once_after_what_was_gathered() {
+        std::thread::spawn(|| {
+            gather_on_this_thread();
+            Line { held: true }.write_all(b"before\n").unwrap();
+            Line { held: false }.write_all(b"warning\n").unwrap();
+            assert!(gathered().is_empty(), "the lines before a warning go out with it");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn only_info_and_below_may_be_held() {
+        assert!([Level::TRACE, Level::DEBUG, Level::INFO].iter().all(may_hold));
+        assert!(![Level::WARN, Level::ERROR].iter().any(may_hold));
+    }
 }

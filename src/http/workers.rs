@@ -86,10 +86,15 @@ impl Workers {
 
 impl Worker {
     fn start(index: usize) -> io::Result<Worker> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        // The access lines a thread writes wait until it has nothing else to do (see `logs`).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .on_thread_park(crate::logs::flush_gathered)
+            .build()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<Duration>();
         let thread = std::thread::Builder::new().name(format!("sharelock-serve-{index}")).spawn(move || {
+            crate::logs::gather_on_this_thread();
             runtime.block_on(async {
                 let linger = stopped.await.unwrap_or_default();
                 // Tasks run only while the thread drives them: let what the last responses left

@@ -66,7 +66,7 @@ pub fn gather_on_this_thread() {
 
 /// Writes the lines this thread gathered, if any.
 pub fn flush_gathered() {
-    GATHERED.with(|g| {
+    let _ = GATHERED.try_with(|g| {
         if let Some(gathered) = g.borrow_mut().as_mut() {
             gathered.flush();
         }
@@ -107,7 +107,9 @@ impl Write for Line {
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let gathered = GATHERED.with(|g| match g.borrow_mut().as_mut() {
+        // `try_with`: a line logged while the thread ends, after its gathered lines went, is
+        // written at once.
+        let gathered = GATHERED.try_with(|g| match g.borrow_mut().as_mut() {
             Some(gathered) if self.held => {
                 gathered.0.extend_from_slice(bytes);
                 if gathered.0.len() >= GATHER {
@@ -121,7 +123,7 @@ impl Write for Line {
             }
             None => false,
         });
-        if gathered { Ok(()) } else { io::stderr().write_all(bytes) }
+        if matches!(gathered, Ok(true)) { Ok(()) } else { io::stderr().write_all(bytes) }
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -139,12 +139,9 @@ impl Store {
     /// Copies `source` into a temp file, hashing in the same pass. `progress` is called with the
     /// bytes copied so far after each chunk.
     pub fn stage_from(&self, source: &mut impl Read, progress: &mut dyn FnMut(u64)) -> io::Result<StagedFile> {
-        let mut temp = self.temp_file()?;
-        let mut hasher = Sha256::new();
-        let mut crc = crc32fast::Hasher::new();
+        let (file, temp) = self.temp_file()?.into_parts();
+        let mut writer = Writer::new(file);
         let mut buffer = vec![0u8; COPY_BUFFER];
-        let mut head = Vec::new();
-        let mut size = 0u64;
         loop {
             let n = match source.read(&mut buffer) {
                 Ok(0) => break,
@@ -152,36 +149,22 @@ impl Store {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            let chunk = &buffer[..n];
-            hasher.update(chunk);
-            crc.update(chunk);
-            keep_head(&mut head, chunk);
-            temp.write_all(chunk)?;
-            size += n as u64;
-            progress(size);
+            writer.take(&buffer[..n])?;
+            progress(writer.read.size);
         }
-        Ok(StagedFile {
-            temp: temp.into_temp_path(),
-            size,
-            sha256: hex(&hasher.finalize()),
-            crc32: crc.finalize(),
-            head,
-        })
+        Ok(writer.staged(temp))
     }
 
     /// Starts an upload written chunk by chunk from async code.
     pub fn incoming(&self) -> io::Result<Incoming> {
-        let temp = self.temp_file()?;
-        let (file, path) = temp.into_parts();
-        let writer = Writer { file, hasher: Sha256::new(), crc: crc32fast::Hasher::new(), written: 0 };
+        let (file, path) = self.temp_file()?.into_parts();
         Ok(Incoming {
-            writer: Some(writer),
+            writer: Some(Writer::new(file)),
             in_flight: None,
             path,
             buffer: Vec::with_capacity(INCOMING_BUFFER),
             spare: None,
             size: 0,
-            head: Vec::new(),
         })
     }
 
@@ -367,32 +350,71 @@ pub struct Incoming {
     /// The buffer last written, kept for the next: a fresh megabyte each time costs its page
     /// faults again (glibc maps allocations this large afresh).
     spare: Option<Vec<u8>>,
+    /// Bytes received, the buffered ones included (what the upload's limits count).
     size: u64,
-    head: Vec<u8>,
 }
 
 /// What comes back from writing a buffer: the writer, the buffer (for the next) and the outcome.
 type Written = (Writer, Vec<u8>, io::Result<()>);
 
-/// The file and the running hash, moved into the blocking pool and back for each buffer.
+/// What one pass over a file's bytes learns: its size, SHA-256, CRC-32 and first bytes. Every
+/// whole-file pass (publishing, an upload, re-reading a stored file) takes its bytes through one.
+#[derive(Debug)]
+struct Fingerprint {
+    size: u64,
+    hasher: Sha256,
+    crc: crc32fast::Hasher,
+    head: Vec<u8>,
+}
+
+impl Fingerprint {
+    fn new() -> Fingerprint {
+        Fingerprint { size: 0, hasher: Sha256::new(), crc: crc32fast::Hasher::new(), head: Vec::new() }
+    }
+
+    fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+        self.crc.update(chunk);
+        if self.head.len() < SNIFF_LEN {
+            let take = (SNIFF_LEN - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.size += chunk.len() as u64;
+    }
+
+    /// Size, hex SHA-256, CRC-32 and first bytes.
+    fn finish(self) -> (u64, String, u32, Vec<u8>) {
+        (self.size, hex(&self.hasher.finalize()), self.crc.finalize(), self.head)
+    }
+}
+
+/// A temp file being written and fingerprinted in one pass; an upload moves it into the blocking
+/// pool and back for each buffer.
 #[derive(Debug)]
 struct Writer {
     file: File,
-    hasher: Sha256,
-    crc: crc32fast::Hasher,
-    /// Bytes written so far.
-    written: u64,
+    /// What was written so far.
+    read: Fingerprint,
 }
 
 impl Writer {
-    /// Hashes and writes one buffer, and starts the disk writing it out.
+    fn new(file: File) -> Writer {
+        Writer { file, read: Fingerprint::new() }
+    }
+
+    /// Fingerprints and writes one buffer, and starts the disk writing it out.
     fn take(&mut self, buffer: &[u8]) -> io::Result<()> {
-        self.hasher.update(buffer);
-        self.crc.update(buffer);
+        let offset = self.read.size;
+        self.read.update(buffer);
         self.file.write_all(buffer)?;
-        start_writeback(&self.file, self.written, buffer.len() as u64);
-        self.written += buffer.len() as u64;
+        start_writeback(&self.file, offset, buffer.len() as u64);
         Ok(())
+    }
+
+    /// The written file, `temp`, for [`Store::commit`].
+    fn staged(self, temp: TempPath) -> StagedFile {
+        let (size, sha256, crc32, head) = self.read.finish();
+        StagedFile { temp, size, sha256, crc32, head }
     }
 }
 
@@ -419,7 +441,6 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
 impl Incoming {
     /// Appends a chunk; every full buffer is hashed and written off the async workers.
     pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        keep_head(&mut self.head, chunk);
         self.buffer.extend_from_slice(chunk);
         self.size += chunk.len() as u64;
         if self.buffer.len() >= INCOMING_BUFFER {
@@ -464,14 +485,7 @@ impl Incoming {
         self.drain().await?;
         self.settle().await?;
         let writer = self.writer.take().ok_or_else(|| io::Error::other("an earlier write failed"))?;
-        let crc32 = writer.crc.finalize();
-        Ok(StagedFile {
-            temp: self.path,
-            size: self.size,
-            sha256: hex(&writer.hasher.finalize()),
-            crc32,
-            head: self.head,
-        })
+        Ok(writer.staged(self.path))
     }
 }
 
@@ -479,25 +493,18 @@ impl Incoming {
 pub fn inspect(path: &Path) -> io::Result<Inspected> {
     let mut file = File::open(path)?;
     let modified = file.metadata()?.modified()?;
-    let mut hasher = Sha256::new();
-    let mut crc = crc32fast::Hasher::new();
+    let mut read = Fingerprint::new();
     let mut buffer = vec![0u8; COPY_BUFFER];
-    let mut head = Vec::new();
-    let mut size = 0u64;
     loop {
         match file.read(&mut buffer) {
             Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buffer[..n]);
-                crc.update(&buffer[..n]);
-                keep_head(&mut head, &buffer[..n]);
-                size += n as u64;
-            }
+            Ok(n) => read.update(&buffer[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(Inspected { size, sha256: hex(&hasher.finalize()), crc32: crc.finalize(), head, modified })
+    let (size, sha256, crc32, head) = read.finish();
+    Ok(Inspected { size, sha256, crc32, head, modified })
 }
 
 /// Renames `from` to `to` unless `to` exists (then `AlreadyExists`): atomically where the file
@@ -514,13 +521,6 @@ fn rename_noclobber(from: &Path, to: &Path) -> io::Result<()> {
             fs::rename(from, to)
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-fn keep_head(head: &mut Vec<u8>, chunk: &[u8]) {
-    if head.len() < SNIFF_LEN {
-        let take = (SNIFF_LEN - head.len()).min(chunk.len());
-        head.extend_from_slice(&chunk[..take]);
     }
 }
 

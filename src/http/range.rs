@@ -1,6 +1,6 @@
 //! What a `Range` header asks of a file, by RFC 9110 (section 14).
 //!
-//! Written here rather than taken from `http-range-header` (which `tower-http` uses): that crate
+//! Written here rather than taken from `http-range-header` (what `tower-http` uses): that crate
 //! answers invalid syntax and unsatisfiable ranges with the same error, and refuses a suffix
 //! longer than the file, where RFC 9110 asks for three different answers. A server must ignore a
 //! Range in a unit it does not know and may ignore one it cannot parse (the whole file, 200); it

@@ -28,6 +28,8 @@ const state = {
   /** The links whose history is folded away (`false`) or shown in full (`"all"`); a link not in
    *  here shows its latest accesses, if it is active. */
   historyOpen: new Map(),
+  /** What `file_info` last said of the file whose details show (its SHA-256, who sent it). */
+  shownInfo: null,
 };
 
 // ---------- small helpers ----------
@@ -297,6 +299,38 @@ function perFrame(fn) {
 function debounce(fn, ms) {
   let timer;
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+/** A press of the mouse (or a finger) in progress, and the live update that waits for its end.
+ *  Views re-render by replacing their elements, and a click whose press and release land on
+ *  different elements is no click: a download finishing while the user holds "Revoke" would
+ *  re-render the link and swallow it. So a change that comes during a press is shown right after
+ *  the release, once its click was handled, or after 2 s at most: a press whose end the page
+ *  never sees (released over another window) must not stop the window updating. */
+const press = { down: false, waiting: null, timer: null };
+
+function watchPresses() {
+  document.addEventListener("pointerdown", () => { press.down = true; }, true);
+  for (const end of ["pointerup", "pointercancel", "dragstart"]) document.addEventListener(end, pressEnded, true);
+  window.addEventListener("blur", pressEnded);
+}
+
+function pressEnded() {
+  press.down = false;
+  clearTimeout(press.timer);
+  const waiting = press.waiting;
+  press.waiting = null;
+  // The click comes in the same task as the release; the update in the next one.
+  if (waiting) setTimeout(waiting, 0);
+}
+
+/** `fn`, held back while a press is in progress (see `press`). */
+function afterPress(fn) {
+  return (...args) => {
+    if (!press.down) return fn(...args);
+    if (!press.waiting) press.timer = setTimeout(pressEnded, 2000);
+    press.waiting = () => fn(...args);
+  };
 }
 
 // ---------- navigation ----------
@@ -801,13 +835,16 @@ async function renderDetails() {
   if (!file) return closeDetails();
   $("d-name").textContent = file.name;
   const last = file.last_access_at ? `last downloaded ${ago(file.last_access_at)}` : "never downloaded";
+  // What `file_info` said of this file before, shown until it answers again: a live update
+  // redraws the same lines, and the panel never shifts under the pointer meanwhile.
+  const known = state.shownInfo?.id === file.id ? state.shownInfo : null;
   $("d-meta").replaceChildren(`${formatSize(file.size)} · added ${formatDate(file.created_at)} · `,
     el("span", { id: "d-last-access", title: file.last_access_at ? formatDate(file.last_access_at) : "" }, last), el("br"),
-    el("span", { class: "hash", title: "SHA-256 of the contents" }, "SHA-256 …"));
+    el("span", { class: "hash", title: "SHA-256 of the contents" }, `SHA-256 ${known ? known.sha256 : "…"}`));
   // Who sent a received file is read below; its date is in the row.
   const received = $("d-received");
   received.hidden = !file.slot_id;
-  if (file.slot_id) received.replaceChildren(el("strong", {}, "Received"), ` ${formatDate(file.created_at)}`);
+  if (file.slot_id) showReceived(known || file);
   $("d-public").checked = file.public;
   $("d-public-row").hidden = !file.public;
   $("d-public-url").textContent = file.public_url || "";
@@ -821,18 +858,22 @@ async function renderDetails() {
     return null;
   })));
   if (state.selected !== file.id) return;
+  state.shownInfo = whole;
   if (whole) $("d-meta").querySelector(".hash").textContent = `SHA-256 ${whole.sha256}`;
-  if (whole?.slot_id) {
-    received.replaceChildren(
-      el("strong", {}, "Received"), ` ${formatDate(whole.created_at)}`,
-      whole.uploader_name ? ` from ${whole.uploader_name}` : "",
-      whole.uploader_message ? el("div", { class: "message" }, whole.uploader_message) : "");
-  }
+  if (whole?.slot_id) showReceived(whole);
   $("d-no-links").hidden = links.length > 0;
   $("d-links").replaceChildren(...links.map((l, i) => linkItem(l, histories[i], file)));
   const inactive = links.filter((l) => l.status !== "active").length;
   $("d-clear-inactive").hidden = inactive === 0;
   $("d-clear-inactive").textContent = `Clear inactive (${inactive})`;
+}
+
+/** The details' "Received" line: when, and from whom with their message once `file_info` told. */
+function showReceived(file) {
+  $("d-received").replaceChildren(
+    el("strong", {}, "Received"), ` ${formatDate(file.created_at)}`,
+    file.uploader_name ? ` from ${file.uploader_name}` : "",
+    file.uploader_message ? el("div", { class: "message" }, file.uploader_message) : "");
 }
 
 /** What a link's state is and since when. A dead link says why and when it died, and offers no
@@ -1964,7 +2005,8 @@ async function start() {
   });
 
   await T.event.listen("add-progress", onProgress);
-  await T.event.listen("store-changed", debounce(refresh, 150));
+  watchPresses();
+  await T.event.listen("store-changed", debounce(afterPress(refresh), 150));
   // The server starts beside the window (see `app` in lib.rs): the window is ready once its
   // status is known, from `app_info` or, if it was still starting then, from this event.
   let serverKnown;

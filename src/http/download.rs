@@ -545,10 +545,11 @@ fn zip_response(req: &Request, zip: &Zip<'_>, requested: Requested, etag: &str, 
 }
 
 /// A stored file's bytes as `requested` says (none for a `head` request), once the dates in
-/// `headers` allow (see [`by_date`]; If-None-Match and If-Range were settled by the caller). A small file comes whole from memory (see
-/// `small_files`: one `stat` while it is kept); a bigger one is opened once, checked on the open
-/// file, and streamed from it a chunk ahead of the socket (see `file_body`). Every stored file
-/// reaches the client through here, so a Range is answered alike whatever the file's size.
+/// `headers` allow (see [`by_date`]; If-None-Match and If-Range were settled by the caller). A
+/// small file comes whole from memory (see `small_files`: one `stat` while it is kept); a bigger
+/// one is opened once, checked on the open file, and streamed from it a chunk at a time (see
+/// `file_body`). Every stored file reaches the client through here, so a Range is answered alike
+/// whatever the file's size.
 async fn stored_bytes(
     headers: &HeaderMap,
     head: bool,

@@ -150,7 +150,7 @@ impl Store {
                 Err(e) => return Err(e),
             };
             writer.take(&buffer[..n])?;
-            progress(writer.read.size);
+            progress(writer.written.size);
         }
         Ok(writer.staged(temp))
     }
@@ -181,8 +181,7 @@ impl Store {
         let dest = self.checked_path(id)?;
         {
             let file = File::options().write(true).open(&staged.temp)?;
-            let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(created_at.max(0) as u64);
-            file.set_modified(mtime)?;
+            file.set_modified(committed_mtime(created_at))?;
             file.sync_all()?;
         }
         staged.temp.persist_noclobber(&dest).map_err(|e| e.error)
@@ -311,7 +310,7 @@ impl Store {
         let placed = (|| {
             fs::set_permissions(&dest, fs::Permissions::from_mode(0o600))?;
             let file = File::options().write(true).open(&dest)?;
-            file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(created_at.max(0) as u64))?;
+            file.set_modified(committed_mtime(created_at))?;
             file.sync_all()?;
             File::open(&self.dir)?.sync_all()
         })();
@@ -394,18 +393,18 @@ impl Fingerprint {
 struct Writer {
     file: File,
     /// What was written so far.
-    read: Fingerprint,
+    written: Fingerprint,
 }
 
 impl Writer {
     fn new(file: File) -> Writer {
-        Writer { file, read: Fingerprint::new() }
+        Writer { file, written: Fingerprint::new() }
     }
 
     /// Fingerprints and writes one buffer, and starts the disk writing it out.
     fn take(&mut self, buffer: &[u8]) -> io::Result<()> {
-        let offset = self.read.size;
-        self.read.update(buffer);
+        let offset = self.written.size;
+        self.written.update(buffer);
         self.file.write_all(buffer)?;
         start_writeback(&self.file, offset, buffer.len() as u64);
         Ok(())
@@ -413,7 +412,7 @@ impl Writer {
 
     /// The written file, `temp`, for [`Store::commit`].
     fn staged(self, temp: TempPath) -> StagedFile {
-        let (size, sha256, crc32, head) = self.read.finish();
+        let (size, sha256, crc32, head) = self.written.finish();
         StagedFile { temp, size, sha256, crc32, head }
     }
 }
@@ -487,6 +486,18 @@ impl Incoming {
         let writer = self.writer.take().ok_or_else(|| io::Error::other("an earlier write failed"))?;
         Ok(writer.staged(self.path))
     }
+}
+
+/// The modification time a stored file is committed with: its record's `created_at`, to the
+/// second (see [`Store::place`] and [`Store::take_in`]).
+pub fn committed_mtime(created_at: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(created_at.max(0) as u64)
+}
+
+/// Whether a stored file still has the size and modification time it was committed with; if
+/// either changed, someone edited it behind Sharelock's back.
+pub fn unchanged(size: u64, modified: SystemTime, committed_size: u64, created_at: i64) -> bool {
+    size == committed_size && modified == committed_mtime(created_at)
 }
 
 /// Reads the file at `path` through: size, SHA-256, first bytes and modification time.

@@ -215,8 +215,7 @@ impl Layout {
 /// A stored file keeps the size and modification time it was committed with: refuse one edited
 /// behind Sharelock's back, as a single download does.
 fn check_stored(entry: &Entry, meta: &std::fs::Metadata) -> io::Result<()> {
-    let committed = std::time::UNIX_EPOCH + std::time::Duration::from_secs(entry.created_at.max(0) as u64);
-    if meta.len() == entry.size && meta.modified()? == committed {
+    if crate::store::unchanged(meta.len(), meta.modified()?, entry.size, entry.created_at) {
         return Ok(());
     }
     tracing::warn!("stored file {} changed behind Sharelock's back", entry.path.display());
@@ -399,7 +398,7 @@ mod tests {
                 let path = dir.join(format!("f{i}"));
                 std::fs::write(&path, bytes).expect("write");
                 let created_at = 1_700_000_000 + i as i64;
-                let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(created_at as u64);
+                let mtime = crate::store::committed_mtime(created_at);
                 std::fs::File::options().write(true).open(&path).and_then(|f| f.set_modified(mtime)).expect("mtime");
                 Entry {
                     name: name.to_string(),

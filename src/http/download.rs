@@ -8,8 +8,6 @@
 //! (see `range`; several ranges are served whole, as RFC 9110 allows). The bytes come from
 //! memory for small files and from `file_body` for the rest.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -36,7 +34,7 @@ use crate::files::FileRecord;
 use crate::history::Happened;
 use crate::links::Link;
 use crate::urls::{self, pattern};
-use crate::{names, time};
+use crate::{names, store, time};
 
 /// Files up to this size are answered from memory instead of a stream (see [`stored_bytes`]).
 const SMALL_FILE: u64 = 64 * 1024;
@@ -362,7 +360,7 @@ async fn serve_file(
         Some(zip) => (zip.layout.len(), zip.layout.etag().to_string(), zip.created_at),
         None => (file.size, file.etag(), file.created_at),
     };
-    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(created_at.max(0) as u64));
+    let last_modified = httpdate::fmt_http_date(store::committed_mtime(created_at));
     let headers = req.headers_mut();
     // RFC 9110 13.2.2: If-None-Match is evaluated instead of If-Modified-Since when present.
     if let Some(tags) = headers.get(header::IF_NONE_MATCH) {
@@ -606,7 +604,7 @@ async fn stored_bytes(
 /// since an If-Modified-Since; `None` to send it. A stored file's date is when it was stored (its
 /// Last-Modified); a date that does not parse is ignored, as the RFC asks.
 fn by_date(headers: &HeaderMap, file: &FileRecord) -> Option<StatusCode> {
-    let modified = UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64);
+    let modified = store::committed_mtime(file.created_at);
     let date = |name| headers.get(name).and_then(|v: &HeaderValue| httpdate::parse_http_date(v.to_str().ok()?).ok());
     if date(header::IF_UNMODIFIED_SINCE).is_some_and(|since| modified > since) {
         return Some(StatusCode::PRECONDITION_FAILED);
@@ -675,7 +673,7 @@ pub(super) fn watched(
 /// nanosecond). If either changed, someone edited it behind Sharelock's back: refuse it rather
 /// than send wrong bytes.
 pub(super) fn check_stored(file: &FileRecord, size: u64, modified: std::time::SystemTime) -> Result<(), HttpError> {
-    if size == file.size && modified == UNIX_EPOCH + Duration::from_secs(file.created_at.max(0) as u64) {
+    if store::unchanged(size, modified, file.size, file.created_at) {
         return Ok(());
     }
     tracing::warn!("stored file {} changed behind Sharelock's back", file.id);

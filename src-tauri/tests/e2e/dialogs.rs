@@ -110,7 +110,6 @@ async fn revoke_link_happens_only_on_its_button() {
 async fn a_press_held_through_a_live_update_is_still_a_click() {
     use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
     use serde_json::json;
-    use std::time::{Duration, Instant};
 
     let window = Window::open().await;
     let file = window.add_file("Quarterly report.pdf", 40_000).await;
@@ -130,19 +129,9 @@ async fn a_press_held_through_a_live_update_is_still_a_click() {
     // A download while the button is held; the window hears of it (the store changed) and
     // either re-renders the row at once, replacing the pressed button, or holds the update back.
     assert_eq!(window.status_of(&url).await, 200);
-    let until = async |script: &str, what: &str| {
-        let started = Instant::now();
-        while window.run(script, vec![]).await != json!(true) {
-            assert!(started.elapsed() < Duration::from_secs(20), "{what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
     let replaced = "!document.querySelector('[data-pressed]')";
-    until(
-        &format!("return {replaced} || (typeof press === 'object' && press.waiting !== null)"),
-        "the window never heard of the download",
-    )
-    .await;
+    let heard = format!("return {replaced} || (typeof press === 'object' && press.waiting !== null)");
+    window.run_until(&heard, vec![], json!(true), "the window never heard of the download").await;
 
     let release = MouseActions::new("mouse".into()).then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
     window.client.perform_actions(release).await.expect("release");
@@ -152,7 +141,8 @@ async fn a_press_held_through_a_live_update_is_still_a_click() {
     window.dialog_settled().await;
     assert_eq!(only_link(&window, &file).status, LinkStatus::Active);
     // The update held back is shown once the click was handled: the row is a new one now.
-    until(&format!("return {replaced}"), "the update held back was never shown").await;
+    let shown = format!("return {replaced}");
+    window.run_until(&shown, vec![], json!(true), "the update held back was never shown").await;
     window.close().await;
 }
 

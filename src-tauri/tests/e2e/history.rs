@@ -164,11 +164,7 @@ async fn a_links_history_follows_a_curl_download_live_and_the_download_is_notifi
     assert_eq!(curl(&url, &saved, &["-A", "Wget/1.21.3"]).await, "200");
     let completed = format!("{HISTORY} .visit[data-kind=download][data-state=completed]");
     let count = "return document.querySelectorAll(arguments[0]).length";
-    let started = Instant::now();
-    while window.run(count, vec![json!(completed)]).await != json!(2) {
-        assert!(started.elapsed() < Duration::from_secs(20), "the second download shows");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    window.run_until(count, vec![json!(completed)], json!(2), "the second download shows").await;
     // The window heard of it from the same step that would have notified: give D-Bus its moment.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(notifications.all().len(), before, "no notification for a quiet link: {:?}", notifications.all());
@@ -176,11 +172,8 @@ async fn a_links_history_follows_a_curl_download_live_and_the_download_is_notifi
     // curl again: not a new person, its row counts a second download.
     assert_eq!(curl(&url, &saved, &[]).await, "200");
     let twice = "return [...document.querySelectorAll(arguments[0])].some(e => e.textContent === 'Downloaded 2 times')";
-    let started = Instant::now();
-    while window.run(twice, vec![json!(format!("{HISTORY} .visit .visit-what"))]).await != json!(true) {
-        assert!(started.elapsed() < Duration::from_secs(20), "the repeat shows on curl's row");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    let rows = vec![json!(format!("{HISTORY} .visit .visit-what"))];
+    window.run_until(twice, rows, json!(true), "the repeat shows on curl's row").await;
     assert_eq!(window.run(count, vec![json!(completed)]).await, json!(2), "still two rows");
     window.close().await;
 }

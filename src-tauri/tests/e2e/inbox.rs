@@ -132,15 +132,7 @@ async fn the_inbox_groups_by_link_and_upload_and_opens_deletes_and_shares() {
         name: f.querySelector('.folder-name').textContent,
         files: [...f.querySelectorAll('.received-file .title')].map(t => t.textContent) }));";
     let trip = json!([{ "name": "Trip/", "files": ["day 1/sea.jpg", "map.txt"] }]);
-    let started = Instant::now();
-    while window.run(folders, vec![]).await != trip {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the inbox shows the folder: {}",
-            window.run(folders, vec![]).await
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    window.run_until(folders, vec![], trip, "the inbox shows the folder").await;
     window.wait_for("#inbox .received-folder button.save-folder").await;
     let about = "const b = document.querySelector('#inbox .received-folder button.save-folder');
         return document.getElementById(b.getAttribute('aria-describedby')).textContent;";

@@ -491,6 +491,20 @@ impl Window {
         self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// Runs `script` with `args` again and again until it returns `want`, within the patience;
+    /// `what` names what never came, and the failure says what the script returned last.
+    pub async fn run_until(&self, script: &str, args: Vec<Value>, want: Value, what: &str) {
+        let started = Instant::now();
+        loop {
+            let got = self.run(script, args.clone()).await;
+            if got == want {
+                return;
+            }
+            assert!(started.elapsed() < PATIENCE, "{what}: last {got}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The first element `locator` finds, once it exists. Views re-render live, so the element
     /// matched may be replaced while the driver makes a handle for it ("stale element"): then it
     /// is looked up afresh, within the same patience.

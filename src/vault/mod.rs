@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -31,6 +31,7 @@ mod access;
 mod changes;
 mod history;
 mod intake;
+mod link_rows;
 mod receiving;
 mod recovery;
 mod sharing;
@@ -84,6 +85,9 @@ pub struct Vault {
     db: Db,
     store: Store,
     signer: Signer,
+    /// Links kept for the download path, made at the first download (see `link_rows`); none
+    /// for a read-only data dir.
+    link_rows: OnceLock<Option<link_rows::LinkRows>>,
 }
 
 const MAX_LABEL_CHARS: usize = 200;
@@ -99,7 +103,7 @@ impl Vault {
         let mode = if dir.read_only() { Mode::ReadOnly } else { Mode::ReadWrite };
         let db = Db::open(&dir.database(), mode)?;
         let store = Store::new(dir.store(), dir.quarantine());
-        Ok(Vault { dir, db, store, signer })
+        Ok(Vault { dir, db, store, signer, link_rows: OnceLock::new() })
     }
 
     /// Makes a new signing secret for the data dir at `path`, which need not have one: the way

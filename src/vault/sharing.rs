@@ -345,8 +345,13 @@ impl Vault {
     }
 
     /// A link and its file, for serving; `None` if there is no such link (or its file is gone).
+    /// Kept in memory until anyone commits anything (see `link_rows`).
     pub fn resolve_link(&self, id: &str) -> Result<Option<(Link, FileRecord)>> {
-        self.db.with(|c| links::get_with_file(c, id))
+        let read = || self.db.with(|c| links::get_with_file(c, id));
+        match self.link_rows.get_or_init(|| self.db.commits().map(super::link_rows::LinkRows::new)) {
+            Some(rows) => rows.get(id, read),
+            None => read(),
+        }
     }
 
     /// Counts one complete download if the link's limit allows it (see [`links::claim_download`]).

@@ -88,6 +88,67 @@ async fn revoked_link_is_410_at_once() {
     assert_eq!(client().get(&link.page_url).send().await.unwrap().status(), StatusCode::GONE);
 }
 
+/// The server keeps links in memory between commits (`vault::link_rows`). Whoever changes a
+/// link, the CLI in its own process or a writer that is not Sharelock at all (as the `sqlite3`
+/// shell would be), the next request sees it, also while other clients keep fetching it.
+#[tokio::test]
+async fn a_link_changed_by_another_process_is_seen_on_the_next_request_under_load() {
+    let server = Server::start().await;
+    let data = server.dir.path().join("data");
+    let link = server.link(&server.add("a.txt", b"hello").file.id);
+    let id = link.link.id.clone();
+    let one = client();
+    let status = |url: String| {
+        let one = one.clone();
+        async move { one.get(&url).send().await.unwrap().status() }
+    };
+
+    // Clients fetching the link all along, each request noted with the moment it was sent.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop) = (link.url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (client, mut seen) = (client(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let sent = std::time::Instant::now();
+                    seen.push((sent, client.get(&url).send().await.unwrap().status()));
+                }
+                seen
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        assert_eq!(status(link.url.clone()).await, StatusCode::OK);
+    }
+
+    let db = rusqlite::Connection::open(data.join("sharelock.db")).unwrap();
+    db.execute("UPDATE links SET expires_at = 1 WHERE id = ?1", [&id]).unwrap();
+    let res = one.get(&link.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert_eq!(res.text().await.unwrap(), "this link has expired\n");
+    db.execute("UPDATE links SET expires_at = NULL WHERE id = ?1", [&id]).unwrap();
+    assert_eq!(status(link.url.clone()).await, StatusCode::OK);
+
+    let out = crate::support::sharelock(&data, &["revoke", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let revoked = std::time::Instant::now();
+    assert_eq!(status(link.url.clone()).await, StatusCode::GONE);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut after = 0;
+    for task in load {
+        for (sent, status) in task.await.unwrap() {
+            if sent > revoked {
+                assert_eq!(status, StatusCode::GONE, "a request sent after the revocation was answered");
+                after += 1;
+            }
+        }
+    }
+    assert!(after > 0, "the load went on after the revocation");
+}
+
 #[tokio::test]
 async fn removed_file_kills_its_links() {
     let server = Server::start().await;

@@ -2,8 +2,9 @@
 //!
 //! The CLI and a running server open the same database at the same time. WAL mode lets readers
 //! go on while one writer writes, and a busy timeout makes a writer wait for a lock that clears
-//! instead of failing. Nothing is cached above the database, so whatever one process commits
-//! the other sees on its next query.
+//! instead of failing. Whatever one process commits the other sees on its next query: the one
+//! cache above the database, the download path's links, trusts a row only until the next commit
+//! by anyone (see [`Commits`]).
 //!
 //! A read-only data dir (a backup mounted read-only) is opened with read-only connections, and
 //! nothing in it is changed: no WAL switch, no migration, no chmod. SQLite reads a WAL database
@@ -23,6 +24,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 use crate::{Error, Result};
+
+mod commits;
+
+pub use commits::{Commits, Mark};
 
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -337,6 +342,16 @@ impl Db {
         let conn = connect(&self.target).map_err(|e| damaged(&self.path, e))?;
         let last = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         Ok(ChangeWatcher { conn, last, _header: self.header.clone() })
+    }
+}
+
+impl Db {
+    /// What tells, by one read of memory, whether anyone committed since (see [`Commits`]).
+    /// `None` for a read-only data dir, whose reads stay as they are.
+    pub fn commits(&self) -> Option<Commits> {
+        let Target::File(_) = self.target else { return None };
+        let conn = connect(&self.target).ok()?;
+        Commits::open(conn, self.header.clone())
     }
 }
 

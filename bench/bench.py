@@ -30,7 +30,7 @@ BIN = Path(os.environ.get("SHARELOCK_BIN", ROOT / "target" / "release" / "sharel
 QUICK = "--quick" in sys.argv
 # `--only NAME` runs one benchmark alone (to check one change quickly): its rows and runs are
 # printed, BENCHMARKS.md is left alone.
-ONLY_NAMES = ("download", "gets", "rss", "upload", "ceiling", "add", "idle", "scale", "history")
+ONLY_NAMES = ("download", "gets", "rss", "upload", "ceiling", "add", "idle", "scale", "history", "desktop")
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 if ONLY is not None and ONLY not in ONLY_NAMES:
     raise SystemExit(f"--only takes one of: {', '.join(ONLY_NAMES)}")
@@ -43,6 +43,7 @@ BIG = 256 * MIB if QUICK else GIB
 SCALE_FILES = 10_000 if QUICK else 100_000
 SMALL_FILES = 10_000  # one `sharelock add` call; the issue's figure, quick or not
 IDLE_CONNECTIONS = 10_000
+DESKTOP_FILES = 10_000 if QUICK else 100_000
 SHM = Path("/dev/shm")
 
 
@@ -254,6 +255,8 @@ def run_all(work, data):
         scale(work)
     if wanted("history"):
         history_cost(work)
+    if wanted("desktop"):
+        desktop(work)
     if ONLY is None:
         report()
     else:
@@ -583,6 +586,48 @@ def history_cost(work):
         b.stop()
 
 
+def desktop(work):
+    """8. The desktop app with DESKTOP_FILES files, in its real window under Xvfb, driven through
+    WebDriver: bench/desktop_scale.py (its docstring says how each time is taken), its figures
+    turned into rows here. Runs last: it wants the machine to itself. The system's Python: its
+    drag source needs python3-gi."""
+    app = ROOT / "target" / "release" / "sharelock-desktop"
+    if not app.exists():
+        raise SystemExit("build first: cargo build --release -p sharelock-desktop (bench/run does)")
+    args = ["/usr/bin/python3", str(ROOT / "bench" / "desktop_scale.py"), "--files", str(DESKTOP_FILES),
+            "--app", str(app), "--cli", str(BIN)]
+    if QUICK:
+        args += ["--runs", "3", "--launches", "1"]
+    out = subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(work)})
+    r = json.loads(out.stdout)
+    big, empty, n = r["big"], r["empty"], f"{r['files']:,}"
+    med = statistics.median
+    starts, ready = [s["rows"] for s in big["starts"]], [s["rows"] for s in empty["starts"]]
+    row(f"Desktop, {n} files: list shown after start, ms (reference: an empty store's window ready)",
+        med(starts), med(ready), "ms", None, "≤ 1500 ms", med(starts) <= 1500, starts, ready)
+    for label in ("filter to 1 file", "clear the filter", "filter to the names with a 9", "sort by name",
+                  "sort by size", "sort by created_at", "sort by downloads", "select a row"):
+        frames = [m["frame"] for m in big[label]]
+        shown = label.replace("select a row", "select a row: the row highlighted").replace("created_at", "date added")
+        row(f"Desktop, {n} files: {shown}, ms", med(frames), None, "ms", None, "≤ 100 ms", med(frames) <= 100, frames, [])
+    details = [m["details"] for m in big["select a row"]]
+    row(f"Desktop, {n} files: select a row: its details shown, ms", med(details), None, "ms", None, "≤ 100 ms",
+        med(details) <= 100, details, [])
+    pss_big, pss_empty = [s["pss"] for s in big["starts"]], [s["pss"] for s in empty["starts"]]
+    m = med(pss_big) / med(pss_empty)
+    row(f"Desktop memory (PSS of the app and its WebKit processes), {n} files vs an empty store, MiB",
+        med(pss_big), med(pss_empty), "MiB", m, "≤ 1.5×", m <= 1.5, pss_big, pss_empty)
+    cli = r["cli_add_ms"]
+    for name, store in ((f"onto {n} files", big), ("onto an empty store", empty)):
+        drop = store["drop"]
+        m = drop["all_in"] / med(cli)
+        row(f"Desktop: a drop of 1,000 files {name}, all in the list, vs `sharelock add`, ms", drop["all_in"],
+            med(cli), "ms", m, "≤ 2×", m <= 2, [drop["all_in"]], cli)
+        progress = drop.get("progress")
+        row(f"Desktop: the drop {name}, progress shown after the release, ms", progress if progress is not None else float("nan"),
+            None, "ms", None, "shown", progress is not None, [progress] if progress is not None else [], [])
+
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
     mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024
@@ -660,6 +705,17 @@ noisy: the ratios, not the absolute figures, are what to compare between runs.
 - **History cost**: the small-GET benchmark against two Sharelock servers on the same 4 KiB file,
   one recording its access history (every wrk request is a completed download, so a row and two
   feed entries each) and one with `sharelock settings history off`, alternately, {RUNS} runs each.
+- **Desktop**: the release app with {DESKTOP_FILES:,} files in its store, in its real window under
+  Xvfb (1280×800), launched and driven through tauri-driver and WebKitWebDriver
+  (`bench/desktop_scale.py`; "Desktop with 100,000 files" below has the details). Every time is
+  read on the page's clock and ends at the frame painted after the change. The list: from the
+  WebDriver request that starts the app to the frame with the first file row (the reference: the
+  same build's window ready on an empty store). Filter, sort and select: as a user's events do
+  them, medians of their runs. Memory: PSS of the app and its WebKit processes 10 s after the
+  list showed, against the same build with an empty store. A drop: a folder of 1,000 files
+  dragged from a GTK drag source onto the window with the pointer moved by xdotool, from the
+  button's release until all are in the list and the database, against `sharelock add` of the
+  same folder into a fresh data dir (median of 3).
 
 ## All runs
 

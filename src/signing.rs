@@ -63,11 +63,14 @@ impl Purpose {
 }
 
 /// Identifies one version of the secret file, so a replaced or rewritten file is noticed: the
-/// change time moves with any write and cannot be set back, unlike the modification time.
+/// change time moves with any write and cannot be set back, unlike the modification time; the
+/// link count drops when a new file is renamed over this one or it is removed, which is what a
+/// descriptor of a replaced file still shows (see [`Signer::refresh`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileStamp {
     dev: u64,
     ino: u64,
+    nlink: u64,
     mtime_ns: i128,
     ctime_ns: i128,
 }
@@ -77,6 +80,7 @@ impl FileStamp {
         FileStamp {
             dev: meta.dev(),
             ino: meta.ino(),
+            nlink: meta.nlink(),
             mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
             ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
         }
@@ -89,9 +93,6 @@ struct Key {
     stamp: FileStamp,
     /// The descriptor the secret was read through.
     file: fs::File,
-    /// Whether the file had one name only when read: then a rename over it or its removal
-    /// leaves it with none, which its descriptor shows (see [`Signer::refresh`]).
-    single_link: bool,
 }
 
 /// Signs and verifies with the data dir's secret.
@@ -166,14 +167,13 @@ impl Signer {
     /// old key stays: a server keeps answering rather than failing every request.
     ///
     /// Asked on every verification, so it asks the descriptor the secret was read through
-    /// first (`fstat`, no path lookup; the path's `stat` was 3% of a small GET): a file still
-    /// named once (a rename over it or its removal would leave it no name) with the stamp it
-    /// had is the secret in force. Anything else looks the path up, as before.
+    /// first (`fstat`, no path lookup; the path's `stat` was 3% of a small GET): a file with the
+    /// stamp it had, its link count included (a rename over it or its removal lowers it), is
+    /// the secret in force. Anything else looks the path up, as before.
     fn refresh(&self) {
         {
             let key = self.read_key();
-            let unchanged = |m: &fs::Metadata| m.nlink() == 1 && FileStamp::of(m) == key.stamp;
-            if key.single_link && key.file.metadata().is_ok_and(|m| unchanged(&m)) {
+            if key.file.metadata().is_ok_and(|m| FileStamp::of(&m) == key.stamp) {
                 return;
             }
         }
@@ -203,7 +203,7 @@ fn load(path: &Path) -> Result<Key> {
     }
     let meta = file.metadata().map_err(|e| Error::io("cannot stat the secret", e))?;
     let mac = HmacSha256::new_from_slice(&bytes).expect("HMAC accepts any key length");
-    Ok(Key { mac, stamp: FileStamp::of(&meta), file, single_link: meta.nlink() == 1 })
+    Ok(Key { mac, stamp: FileStamp::of(&meta), file })
 }
 
 /// Writes a fresh secret next to `path` and renames it into place, so readers see either the
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(restored, Signer::open(&path).unwrap().sign(Purpose::Link, "l"));
 
         // A file with a second name (a hard-linked backup) keeps a name when a rotation renames
-        // a new secret over it; the path is looked up every time then.
+        // a new secret over it: its link count still drops.
         fs::hard_link(&path, dir.path().join("backup.key")).unwrap();
         let linked = Signer::open(&path).unwrap();
         assert!(linked.verify(Purpose::Link, "l", &restored));

@@ -114,17 +114,7 @@ async fn a_press_held_through_a_live_update_is_still_a_click() {
     let window = Window::open().await;
     let file = window.add_file("Quarterly report.pdf", 40_000).await;
     let url = window.create_link().await;
-    let revoke = window.find(Locator::XPath(&link_button("Revoke"))).await;
-    window
-        .run(
-            "arguments[0].scrollIntoView({ block: 'center' }); arguments[0].dataset.pressed = 'yes'",
-            vec![json!(revoke)],
-        )
-        .await;
-    let press = MouseActions::new("mouse".into())
-        .then(PointerAction::MoveToElement { element: revoke, duration: None, x: 0.0, y: 0.0 })
-        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
-    window.client.perform_actions(press).await.expect("press on Revoke");
+    window.press_and_hold(Locator::XPath(&link_button("Revoke"))).await;
 
     // A download while the button is held; the window hears of it (the store changed) and
     // either re-renders the row at once, replacing the pressed button, or holds the update back.

@@ -549,6 +549,37 @@ impl Window {
         }
     }
 
+    /// Presses the left mouse button on what `locator` finds and holds it down, after marking
+    /// the element `data-pressed` so that a test can tell whether a re-render replaced it under
+    /// the press. As with [`Window::click`], the element found may be replaced before the press
+    /// lands (the watcher's refresh after the change that made it); the move onto it then fails
+    /// before the button goes down, so looking it up afresh cannot press twice.
+    pub async fn press_and_hold(&self, locator: Locator<'_>) {
+        use fantoccini::actions::{MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+        let started = Instant::now();
+        loop {
+            let element = self.find(locator).await;
+            let mark = "arguments[0].scrollIntoView({ block: 'center' }); arguments[0].dataset.pressed = 'yes'";
+            let pressed = match self.client.execute(mark, vec![json!(element)]).await {
+                Ok(_) => {
+                    let press = MouseActions::new("mouse".into())
+                        .then(PointerAction::MoveToElement { element, duration: None, x: 0.0, y: 0.0 })
+                        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+                    self.client.perform_actions(press).await
+                }
+                Err(e) => Err(e),
+            };
+            match pressed {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > PATIENCE => panic!("press on {locator:?}: {e}"),
+                Err(_) => {
+                    let _ = self.client.release_actions().await;
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+            }
+        }
+    }
+
     /// Types `text` into the field matching `css`, after clearing it.
     pub async fn type_into(&self, css: &str, text: &str) {
         let field = self.wait_for(css).await;

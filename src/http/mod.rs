@@ -494,12 +494,8 @@ async fn access_log(req: Request, next: Next) -> Response {
     let status = response.status();
     response.map(|b| {
         Body::new(body::Metered::new(b, move |sent| {
-            tracing::info!(
-                target: "sharelock::access",
-                "{method} {path} {} {sent}B {}ms",
-                status.as_u16(),
-                started.elapsed().as_millis()
-            );
+            let took = started.elapsed().as_millis();
+            crate::logs::access(format_args!("{method} {path} {} {sent}B {took}ms", status.as_u16()));
         }))
     })
 }

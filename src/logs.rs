@@ -52,8 +52,9 @@ const ACCESS_PREFIX: &str = "  INFO sharelock::access: ";
 /// Logs one access line (INFO, target `sharelock::access`), filtered like any line. While this
 /// module's subscriber writes plain text it is formatted here, the way that subscriber would
 /// format it (see the module's comment); otherwise (a terminal, or another subscriber, as in
-/// tests) it goes through `tracing`. Its parts (a method, a URI path, numbers) hold no control
-/// characters, so there is nothing for the subscriber's escaping to do.
+/// tests) it goes through `tracing`. So does a line with a control character in it (a URI path
+/// may hold C1 controls, U+0080 to U+009F, which some terminals obey): the subscriber escapes
+/// them, and a log read in a terminal must never be able to drive it.
 pub fn access(message: fmt::Arguments<'_>) {
     if !tracing::enabled!(target: "sharelock::access", Level::INFO) {
         return;
@@ -65,9 +66,9 @@ pub fn access(message: fmt::Arguments<'_>) {
     let written = ACCESS_LINE.try_with(|line| {
         let mut line = line.borrow_mut();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        Line { held: true }.write_all(line.format(now, message).as_bytes())
+        line.format(now, message).map(|text| Line { held: true }.write_all(text.as_bytes()))
     });
-    if written.is_err() {
+    if !matches!(written, Ok(Some(_))) {
         tracing::info!(target: "sharelock::access", "{message}");
     }
 }
@@ -87,16 +88,23 @@ struct AccessLine {
 }
 
 impl AccessLine {
-    /// The whole line for `message` logged at `now` (since the Unix epoch), newline included.
-    fn format(&mut self, now: std::time::Duration, message: fmt::Arguments<'_>) -> &str {
+    /// The whole line for `message` logged at `now` (since the Unix epoch), newline included;
+    /// `None` if the message holds a control character, for the subscriber to escape.
+    fn format(&mut self, now: std::time::Duration, message: fmt::Arguments<'_>) -> Option<&str> {
         use fmt::Write as _;
         if self.second != now.as_secs() || self.stamp.is_empty() {
             self.second = now.as_secs();
             self.stamp = second_stamp(now.as_secs());
         }
         self.text.clear();
-        let _ = writeln!(self.text, "{}.{:06}Z{ACCESS_PREFIX}{message}", self.stamp, now.subsec_micros());
-        &self.text
+        let _ = write!(self.text, "{}.{:06}Z{ACCESS_PREFIX}", self.stamp, now.subsec_micros());
+        let start = self.text.len();
+        let _ = write!(self.text, "{message}");
+        if self.text[start..].chars().any(char::is_control) {
+            return None;
+        }
+        self.text.push('\n');
+        Some(&self.text)
     }
 }
 
@@ -264,17 +272,17 @@ mod tests {
     fn an_access_line_reads_as_tracing_subscriber_writes_it() {
         let at = std::time::Duration::new(1_796_000_000, 123_456_789);
         let mut line = AccessLine { second: 0, stamp: String::new(), text: String::new() };
-        let ours = line.format(at, format_args!("GET /d/abc/…/a.txt 200 4096B 0ms")).to_string();
+        let ours = line.format(at, format_args!("GET /d/abc/…/a.txt 200 4096B 0ms")).unwrap().to_string();
         assert_eq!(ours, "2026-11-30T00:53:20.123456Z  INFO sharelock::access: GET /d/abc/…/a.txt 200 4096B 0ms\n");
         // The same second again reuses its stamp; the next one makes a new one.
-        assert!(
-            line.format(at + std::time::Duration::from_micros(7), format_args!("x"))
-                .starts_with("2026-11-30T00:53:20.123463Z ")
-        );
-        assert!(
-            line.format(at + std::time::Duration::from_secs(1), format_args!("x"))
-                .starts_with("2026-11-30T00:53:21.123456Z ")
-        );
+        let later =
+            |d: std::time::Duration, line: &mut AccessLine| line.format(at + d, format_args!("x")).unwrap().to_string();
+        assert!(later(std::time::Duration::from_micros(7), &mut line).starts_with("2026-11-30T00:53:20.123463Z "));
+        assert!(later(std::time::Duration::from_secs(1), &mut line).starts_with("2026-11-30T00:53:21.123456Z "));
+        // A control character, C1 included, is left to the subscriber, which escapes it.
+        for path in ["/a\u{1b}[2J", "/a\u{9b}2J", "/a\u{7f}"] {
+            assert_eq!(line.format(at, format_args!("GET {path} 404 10B 0ms")), None, "{path:?}");
+        }
 
         // tracing-subscriber's own line for the same event differs only in its time.
         let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

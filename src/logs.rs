@@ -59,25 +59,22 @@ pub fn access(message: fmt::Arguments<'_>) {
     if !tracing::enabled!(target: "sharelock::access", Level::INFO) {
         return;
     }
-    if PLAIN.get().is_none() {
-        tracing::info!(target: "sharelock::access", "{message}");
-        return;
-    }
-    let written = ACCESS_LINE.try_with(|line| {
-        let mut line = line.borrow_mut();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        line.format(now, message).map(|text| Line { held: true }.write_all(text.as_bytes()))
+    let written = PLAIN.get().and_then(|()| {
+        let written = ACCESS_LINE.try_with(|line| {
+            let mut line = line.borrow_mut();
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            line.format(now, message).map(|text| Line { held: true }.write_all(text.as_bytes()))
+        });
+        written.ok().flatten()
     });
-    if !matches!(written, Ok(Some(_))) {
+    if written.is_none() {
         tracing::info!(target: "sharelock::access", "{message}");
     }
 }
 
 thread_local! {
     /// This thread's access line being written, and the time stamp of the current second.
-    static ACCESS_LINE: RefCell<AccessLine> = const {
-        RefCell::new(AccessLine { second: 0, stamp: String::new(), text: String::new() })
-    };
+    static ACCESS_LINE: RefCell<AccessLine> = const { RefCell::new(AccessLine::new()) };
 }
 
 struct AccessLine {
@@ -88,6 +85,10 @@ struct AccessLine {
 }
 
 impl AccessLine {
+    const fn new() -> AccessLine {
+        AccessLine { second: 0, stamp: String::new(), text: String::new() }
+    }
+
     /// The whole line for `message` logged at `now` (since the Unix epoch), newline included;
     /// `None` if the message holds a control character, for the subscriber to escape.
     fn format(&mut self, now: std::time::Duration, message: fmt::Arguments<'_>) -> Option<&str> {
@@ -271,7 +272,7 @@ mod tests {
     #[test]
     fn an_access_line_reads_as_tracing_subscriber_writes_it() {
         let at = std::time::Duration::new(1_796_000_000, 123_456_789);
-        let mut line = AccessLine { second: 0, stamp: String::new(), text: String::new() };
+        let mut line = AccessLine::new();
         let ours = line.format(at, format_args!("GET /d/abc/…/a.txt 200 4096B 0ms")).unwrap().to_string();
         assert_eq!(ours, "2026-11-30T00:53:20.123456Z  INFO sharelock::access: GET /d/abc/…/a.txt 200 4096B 0ms\n");
         // The same second again reuses its stamp; the next one makes a new one.

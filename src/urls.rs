@@ -140,11 +140,17 @@ pub fn assets_from(path: &str) -> String {
 /// `path` as the access log shows it: the signature of `/d/…`, `/f/…`, `/l/…`, `/v/…` and `/t/…`
 /// replaced with `…`.
 pub fn redact(path: &str) -> String {
-    let mut parts: Vec<&str> = path.split('/').collect();
-    if parts.len() > 3 && matches!(parts[1], "d" | "f" | "l" | "v" | "t") {
-        parts[3] = "…";
+    // One copy, no list of parts: this runs for every request the server answers.
+    let mut parts = path.splitn(5, '/');
+    let (Some(""), Some(kind @ ("d" | "f" | "l" | "v" | "t")), Some(id), Some(_signature)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return path.to_string();
+    };
+    match parts.next() {
+        Some(rest) => format!("/{kind}/{id}/…/{rest}"),
+        None => format!("/{kind}/{id}/…"),
     }
-    parts.join("/")
 }
 
 #[cfg(test)]
@@ -181,5 +187,10 @@ mod tests {
         assert_eq!(redact("/t/abc/SIGNATURE/f1"), "/t/abc/…/f1");
         assert_eq!(redact("/u/abc"), "/u/abc");
         assert_eq!(redact("/p/abc/x"), "/p/abc/x");
+        assert_eq!(redact("/d/abc/SIGNATURE/"), "/d/abc/…/");
+        assert_eq!(redact("/d/abc/"), "/d/abc/…");
+        assert_eq!(redact("/d/abc"), "/d/abc");
+        assert_eq!(redact("/"), "/");
+        assert_eq!(redact("/d/abc/SIG/a/b/c"), "/d/abc/…/a/b/c");
     }
 }

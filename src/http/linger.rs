@@ -29,8 +29,8 @@ const LINGER_TIME: Duration = Duration::from_secs(5);
 /// How much of it is read at most.
 const LINGER_BYTES: u64 = 64 << 20;
 
-/// Middleware: gives every request a body that lingers when dropped unfinished.
-pub(super) async fn lingering_bodies(request: Request) -> Request {
+/// Gives a request a body that lingers when dropped unfinished (for the router's `edge`).
+pub(super) fn lingering_bodies(request: Request) -> Request {
     let expects_continue =
         request.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     request.map(|body| {

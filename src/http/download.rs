@@ -24,6 +24,7 @@ use super::connection::ConnectionHandle;
 use super::delivery::{Check, Socket};
 use super::error::HttpError;
 use super::file_body::FileBody;
+use super::heads::Head;
 use super::history::Client;
 use super::limit::Peer;
 use super::range::Requested;
@@ -34,7 +35,7 @@ use crate::files::FileRecord;
 use crate::history::Happened;
 use crate::links::Link;
 use crate::urls::{self, pattern};
-use crate::{names, store, time};
+use crate::{store, time};
 
 /// Files up to this size are answered from memory instead of a stream (see [`stored_bytes`]).
 const SMALL_FILE: u64 = 64 * 1024;
@@ -356,17 +357,16 @@ async fn serve_file(
     recording: Option<&Recording>,
 ) -> Result<(Response, Option<Length>), HttpError> {
     // What is served: the file, or the share's zip; everything up to the body is decided alike.
-    let (size, etag, created_at) = match zip {
-        Some(zip) => (zip.layout.len(), zip.layout.etag().to_string(), zip.created_at),
-        None => (file.size, file.etag(), file.created_at),
+    let (size, head) = match zip {
+        Some(zip) => (zip.layout.len(), Arc::new(Head::of_zip(zip.name, zip.layout.etag(), zip.created_at))),
+        None => (file.size, app.heads.of(file)),
     };
-    let last_modified = httpdate::fmt_http_date(store::committed_mtime(created_at));
     let headers = req.headers_mut();
     // RFC 9110 13.2.2: If-None-Match is evaluated instead of If-Modified-Since when present.
     if let Some(tags) = headers.get(header::IF_NONE_MATCH) {
-        if etag_matches(tags, &etag) {
+        if etag_matches(tags, head.etag()) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            set_validators(response.headers_mut(), &etag, &last_modified);
+            head.set_validators(response.headers_mut());
             return Ok((response, None));
         }
         headers.remove(header::IF_MODIFIED_SINCE);
@@ -374,7 +374,7 @@ async fn serve_file(
     // If-Range (RFC 9110 13.1.5): a Range applies only if the validator still matches exactly;
     // otherwise the whole file is sent.
     if let Some(validator) = headers.get(header::IF_RANGE) {
-        let current = validator.as_bytes() == etag.as_bytes() || validator.as_bytes() == last_modified.as_bytes();
+        let current = validator.as_bytes() == head.etag() || validator.as_bytes() == head.last_modified();
         if !current {
             headers.remove(header::RANGE);
         }
@@ -430,7 +430,7 @@ async fn serve_file(
     // through nginx would otherwise deliver a one-time link's file any number of times).
     if let Some(offload) = app.config.offload.as_ref().filter(|_| budget.is_none() && zip.is_none()) {
         let counted = counting.is_some();
-        let response = offloaded(app, file, counting, offload).await?;
+        let response = offloaded(app, file, &head, counting, offload).await?;
         if let Some(recording) = recording {
             // The web server sends the bytes: Sharelock sees the request, not the transfer, so
             // the download is recorded now, whole as asked, complete when it reaches the end
@@ -450,9 +450,9 @@ async fn serve_file(
         return Ok((response, None));
     }
     let response = if let Some(zip) = zip {
-        zip_response(&req, zip, requested, &etag, &last_modified)
+        zip_response(&req, zip, requested, &head)
     } else {
-        stored_bytes(req.headers(), req.method() == Method::HEAD, app, file, requested, &etag, &last_modified).await?
+        stored_bytes(req.headers(), req.method() == Method::HEAD, app, file, requested, &head).await?
     };
     refund_on_error.disarm();
     let mut response = watched(app, grant, connection.as_ref(), response);
@@ -513,7 +513,7 @@ fn refund_now(app: &AppState, reserved: Option<(String, u64)>, response: Respons
 
 /// A share's zip, bytes as `requested` says, streamed from its layout (see `zip`). If-None-Match
 /// and If-Range were settled by the caller; the zip's date is its newest file's.
-fn zip_response(req: &Request, zip: &Zip<'_>, requested: Requested, etag: &str, last_modified: &str) -> Response {
+fn zip_response(req: &Request, zip: &Zip<'_>, requested: Requested, head: &Head) -> Response {
     let size = zip.layout.len();
     let (status, first, last) = match requested {
         Requested::Part { first, last } => (StatusCode::PARTIAL_CONTENT, first, last),
@@ -527,22 +527,18 @@ fn zip_response(req: &Request, zip: &Zip<'_>, requested: Requested, etag: &str, 
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(zip.name)) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    head.describe(headers);
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(last - first + 1));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if status == StatusCode::PARTIAL_CONTENT {
         headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes {first}-{last}/{size}")));
     }
-    set_validators(headers, etag, last_modified);
+    head.set_validators(headers);
     response
 }
 
-/// A stored file's bytes as `requested` says (none for a `head` request), once the dates in
+/// A stored file's bytes as `requested` says (none for a `head_request`), once the dates in
 /// `headers` allow (see [`by_date`]; If-None-Match and If-Range were settled by the caller). A
 /// small file comes whole from memory (see `small_files`: one `stat` while it is kept); a bigger
 /// one is opened once, checked on the open file, and streamed from it a chunk at a time (see
@@ -550,16 +546,15 @@ fn zip_response(req: &Request, zip: &Zip<'_>, requested: Requested, etag: &str, 
 /// whatever the file's size.
 async fn stored_bytes(
     headers: &HeaderMap,
-    head: bool,
+    head_request: bool,
     app: &AppState,
     file: &FileRecord,
     requested: Requested,
-    etag: &str,
-    last_modified: &str,
+    head: &Head,
 ) -> Result<Response, HttpError> {
     if let Some(status) = by_date(headers, file) {
         let mut response = status.into_response();
-        set_validators(response.headers_mut(), etag, last_modified);
+        head.set_validators(response.headers_mut());
         return Ok(response);
     }
     let size = file.size;
@@ -571,7 +566,7 @@ async fn stored_bytes(
     let body = if size <= SMALL_FILE {
         let (bytes, mtime) = app.small_files.read(&path).map_err(|e| stored_error(file, e))?;
         check_stored(file, bytes.len() as u64, mtime)?;
-        let part = if head { Bytes::new() } else { bytes.slice(first as usize..(first + len) as usize) };
+        let part = if head_request { Bytes::new() } else { bytes.slice(first as usize..(first + len) as usize) };
         Body::new(http_body_util::Full::new(part).map_err(|never| match never {}))
     } else {
         // Opened and checked off the serving threads: an open of a cold path can wait on the disk.
@@ -583,19 +578,19 @@ async fn stored_bytes(
         let (stored, meta) =
             opened.await.map_err(|e| HttpError::Internal(e.to_string()))?.map_err(|e| stored_error(file, e))?;
         check_stored(file, meta.len(), meta.modified().map_err(|e| stored_error(file, e))?)?;
-        if head { Body::empty() } else { Body::new(FileBody::new(stored, first, len)) }
+        if head_request { Body::empty() } else { Body::new(FileBody::new(stored, first, len)) }
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    describe_file(headers, file);
+    head.describe(headers);
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if status == StatusCode::PARTIAL_CONTENT {
         headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes {first}-{}/{size}", first + len - 1)));
     }
-    set_validators(headers, etag, last_modified);
+    head.set_validators(headers);
     Ok(response)
 }
 
@@ -622,6 +617,7 @@ fn by_date(headers: &HeaderMap, file: &FileRecord) -> Option<StatusCode> {
 async fn offloaded(
     app: &AppState,
     file: &FileRecord,
+    head: &Head,
     counting: Option<Counting>,
     offload: &super::Offload,
 ) -> Result<Response, HttpError> {
@@ -644,7 +640,7 @@ async fn offloaded(
     let headers = response.headers_mut();
     headers.insert(name, HeaderValue::from_str(&value).map_err(|e| HttpError::Internal(e.to_string()))?);
     // No sandbox header here: the web server's internal location adds its own.
-    describe_file(headers, file);
+    head.describe(headers);
     Ok(response)
 }
 
@@ -709,32 +705,10 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""))
 }
 
-/// What every download answer says about the file: its type (by name, never sniffed) and the
-/// name to save it under. Paths that send the bytes themselves add `sandbox` too: even a stored
-/// HTML file a browser were talked into rendering would run sandboxed.
-fn describe_file(headers: &mut HeaderMap, file: &FileRecord) {
-    let content_type =
-        HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::CONTENT_TYPE, content_type);
-    if let Ok(value) = HeaderValue::from_str(&names::content_disposition(&file.name)) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-}
-
-fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: &str) {
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        headers.insert(header::ETAG, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(last_modified) {
-        headers.insert(header::LAST_MODIFIED, v);
-    }
-}
-
 /// Whether an If-None-Match list names `etag` (weak comparison, as RFC 9110 asks for it).
-pub(super) fn etag_matches(list: &HeaderValue, etag: &str) -> bool {
+pub(super) fn etag_matches(list: &HeaderValue, etag: &[u8]) -> bool {
     let Ok(list) = list.to_str() else { return false };
-    list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+    list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").as_bytes() == etag)
 }
 
 pub(super) fn page(html: String) -> Response {

@@ -26,6 +26,7 @@ pub mod delivery;
 mod download;
 mod error;
 mod file_body;
+mod heads;
 pub mod history;
 pub mod limit;
 mod linger;
@@ -136,6 +137,8 @@ pub struct Shared {
     feed: Arc<api::events::Feed>,
     guesses: Arc<crate::passwords::Guesses>,
     small_files: small_files::SmallFiles,
+    /// What download answers say about each stored file, made once (see `heads`).
+    heads: heads::Heads,
 }
 
 impl AppState {
@@ -151,6 +154,7 @@ impl AppState {
             feed: Arc::default(),
             guesses: Arc::default(),
             small_files: Default::default(),
+            heads: Default::default(),
         }))
     }
 

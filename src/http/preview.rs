@@ -95,7 +95,7 @@ pub(super) async fn thumbnail(
 /// and the API's `/files/{id}/thumbnail` both answer with it; a HEAD gets the same answer
 /// without its body (axum drops the body and keeps its length).
 pub(super) fn thumbnail_answer(thumbnail: Thumbnail, request: &HeaderMap) -> Response {
-    let fresh = request.get(header::IF_NONE_MATCH).is_some_and(|tags| etag_matches(tags, &thumbnail.etag));
+    let fresh = request.get(header::IF_NONE_MATCH).is_some_and(|tags| etag_matches(tags, thumbnail.etag.as_bytes()));
     let mut response =
         if fresh { StatusCode::NOT_MODIFIED.into_response() } else { Body::from(thumbnail.bytes).into_response() };
     let headers = response.headers_mut();

@@ -747,10 +747,32 @@ impl Window {
     /// Creates a link with the form's defaults for the selected file, which has none yet;
     /// returns its URL.
     pub async fn create_link(&self) -> String {
-        self.click(Locator::Css("#create-link")).await;
+        // A click on a disabled button is taken and does nothing (the button is off while the
+        // server is not running): wait for it to be on, and say what the window said if no
+        // link comes of the click.
+        self.click(Locator::Css("#create-link:not([disabled])")).await;
         // The full URL is the element's title (its text may be clipped on screen).
         let prefix = format!("http://127.0.0.1:{}/d/", self.app_port);
-        self.read_until("#d-links .link .link-url", Some("title"), |u| u.starts_with(&prefix)).await
+        // Short of `read_until`'s own patience, so that its panic does not come first.
+        let made = tokio::time::timeout(
+            PATIENCE - Duration::from_secs(1),
+            self.read_until("#d-links .link .link-url", Some("title"), |u| u.starts_with(&prefix)),
+        )
+        .await;
+        match made {
+            Ok(url) => url,
+            Err(_) => {
+                let said = self
+                    .run(
+                        "return { server: document.getElementById('server-text').textContent, \
+                            button_off: document.getElementById('create-link').disabled, \
+                            links: [...document.querySelectorAll('#d-links .link')].map(l => l.outerHTML) }",
+                        vec![],
+                    )
+                    .await;
+                panic!("no link came of Create link: {said}; error toasts {:?}", self.error_toasts().await)
+            }
+        }
     }
 
     /// Saves a screenshot of the page under the target dir for people to look at (the README's

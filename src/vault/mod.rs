@@ -184,24 +184,23 @@ impl Vault {
         items: Vec<(StagedFile, FileRecord)>,
         check: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<bool>,
     ) -> Result<Option<Vec<FileRecord>>> {
-        let mut records = Vec::with_capacity(items.len());
-        let mut placed = Vec::with_capacity(items.len());
+        let (files, records): (Vec<_>, Vec<_>) =
+            items.into_iter().map(|(staged, record)| ((staged, record.id.clone(), record.created_at), record)).unzip();
+        let mut placed = Vec::with_capacity(records.len());
         let mut outcome = Ok(());
-        for (staged, record) in items {
-            if outcome.is_ok() {
-                outcome = self.store.place(staged, &record.id, record.created_at).map_err(|e| {
+        for (record, placing) in records.iter().zip(self.store.place_all(files)) {
+            match placing {
+                Ok(()) => placed.push(record.id.clone()),
+                Err(e) if outcome.is_ok() => {
                     let what = if crate::error::is_disk_full(&e) {
                         "the store's disk is full"
                     } else {
                         "cannot store the file"
                     };
-                    Error::io(what, e)
-                });
-                if outcome.is_ok() {
-                    placed.push(record.id.clone());
+                    outcome = Err(Error::io(what, e));
                 }
+                Err(_) => {}
             }
-            records.push(record);
         }
         // One fsync of the store's folder makes every rename above durable, before any row
         // names the files: a batch pays it once, not once per file.

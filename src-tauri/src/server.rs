@@ -198,7 +198,12 @@ impl Server {
     async fn start_now(&self, vault: &Arc<Vault>) -> ServerStatus {
         let status = match self.bind_and_spawn(vault).await {
             Ok(status) => status,
-            Err(status) => status,
+            Err(status) => {
+                // The window says it too, but only the log outlives the window (and a test's
+                // output shows why its links were refused).
+                tracing::warn!("the server did not start: {}", status.error.as_deref().unwrap_or("no reason given"));
+                status
+            }
         };
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status.clone();
         status

@@ -30,13 +30,22 @@ fn port_open(port: u16) -> bool {
 /// up). A port from that range (what binding port 0 hands out) can become the local end of any
 /// connection the tests running beside make, between the moment it is picked and the moment the
 /// app binds it, or binds it again on another address when its Settings change.
+///
+/// A port is free only until someone binds it, and one test asks for several (the driver's two
+/// and the app's) before any is bound: a port handed out once is never handed out again by this
+/// process.
 pub fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let start = (seed ^ std::process::id().wrapping_mul(2_654_435_761)) % 12_000;
-    (0..12_000)
+    let port = (0..12_000)
         .map(|i| 20_000 + ((start + i) % 12_000) as u16)
+        .filter(|port| !handed_out.contains(port))
         .find(|port| std::net::TcpListener::bind(("0.0.0.0", *port)).is_ok())
-        .expect("a free port between 20000 and 32000")
+        .expect("a free port between 20000 and 32000");
+    handed_out.push(port);
+    port
 }
 
 /// The colour scheme the window's WebKit reports to the page (`prefers-color-scheme`). WebKitGTK
@@ -716,12 +725,26 @@ impl Window {
         })
     }
 
-    /// Waits until a toast saying exactly `text` shows.
+    /// Waits until a toast saying exactly `text` shows; if none does, fails with every toast
+    /// that showed meanwhile (a toast lasts a few seconds, so the reason is gone by the end).
     pub async fn toast(&self, text: &str) {
-        // XPath 1.0 has no escapes: a text with an apostrophe goes in double quotes.
-        let quoted = if text.contains('\'') { format!("\"{text}\"") } else { format!("'{text}'") };
-        let xpath = format!("//div[contains(@class, 'toast') and text() = {quoted}]");
-        self.find(Locator::XPath(&xpath)).await;
+        let started = Instant::now();
+        let mut seen: Vec<String> = Vec::new();
+        while started.elapsed() < PATIENCE {
+            let showing = self
+                .run("return [...document.querySelectorAll('.toast')].map(t => t.firstChild.textContent)", vec![])
+                .await;
+            for shown in showing.as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+                if shown == text {
+                    return;
+                }
+                if !seen.iter().any(|s| s == shown) {
+                    seen.push(shown.to_owned());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no toast said {text:?} within {PATIENCE:?}; the toasts shown meanwhile: {seen:?}");
     }
 
     /// The texts of the error toasts showing now.

@@ -112,7 +112,7 @@ pub(super) fn thumbnail_answer(thumbnail: Thumbnail, request: &HeaderMap) -> Res
 async fn link_file(
     app: &AppState,
     link: &Link,
-    first: FileRecord,
+    first: std::sync::Arc<FileRecord>,
     file_id: &str,
     headers: &HeaderMap,
     peer: Option<Peer>,
@@ -123,7 +123,7 @@ async fn link_file(
     }
     super::unlock::admit(app, link, headers, peer, client).await?;
     if !link.is_share() {
-        return if first.id == file_id { Ok(first) } else { Err(HttpError::NotFound) };
+        return if first.id == file_id { Ok(std::sync::Arc::unwrap_or_clone(first)) } else { Err(HttpError::NotFound) };
     }
     let id = link.id.clone();
     let files = app.blocking(move |v| v.share_files(&id)).await?;

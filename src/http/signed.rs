@@ -5,6 +5,8 @@
 //! any database work. A link is then read and must be active; a slot's state is the upload's
 //! business (see `vault::Upload`).
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, Path, Query};
 use http::request::Parts;
 use serde::Deserialize;
@@ -22,9 +24,9 @@ use crate::time;
 #[derive(Debug)]
 pub struct SignedLink {
     /// The link, active.
-    pub link: Link,
+    pub link: Arc<Link>,
     /// The file it grants.
-    pub file: FileRecord,
+    pub file: Arc<FileRecord>,
     /// The signature the URL carried (to build the landing page's button, and so a download in
     /// flight can be re-checked when the secret changes).
     pub sig: String,

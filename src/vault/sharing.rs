@@ -304,7 +304,9 @@ impl Vault {
     /// One link.
     pub fn link(&self, id: &str, now: i64) -> Result<LinkInfo> {
         let (link, file) = self.resolve_link(id)?.ok_or_else(|| not_found("link", id))?;
-        let records = if link.is_share() { self.db.with(|c| links::files_of(c, id))? } else { vec![file] };
+        let link = Arc::unwrap_or_clone(link);
+        let records =
+            if link.is_share() { self.db.with(|c| links::files_of(c, id))? } else { vec![Arc::unwrap_or_clone(file)] };
         let base = self.base_url(None)?;
         Ok(self.link_info(link, &records, &base, now))
     }
@@ -346,11 +348,11 @@ impl Vault {
 
     /// A link and its file, for serving; `None` if there is no such link (or its file is gone).
     /// Kept in memory until anyone commits anything (see `link_rows`).
-    pub fn resolve_link(&self, id: &str) -> Result<Option<(Link, FileRecord)>> {
+    pub fn resolve_link(&self, id: &str) -> Result<Option<(Arc<Link>, Arc<FileRecord>)>> {
         let read = || self.db.with(|c| links::get_with_file(c, id));
         match self.link_rows.get_or_init(|| self.db.commits().map(super::link_rows::LinkRows::new)) {
             Some(rows) => rows.get(id, read),
-            None => read(),
+            None => Ok(read()?.map(|(link, file)| (Arc::new(link), Arc::new(file)))),
         }
     }
 

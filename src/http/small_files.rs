@@ -1,7 +1,8 @@
 //! Small stored files kept in memory, each checked against its file on disk at every use.
 //!
 //! A download of a small file answered from disk costs an open, a status, reads and a close;
-//! answered from here it costs one `stat` of the path (BENCHMARKS.md, small GETs). Stored files
+//! answered from here it costs one `stat` of its name in the store's folder, which is kept open
+//! so that only the last component is looked up (BENCHMARKS.md, small GETs). Stored files
 //! never change, but one changed or removed behind Sharelock's back must still answer 410 at
 //! once, as it does from disk: the bytes are served only while the file's identity (device,
 //! inode, size, modification and change times) is what it was when they were read. Any write,
@@ -12,7 +13,8 @@ use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::SystemTime;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use quick_cache::Weighter;
@@ -25,9 +27,12 @@ const CAPACITY_FILES: usize = (CAPACITY_BYTES / 4096) as usize;
 /// What an entry costs beyond its bytes: its key, identity and the map's slot.
 const ENTRY_OVERHEAD: u64 = 128;
 
-/// The kept files, by path.
+/// The kept files, by name in the store's folder.
 pub struct SmallFiles {
-    cache: Cache<Box<Path>, Kept, ByBytes>,
+    /// The store's folder, opened at the first read: a name is looked up in it alone, where a
+    /// whole path is walked from the root at every `stat`.
+    folder: OnceLock<fs::File>,
+    cache: Cache<Box<str>, Kept, ByBytes>,
 }
 
 /// A file's bytes and the identity of the file they were read from.
@@ -57,41 +62,73 @@ impl Identity {
             ctime: (meta.ctime(), meta.ctime_nsec()),
         }
     }
+
+    fn of_stat(stat: &rustix::fs::Stat) -> Identity {
+        Identity {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+            size: stat.st_size as u64,
+            mtime: (stat.st_mtime, stat.st_mtime_nsec as i64),
+            ctime: (stat.st_ctime, stat.st_ctime_nsec as i64),
+        }
+    }
+
+    /// The modification time, as `fs::Metadata::modified` gives it.
+    fn modified(&self) -> SystemTime {
+        let (secs, nanos) = self.mtime;
+        let nanos = Duration::from_nanos(nanos as u64);
+        match u64::try_from(secs) {
+            Ok(secs) => SystemTime::UNIX_EPOCH + Duration::from_secs(secs) + nanos,
+            Err(_) => SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + nanos,
+        }
+    }
 }
 
 #[derive(Clone)]
 struct ByBytes;
 
-impl Weighter<Box<Path>, Kept> for ByBytes {
-    fn weight(&self, key: &Box<Path>, kept: &Kept) -> u64 {
-        kept.bytes.len() as u64 + key.as_os_str().len() as u64 + ENTRY_OVERHEAD
+impl Weighter<Box<str>, Kept> for ByBytes {
+    fn weight(&self, key: &Box<str>, kept: &Kept) -> u64 {
+        kept.bytes.len() as u64 + key.len() as u64 + ENTRY_OVERHEAD
     }
 }
 
 impl Default for SmallFiles {
     fn default() -> Self {
-        SmallFiles { cache: Cache::with_weighter(CAPACITY_FILES, CAPACITY_BYTES, ByBytes) }
+        SmallFiles { folder: OnceLock::new(), cache: Cache::with_weighter(CAPACITY_FILES, CAPACITY_BYTES, ByBytes) }
     }
 }
 
 impl SmallFiles {
-    /// The whole file at `path`, with its modification time: from memory while the file is the
-    /// one read before, else read now (and kept). Blocking, but one `stat` when kept.
-    pub fn read(&self, path: &Path) -> io::Result<(Bytes, SystemTime)> {
-        let meta = fs::metadata(path)?;
-        if let Some(kept) = self.cache.get(path)
-            && kept.identity == Identity::of(&meta)
-        {
-            return Ok((kept.bytes, meta.modified()?));
+    /// The whole file `name` in `folder` (always the same folder), with its modification time:
+    /// from memory while the file is the one read before, else read now (and kept). Blocking,
+    /// but one `stat` when kept.
+    pub fn read(&self, folder: &Path, name: &str) -> io::Result<(Bytes, SystemTime)> {
+        // Only a store file's name, never a path out of the folder (a damaged record's id).
+        if !crate::ids::is_valid(name) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a stored file's name"));
         }
-        let mut file = fs::File::open(path)?;
+        let opened = match self.folder.get() {
+            Some(opened) => opened,
+            None => {
+                let _ = self.folder.set(fs::File::open(folder)?);
+                self.folder.get().expect("set just now")
+            }
+        };
+        let identity = Identity::of_stat(&rustix::fs::statat(opened, name, rustix::fs::AtFlags::empty())?);
+        if let Some(kept) = self.cache.get(name)
+            && kept.identity == identity
+        {
+            return Ok((kept.bytes, identity.modified()));
+        }
+        let mut file = fs::File::open(folder.join(name))?;
         let meta = file.metadata()?;
         // One more byte than the size asks for, so that a file grown since reads as longer.
         let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
         file.read_to_end(&mut bytes)?;
         let bytes = Bytes::from(bytes);
         if bytes.len() as u64 == meta.len() {
-            self.cache.insert(path.into(), Kept { bytes: bytes.clone(), identity: Identity::of(&meta) });
+            self.cache.insert(name.into(), Kept { bytes: bytes.clone(), identity: Identity::of(&meta) });
         }
         Ok((bytes, meta.modified()?))
     }
@@ -101,6 +138,9 @@ impl SmallFiles {
 mod tests {
     use super::*;
 
+    /// A stored file's name: an id.
+    const NAME: &str = "abcdefghjkmnpqrs";
+
     fn modified(path: &Path) -> SystemTime {
         fs::metadata(path).unwrap().modified().unwrap()
     }
@@ -108,43 +148,55 @@ mod tests {
     #[test]
     fn a_kept_file_is_read_again_once_it_changes_on_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
+        let path = dir.path().join(NAME);
         fs::write(&path, b"first").unwrap();
         let when = modified(&path);
         let files = SmallFiles::default();
-        assert_eq!(files.read(&path).unwrap(), (Bytes::from_static(b"first"), when));
+        assert_eq!(files.read(dir.path(), NAME).unwrap(), (Bytes::from_static(b"first"), when));
         // Same size, and the modification time put back as it was: the change time still moves
         // (kernels before multigrain timestamps, 6.13, keep it at a clock tick of a few ms).
         std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(&path, b"other").unwrap();
         fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
-        assert_eq!(files.read(&path).unwrap(), (Bytes::from_static(b"other"), when));
+        assert_eq!(files.read(dir.path(), NAME).unwrap(), (Bytes::from_static(b"other"), when));
         // Replaced by another file.
         let other = dir.path().join("g");
         fs::write(&other, b"third").unwrap();
         fs::rename(&other, &path).unwrap();
-        assert_eq!(files.read(&path).unwrap().0, Bytes::from_static(b"third"));
+        assert_eq!(files.read(dir.path(), NAME).unwrap().0, Bytes::from_static(b"third"));
     }
 
     #[test]
     fn a_removed_file_is_not_found_even_when_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
+        let path = dir.path().join(NAME);
         fs::write(&path, b"bytes").unwrap();
         let files = SmallFiles::default();
-        files.read(&path).unwrap();
+        files.read(dir.path(), NAME).unwrap();
         fs::remove_file(&path).unwrap();
-        assert_eq!(files.read(&path).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(files.read(dir.path(), NAME).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn only_a_stored_files_name_is_looked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("store")).unwrap();
+        fs::write(dir.path().join("secret"), b"not a stored file").unwrap();
+        let files = SmallFiles::default();
+        for name in ["../secret", "", ".", "..", "abcdefghjkmnpqr/"] {
+            let err = files.read(&dir.path().join("store"), name).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{name:?}");
+        }
     }
 
     #[test]
     fn an_unchanged_file_is_served_from_memory() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
+        let path = dir.path().join(NAME);
         fs::write(&path, b"bytes").unwrap();
         let files = SmallFiles::default();
-        let first = files.read(&path).unwrap().0;
-        let second = files.read(&path).unwrap().0;
+        let first = files.read(dir.path(), NAME).unwrap().0;
+        let second = files.read(dir.path(), NAME).unwrap().0;
         // The very same buffer: no read happened.
         assert_eq!(first.as_ptr(), second.as_ptr());
     }

@@ -636,7 +636,7 @@ def desktop(work):
     cli = r["cli_add_ms"]
     for name, store in ((f"onto {n} files", big), ("onto an empty store", empty)):
         drop = store["drop"]
-        beside = drop.get("cli_beside", cli)
+        beside = drop.get("cli_same_store", cli)
         m = drop["all_in"] / med(beside)
         row(f"Desktop: a drop of 1,000 files {name}, all in the list, vs `sharelock add`, ms", drop["all_in"],
             med(beside), "ms", m, "≤ 2×", m <= 2, [drop["all_in"]], beside)
@@ -732,8 +732,8 @@ noisy: the ratios, not the absolute figures, are what to compare between runs.
   list showed, against the same build with an empty store. A drop: a folder of 1,000 files
   dragged from a GTK drag source onto the window with the pointer moved by xdotool, from the
   button's release until all are in the list and the database, against `sharelock add` of the
-  same folder into a fresh data dir, run just before and just after that drop (the median of
-  the two).
+  same folder into the same data dir just after that drop, with the app closed (the median of
+  two).
 
 ## All runs
 

@@ -731,15 +731,12 @@ impl Window {
         let started = Instant::now();
         let mut seen: Vec<String> = Vec::new();
         while started.elapsed() < PATIENCE {
-            let showing = self
-                .run("return [...document.querySelectorAll('.toast')].map(t => t.firstChild.textContent)", vec![])
-                .await;
-            for shown in showing.as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+            for shown in self.toasts(".toast").await {
                 if shown == text {
                     return;
                 }
-                if !seen.iter().any(|s| s == shown) {
-                    seen.push(shown.to_owned());
+                if !seen.contains(&shown) {
+                    seen.push(shown);
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -749,8 +746,16 @@ impl Window {
 
     /// The texts of the error toasts showing now.
     pub async fn error_toasts(&self) -> Vec<String> {
+        self.toasts(".toast.error").await
+    }
+
+    /// The messages of the toasts matching `css` showing now.
+    async fn toasts(&self, css: &str) -> Vec<String> {
         let texts = self
-            .run("return [...document.querySelectorAll('.toast.error')].map(t => t.firstChild.textContent)", vec![])
+            .run(
+                "return [...document.querySelectorAll(arguments[0])].map(t => t.firstChild.textContent)",
+                vec![json!(css)],
+            )
             .await;
         texts.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
     }

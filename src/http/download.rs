@@ -562,15 +562,14 @@ async fn stored_bytes(
         Requested::Part { first, last } => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
         Requested::Whole | Requested::Unsatisfiable => (StatusCode::OK, 0, size),
     };
-    let store = app.vault.store();
     let body = if size <= SMALL_FILE {
-        let (bytes, mtime) = app.small_files.read(store.dir(), &file.id).map_err(|e| stored_error(file, e))?;
+        let (bytes, mtime) = app.small_files.read(&file.id).map_err(|e| stored_error(file, e))?;
         check_stored(file, bytes.len() as u64, mtime)?;
         let part = if head_request { Bytes::new() } else { bytes.slice(first as usize..(first + len) as usize) };
         Body::new(http_body_util::Full::new(part).map_err(|never| match never {}))
     } else {
         // Opened and checked off the serving threads: an open of a cold path can wait on the disk.
-        let path = store.path_of(&file.id);
+        let path = app.vault.store().path_of(&file.id);
         let opened = tokio::task::spawn_blocking(move || {
             let stored = std::fs::File::open(&path)?;
             let meta = stored.metadata()?;

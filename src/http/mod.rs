@@ -144,6 +144,7 @@ pub struct Shared {
 impl AppState {
     fn new(vault: Arc<Vault>, config: ServerConfig) -> Self {
         let bad_signatures = Arc::new(limit::BadSignatures::new(config.trusted_proxies.clone()));
+        let small_files = small_files::SmallFiles::new(vault.store().dir());
         AppState(Arc::new(Shared {
             vault,
             config: Arc::new(config),
@@ -153,7 +154,7 @@ impl AppState {
             transfers: Arc::default(),
             feed: Arc::default(),
             guesses: Arc::default(),
-            small_files: Default::default(),
+            small_files,
             heads: Default::default(),
         }))
     }

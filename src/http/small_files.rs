@@ -11,8 +11,7 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -29,8 +28,10 @@ const ENTRY_OVERHEAD: u64 = 128;
 
 /// The kept files, by name in the store's folder.
 pub struct SmallFiles {
-    /// The store's folder, opened at the first read: a name is looked up in it alone, where a
-    /// whole path is walked from the root at every `stat`.
+    /// The store's folder.
+    path: PathBuf,
+    /// The same, opened at the first read: a name is looked up in it alone, where a whole path
+    /// is walked from the root at every `stat`.
     folder: OnceLock<fs::File>,
     cache: Cache<Box<str>, Kept, ByBytes>,
 }
@@ -53,17 +54,7 @@ struct Identity {
 }
 
 impl Identity {
-    fn of(meta: &fs::Metadata) -> Identity {
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    fn of_stat(stat: &rustix::fs::Stat) -> Identity {
+    fn of(stat: &rustix::fs::Stat) -> Identity {
         Identity {
             dev: stat.st_dev,
             ino: stat.st_ino,
@@ -93,44 +84,51 @@ impl Weighter<Box<str>, Kept> for ByBytes {
     }
 }
 
-impl Default for SmallFiles {
-    fn default() -> Self {
-        SmallFiles { folder: OnceLock::new(), cache: Cache::with_weighter(CAPACITY_FILES, CAPACITY_BYTES, ByBytes) }
-    }
-}
-
 impl SmallFiles {
-    /// The whole file `name` in `folder` (always the same folder), with its modification time:
-    /// from memory while the file is the one read before, else read now (and kept). Blocking,
-    /// but one `stat` when kept.
-    pub fn read(&self, folder: &Path, name: &str) -> io::Result<(Bytes, SystemTime)> {
+    /// Small files of the store's folder at `path`, which is opened at the first read.
+    pub fn new(path: &Path) -> SmallFiles {
+        SmallFiles {
+            path: path.to_path_buf(),
+            folder: OnceLock::new(),
+            cache: Cache::with_weighter(CAPACITY_FILES, CAPACITY_BYTES, ByBytes),
+        }
+    }
+
+    /// The whole file `name` in the folder, with its modification time: from memory while the
+    /// file is the one read before, else read now (and kept). Blocking, but one `stat` when
+    /// kept.
+    pub fn read(&self, name: &str) -> io::Result<(Bytes, SystemTime)> {
         // Only a store file's name, never a path out of the folder (a damaged record's id).
         if !crate::ids::is_valid(name) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a stored file's name"));
         }
-        let opened = match self.folder.get() {
-            Some(opened) => opened,
-            None => {
-                let _ = self.folder.set(fs::File::open(folder)?);
-                self.folder.get().expect("set just now")
-            }
-        };
-        let identity = Identity::of_stat(&rustix::fs::statat(opened, name, rustix::fs::AtFlags::empty())?);
+        let folder = self.folder()?;
+        let found = Identity::of(&rustix::fs::statat(folder, name, rustix::fs::AtFlags::empty())?);
         if let Some(kept) = self.cache.get(name)
-            && kept.identity == identity
+            && kept.identity == found
         {
-            return Ok((kept.bytes, identity.modified()));
+            return Ok((kept.bytes, found.modified()));
         }
-        let mut file = fs::File::open(folder.join(name))?;
-        let meta = file.metadata()?;
+        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+        let mut file = fs::File::from(rustix::fs::openat(folder, name, flags, rustix::fs::Mode::empty())?);
+        // The identity of the file opened, which may have been replaced since the `stat` above.
+        let identity = Identity::of(&rustix::fs::fstat(&file)?);
         // One more byte than the size asks for, so that a file grown since reads as longer.
-        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        let mut bytes = Vec::with_capacity(identity.size as usize + 1);
         file.read_to_end(&mut bytes)?;
         let bytes = Bytes::from(bytes);
-        if bytes.len() as u64 == meta.len() {
-            self.cache.insert(name.into(), Kept { bytes: bytes.clone(), identity: Identity::of(&meta) });
+        if bytes.len() as u64 == identity.size {
+            self.cache.insert(name.into(), Kept { bytes: bytes.clone(), identity });
         }
-        Ok((bytes, meta.modified()?))
+        Ok((bytes, identity.modified()))
+    }
+
+    fn folder(&self) -> io::Result<&fs::File> {
+        if let Some(folder) = self.folder.get() {
+            return Ok(folder);
+        }
+        let _ = self.folder.set(fs::File::open(&self.path)?);
+        Ok(self.folder.get().expect("set just now"))
     }
 }
 
@@ -151,19 +149,19 @@ mod tests {
         let path = dir.path().join(NAME);
         fs::write(&path, b"first").unwrap();
         let when = modified(&path);
-        let files = SmallFiles::default();
-        assert_eq!(files.read(dir.path(), NAME).unwrap(), (Bytes::from_static(b"first"), when));
+        let files = SmallFiles::new(dir.path());
+        assert_eq!(files.read(NAME).unwrap(), (Bytes::from_static(b"first"), when));
         // Same size, and the modification time put back as it was: the change time still moves
         // (kernels before multigrain timestamps, 6.13, keep it at a clock tick of a few ms).
         std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(&path, b"other").unwrap();
         fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
-        assert_eq!(files.read(dir.path(), NAME).unwrap(), (Bytes::from_static(b"other"), when));
+        assert_eq!(files.read(NAME).unwrap(), (Bytes::from_static(b"other"), when));
         // Replaced by another file.
         let other = dir.path().join("g");
         fs::write(&other, b"third").unwrap();
         fs::rename(&other, &path).unwrap();
-        assert_eq!(files.read(dir.path(), NAME).unwrap().0, Bytes::from_static(b"third"));
+        assert_eq!(files.read(NAME).unwrap().0, Bytes::from_static(b"third"));
     }
 
     #[test]
@@ -171,10 +169,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(NAME);
         fs::write(&path, b"bytes").unwrap();
-        let files = SmallFiles::default();
-        files.read(dir.path(), NAME).unwrap();
+        let files = SmallFiles::new(dir.path());
+        files.read(NAME).unwrap();
         fs::remove_file(&path).unwrap();
-        assert_eq!(files.read(dir.path(), NAME).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(files.read(NAME).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
@@ -182,9 +180,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("store")).unwrap();
         fs::write(dir.path().join("secret"), b"not a stored file").unwrap();
-        let files = SmallFiles::default();
+        let files = SmallFiles::new(&dir.path().join("store"));
         for name in ["../secret", "", ".", "..", "abcdefghjkmnpqr/"] {
-            let err = files.read(&dir.path().join("store"), name).unwrap_err();
+            let err = files.read(name).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{name:?}");
         }
     }
@@ -194,9 +192,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(NAME);
         fs::write(&path, b"bytes").unwrap();
-        let files = SmallFiles::default();
-        let first = files.read(dir.path(), NAME).unwrap().0;
-        let second = files.read(dir.path(), NAME).unwrap().0;
+        let files = SmallFiles::new(dir.path());
+        let first = files.read(NAME).unwrap().0;
+        let second = files.read(NAME).unwrap().0;
         // The very same buffer: no read happened.
         assert_eq!(first.as_ptr(), second.as_ptr());
     }

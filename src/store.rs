@@ -204,8 +204,7 @@ impl Store {
         }
         let queue = std::sync::Mutex::new(files.into_iter().enumerate());
         let next = || queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
-        let mut outcomes: Vec<Option<io::Result<()>>> = (0..count).map(|_| None).collect();
-        std::thread::scope(|scope| {
+        let mut outcomes: Vec<(usize, io::Result<()>)> = std::thread::scope(|scope| {
             let placing: Vec<_> = (0..workers)
                 .map(|_| {
                     scope.spawn(|| {
@@ -217,14 +216,13 @@ impl Store {
                     })
                 })
                 .collect();
-            for worker in placing {
-                let done = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                for (index, outcome) in done {
-                    outcomes[index] = Some(outcome);
-                }
-            }
+            placing
+                .into_iter()
+                .flat_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
         });
-        outcomes.into_iter().map(|o| o.expect("every file is taken by a worker")).collect()
+        outcomes.sort_unstable_by_key(|(index, _)| *index);
+        outcomes.into_iter().map(|(_, outcome)| outcome).collect()
     }
 
     /// Makes the renames into the store durable (an fsync of its folder). Blocking.

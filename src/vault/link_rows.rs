@@ -36,7 +36,7 @@ struct Row {
 }
 
 /// A link and its file, shared with the kept row.
-pub(crate) type Found = (Arc<Link>, Arc<FileRecord>);
+pub type Found = (Arc<Link>, Arc<FileRecord>);
 
 impl std::fmt::Debug for LinkRows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -348,7 +348,7 @@ impl Vault {
 
     /// A link and its file, for serving; `None` if there is no such link (or its file is gone).
     /// Kept in memory until anyone commits anything (see `link_rows`).
-    pub fn resolve_link(&self, id: &str) -> Result<Option<(Arc<Link>, Arc<FileRecord>)>> {
+    pub fn resolve_link(&self, id: &str) -> Result<Option<super::link_rows::Found>> {
         let read = || self.db.with(|c| links::get_with_file(c, id));
         match self.link_rows.get_or_init(|| self.db.commits().map(super::link_rows::LinkRows::new)) {
             Some(rows) => rows.get(id, read),
